@@ -1,0 +1,74 @@
+// swift-tools-version: 6.1
+//
+// speculative-moe: capture and analyze Mixture-of-Experts routing decisions.
+// SPDX-License-Identifier: Apache-2.0
+
+import PackageDescription
+
+let package = Package(
+    name: "speculative-moe",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "MoERouting", targets: ["MoERouting"]),
+        .library(name: "MoERoutingTraces", targets: ["MoERoutingTraces"]),
+        .library(name: "MoERoutingTestKit", targets: ["MoERoutingTestKit"]),
+        .library(name: "TransitionAnalyzer", targets: ["TransitionAnalyzer"]),
+        .library(name: "MultiHopAnalyzer", targets: ["MultiHopAnalyzer"]),
+        .library(name: "DomainAnalyzer", targets: ["DomainAnalyzer"]),
+        .library(name: "MoERoutingPlugins", targets: ["MoERoutingPlugins"]),
+        .executable(name: "moe-routing", targets: ["MoERoutingCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        // MARK: - Pure-Swift core: data model, analyzer protocol, registry, dispatch.
+        .target(name: "MoERouting"),
+        // MARK: - Trace files: seed JSONL, the binary trace, NumPy .npz export.
+        .target(name: "MoERoutingTraces", dependencies: ["MoERouting"]),
+        // MARK: - Synthetic traces and a recording analyzer for tests.
+        .target(name: "MoERoutingTestKit", dependencies: ["MoERouting"]),
+        // MARK: - Third-party plugins: the C entry point, dynamic loading and exporting.
+        .target(name: "CMoERoutingPlugin"),
+        .target(name: "MoERoutingPlugins", dependencies: ["MoERouting", "CMoERoutingPlugin"]),
+        // MARK: - Analyzer plugins (each its own target under Plugins/).
+        .target(name: "AnalysisSupport", dependencies: ["MoERouting"], path: "Plugins/AnalysisSupport"),
+        .target(name: "TransitionAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Transition"),
+        .target(name: "MultiHopAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/MultiHop"),
+        .target(name: "DomainAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Domain"),
+        // MARK: - The command-line tool.
+        .executableTarget(
+            name: "MoERoutingCLI",
+            dependencies: [
+                "MoERouting", "MoERoutingTraces", "MoERoutingPlugins", "MoERoutingTestKit",
+                "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // MARK: - Benchmarks (release build; see docs/benchmarks.md).
+        .executableTarget(
+            name: "moe-routing-benchmarks",
+            dependencies: [
+                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit",
+                "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+            ],
+            path: "Benchmarks/RoutingBenchmarks"
+        ),
+        // MARK: - Tests.
+        .testTarget(name: "MoERoutingTests", dependencies: ["MoERouting", "MoERoutingTestKit"]),
+        .testTarget(name: "MoERoutingTracesTests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit"]),
+        .testTarget(
+            name: "AnalyzerTests",
+            dependencies: ["MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer"]
+        ),
+        .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit"]),
+        .testTarget(name: "CLITests", dependencies: ["MoERouting"]),
+    ]
+)
+
+for target in package.targets where [.executable, .test, .regular].contains(target.type) {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,89 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+import Synchronization
+
+/// Analyzers by name: each entry makes a fresh instance.
+///
+/// Library code takes a registry explicitly; only the command-line tool uses the process-wide
+/// ``AnalyzerSystem``.
+///
+/// ```swift
+/// var registry = AnalyzerRegistry()
+/// try registry.register("token-counter", summary: "counts tokens") { TokenCounter() }
+/// let analyzer = try registry.make("token-counter")
+/// ```
+public struct AnalyzerRegistry: Sendable {
+    /// Makes a fresh analyzer instance.
+    public typealias Factory = @Sendable () -> any RoutingAnalyzer
+
+    /// One registered analyzer.
+    public struct Entry: Sendable {
+        /// Registry name.
+        public var name: String
+        /// One line saying what it measures.
+        public var summary: String
+        /// Makes an instance.
+        public var factory: Factory
+    }
+
+    private var entries: [String: Entry] = [:]
+
+    /// An empty registry.
+    public init() {}
+
+    /// Registers a factory under a name.
+    ///
+    /// - Throws: ``RoutingError/invalidRecord(_:)`` when the name is taken or empty.
+    public mutating func register(_ name: String, summary: String, factory: @escaping Factory) throws {
+        guard !name.isEmpty, !name.contains(where: { $0 == " " || $0 == "," }) else {
+            throw RoutingError.analyzerFailed(name: name, message: "analyzer names must be non-empty, without spaces or commas")
+        }
+        guard entries[name] == nil else {
+            throw RoutingError.analyzerFailed(name: name, message: "an analyzer named '\(name)' is already registered")
+        }
+        entries[name] = Entry(name: name, summary: summary, factory: factory)
+    }
+
+    /// Registered names, sorted.
+    public var names: [String] { entries.keys.sorted() }
+
+    /// Registered entries, sorted by name.
+    public var allEntries: [Entry] { names.map { entries[$0]! } }
+
+    /// Whether a name is registered.
+    public func contains(_ name: String) -> Bool { entries[name] != nil }
+
+    /// Makes a fresh instance of a registered analyzer.
+    ///
+    /// - Throws: ``RoutingError/unknownAnalyzer(name:known:)``.
+    public func make(_ name: String) throws -> any RoutingAnalyzer {
+        guard let e = entries[name] else { throw RoutingError.unknownAnalyzer(name: name, known: names) }
+        return e.factory()
+    }
+}
+
+/// The process-wide analyzer registry used by the command-line tool.
+///
+/// Bootstrap it once, early; libraries should take an ``AnalyzerRegistry`` instead.
+public enum AnalyzerSystem {
+    private static let state = Mutex<(registry: AnalyzerRegistry, bootstrapped: Bool)>((AnalyzerRegistry(), false))
+
+    /// Installs the registry. Call once per process.
+    ///
+    /// > Warning: a second call is a programming error and stops the process.
+    public static func bootstrap(_ registry: AnalyzerRegistry) {
+        state.withLock {
+            precondition(!$0.bootstrapped, "AnalyzerSystem.bootstrap may only be called once per process")
+            $0 = (registry, true)
+        }
+    }
+
+    /// Replaces the registry without the once-only check (tests).
+    package static func bootstrapInternal(_ registry: AnalyzerRegistry) {
+        state.withLock { $0 = (registry, true) }
+    }
+
+    /// The installed registry (empty before ``bootstrap(_:)``).
+    public static var registry: AnalyzerRegistry { state.withLock { $0.registry } }
+}
