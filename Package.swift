@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "MultiHopAnalyzer", targets: ["MultiHopAnalyzer"]),
         .library(name: "DomainAnalyzer", targets: ["DomainAnalyzer"]),
         .library(name: "MoERoutingPlugins", targets: ["MoERoutingPlugins"]),
+        .library(name: "PythonRuntime", targets: ["PythonRuntime"]),
         .executable(name: "moe-routing", targets: ["MoERoutingCLI"]),
     ],
     dependencies: [
@@ -31,6 +32,13 @@ let package = Package(
         // MARK: - Third-party plugins: the C entry point, dynamic loading and exporting.
         .target(name: "CMoERoutingPlugin"),
         .target(name: "MoERoutingPlugins", dependencies: ["MoERouting", "CMoERoutingPlugin"]),
+        // MARK: - Embedded CPython (knows nothing of vLLM).
+        .systemLibrary(
+            name: "_CPython",
+            pkgConfig: "python3-embed",
+            providers: [.apt(["python3-dev"])]
+        ),
+        .target(name: "PythonRuntime", dependencies: ["_CPython"]),
         // MARK: - Analyzer plugins (each its own target under Plugins/).
         .target(name: "AnalysisSupport", dependencies: ["MoERouting"], path: "Plugins/AnalysisSupport"),
         .target(name: "TransitionAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Transition"),
@@ -40,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "MoERoutingCLI",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "MoERoutingPlugins", "MoERoutingTestKit",
+                "MoERouting", "MoERoutingTraces", "MoERoutingPlugins", "MoERoutingTestKit", "PythonRuntime",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -54,6 +62,11 @@ let package = Package(
             ],
             path: "Benchmarks/RoutingBenchmarks"
         ),
+        .executableTarget(
+            name: "python-bridge-benchmark",
+            dependencies: ["PythonRuntime"],
+            path: "Benchmarks/PythonBridgeBenchmark"
+        ),
         // MARK: - Tests.
         .testTarget(name: "MoERoutingTests", dependencies: ["MoERouting", "MoERoutingTestKit"]),
         .testTarget(name: "MoERoutingTracesTests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit"]),
@@ -63,6 +76,7 @@ let package = Package(
         ),
         .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit"]),
         .testTarget(name: "CLITests", dependencies: ["MoERouting"]),
+        .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime"]),
     ]
 )
 

@@ -1,0 +1,1 @@
+func runAnalyzerBenchmark(_ args: [String]) throws { print("not implemented yet") }

@@ -1,0 +1,1 @@
+func runBinaryBenchmark(_ args: [String]) throws { print("not implemented yet") }

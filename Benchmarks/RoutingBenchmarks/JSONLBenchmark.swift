@@ -1,0 +1,1 @@
+func runJSONLBenchmark(_ args: [String]) throws { print("not implemented yet") }

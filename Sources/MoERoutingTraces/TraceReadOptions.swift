@@ -1,0 +1,89 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+public import MoERouting
+
+/// How a trace reader treats its input.
+///
+/// ```swift
+/// var options = TraceReadOptions()
+/// options.shape = .mixtral8x7B      // a record outside it is bad input
+/// options.lenient = true            // skip bad records and count them by kind
+/// ```
+public struct TraceReadOptions: Sendable, Equatable {
+    /// The shape the user stated (`--layers/--experts/--top-k` or `--shape`). `nil`: JSONL
+    /// readers infer it from the data; binary traces always use their header's.
+    public var shape: ModelShape?
+    /// Skip bad records and count them (``TraceReadSummary/skipped``) instead of stopping.
+    public var lenient: Bool
+    /// Domain label for records that carry no dataset field (`--domain`).
+    public var defaultDomain: String?
+    /// Tokens per emitted block (a bound on memory, not on results).
+    public var blockTokens: Int
+
+    /// Defaults: infer the shape, strict, no default domain, 8192 tokens per block.
+    public init(shape: ModelShape? = nil, lenient: Bool = false, defaultDomain: String? = nil, blockTokens: Int = 8192) {
+        self.shape = shape
+        self.lenient = lenient
+        self.defaultDomain = defaultDomain
+        self.blockTokens = blockTokens
+    }
+}
+
+/// What a reader met besides good records: records skipped in lenient mode, by kind, and for
+/// binary traces the bytes lost to a cut-off or corrupted tail.
+public struct TraceReadSummary: Sendable, Equatable {
+    /// Records skipped, by kind (lenient mode only; strict mode throws at the first).
+    public var skipped: [RecordIssue.Kind: Int] = [:]
+    /// Up to 20 examples of skipped records, as one-line errors with their location.
+    public var examples: [String] = []
+    /// Bytes at the end of a binary trace that did not form a complete, valid chunk.
+    public var lostBytes: Int = 0
+    /// Why those bytes were lost, if any were.
+    public var lossReason: String?
+
+    public init() {}
+
+    /// Total records skipped.
+    public var skippedTotal: Int { skipped.values.reduce(0, +) }
+
+    /// Records one skipped record.
+    public mutating func skip(_ error: TraceError) {
+        skipped[error.issue.kind, default: 0] += 1
+        if examples.count < 20 { examples.append(error.description) }
+    }
+}
+
+/// A bad input found in a trace file, located by file and line (text) or byte offset (binary).
+///
+/// The description is one line: `FILE:LINE: problem`, ending with how to fix it where there is a
+/// fix beyond correcting the record (for example `--lenient`, or stating the shape).
+public struct TraceError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file.
+    public var path: String
+    /// 1-based line number, for text formats.
+    public var line: Int?
+    /// Byte offset, for binary formats.
+    public var byteOffset: Int?
+    /// What was wrong.
+    public var issue: RecordIssue
+    /// How to fix it, if there is more to say than the issue.
+    public var hint: String?
+
+    public init(path: String, line: Int? = nil, byteOffset: Int? = nil, issue: RecordIssue, hint: String? = nil) {
+        self.path = path
+        self.line = line
+        self.byteOffset = byteOffset
+        self.issue = issue
+        self.hint = hint
+    }
+
+    public var description: String {
+        var where_ = path
+        if let line { where_ += ":\(line)" }
+        if let byteOffset { where_ += " at byte \(byteOffset)" }
+        var s = "\(where_): \(issue.detail)"
+        if let hint { s += " (\(hint))" }
+        return s
+    }
+}
