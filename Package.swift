@@ -44,6 +44,8 @@ let package = Package(
         .target(name: "TransitionAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Transition"),
         .target(name: "MultiHopAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/MultiHop"),
         .target(name: "DomainAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Domain"),
+        // MARK: - Example third-party plugin (also a standalone package in examples/expert-load-plugin).
+        .target(name: "ExpertLoad", dependencies: ["MoERouting"], path: "examples/expert-load-plugin/Sources/ExpertLoad"),
         // MARK: - The command-line tool.
         .executableTarget(
             name: "MoERoutingCLI",
@@ -74,7 +76,7 @@ let package = Package(
             name: "AnalyzerTests",
             dependencies: ["MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer"]
         ),
-        .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit"]),
+        .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
         .testTarget(name: "CLITests", dependencies: ["MoERouting"]),
         .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime"]),
     ]

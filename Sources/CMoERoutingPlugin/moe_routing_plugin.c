@@ -1,0 +1,1 @@
+#include "moe_routing_plugin.h"

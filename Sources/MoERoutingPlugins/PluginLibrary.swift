@@ -1,0 +1,121 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// Loads analyzer plugins from shared libraries through the C entry point declared in
+// `moe_routing_plugin.h`, and wraps each analyzer they provide as a `RoutingAnalyzer`.
+
+import MoERouting
+import CMoERoutingPlugin
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A loaded plugin library and the analyzers it provides.
+///
+/// ```swift
+/// let library = try PluginLibrary(path: "libTokenHistogramPlugin.so")
+/// var registry = AnalyzerRegistry()
+/// try library.register(into: &registry)
+/// ```
+///
+/// The library stays loaded for the life of the process (analyzers made from it point into it).
+public final class PluginLibrary: Sendable {
+    /// The path it was loaded from.
+    public let path: String
+    /// The analyzers it provides: name and one-line summary.
+    public let analyzers: [(name: String, summary: String)]
+    private let plugin: PluginTable
+
+    /// Loads a plugin library.
+    ///
+    /// - Throws: ``PluginError`` when the file cannot be loaded, lacks the entry point, or was built
+    ///   for another ABI version.
+    public init(path: String) throws {
+        self.path = path
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            let why = dlerror().map { String(cString: $0) } ?? "unknown error"
+            throw PluginError(path: path, message: "cannot load: \(why)")
+        }
+        guard let sym = dlsym(handle, MOE_ROUTING_PLUGIN_ENTRY_SYMBOL) else {
+            throw PluginError(
+                path: path,
+                message: "no symbol '\(MOE_ROUTING_PLUGIN_ENTRY_SYMBOL)': not a speculative-moe plugin (see docs/plugins.md)"
+            )
+        }
+        let entry = unsafeBitCast(sym, to: moe_routing_plugin_entry_fn.self)
+        guard let table = entry() else { throw PluginError(path: path, message: "the entry point returned NULL") }
+        guard table.pointee.abi_version == MOE_ROUTING_PLUGIN_ABI_VERSION else {
+            throw PluginError(
+                path: path,
+                message: "built for plugin ABI \(table.pointee.abi_version), this host speaks \(MOE_ROUTING_PLUGIN_ABI_VERSION); rebuild the plugin against this version"
+            )
+        }
+        let count = Int(table.pointee.analyzer_count)
+        guard count >= 0, count < 10_000, count == 0 || table.pointee.analyzers != nil else {
+            throw PluginError(path: path, message: "bad analyzer count \(count)")
+        }
+        var list: [(String, String)] = []
+        for i in 0..<count {
+            let vt = table.pointee.analyzers[i]
+            guard let n = vt.name, vt.create != nil, vt.destroy != nil, vt.begin != nil, vt.consume != nil,
+                vt.merge != nil, vt.finish != nil, vt.free_string != nil
+            else {
+                throw PluginError(path: path, message: "analyzer \(i) has a NULL name or function pointer")
+            }
+            list.append((String(cString: n), vt.summary.map { String(cString: $0) } ?? ""))
+        }
+        self.analyzers = list
+        self.plugin = PluginTable(pointer: table)
+    }
+
+    /// Makes a fresh instance of the `index`-th analyzer.
+    public func makeAnalyzer(at index: Int) throws -> any RoutingAnalyzer {
+        guard analyzers.indices.contains(index) else {
+            throw PluginError(path: path, message: "no analyzer at index \(index)")
+        }
+        return try DynamicPluginAnalyzer(vtable: plugin.pointer.pointee.analyzers + index, library: path)
+    }
+
+    /// Registers every analyzer of the library.
+    ///
+    /// - Throws: when a name is already registered.
+    public func register(into registry: inout AnalyzerRegistry) throws {
+        for (i, a) in analyzers.enumerated() {
+            try registry.register(a.name, summary: a.summary + " (plugin \(path))") { [self] in
+                (try? self.makeAnalyzer(at: i)) ?? FailedAnalyzer(name: a.name, message: "could not create an instance")
+            }
+        }
+    }
+}
+
+/// The plugin's table pointer; immutable static data inside the loaded library.
+private struct PluginTable: @unchecked Sendable {
+    let pointer: UnsafePointer<moe_routing_plugin>
+}
+
+/// A plugin that could not be loaded or that broke the ABI.
+public struct PluginError: Error, Sendable, CustomStringConvertible {
+    /// The library.
+    public var path: String
+    /// What went wrong.
+    public var message: String
+    public var description: String { "plugin \(path): \(message)" }
+}
+
+/// Stands in for an analyzer whose instance could not be made: it fails at `begin`, so the
+/// dispatcher reports and drops it like any failing analyzer.
+final class FailedAnalyzer: RoutingAnalyzer {
+    let name: String
+    let message: String
+    init(name: String, message: String) {
+        self.name = name
+        self.message = message
+    }
+    func begin(_ context: AnalysisContext) throws { throw RoutingError.analyzerFailed(name: name, message: message) }
+    func consume(_ block: RoutingBlock) throws { throw RoutingError.analyzerFailed(name: name, message: message) }
+    func merge(_ other: any RoutingAnalyzer) throws { throw RoutingError.analyzerFailed(name: name, message: message) }
+    func finish() throws -> AnalyzerReport { throw RoutingError.analyzerFailed(name: name, message: message) }
+}

@@ -1,0 +1,99 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+import MoERouting
+import MoERoutingTestKit
+import Testing
+
+private final class ArraySource: RoutingBlockSource {
+    let shape: ModelShape
+    var blocks: [RoutingBlock]
+    init(_ blocks: [RoutingBlock]) {
+        shape = blocks[0].shape
+        self.blocks = blocks
+    }
+    func nextBlock() throws -> RoutingBlock? { blocks.isEmpty ? nil : blocks.removeFirst() }
+}
+
+private final class CollectingSink: RoutingBlockSink {
+    var tokens = 0
+    var closed = false
+    func write(_ block: RoutingBlock) throws { tokens += block.tokenCount }
+    func close() throws { closed = true }
+}
+
+struct DispatchTests {
+    @Test func failingAnalyzerIsDroppedOthersAndSinksGoOn() throws {
+        var gen = SyntheticRouting(shape: .tinyMixtral, seed: 1)
+        let blocks = (0..<3).map { _ in gen.makeBlock(problems: 2, tokensPerProblem: 5, domain: "d") }
+        let good = RecordingAnalyzer(name: "good")
+        let bad = RecordingAnalyzer(name: "bad", failAt: "consume")
+        let mux = MultiplexAnalyzer([bad, good])
+        let sink = CollectingSink()
+        let dispatcher = AnalysisDispatcher(analyzers: mux, sinks: [sink])
+        try dispatcher.run(source: ArraySource(blocks), context: AnalysisContext(shape: .tinyMixtral))
+        let (reports, failures) = mux.finishAll()
+        #expect(reports.map(\.analyzer) == ["good"])
+        #expect(reports[0].json["tokens"] == .int(30))
+        #expect(failures.count == 1)
+        #expect(failures[0].analyzer == "bad" && failures[0].stage == "consume")
+        #expect(failures[0].description.contains("told to fail in consume"))
+        #expect(sink.tokens == 30 && sink.closed)
+        #expect(dispatcher.statistics.tokens == 30)
+        #expect(dispatcher.statistics.records == 30 * 4)
+        #expect(dispatcher.statistics.completeJourneys == 30)
+    }
+
+    @Test func failureInFinishIsReported() {
+        let mux = MultiplexAnalyzer([RecordingAnalyzer(name: "a"), RecordingAnalyzer(name: "b", failAt: "finish")])
+        let (reports, failures) = mux.finishAll()
+        #expect(reports.map(\.analyzer) == ["a"])
+        #expect(failures.map(\.stage) == ["finish"])
+    }
+
+    @Test func multiplexMergeMatchesByName() throws {
+        let a = MultiplexAnalyzer([RecordingAnalyzer(name: "r")])
+        let b = MultiplexAnalyzer([RecordingAnalyzer(name: "r")])
+        var gen = SyntheticRouting(shape: .tinyMixtral, seed: 2)
+        try a.consume(gen.makeBlock(problems: 1, tokensPerProblem: 3, domain: "d"))
+        try b.consume(gen.makeBlock(problems: 1, tokensPerProblem: 4, domain: "d"))
+        try a.merge(b)
+        #expect(a.finishAll().reports[0].json["tokens"] == .int(7))
+        #expect(throws: RoutingError.self) { try a.merge(RecordingAnalyzer()) }
+    }
+
+    @Test func registryMakesFreshInstancesAndRejectsDuplicates() throws {
+        var r = AnalyzerRegistry()
+        try r.register("rec", summary: "records") { RecordingAnalyzer(name: "rec") }
+        #expect(throws: RoutingError.self) { try r.register("rec", summary: "again") { RecordingAnalyzer() } }
+        #expect(throws: RoutingError.self) { try r.register("bad name", summary: "") { RecordingAnalyzer() } }
+        let x = try r.make("rec"), y = try r.make("rec")
+        #expect(x !== y)
+        #expect(throws: RoutingError.unknownAnalyzer(name: "nope", known: ["rec"])) { try r.make("nope") }
+        #expect(RoutingError.unknownAnalyzer(name: "nope", known: ["rec"]).description.contains("known analyzers: rec"))
+    }
+
+    @Test func concatenatedSourceUnifiesDomainTables() throws {
+        var g1 = SyntheticRouting(shape: .tinyMixtral, seed: 3)
+        var g2 = SyntheticRouting(shape: .tinyMixtral, seed: 4)
+        let a = g1.makeBlock(problems: 1, tokensPerProblem: 2, domain: "humaneval")
+        let b = g2.makeBlock(problems: 1, tokensPerProblem: 3, domain: "gsm8k")
+        let c = g2.makeBlock(problems: 1, tokensPerProblem: 1, domain: "humaneval")
+        let source = try ConcatenatedSource([ArraySource([a]), ArraySource([b, c])])
+        var names: [String] = []
+        while let block = try source.nextBlock() {
+            names += (0..<block.tokenCount).map { block.domainName(token: $0) }
+        }
+        #expect(names == ["humaneval", "humaneval", "gsm8k", "gsm8k", "gsm8k", "humaneval"])
+        #expect(source.domains == ["humaneval", "gsm8k"])
+        let other = ArraySource([SyntheticRouting(shape: .mixtral8x7B, seed: 1).makeBlockCopy()])
+        #expect(throws: RoutingError.self) { _ = try ConcatenatedSource([ArraySource([a]), other]) }
+    }
+}
+
+extension SyntheticRouting {
+    fileprivate func makeBlockCopy() -> RoutingBlock {
+        var g = self
+        return g.makeBlock(problems: 1, tokensPerProblem: 1, domain: "d")
+    }
+}
