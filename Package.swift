@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "MoERouting", targets: ["MoERouting"]),
         .library(name: "MoERoutingTraces", targets: ["MoERoutingTraces"]),
         .library(name: "MoERoutingTestKit", targets: ["MoERoutingTestKit"]),
+        .library(name: "MoERoutingReport", targets: ["MoERoutingReport"]),
         .library(name: "TransitionAnalyzer", targets: ["TransitionAnalyzer"]),
         .library(name: "MultiHopAnalyzer", targets: ["MultiHopAnalyzer"]),
         .library(name: "DomainAnalyzer", targets: ["DomainAnalyzer"]),
@@ -27,6 +28,8 @@ let package = Package(
         .target(name: "MoERouting"),
         // MARK: - Trace files: seed JSONL, the binary trace, NumPy .npz export.
         .target(name: "MoERoutingTraces", dependencies: ["MoERouting"]),
+        // MARK: - Reports people look at: one self-contained HTML file with inline SVG charts.
+        .target(name: "MoERoutingReport", dependencies: ["MoERouting"]),
         // MARK: - Synthetic traces and a recording analyzer for tests.
         .target(name: "MoERoutingTestKit", dependencies: ["MoERouting"]),
         // MARK: - Third-party plugins: the C entry point, dynamic loading and exporting.
@@ -50,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "MoERoutingCLI",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "MoERoutingPlugins", "MoERoutingTestKit", "PythonRuntime",
+                "MoERouting", "MoERoutingTraces", "MoERoutingPlugins", "MoERoutingTestKit", "PythonRuntime", "MoERoutingReport",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -77,8 +80,9 @@ let package = Package(
             dependencies: ["MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer"]
         ),
         .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
-        .testTarget(name: "CLITests", dependencies: ["MoERouting"]),
+        .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingCLI"]),
         .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime"]),
+        .testTarget(name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit"]),
     ]
 )
 
