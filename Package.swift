@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "DomainAnalyzer", targets: ["DomainAnalyzer"]),
         .library(name: "MoERoutingPlugins", targets: ["MoERoutingPlugins"]),
         .library(name: "PythonRuntime", targets: ["PythonRuntime"]),
+        .library(name: "VLLMCapture", targets: ["VLLMCapture"]),
         .executable(name: "moe-routing", targets: ["MoERoutingCLI"]),
     ],
     dependencies: [
@@ -42,6 +43,12 @@ let package = Package(
             providers: [.apt(["python3-dev"])]
         ),
         .target(name: "PythonRuntime", dependencies: ["_CPython"]),
+        // MARK: - In-process vLLM routing capture (the hook, the engine driver, datasets).
+        .target(
+            name: "VLLMCapture",
+            dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime"],
+            resources: [.copy("python")]
+        ),
         // MARK: - Analyzer plugins (each its own target under Plugins/).
         .target(name: "AnalysisSupport", dependencies: ["MoERouting"], path: "Plugins/AnalysisSupport"),
         .target(name: "TransitionAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Transition"),
@@ -54,6 +61,7 @@ let package = Package(
             name: "MoERoutingCLI",
             dependencies: [
                 "MoERouting", "MoERoutingTraces", "MoERoutingPlugins", "MoERoutingTestKit", "PythonRuntime", "MoERoutingReport",
+                "VLLMCapture",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -82,6 +90,10 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
         .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingCLI"]),
         .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime"]),
+        .testTarget(
+            name: "VLLMCaptureTests",
+            dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime", "VLLMCapture", "TransitionAnalyzer"]
+        ),
         .testTarget(name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit"]),
     ]
 )

@@ -1,0 +1,1 @@
+"""speculative-moe Python side (placeholder)."""
