@@ -102,6 +102,11 @@ public struct PluginError: Error, Sendable, CustomStringConvertible {
     public var path: String
     /// What went wrong.
     public var message: String
+    /// Creates an error about the library at `path`.
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
     public var description: String { "plugin \(path): \(message)" }
 }
 

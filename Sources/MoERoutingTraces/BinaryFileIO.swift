@@ -1,0 +1,196 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// Thin POSIX file wrappers shared by the binary trace and .npz writers and the binary reader:
+// unbuffered writes (so every chunk reaches the kernel when `write` returns), positioned reads,
+// and errors that name the file and the system's reason.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A trace file that could not be opened, written or closed, or a writer asked to do something it
+/// cannot (a block of another shape, an archive member over a format limit).
+///
+/// The description is one line naming the file, the problem and, where there is one, the fix.
+public struct TraceFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file.
+    public var path: String
+    /// What went wrong.
+    public var message: String
+
+    /// Creates an error.
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}
+
+/// The text of the current `errno`.
+func binarySystemErrorText() -> String {
+    let code = errno
+    return String(cString: strerror(code))
+}
+
+// MARK: - Output
+
+/// A file opened for writing, with unbuffered (syscall-per-call) writes.
+final class BinaryOutputFile {
+    let path: String
+    private var fd: Int32
+    /// Bytes written so far by ``write(_:)`` (the current end of file).
+    private(set) var offset: Int = 0
+
+    /// Creates or truncates `path`.
+    init(creating path: String) throws {
+        self.path = path
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw TraceFileError(path: path, message: "cannot create the file: \(binarySystemErrorText())")
+        }
+        self.fd = fd
+    }
+
+    deinit { if fd >= 0 { _ = closeFD(fd) } }
+
+    var isOpen: Bool { fd >= 0 }
+
+    /// Appends all bytes.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard fd >= 0 else { throw TraceFileError(path: path, message: "write after close") }
+        guard var p = bytes.baseAddress else { return }
+        var n = bytes.count
+        while n > 0 {
+            let w = writeFD(fd, p, n)
+            if w < 0 {
+                if errno == EINTR { continue }
+                throw TraceFileError(path: path, message: "write failed: \(binarySystemErrorText())")
+            }
+            p += w
+            n -= w
+            offset += w
+        }
+    }
+
+    /// Appends an array's bytes.
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Overwrites bytes at an absolute offset without moving the end.
+    func overwrite(_ bytes: [UInt8], at position: Int) throws {
+        try bytes.withUnsafeBytes { raw in
+            guard var p = raw.baseAddress else { return }
+            var n = raw.count
+            var at = position
+            while n > 0 {
+                let w = pwrite(fd, p, n, off_t(at))
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    throw TraceFileError(path: path, message: "write failed: \(binarySystemErrorText())")
+                }
+                p += w
+                n -= w
+                at += w
+            }
+        }
+    }
+
+    /// Closes the descriptor, reporting a failed close (which can mean lost data on some file systems).
+    func close() throws {
+        guard fd >= 0 else { return }
+        let r = closeFD(fd)
+        fd = -1
+        if r != 0 { throw TraceFileError(path: path, message: "close failed: \(binarySystemErrorText())") }
+    }
+}
+
+// MARK: - Input
+
+/// A file opened for positioned reads.
+final class BinaryInputFile {
+    let path: String
+    private var fd: Int32
+    /// The file's size when it was opened.
+    let size: Int
+
+    init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw TraceFileError(path: path, message: "cannot open the file: \(binarySystemErrorText())")
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let m = binarySystemErrorText()
+            _ = closeFD(fd)
+            throw TraceFileError(path: path, message: "cannot stat the file: \(m)")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            _ = closeFD(fd)
+            throw TraceFileError(path: path, message: "not a regular file")
+        }
+        self.fd = fd
+        self.size = Int(st.st_size)
+    }
+
+    deinit { close() }
+
+    func close() {
+        if fd >= 0 { _ = closeFD(fd) }
+        fd = -1
+    }
+
+    /// Reads up to `buffer.count` bytes at `position`; fewer only at the end of the file.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at position: Int) throws -> Int {
+        guard fd >= 0 else { throw TraceFileError(path: path, message: "read after close") }
+        guard let base = buffer.baseAddress else { return 0 }
+        var got = 0
+        while got < buffer.count {
+            let r = pread(fd, base + got, buffer.count - got, off_t(position + got))
+            if r < 0 {
+                if errno == EINTR { continue }
+                throw TraceFileError(path: path, message: "read failed at byte \(position + got): \(binarySystemErrorText())")
+            }
+            if r == 0 { break }
+            got += r
+        }
+        return got
+    }
+
+    /// Reads up to `count` bytes at `position` into a new array (shorter only at the end of the file).
+    func read(count: Int, at position: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let got = try out.withUnsafeMutableBytes { try read(into: $0, at: position) }
+        if got < count { out.removeLast(count - got) }
+        return out
+    }
+}
+
+// MARK: - Small helpers
+
+/// Removes a file, ignoring errors (cleanup of temporary files).
+func binaryRemoveFile(_ path: String) {
+    _ = unlink(path)
+}
+
+/// Renames a file atomically within a file system.
+func binaryRenameFile(_ from: String, _ to: String) throws {
+    guard rename(from, to) == 0 else {
+        throw TraceFileError(path: to, message: "cannot rename \(from) into place: \(binarySystemErrorText())")
+    }
+}
+
+/// The process id, for unique temporary names.
+func binaryProcessID() -> Int { Int(getpid()) }
+
+// `close` and `write` are shadowed inside the classes by their own methods; these file-scope
+// wrappers name the C functions unambiguously.
+private func closeFD(_ fd: Int32) -> Int32 { close(fd) }
+private func writeFD(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }

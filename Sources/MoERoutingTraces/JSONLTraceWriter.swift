@@ -1,0 +1,179 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+public import MoERouting
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes routing blocks as a JSONL trace that ``JSONLTraceReader`` (and the seed's tools, which
+/// ignore the extra keys) can read back.
+///
+/// One line per present (token, layer) cell, in the shared-data spelling plus `phase`, and
+/// `token` when the vocabulary id is known:
+/// `{"dataset":"gsm8k","problem_id":0,"layer":0,"token_idx":5,"experts":[6,5],"gating_probs":[0.696,0.304],"phase":"decode","token":17}`.
+/// Tokens are written in block order, each token's layers ascending (token-major); the reader
+/// accepts that as well as the layer-major order of the shared data, as long as each problem's
+/// tokens are contiguous in the stream. Weights use `Float`'s shortest round-trip spelling, so
+/// reading back gives the same values. Output is buffered; ``close()`` flushes.
+///
+/// ```swift
+/// let writer = try JSONLTraceWriter(path: "out/trace.jsonl")
+/// try writer.write(block)
+/// try writer.close()
+/// ```
+public final class JSONLTraceWriter: RoutingBlockSink {
+    /// The file written.
+    public let path: String
+    /// Records (cells) written so far.
+    public private(set) var recordsWritten = 0
+
+    /// Bytes gathered before a write to the file.
+    static let flushBytes = 1 << 20
+
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var closed = false
+
+    /// Creates (or truncates) the file.
+    ///
+    /// - Throws: ``JSONLFileError`` naming the file when it cannot be created.
+    public init(path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else {
+            throw JSONLFileError(path: path, message: "cannot open for writing: \(JSONLLineSource.lastError())")
+        }
+        self.path = path
+        self.fd = fd
+        buffer.reserveCapacity(Self.flushBytes + 4096)
+    }
+
+    deinit {
+        if !closed {
+            try? flush()
+            _ = systemClose(fd)
+        }
+    }
+
+    /// Appends one block's present cells.
+    ///
+    /// - Throws: ``JSONLFileError`` when writing fails or the writer is closed.
+    public func write(_ block: RoutingBlock) throws {
+        guard !closed else { throw JSONLFileError(path: path, message: "cannot write: the writer is closed") }
+        let L = block.shape.layers
+        let k = block.shape.topK
+        let domains = block.domains.map(Self.escaped)
+        for t in 0..<block.tokenCount {
+            let domain = domains[Int(block.domain[t])]
+            for l in 0..<L where block.isPresent(token: t, layer: l) {
+                append("{\"dataset\":\"")
+                buffer.append(contentsOf: domain)
+                append("\",\"problem_id\":")
+                append(Int64(block.problemID[t]))
+                append(",\"layer\":")
+                append(Int64(l))
+                append(",\"token_idx\":")
+                append(Int64(block.position[t]))
+                append(",\"experts\":[")
+                for j in 0..<k {
+                    if j > 0 { buffer.append(UInt8(ascii: ",")) }
+                    append(Int64(block.expert(token: t, layer: l, slot: j)))
+                }
+                append("],\"gating_probs\":[")
+                for j in 0..<k {
+                    if j > 0 { buffer.append(UInt8(ascii: ",")) }
+                    buffer.append(contentsOf: block.weight(token: t, layer: l, slot: j).description.utf8)
+                }
+                append(block.phase[t] == .prefill ? "],\"phase\":\"prefill\"" : "],\"phase\":\"decode\"")
+                if block.tokenID[t] >= 0 {
+                    append(",\"token\":")
+                    append(Int64(block.tokenID[t]))
+                }
+                append("}\n")
+                recordsWritten += 1
+            }
+            if buffer.count >= Self.flushBytes { try flush() }
+        }
+    }
+
+    /// Flushes and closes the file. Later calls do nothing.
+    ///
+    /// - Throws: ``JSONLFileError`` when the last write or the close fails.
+    public func close() throws {
+        guard !closed else { return }
+        closed = true
+        do {
+            try flush()
+        } catch {
+            _ = systemClose(fd)
+            throw error
+        }
+        guard systemClose(fd) == 0 else {
+            throw JSONLFileError(path: path, message: "cannot close after writing: \(JSONLLineSource.lastError())")
+        }
+    }
+
+    // MARK: - Output
+
+    private func flush() throws(JSONLFileError) {
+        var written = 0
+        let total = buffer.count
+        while written < total {
+            let n = buffer.withUnsafeBytes { systemWrite(fd, $0.baseAddress! + written, total - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw JSONLFileError(path: path, message: "cannot write: \(JSONLLineSource.lastError())")
+            }
+            written += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    @inline(__always)
+    private func append(_ s: StaticString) {
+        buffer.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    private func append(_ v: Int64) {
+        if v < 0 { buffer.append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        let start = buffer.count
+        repeat {
+            buffer.append(UInt8(ascii: "0") + UInt8(m % 10))
+            m /= 10
+        } while m > 0
+        buffer[start..<buffer.count].reverse()
+    }
+
+    /// A domain name as the inside of a JSON string.
+    static func escaped(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 15)])
+            default: out.append(b)
+            }
+        }
+        return out
+    }
+}
+
+/// `write(2)`, under a name the writer's methods do not shadow.
+private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
+
+/// `close(2)`, under a name the writer's methods do not shadow.
+private func systemClose(_ fd: Int32) -> Int32 { close(fd) }

@@ -1,0 +1,290 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// The NumPy .npz exporter: streams each column of every block to its own temporary file (so memory
+// does not grow with the number of tokens), then at close assembles a stored zip of .npy arrays
+// under a temporary name and renames it into place.
+
+public import MoERouting
+
+/// Writes routing blocks as a NumPy `.npz` archive, for analysis in Python:
+///
+/// | array | dtype | shape |
+/// |---|---|---|
+/// | `ids` | `uint8` (E <= 256) or `uint16` | [T, L, k] |
+/// | `weights` | `float32` | [T, L, k] |
+/// | `mask` | `bool` (true where the cell is present) | [T, L] |
+/// | `problem_id` | `int64` | [T] |
+/// | `position` | `int32` | [T] |
+/// | `phase` | `uint8` (0 prefill, 1 decode) | [T] |
+/// | `token_id` | `int32` (-1 unknown) | [T] |
+/// | `domain` | `uint16`, an index into `domains` | [T] |
+/// | `domains` | `<U{n}` unicode | [D] |
+/// | `shape` | `int64`: L, E, k | [3] |
+/// | `settings` | `<U{n}` unicode, (key, value) rows sorted by key | [S, 2] |
+/// | `model_name` | `<U{n}` unicode, empty when unnamed | [] (0-d) |
+///
+/// Missing cells hold zeros in `ids` and `weights`. Each column streams to a temporary file next
+/// to the output while blocks arrive; ``close()`` writes the archive under a temporary name, then
+/// renames it onto `path`, so a reader never sees a half-written `.npz`. Members and the archive
+/// use zip64 extensions beyond 4 GiB.
+///
+/// ```swift
+/// let npz = try NPZWriter(path: "run.npz", shape: .mixtral8x7B)
+/// try npz.write(block)
+/// try npz.close()      // python: d = numpy.load("run.npz"); d["ids"].shape == (T, 32, 2)
+/// ```
+public final class NPZWriter: RoutingBlockSink {
+    /// The archive written at ``close()``.
+    public let path: String
+    /// The shape every block must have.
+    public let shape: ModelShape
+    /// Settings stored in the `settings` array.
+    public let settings: [String: String]
+    /// The domain table so far.
+    public var domains: [String] { mapper.names }
+    /// Tokens written so far.
+    public private(set) var tokenCount = 0
+    /// Use zip64 records even for small archives (for tests of the zip64 path).
+    package var forceZip64 = false
+
+    private var mapper: BinaryDomainMapper
+    private var columns: [NPZColumnFile]
+    private var closed = false
+    private let tempPrefix: String
+
+    private enum Column: Int, CaseIterable {
+        case ids, weights, mask, problemID, position, phase, tokenID, domain
+        var name: String {
+            switch self {
+            case .ids: return "ids"
+            case .weights: return "weights"
+            case .mask: return "mask"
+            case .problemID: return "problem_id"
+            case .position: return "position"
+            case .phase: return "phase"
+            case .tokenID: return "token_id"
+            case .domain: return "domain"
+            }
+        }
+    }
+
+    /// Creates the temporary column files next to `path`. Nothing is written at `path` before
+    /// ``close()``.
+    ///
+    /// - Parameters:
+    ///   - path: The archive to write, conventionally ending in `.npz`.
+    ///   - shape: The shape of every block.
+    ///   - domains: Domain names to register up front.
+    ///   - settings: Settings to store in the `settings` array.
+    /// - Throws: ``TraceFileError`` when a temporary file cannot be created.
+    public init(path: String, shape: ModelShape, domains: [String] = [], settings: [String: String] = [:]) throws {
+        self.path = path
+        self.shape = shape
+        self.settings = settings
+        self.mapper = BinaryDomainMapper(domains)
+        self.tempPrefix = "\(path).part-\(binaryProcessID())"
+        var files: [NPZColumnFile] = []
+        do {
+            for c in Column.allCases {
+                files.append(try NPZColumnFile(path: "\(tempPrefix).\(c.name)"))
+            }
+        } catch {
+            for f in files { f.discard() }
+            throw error
+        }
+        self.columns = files
+    }
+
+    deinit {
+        if !closed { for c in columns { c.discard() } }
+    }
+
+    // MARK: - RoutingBlockSink
+
+    /// Appends one block's columns to the temporary files.
+    ///
+    /// - Throws: ``TraceFileError`` for a block of another shape, a write after ``close()`` or a
+    ///   failed write.
+    public func write(_ block: RoutingBlock) throws {
+        guard !closed else { throw TraceFileError(path: path, message: "write after close") }
+        let s = block.shape
+        guard s.layers == shape.layers, s.experts == shape.experts, s.topK == shape.topK else {
+            throw TraceFileError(
+                path: path,
+                message: "block shape \(s) differs from the export's \(shape); write this model's blocks to another file"
+            )
+        }
+        let T = block.tokenCount
+        let cells = T * shape.layers
+        let slots = cells * shape.topK
+        guard block.ids.count == slots, block.weights.count == slots, block.present.count == cells,
+            block.domain.count == T, block.problemID.count == T, block.position.count == T,
+            block.phase.count == T, block.tokenID.count == T
+        else {
+            throw TraceFileError(path: path, message: "block columns disagree with its token count \(T); the block is malformed")
+        }
+        let remap: [UInt16]?
+        do {
+            remap = try mapper.absorb(block.domains)
+        } catch {
+            throw TraceFileError(path: path, message: error.message)
+        }
+        if let bad = block.domain.first(where: { Int($0) >= block.domains.count }) {
+            throw TraceFileError(path: path, message: "block domain index \(bad) but only \(block.domains.count) domain names")
+        }
+        guard T > 0 else { return }
+        switch block.ids {
+        case .narrow(let a): try column(.ids).append(a)
+        case .wide(let a):
+            if shape.usesNarrowIDs {
+                try column(.ids).append(a.map { UInt8(truncatingIfNeeded: $0) })
+            } else {
+                try column(.ids).appendLittleEndian(a)
+            }
+        }
+        #if _endian(little)
+        try column(.weights).append(block.weights)
+        #else
+        try column(.weights).appendLittleEndian(block.weights.map(\.bitPattern))
+        #endif
+        try column(.mask).append(block.present)
+        try column(.problemID).appendLittleEndian(block.problemID)
+        try column(.position).appendLittleEndian(block.position)
+        try column(.phase).append(block.phase.map(\.rawValue))
+        try column(.tokenID).appendLittleEndian(block.tokenID)
+        if let remap {
+            try column(.domain).appendLittleEndian(block.domain.map { remap[Int($0)] })
+        } else {
+            try column(.domain).appendLittleEndian(block.domain)
+        }
+        tokenCount += T
+    }
+
+    /// Assembles the archive under a temporary name, renames it onto ``path`` and removes the
+    /// temporary column files. A second call does nothing.
+    ///
+    /// - Throws: ``TraceFileError`` when a write fails; the temporary files are removed and
+    ///   nothing is left at ``path``.
+    public func close() throws {
+        guard !closed else { return }
+        closed = true
+        let archivePath = tempPrefix
+        defer {
+            for c in columns { c.discard() }
+        }
+        do {
+            for c in columns { try c.finish() }
+            let out = try BinaryOutputFile(creating: archivePath)
+            let zip = NPZZipWriter(out: out, forceZip64: forceZip64)
+            let T = tokenCount, L = shape.layers, k = shape.topK
+            let narrow = shape.usesNarrowIDs
+            let arrays: [(Column, String, [Int])] = [
+                (.ids, narrow ? "|u1" : "<u2", [T, L, k]),
+                (.weights, "<f4", [T, L, k]),
+                (.mask, "|b1", [T, L]),
+                (.problemID, "<i8", [T]),
+                (.position, "<i4", [T]),
+                (.phase, "|u1", [T]),
+                (.tokenID, "<i4", [T]),
+                (.domain, "<u2", [T]),
+            ]
+            for (c, descr, dims) in arrays {
+                let f = column(c)
+                try zip.addMember(
+                    name: "\(c.name).npy",
+                    header: NPYHeader.encode(descr: descr, shape: dims),
+                    source: .file(path: f.path, size: f.size)
+                )
+            }
+            let names = NPYHeader.unicodeArray(mapper.names)
+            try zip.addMember(
+                name: "domains.npy",
+                header: NPYHeader.encode(descr: "<U\(names.width)", shape: [mapper.names.count]),
+                source: .bytes(names.data)
+            )
+            var dims = BinaryByteEncoder()
+            for v in [L, shape.experts, k] { dims.u64(UInt64(v)) }
+            try zip.addMember(name: "shape.npy", header: NPYHeader.encode(descr: "<i8", shape: [3]), source: .bytes(dims.bytes))
+            let keys = settings.keys.sorted()
+            let pairs = NPYHeader.unicodeArray(keys.flatMap { [$0, settings[$0] ?? ""] })
+            try zip.addMember(
+                name: "settings.npy",
+                header: NPYHeader.encode(descr: "<U\(pairs.width)", shape: [keys.count, 2]),
+                source: .bytes(pairs.data)
+            )
+            let model = NPYHeader.unicodeArray([shape.name ?? ""])
+            try zip.addMember(
+                name: "model_name.npy",
+                header: NPYHeader.encode(descr: "<U\(model.width)", shape: []),
+                source: .bytes(model.data)
+            )
+            try zip.finish()
+            try out.close()
+            try binaryRenameFile(archivePath, path)
+        } catch {
+            binaryRemoveFile(archivePath)
+            throw error
+        }
+    }
+
+    private func column(_ c: Column) -> NPZColumnFile { columns[c.rawValue] }
+}
+
+// MARK: - Temporary column files
+
+/// One column's temporary file, written through a fixed-size buffer.
+final class NPZColumnFile {
+    let path: String
+    private let file: BinaryOutputFile
+    private var buffer: [UInt8] = []
+    private static let capacity = 1 << 18
+    /// Bytes appended so far.
+    private(set) var size = 0
+
+    init(path: String) throws {
+        self.path = path
+        self.file = try BinaryOutputFile(creating: path)
+        buffer.reserveCapacity(Self.capacity)
+    }
+
+    /// Appends the bytes of an array of trivial values verbatim.
+    func append<T>(_ values: [T]) throws {
+        try values.withUnsafeBytes { raw in
+            size += raw.count
+            if buffer.count + raw.count > Self.capacity { try flush() }
+            if raw.count >= Self.capacity {
+                try file.write(raw)
+            } else {
+                buffer.append(contentsOf: raw)
+            }
+        }
+    }
+
+    /// Appends integers as little-endian bytes.
+    func appendLittleEndian<T: FixedWidthInteger>(_ values: [T]) throws {
+        #if _endian(little)
+        try append(values)
+        #else
+        try append(values.map(\.littleEndian))
+        #endif
+    }
+
+    func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try file.write(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes and closes the file (it stays on disk until ``discard()``).
+    func finish() throws {
+        try flush()
+        try file.close()
+    }
+
+    /// Closes and removes the file.
+    func discard() {
+        try? file.close()
+        binaryRemoveFile(path)
+    }
+}
