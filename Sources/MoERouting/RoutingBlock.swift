@@ -210,6 +210,7 @@ public struct RoutingBlock: Sendable, Equatable {
 
     /// Checks one cell: k ids, each below E and distinct, weights finite and non-negative, and,
     /// when `requireOrder`, ordered highest first.
+    @usableFromInline
     package static func validateCell(
         shape: ModelShape,
         experts: [Int],

@@ -21,19 +21,19 @@ public struct RoutingBlockBuilder: Sendable {
     public private(set) var domains: [String]
     private var domainIndex: [String: UInt16]
 
-    private var narrowIDs: [UInt8] = []
-    private var wideIDs: [UInt16] = []
-    private var weights: [Float] = []
-    private var present: [Bool] = []
-    private var domain: [UInt16] = []
-    private var problemID: [Int64] = []
-    private var position: [Int32] = []
-    private var phase: [RoutingPhase] = []
-    private var tokenID: [Int32] = []
+    @usableFromInline var narrowIDs: [UInt8] = []
+    @usableFromInline var wideIDs: [UInt16] = []
+    @usableFromInline var weights: [Float] = []
+    @usableFromInline var present: [Bool] = []
+    @usableFromInline var domain: [UInt16] = []
+    @usableFromInline var problemID: [Int64] = []
+    @usableFromInline var position: [Int32] = []
+    @usableFromInline var phase: [RoutingPhase] = []
+    @usableFromInline var tokenID: [Int32] = []
 
     // Scratch space for sorting one cell.
-    private var scratchIDs: [Int] = []
-    private var scratchWeights: [Float] = []
+    @usableFromInline var scratchIDs: [Int] = []
+    @usableFromInline var scratchWeights: [Float] = []
 
     /// Creates a builder; `domains` pre-registers names so their indices are fixed.
     public init(shape: ModelShape, domains: [String] = []) {
@@ -44,7 +44,7 @@ public struct RoutingBlockBuilder: Sendable {
     }
 
     /// Tokens added since the last ``makeBlock()``.
-    public var tokenCount: Int { domain.count }
+    @inlinable public var tokenCount: Int { domain.count }
 
     /// The index of a domain name, registering it when new.
     ///
@@ -101,6 +101,7 @@ public struct RoutingBlockBuilder: Sendable {
     ///
     /// - Throws: ``RoutingError/invalidRecord(_:)`` for a layer outside the shape, a bad cell or
     ///   a cell already set. Nothing is written when it throws.
+    @inlinable
     public mutating func setCell<E: BinaryInteger, W: BinaryFloatingPoint>(
         token: Int,
         layer: Int,
