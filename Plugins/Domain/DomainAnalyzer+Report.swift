@@ -1,0 +1,538 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// DomainAnalyzer's finish(): per-domain summaries, pairwise divergences and their significance,
+// transfer of the next-layer predictor, and the report (JSON, tables, figures, headlines, notes).
+
+public import MoERouting
+
+extension DomainAnalyzer {
+    // MARK: - Public helpers
+
+    /// Jensen-Shannon divergence in bits (log base 2, so between 0 and 1) between two
+    /// distributions given as non-negative weights of equal length, each normalised to sum 1
+    /// first. NaN when the lengths differ or either sums to zero.
+    ///
+    /// ```swift
+    /// DomainAnalyzer.jensenShannonBits([1, 0], [0, 1])      // 1
+    /// DomainAnalyzer.jensenShannonBits([0.5, 0.5], [1, 0])  // 0.311278... = H(3/4) - 1/2
+    /// ```
+    public static func jensenShannonBits(_ p: [Double], _ q: [Double]) -> Double {
+        DomainStatistics.jsBits(p, q)
+    }
+
+    /// Total variation distance `½ Σ |p_i - q_i|` between two distributions given as
+    /// non-negative weights, each normalised to sum 1 first. NaN when the lengths differ or
+    /// either sums to zero.
+    public static func totalVariation(_ p: [Double], _ q: [Double]) -> Double {
+        DomainStatistics.totalVariation(p, q)
+    }
+
+    // MARK: - Summaries
+
+    struct DomainSummary {
+        var name: String
+        var local: Int
+        /// Problem slots, by problem id.
+        var slots: [Int]
+        var tokens = 0
+        var records = 0
+        var incomplete = 0
+        /// Selected-id counts [L][E].
+        var usage: [Double]
+        /// Top-1 counts [L][E].
+        var top1: [Double]
+        /// Top-1 -> top-1 counts [(L-1)][E][E].
+        var pairs: [Double]
+        /// Affinity counts [(L-1)][E][E].
+        var affinity: [Double]
+
+        func usageShares(layer l: Int, experts E: Int) -> [Double] {
+            let row = Array(usage[(l * E)..<((l + 1) * E)])
+            let t = row.reduce(0, +)
+            return row.map { t > 0 ? $0 / t : .nan }
+        }
+    }
+
+    /// Domains with at least one problem, sorted by name.
+    func summaries() -> [DomainSummary] {
+        let LE = layers * experts
+        let cells = pairCells
+        let F = Self.crossValidationFolds
+        var byDomain = [[Int]](repeating: [], count: domainNames.count)
+        for (s, key) in problemKeys.enumerated() { byDomain[key.domain].append(s) }
+        var out: [DomainSummary] = []
+        for (d, name) in domainNames.enumerated() where !byDomain[d].isEmpty {
+            let slots = byDomain[d].sorted { problemKeys[$0].id < problemKeys[$1].id }
+            var sum = DomainSummary(
+                name: name, local: d, slots: slots,
+                usage: [Double](repeating: 0, count: LE), top1: [Double](repeating: 0, count: LE),
+                pairs: [Double](repeating: 0, count: cells), affinity: [Double](repeating: 0, count: cells)
+            )
+            for s in slots {
+                sum.tokens += problemTokens[s]
+                sum.records += problemRecords[s]
+                sum.incomplete += problemIncomplete[s]
+                for c in 0..<LE {
+                    sum.usage[c] += Double(problemUsage[s * LE + c])
+                    sum.top1[c] += Double(problemTop1[s * LE + c])
+                }
+            }
+            for c in 0..<cells {
+                sum.affinity[c] = Double(domainAffinity[d * cells + c])
+                var p = 0
+                for f in 0..<F { p += domainFoldPairs[(d * F + f) * cells + c] }
+                sum.pairs[c] = Double(p)
+            }
+            out.append(sum)
+        }
+        return out.sorted { $0.name < $1.name }
+    }
+
+    // MARK: - Pairs
+
+    struct LayerComparison {
+        var js: Double
+        var tv: Double
+        var affinityJS: Double?
+        var affinityTV: Double?
+        var p: Double = .nan
+        var ci: (lo: Double, hi: Double) = (.nan, .nan)
+        var nullMean: Double = .nan
+    }
+
+    struct PairComparison {
+        var a: DomainSummary
+        var b: DomainSummary
+        var layers: [LayerComparison]
+        var permutation: DomainSignificance.Permutation?
+        var permutationSeed: UInt64 = 0
+        var bootstrapSeed: UInt64 = 0
+    }
+
+    func compare(_ a: DomainSummary, _ b: DomainSummary, pairIndex: Int, test: Bool) -> PairComparison {
+        let E = experts
+        let EE = E * E
+        var rows: [LayerComparison] = []
+        for l in 0..<layers {
+            let ua = Array(a.usage[(l * E)..<((l + 1) * E)])
+            let ub = Array(b.usage[(l * E)..<((l + 1) * E)])
+            var c = LayerComparison(
+                js: DomainStatistics.jsBits(ua, ub), tv: DomainStatistics.totalVariation(ua, ub)
+            )
+            if transitionsEnabled && l + 1 < layers {
+                let fa = Array(a.affinity[(l * EE)..<((l + 1) * EE)])
+                let fb = Array(b.affinity[(l * EE)..<((l + 1) * EE)])
+                c.affinityJS = DomainStatistics.jsBits(fa, fb)
+                c.affinityTV = DomainStatistics.totalVariation(fa, fb)
+            }
+            rows.append(c)
+        }
+        var result = PairComparison(a: a, b: b, layers: rows)
+        guard test else { return result }
+        let LE = layers * E
+        var counts: [Double] = []
+        counts.reserveCapacity((a.slots.count + b.slots.count) * LE)
+        for s in a.slots + b.slots {
+            for c in 0..<LE { counts.append(Double(problemUsage[s * LE + c])) }
+        }
+        let sig = DomainSignificance(rows: counts, nA: a.slots.count, nB: b.slots.count, layers: layers, experts: E)
+        result.permutationSeed = DomainStatistics.derivedSeed(seed, tag: UInt64(2 * pairIndex + 1))
+        result.bootstrapSeed = DomainStatistics.derivedSeed(seed, tag: UInt64(2 * pairIndex + 2))
+        let perm = sig.permutation(limit: relabelings, seed: result.permutationSeed)
+        let boot = sig.bootstrap(resamples: resamples, seed: result.bootstrapSeed)
+        for l in 0..<layers {
+            result.layers[l].p = perm.pValues[l]
+            result.layers[l].nullMean = perm.nullMean[l]
+            result.layers[l].ci = boot[l]
+        }
+        result.permutation = perm
+        return result
+    }
+
+    // MARK: - Transfer
+
+    struct CrossValidation {
+        var score: TransferScore
+        var method: String
+        var folds: Int
+    }
+
+    /// Within-domain cross-validation by problem: leave-one-problem-out below
+    /// ``crossValidationFolds`` problems, otherwise the project's ``ProblemFolds`` rule. `nil`
+    /// below two problems.
+    func crossValidate(_ d: DomainSummary) -> CrossValidation? {
+        let n = d.slots.count
+        guard transitionsEnabled, n >= 2 else { return nil }
+        let LE = layers * experts
+        let cells = pairCells
+        let F = Self.crossValidationFolds
+        var score = TransferScore(layerPairs: layers - 1)
+        func run(foldPairs: [Double], foldTop1: [Double]) {
+            let trainPairs = zip(d.pairs, foldPairs).map { $0 - $1 }
+            let trainTop1 = zip(d.top1, foldTop1).map { $0 - $1 }
+            NextLayerPredictor(pairs: trainPairs, top1: trainTop1, layers: layers, experts: experts)
+                .score(foldPairs, into: &score)
+        }
+        if n < F {
+            for s in d.slots {
+                let o = problemSmallOffset[s]
+                guard o >= 0 else { return nil }  // unreachable: every problem of a small domain has one
+                let fp = (0..<cells).map { Double(smallPairs[o + $0]) }
+                let ft = (0..<LE).map { Double(problemTop1[s * LE + $0]) }
+                run(foldPairs: fp, foldTop1: ft)
+            }
+            return CrossValidation(score: score, method: "leave-one-problem-out", folds: n)
+        }
+        var used = 0
+        for f in 0..<F {
+            let members = d.slots.filter { problemFold[$0] == f }
+            guard !members.isEmpty else { continue }
+            used += 1
+            var ft = [Double](repeating: 0, count: LE)
+            for s in members {
+                for c in 0..<LE { ft[c] += Double(problemTop1[s * LE + c]) }
+            }
+            let base = (d.local * F + f) * cells
+            let fp = (0..<cells).map { Double(domainFoldPairs[base + $0]) }
+            run(foldPairs: fp, foldTop1: ft)
+        }
+        return CrossValidation(score: score, method: "\(F)-fold by problem (fold = (problem id mod \(F) + fnv1a(domain) mod \(F)) mod \(F))", folds: used)
+    }
+
+    struct Transfer {
+        var train: String
+        var test: String
+        var score: TransferScore
+        var cv: CrossValidation?
+    }
+
+    func transfers(_ domains: [DomainSummary]) -> [Transfer] {
+        guard transitionsEnabled else { return [] }
+        let cvs = domains.map { crossValidate($0) }
+        var out: [Transfer] = []
+        for (i, a) in domains.enumerated() {
+            let predictor = NextLayerPredictor(pairs: a.pairs, top1: a.top1, layers: layers, experts: experts)
+            for (j, b) in domains.enumerated() where i != j {
+                var score = TransferScore(layerPairs: layers - 1)
+                predictor.score(b.pairs, into: &score)
+                out.append(Transfer(train: a.name, test: b.name, score: score, cv: cvs[j]))
+            }
+        }
+        return out
+    }
+
+    // MARK: - finish
+
+    public func finish() throws -> AnalyzerReport {
+        guard shape != nil else {
+            throw RoutingError.analyzerFailed(name: name, message: "finish was called before begin; call begin(_:) first")
+        }
+        let domains = summaries()
+        guard domains.count >= 2 else { return notApplicable(domains) }
+        var pairs: [PairComparison] = []
+        var pairIndex = 0
+        for i in 0..<domains.count {
+            for j in (i + 1)..<domains.count {
+                pairs.append(compare(domains[i], domains[j], pairIndex: pairIndex, test: pairIndex < Self.maximumTestedPairs))
+                pairIndex += 1
+            }
+        }
+        let transfer = transfers(domains)
+        return report(domains: domains, pairs: pairs, transfer: transfer)
+    }
+
+    private func domainJSON(_ d: DomainSummary) -> ReportValue {
+        [
+            "name": .string(d.name), "problems": .int(d.slots.count), "tokens": .int(d.tokens),
+            "records": .int(d.records), "incomplete_tokens": .int(d.incomplete),
+        ]
+    }
+
+    private func domainTable(_ domains: [DomainSummary]) -> ReportTable {
+        ReportTable(
+            title: "Domains (problems are the units of the significance tests)",
+            columns: ["domain", "problems", "tokens", "records", "incomplete tokens"],
+            rows: domains.map { ["\($0.name)", "\($0.slots.count)", "\($0.tokens)", "\($0.records)", "\($0.incomplete)"] }
+        )
+    }
+
+    private var seedValue: ReportValue { seed <= UInt64(Int.max) ? .int(Int(seed)) : .string(String(seed)) }
+
+    private func notApplicable(_ domains: [DomainSummary]) -> AnalyzerReport {
+        let note = domains.isEmpty
+            ? "no tokens were seen; the domain comparison needs two or more domains"
+            : "only one domain (\(domains[0].name)) was seen; the domain comparison needs two or more domains"
+        return AnalyzerReport(
+            analyzer: name,
+            title: "Domain comparison",
+            json: ["applicable": false, "note": .string(note), "domains": .array(domains.map(domainJSON))],
+            tables: domains.isEmpty ? [] : [domainTable(domains)],
+            notes: [note]
+        )
+    }
+
+    private static func ci(_ c: (lo: Double, hi: Double)) -> ReportValue {
+        c.lo.isFinite && c.hi.isFinite ? [.number(c.lo), .number(c.hi)] : .null
+    }
+
+    private func layerJSON(_ c: LayerComparison, layer l: Int) -> [ReportValue.Member] {
+        [
+            .init("layer", .int(l)),
+            .init("js_divergence_bits", .number(c.js)),
+            .init("total_variation", .number(c.tv)),
+            .init("p_value", .number(c.p)),
+            .init("ci95", Self.ci(c.ci)),
+            .init("null_mean_js_bits", .number(c.nullMean)),
+            .init("affinity_js_divergence_bits", .number(c.affinityJS)),
+            .init("affinity_total_variation", .number(c.affinityTV)),
+        ]
+    }
+
+    private func permutationJSON(_ p: DomainSignificance.Permutation?, seed pairSeed: UInt64) -> ReportValue {
+        guard let p else { return .null }
+        return [
+            "method": .string(p.method), "relabelings": .int(p.relabelings), "seed": seedValue,
+            "derived_seed": .string(String(pairSeed)),
+            "statistic": "per-layer JS divergence (bits) of pooled usage counts; labels permuted across whole problems",
+            "minimum_p_value": .number(p.minimumP), "max_layer_p_value": .number(p.maxLayerP),
+        ]
+    }
+
+    private func report(domains: [DomainSummary], pairs: [PairComparison], transfer: [Transfer]) -> AnalyzerReport {
+        let f = DomainStatistics.fixed
+        let E = experts
+        let first = pairs[0]
+        let a = first.a
+        let b = first.b
+        let nA = a.slots.count
+        let nB = b.slots.count
+
+        // JSON.
+        var layersJSON: [ReportValue] = []
+        for (l, c) in first.layers.enumerated() {
+            var m = layerJSON(c, layer: l)
+            let usage = ReportValue.object(domains.map { .init($0.name, .array($0.usageShares(layer: l, experts: E).map { .number($0) })) })
+            m.insert(.init("usage", usage), at: 6)
+            layersJSON.append(.object(m))
+        }
+        let pairsJSON: [ReportValue] = pairs.map { p in
+            [
+                "a": .string(p.a.name), "b": .string(p.b.name),
+                "problems": [.int(p.a.slots.count), .int(p.b.slots.count)],
+                "permutation": permutationJSON(p.permutation, seed: p.permutationSeed),
+                "bootstrap_derived_seed": p.permutation == nil ? .null : .string(String(p.bootstrapSeed)),
+                "layers": .array(p.layers.enumerated().map { .object(layerJSON($1, layer: $0)) }),
+            ]
+        }
+        let transferJSON: [ReportValue] = transfer.map { t in
+            let cvByPair = t.cv?.score.accuracyByPair ?? []
+            return [
+                "train": .string(t.train), "test": .string(t.test),
+                "top1_accuracy": .number(t.score.accuracy),
+                "within_test_cv_top1_accuracy": .number(t.cv?.score.accuracy),
+                "baseline_most_frequent": .number(t.score.baselineAccuracy),
+                "within_test_cv_baseline_most_frequent": .number(t.cv?.score.baselineAccuracy),
+                "coverage": .number(t.score.coverage),
+                "chance": .number(1 / Double(E)),
+                "evaluated": .int(t.score.evaluated),
+                "cv": t.cv.map { ["method": .string($0.method), "folds": .int($0.folds)] } ?? .null,
+                "by_layer_pair": .array(
+                    t.score.accuracyByPair.enumerated().map { l, acc in
+                        [
+                            "from": .int(l), "to": .int(l + 1), "top1_accuracy": .number(acc),
+                            "within_test_cv_top1_accuracy": .number(l < cvByPair.count ? cvByPair[l] : nil),
+                            "baseline_most_frequent": .number(t.score.baselineByPair[l]),
+                        ]
+                    }
+                ),
+            ]
+        }
+        let json: ReportValue = [
+            "applicable": true,
+            "shape": ["layers": .int(layers), "experts": .int(E), "top_k": .int(topK)],
+            "phases": "all (prefill and decode tokens alike)",
+            "compared": [.string(a.name), .string(b.name)],
+            "domains": .array(domains.map(domainJSON)),
+            "layers": .array(layersJSON),
+            "permutation": permutationJSON(first.permutation, seed: first.permutationSeed),
+            "bootstrap": [
+                "resamples": .int(resamples), "seed": seedValue, "derived_seed": .string(String(first.bootstrapSeed)),
+                "interval": "percentile 2.5% and 97.5% (type 7), problems resampled with replacement within each domain",
+            ],
+            "pairs": .array(pairsJSON),
+            "transfer": .array(transferJSON),
+        ]
+
+        // Tables.
+        var tables = [domainTable(domains)]
+        tables.append(
+            ReportTable(
+                title: "Expert usage divergence per layer: \(a.name) vs \(b.name) (\(nA) vs \(nB) problems)",
+                columns: ["layer", "JS (bits)", "TV", "p (permutation)", "95% CI (bootstrap)", "null mean JS",
+                          "affinity JS l->l+1", "affinity TV"],
+                rows: first.layers.enumerated().map { l, c in
+                    [
+                        "\(l)", f(c.js, 4), f(c.tv, 4), f(c.p, 4), "[\(f(c.ci.lo, 4)), \(f(c.ci.hi, 4))]",
+                        f(c.nullMean, 4), c.affinityJS.map { f($0, 4) } ?? "-", c.affinityTV.map { f($0, 4) } ?? "-",
+                    ]
+                }
+            )
+        )
+        if pairs.count > 1 {
+            tables.append(
+                ReportTable(
+                    title: "All pairs of domains",
+                    columns: ["a", "b", "problems", "max-layer JS (bits)", "at layer", "p at that layer", "p (max over layers)"],
+                    rows: pairs.map { p in
+                        let (l, js) = Self.maxLayer(p)
+                        return [
+                            p.a.name, p.b.name, "\(p.a.slots.count) vs \(p.b.slots.count)", f(js, 4), l.map { "\($0)" } ?? "-",
+                            l.map { f(p.layers[$0].p, 4) } ?? "-", f(p.permutation?.maxLayerP ?? .nan, 4),
+                        ]
+                    }
+                )
+            )
+        }
+        if !transfer.isEmpty {
+            tables.append(
+                ReportTable(
+                    title: "Transfer: next-layer top-1 predictor fitted on one domain, scored on another (pooled over layer pairs)",
+                    columns: ["train", "test", "top-1 acc.", "within-test CV", "most frequent (train)", "most frequent (CV)",
+                              "coverage", "chance"],
+                    rows: transfer.map { t in
+                        [
+                            t.train, t.test, f(t.score.accuracy, 4), f(t.cv?.score.accuracy ?? .nan, 4),
+                            f(t.score.baselineAccuracy, 4), f(t.cv?.score.baselineAccuracy ?? .nan, 4),
+                            f(t.score.coverage, 4), f(1 / Double(E), 4),
+                        ]
+                    }
+                )
+            )
+        }
+
+        // Figures.
+        var figures: [ReportFigure] = domains.map { d in
+            .heatmap(
+                ReportFigure.Heatmap(
+                    title: "Expert usage share per layer: \(d.name) (\(d.slots.count) problems, \(d.tokens) tokens)",
+                    xLabel: "expert", yLabel: "layer",
+                    rowLabels: (0..<layers).map { "\($0)" }, columnLabels: (0..<E).map { "\($0)" },
+                    values: (0..<layers).map { d.usageShares(layer: $0, experts: E) }
+                )
+            )
+        }
+        figures.append(
+            .bars(
+                ReportFigure.BarChart(
+                    title: "JS divergence of expert usage per layer: \(a.name) vs \(b.name) (highlighted: p < 0.05)",
+                    xLabel: "layer", yLabel: "JS divergence (bits)",
+                    labels: (0..<layers).map { "\($0)" },
+                    values: first.layers.map { $0.js.isFinite ? $0.js : 0 },
+                    highlighted: first.layers.map { $0.p.isFinite && $0.p < 0.05 }
+                )
+            )
+        )
+
+        // Headlines and notes.
+        var headlines: [AnalyzerReport.Headline] = []
+        var notes: [String] = []
+        let (maxL, maxJS) = Self.maxLayer(first)
+        if let l = maxL {
+            let c = first.layers[l]
+            headlines.append(
+                .init(
+                    label: "max per-layer usage JS, \(a.name) vs \(b.name) (layer \(l))",
+                    value: "\(f(maxJS, 4)) bits, p = \(f(c.p, 4)) (\(nA) vs \(nB) problems)",
+                    reference: "null mean \(f(c.nullMean, 4)) bits; p over max of layers \(f(first.permutation?.maxLayerP ?? .nan, 4))"
+                )
+            )
+        }
+        let finiteJS = first.layers.map(\.js).filter(\.isFinite)
+        let finiteNull = first.layers.map(\.nullMean).filter(\.isFinite)
+        if !finiteJS.isEmpty {
+            headlines.append(
+                .init(
+                    label: "mean per-layer usage JS, \(a.name) vs \(b.name)",
+                    value: "\(f(finiteJS.reduce(0, +) / Double(finiteJS.count), 4)) bits",
+                    reference: finiteNull.isEmpty ? "no null" : "null mean \(f(finiteNull.reduce(0, +) / Double(finiteNull.count), 4)) bits"
+                )
+            )
+        }
+        for t in transfer where (t.train == a.name && t.test == b.name) || (t.train == b.name && t.test == a.name) {
+            headlines.append(
+                .init(
+                    label: "next-layer top-1 accuracy, fitted on \(t.train), tested on \(t.test)",
+                    value: f(t.score.accuracy, 4),
+                    reference: "within-\(t.test) CV \(f(t.cv?.score.accuracy ?? .nan, 4)); most frequent \(f(t.score.baselineAccuracy, 4)); chance \(f(1 / Double(E), 4))"
+                )
+            )
+        }
+
+        notes.append(
+            "Headline pair: the first two domains in sorted name order (\(a.name), \(b.name)); every pair is under \"pairs\" in the JSON."
+        )
+        if let p = first.permutation {
+            var s = "Permutation test: domain labels permuted across whole problems (\(a.name): \(nA), \(b.name): \(nB) problems), "
+            if p.method == "exact" {
+                s += "all C(\(nA + nB), \(nA)) = \(p.relabelings) relabelings enumerated (the observed one included); p = share with JS >= observed."
+            } else {
+                s += "\(p.relabelings) relabelings sampled (SplitMix64, derived from seed \(seed)); p = (1 + count with JS >= observed) / (1 + \(p.relabelings))."
+            }
+            if let (num, den) = p.minimumFraction {
+                s += " Smallest attainable p-value: \(num)/\(den) = \(f(p.minimumP, 4))"
+                s += nA == nB ? " (a relabeling and its mirror give the same JS when both sides have equal problem counts)." : "."
+            } else {
+                s += " Smallest attainable p-value: 1/\(p.relabelings + 1) = \(f(p.minimumP, 6))."
+            }
+            if p.minimumP >= 0.05 {
+                s += " With so few problems no layer can reach p < 0.05."
+            }
+            notes.append(s)
+        }
+        notes.append(
+            "Per-layer p-values are not corrected for testing \(layers) layers; the p-value over the maximum of layers (JSON max_layer_p_value) is. Token-level tests are not used: tokens of one problem are not independent."
+        )
+        notes.append(
+            "Plug-in JS divergence is biased upward in small samples: compare it with the null mean (its average over relabelings). Bootstrap intervals (\(resamples) resamples of problems within each domain, percentile) carry the same bias."
+        )
+        if transitionsEnabled {
+            notes.append(
+                "Affinity l->l+1: the joint distribution of (i in S_l, j in S_{l+1}) over the k x k id pairs of every token with both layers present, normalised to sum 1; expert ids are local to a layer."
+            )
+            notes.append(
+                "Transfer: predictor = argmax of the top-1 -> top-1 counts of layer l -> l+1 (ties to the lowest id; unseen rows fall back to the training split's most frequent top-1 of layer l+1). Within-test CV splits by problem: leave-one-problem-out below \(Self.crossValidationFolds) problems, otherwise \(Self.crossValidationFolds) folds with fold = (problem id + fnv1a(domain)) mod \(Self.crossValidationFolds) (consecutive ids go round-robin). Top-1 accuracy: the prediction equals top1_{l+1}."
+            )
+        } else {
+            notes.append(
+                "Affinity and transfer skipped: \(layers == 1 ? "a single layer has no layer pairs" : "(L-1) E^2 exceeds \(Self.maximumTransitionCells) cells")."
+            )
+        }
+        let incomplete = domains.reduce(0) { $0 + $1.incomplete }
+        if incomplete > 0 {
+            notes.append("\(incomplete) tokens lack some layers; usage counts the layers present and cross-layer counts use only the layer pairs present.")
+        }
+        if pairs.count > Self.maximumTestedPairs {
+            notes.append("Significance is computed for the first \(Self.maximumTestedPairs) pairs in sorted order only; the others show divergences without p-values.")
+        }
+
+        return AnalyzerReport(
+            analyzer: name,
+            title: "Domain comparison",
+            json: json,
+            tables: tables,
+            figures: figures,
+            headlines: headlines,
+            notes: notes
+        )
+    }
+
+    /// The layer with the largest finite usage JS of a pair, and that JS.
+    static func maxLayer(_ p: PairComparison) -> (Int?, Double) {
+        var best: Int?
+        for (l, c) in p.layers.enumerated() where c.js.isFinite {
+            if best == nil || c.js > p.layers[best ?? 0].js { best = l }
+        }
+        return (best, best.map { p.layers[$0].js } ?? .nan)
+    }
+}

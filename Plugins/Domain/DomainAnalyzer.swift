@@ -1,0 +1,420 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// DomainAnalyzer: compares how routing differs between domains (datasets): per-layer expert
+// usage and layer-to-layer affinity divergences, their significance by permuting domain labels
+// across whole problems and bootstrapping problems, and how well a next-layer predictor fitted on
+// one domain transfers to another.
+
+import AnalysisSupport
+public import MoERouting
+
+/// Compares routing between domains: per-layer expert usage and affinity divergences, with
+/// problem-level permutation p-values and bootstrap intervals, and next-layer predictor transfer.
+///
+/// Domains come from each block's ``RoutingBlock/domains``; a problem is a (domain name, problem
+/// id) pair. Domains are reported in sorted name order, and the headline comparison (the
+/// top-level `layers` of the JSON) is between the first two of them, so input order never
+/// changes the report.
+///
+/// ```swift
+/// let analyzer = DomainAnalyzer()
+/// try analyzer.begin(AnalysisContext(shape: .mixtral8x7B, seed: 7))
+/// for block in blocks { try analyzer.consume(block) }
+/// let report = try analyzer.finish()
+/// print(report.json["layers"]?[0]?["js_divergence_bits"] ?? "n/a")
+/// ```
+///
+/// What it measures, for every pair of domains and layer `l` (see docs/analyzers.md):
+/// - usage: the share of each expert among all ids selected at layer `l` (every member of the
+///   top-k set counts once); Jensen-Shannon divergence in bits (log base 2, so 0...1) and total
+///   variation between two domains;
+/// - affinity (`l -> l+1`): the joint distribution of (i in S_l, j in S_{l+1}) over the k x k id
+///   pairs of every token with both layers present, normalised to sum 1; its JS divergence and
+///   total variation;
+/// - significance: domain labels permuted across whole problems (exactly when there are at most
+///   ``relabelings`` distinct relabelings, otherwise a seeded sample of that many), and a
+///   percentile bootstrap over problems (within each domain) for a 95% interval of each layer's
+///   JS divergence;
+/// - transfer: the next-layer top-1 predictor (argmax of the top-1 -> top-1 count matrix)
+///   fitted on domain A and scored on B, beside one cross-validated within B by problem.
+///
+/// ### Memory
+/// Per problem: two `[L][E]` count vectors (4 bytes a cell, so a problem may hold up to 2^32 - 1
+/// tokens). Per domain: the affinity counts and
+/// five fold-wise top-1 -> top-1 count matrices, `[L-1][E][E]` each, plus per-problem top-1
+/// matrices for domains of fewer than 5 problems (needed for leave-one-problem-out). Transition
+/// statistics are skipped (with a note) when `(L-1) E^2` exceeds ``maximumTransitionCells``.
+///
+/// - Complexity: ``consume(_:)`` is O(T L k^2) for a block of T tokens with one dictionary look-up
+///   per run of consecutive tokens of the same problem; ``finish()`` is O(R n L E) for R
+///   relabelings or resamples of n problems per pair of domains.
+public final class DomainAnalyzer: RoutingAnalyzer {
+    /// The registry name, `"domain"`.
+    public let name = "domain"
+
+    /// Exact enumeration is used up to this many distinct relabelings; beyond, a seeded sample of
+    /// this many relabelings.
+    public let relabelings: Int
+    /// Bootstrap resamples for the 95% intervals.
+    public let resamples: Int
+
+    /// ``begin(_:)`` refuses shapes whose per-problem `[L][E]` vectors would be larger.
+    public static let maximumUsageCells = 1 << 22
+    /// Transition statistics (affinity and transfer) are skipped when `(L-1) E^2` is larger.
+    public static let maximumTransitionCells = 1 << 20
+    /// The number of cross-validation folds for domains of at least this many problems; smaller
+    /// domains use leave-one-problem-out.
+    public static let crossValidationFolds = 5
+    /// The project-wide fold rule (AnalysisSupport): `fold = (id mod 5 + fnv1a(domain) mod 5) mod 5`.
+    static let folds = ProblemFolds(count: crossValidationFolds)
+    /// At most this many domain pairs get permutation p-values and bootstrap intervals, in
+    /// sorted pair order (the divergences themselves are reported for every pair).
+    public static let maximumTestedPairs = 6
+
+    /// Creates the analyzer.
+    ///
+    /// - Parameters:
+    ///   - relabelings: the exact-enumeration limit and the sample size of the permutation test
+    ///     (at least 1; default 10,000).
+    ///   - resamples: bootstrap resamples (at least 1; default 1,000).
+    public init(relabelings: Int = 10_000, resamples: Int = 1_000) {
+        self.relabelings = max(1, relabelings)
+        self.resamples = max(1, resamples)
+    }
+
+    // MARK: - State
+
+    struct ProblemKey: Hashable {
+        var domain: Int
+        var id: Int64
+    }
+
+    /// The context's seed.
+    var seed: UInt64 = 0
+    var shape: ModelShape?
+    var layers = 0
+    var experts = 0
+    var topK = 0
+    /// Cells of one `[L-1][E][E]` transition matrix, 0 when transition statistics are off.
+    var pairCells = 0
+    var transitionsEnabled = false
+
+    /// Domain names in order of registration (local indices).
+    var domainNames: [String] = []
+    private var domainLookup: [String: Int] = [:]
+    /// Problems registered so far, per local domain.
+    var domainProblemCount: [Int] = []
+    /// Each local domain's fold offset (``ProblemFolds/offset(domain:)``).
+    var domainFoldOffset: [Int] = []
+    /// Affinity counts [D][L-1][E][E]: i in S_l, j in S_{l+1}.
+    var domainAffinity: [Int] = []
+    /// Top-1 -> top-1 counts per fold [D][F][L-1][E][E], folds by ``ProblemFolds``.
+    var domainFoldPairs: [Int] = []
+
+    var problemLookup: [ProblemKey: Int] = [:]
+    var problemKeys: [ProblemKey] = []
+    /// Local domain of each problem (a copy of `problemKeys[s].domain` for the hot loop).
+    var problemDomain: [Int] = []
+    var problemFold: [Int] = []
+    var problemTokens: [Int] = []
+    var problemRecords: [Int] = []
+    var problemIncomplete: [Int] = []
+    /// Selected-id counts [P][L][E] (every member of the top-k set).
+    var problemUsage: [UInt32] = []
+    /// Top-1 counts [P][L][E].
+    var problemTop1: [UInt32] = []
+    /// Offset into ``smallPairs`` of a problem's own top-1 -> top-1 matrix, or -1.
+    var problemSmallOffset: [Int] = []
+    /// Per-problem top-1 -> top-1 matrices of problems of small domains, [L-1][E][E] each.
+    var smallPairs: [UInt32] = []
+
+    // Scratch reused across blocks.
+    private var cachedBlockDomains: [String] = []
+    private var blockTranslation: [Int] = []
+    private var tokenSlots: [Int] = []
+
+    // MARK: - Lifecycle
+
+    public func begin(_ context: AnalysisContext) throws {
+        let s = context.shape
+        guard s.layers * s.experts <= Self.maximumUsageCells else {
+            throw RoutingError.analyzerFailed(
+                name: name,
+                message: "L x E = \(s.layers * s.experts) exceeds \(Self.maximumUsageCells) cells per problem; run the domain analyzer on a model of fewer layers or experts"
+            )
+        }
+        shape = s
+        seed = context.seed
+        layers = s.layers
+        experts = s.experts
+        topK = s.topK
+        let cells = (s.layers - 1) * s.experts * s.experts
+        transitionsEnabled = s.layers > 1 && cells <= Self.maximumTransitionCells
+        pairCells = transitionsEnabled ? cells : 0
+    }
+
+    public func consume(_ block: RoutingBlock) throws {
+        guard shape != nil else {
+            throw RoutingError.analyzerFailed(name: name, message: "consume was called before begin; call begin(_:) first")
+        }
+        guard block.shape.layers == layers, block.shape.experts == experts, block.shape.topK == topK else {
+            throw RoutingError.analyzerFailed(
+                name: name,
+                message: "block shape \(block.shape) differs from the run's shape L=\(layers) E=\(experts) k=\(topK)"
+            )
+        }
+        let t = block.tokenCount
+        guard t > 0 else { return }
+        try translateDomains(block.domains)
+        resolveSlots(block)
+        switch block.ids {
+        case .narrow(let a):
+            if let m = a.max(), Int(m) >= experts { throw badID(Int(m)) }
+            a.withUnsafeBufferPointer { accumulate($0, block) }
+        case .wide(let a):
+            if let m = a.max(), Int(m) >= experts { throw badID(Int(m)) }
+            a.withUnsafeBufferPointer { accumulate($0, block) }
+        }
+    }
+
+    private func badID(_ id: Int) -> RoutingError {
+        .analyzerFailed(name: name, message: "block holds expert id \(id), outside 0..<\(experts) (E); the block was not validated")
+    }
+
+    // MARK: - Domains and problems
+
+    /// The local index of a domain name, registering it when new.
+    func localDomain(_ name: String) -> Int {
+        if let i = domainLookup[name] { return i }
+        let i = domainNames.count
+        domainNames.append(name)
+        domainLookup[name] = i
+        domainProblemCount.append(0)
+        domainFoldOffset.append(Self.folds.offset(domain: name))
+        domainAffinity.append(contentsOf: repeatElement(0, count: pairCells))
+        domainFoldPairs.append(contentsOf: repeatElement(0, count: pairCells * Self.crossValidationFolds))
+        return i
+    }
+
+    /// Maps the block's domain indices to local ones, recomputed only when its table changes.
+    private func translateDomains(_ names: [String]) throws {
+        guard names != cachedBlockDomains else { return }
+        cachedBlockDomains = names
+        blockTranslation = names.map { localDomain($0) }
+    }
+
+    /// The slot of a problem, registering it (and its storage) when new.
+    func slot(for key: ProblemKey) -> Int {
+        if let s = problemLookup[key] { return s }
+        let s = problemKeys.count
+        problemLookup[key] = s
+        problemKeys.append(key)
+        problemDomain.append(key.domain)
+        problemFold.append(Self.folds.fold(offset: domainFoldOffset[key.domain], problemID: key.id))
+        problemTokens.append(0)
+        problemRecords.append(0)
+        problemIncomplete.append(0)
+        problemUsage.append(contentsOf: repeatElement(0, count: layers * experts))
+        problemTop1.append(contentsOf: repeatElement(0, count: layers * experts))
+        if transitionsEnabled && domainProblemCount[key.domain] < Self.crossValidationFolds {
+            problemSmallOffset.append(smallPairs.count)
+            smallPairs.append(contentsOf: repeatElement(0, count: pairCells))
+        } else {
+            problemSmallOffset.append(-1)
+        }
+        domainProblemCount[key.domain] += 1
+        return s
+    }
+
+    /// Fills ``tokenSlots`` with each token's problem slot: one look-up per run of consecutive
+    /// tokens of the same problem.
+    private func resolveSlots(_ block: RoutingBlock) {
+        let t = block.tokenCount
+        tokenSlots.removeAll(keepingCapacity: true)
+        tokenSlots.reserveCapacity(t)
+        var lastDomain = -1
+        var lastID: Int64 = 0
+        var lastSlot = -1
+        for i in 0..<t {
+            let d = Int(block.domain[i])
+            let p = block.problemID[i]
+            if d != lastDomain || p != lastID || lastSlot < 0 {
+                lastSlot = slot(for: ProblemKey(domain: blockTranslation[d], id: p))
+                lastDomain = d
+                lastID = p
+            }
+            tokenSlots.append(lastSlot)
+        }
+    }
+
+    // MARK: - Hot loop
+
+    /// Adds every present cell of the block to the per-problem and per-domain counts.
+    ///
+    /// - Complexity: O(T L k^2); no allocation, no look-up.
+    private func accumulate<ID: FixedWidthInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
+        let geometry = Geometry(
+            layers: layers, experts: experts, topK: topK, pairCells: pairCells, transitions: transitionsEnabled
+        )
+        block.present.withUnsafeBufferPointer { present in
+            tokenSlots.withUnsafeBufferPointer { slots in
+                problemDomain.withUnsafeBufferPointer { pDomain in
+                    problemFold.withUnsafeBufferPointer { pFold in
+                        problemSmallOffset.withUnsafeBufferPointer { pSmall in
+                            problemTokens.withUnsafeMutableBufferPointer { pTokens in
+                                problemRecords.withUnsafeMutableBufferPointer { pRecords in
+                                    problemIncomplete.withUnsafeMutableBufferPointer { pIncomplete in
+                                        problemUsage.withUnsafeMutableBufferPointer { usage in
+                                            problemTop1.withUnsafeMutableBufferPointer { top1 in
+                                                domainAffinity.withUnsafeMutableBufferPointer { affinity in
+                                                    domainFoldPairs.withUnsafeMutableBufferPointer { foldPairs in
+                                                        smallPairs.withUnsafeMutableBufferPointer { small in
+                                                            Self.accumulateCore(
+                                                                geometry, ids: ids, present: present, slots: slots,
+                                                                problemDomain: pDomain, problemFold: pFold,
+                                                                problemSmall: pSmall, tokens: pTokens,
+                                                                records: pRecords, incomplete: pIncomplete,
+                                                                usage: usage, top1: top1, affinity: affinity,
+                                                                foldPairs: foldPairs, small: small
+                                                            )
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    struct Geometry {
+        var layers: Int
+        var experts: Int
+        var topK: Int
+        var pairCells: Int
+        var transitions: Bool
+    }
+
+    /// The loop over tokens and layers, on raw buffers.
+    @inline(__always)
+    private static func accumulateCore<ID: FixedWidthInteger>(
+        _ g: Geometry,
+        ids: UnsafeBufferPointer<ID>,
+        present: UnsafeBufferPointer<Bool>,
+        slots: UnsafeBufferPointer<Int>,
+        problemDomain: UnsafeBufferPointer<Int>,
+        problemFold: UnsafeBufferPointer<Int>,
+        problemSmall: UnsafeBufferPointer<Int>,
+        tokens: UnsafeMutableBufferPointer<Int>,
+        records: UnsafeMutableBufferPointer<Int>,
+        incomplete: UnsafeMutableBufferPointer<Int>,
+        usage: UnsafeMutableBufferPointer<UInt32>,
+        top1: UnsafeMutableBufferPointer<UInt32>,
+        affinity: UnsafeMutableBufferPointer<Int>,
+        foldPairs: UnsafeMutableBufferPointer<Int>,
+        small: UnsafeMutableBufferPointer<UInt32>
+    ) {
+        let L = g.layers
+        let E = g.experts
+        let k = g.topK
+        let LE = L * E
+        let EE = E * E
+        let cells = g.pairCells
+        let transitions = g.transitions
+        let folds = crossValidationFolds
+        for tok in 0..<slots.count {
+            let s = slots[tok]
+            let d = problemDomain[s]
+            let ub = s * LE
+            let ab = d * cells
+            let fb = (d * folds + problemFold[s]) * cells
+            let sb = problemSmall[s]
+            let cellBase = tok * L
+            var n = 0
+            var prevPresent = false
+            var prevTop = 0
+            for l in 0..<L {
+                guard present[cellBase + l] else {
+                    prevPresent = false
+                    continue
+                }
+                n += 1
+                let ib = (cellBase + l) * k
+                let row = ub + l * E
+                let top = Int(ids[ib])
+                top1[row + top] &+= 1
+                for j in 0..<k { usage[row + Int(ids[ib + j])] &+= 1 }
+                if transitions && prevPresent {
+                    let pc = (l - 1) * EE + prevTop * E + top
+                    foldPairs[fb + pc] &+= 1
+                    if sb >= 0 { small[sb + pc] &+= 1 }
+                    let pib = ib - k
+                    let arow = ab + (l - 1) * EE
+                    for a in 0..<k {
+                        let ia = arow + Int(ids[pib + a]) * E
+                        for b in 0..<k { affinity[ia + Int(ids[ib + b])] &+= 1 }
+                    }
+                }
+                prevPresent = true
+                prevTop = top
+            }
+            tokens[s] &+= 1
+            records[s] &+= n
+            if n < L { incomplete[s] &+= 1 }
+        }
+    }
+
+    // MARK: - Merge
+
+    public func merge(_ other: any RoutingAnalyzer) throws {
+        let o = try other.mergeCast(as: DomainAnalyzer.self, into: self)
+        guard let oShape = o.shape else { return }  // never began: nothing consumed
+        guard let myShape = shape else {
+            throw RoutingError.incompatibleMerge("'\(name)' cannot merge before begin; call begin(_:) first")
+        }
+        guard oShape.layers == myShape.layers, oShape.experts == myShape.experts, oShape.topK == myShape.topK else {
+            throw RoutingError.incompatibleMerge("'\(name)' shards have different shapes: \(myShape) and \(oShape)")
+        }
+        guard o.seed == seed, o.relabelings == relabelings, o.resamples == resamples else {
+            throw RoutingError.incompatibleMerge(
+                "'\(name)' shards have different settings (seed, relabelings or resamples); give every shard the same context"
+            )
+        }
+        let domainMap = o.domainNames.map { localDomain($0) }
+        let cells = pairCells
+        let foldCells = cells * Self.crossValidationFolds
+        for (od, d) in domainMap.enumerated() {
+            for c in 0..<cells { domainAffinity[d * cells + c] += o.domainAffinity[od * cells + c] }
+            for c in 0..<foldCells { domainFoldPairs[d * foldCells + c] += o.domainFoldPairs[od * foldCells + c] }
+        }
+        // Problems first, so that the final per-domain problem counts are known.
+        let LE = layers * experts
+        var slotMap: [Int] = []
+        slotMap.reserveCapacity(o.problemKeys.count)
+        for (os, key) in o.problemKeys.enumerated() {
+            let s = slot(for: ProblemKey(domain: domainMap[key.domain], id: key.id))
+            slotMap.append(s)
+            problemTokens[s] += o.problemTokens[os]
+            problemRecords[s] += o.problemRecords[os]
+            problemIncomplete[s] += o.problemIncomplete[os]
+            for c in 0..<LE {
+                problemUsage[s * LE + c] &+= o.problemUsage[os * LE + c]
+                problemTop1[s * LE + c] &+= o.problemTop1[os * LE + c]
+            }
+        }
+        // Per-problem matrices matter only for domains still below the fold count; every problem
+        // of such a domain has one (see `slot(for:)`).
+        for (os, s) in slotMap.enumerated() {
+            let oo = o.problemSmallOffset[os]
+            let so = problemSmallOffset[s]
+            guard oo >= 0, so >= 0 else { continue }
+            for c in 0..<cells { smallPairs[so + c] &+= o.smallPairs[oo + c] }
+        }
+    }
+}
