@@ -1,0 +1,322 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+import MoERouting
+
+/// Draws a ``ReportFigure/Heatmap`` as SVG: one rectangle per cell coloured on a viridis scale,
+/// with its value in a tooltip, row and column labels (every k-th when they would collide), axis
+/// titles and a colour legend. Cells that are not finite are hatched grey with an "n/a" tooltip.
+///
+/// Above ``maxVectorCells`` cells the cells become one embedded PNG, one pixel per cell
+/// (``imageElement(scale:x:y:width:height:)``), to keep the report small.
+///
+/// Two sizes: ``Size/full`` for a figure of its own (legend at the right, values printed in cells
+/// that are large enough), and ``Size/panel`` for one of a grid of small multiples that share a
+/// colour scale and a separate legend (``legend(scale:hasMissing:ids:)``).
+struct HeatmapChart {
+    /// How large to draw.
+    enum Size {
+        case full, panel
+    }
+
+    /// The heatmap with ragged rows padded by NaN.
+    let heatmap: ReportFigure.Heatmap
+    let rows: Int
+    let columns: Int
+    let size: Size
+
+    /// Above this many cells a heatmap is drawn as an embedded image, one pixel per cell, rather
+    /// than one rectangle (with a tooltip) per cell, to keep the report small and fast.
+    static let maxVectorCells = 4096
+
+    /// The colour of cells that are not finite in an image (which cannot hatch).
+    static let missingGrey = "#d0d7de"
+
+    init(_ heatmap: ReportFigure.Heatmap, size: Size) {
+        self.heatmap = heatmap
+        self.rows = heatmap.values.count
+        self.columns = heatmap.values.map(\.count).max() ?? 0
+        self.size = size
+    }
+
+    /// Whether there is any cell to draw.
+    var isEmpty: Bool { rows == 0 || columns == 0 }
+
+    /// Whether a cell is not finite (or missing from a short row).
+    var hasMissing: Bool {
+        heatmap.values.contains { row in row.count < columns || row.contains { !$0.isFinite } }
+    }
+
+    func value(_ r: Int, _ c: Int) -> Double {
+        let row = heatmap.values[r]
+        return c < row.count ? row[c] : .nan
+    }
+
+    func rowLabel(_ r: Int) -> String { r < heatmap.rowLabels.count ? heatmap.rowLabels[r] : String(r) }
+    func columnLabel(_ c: Int) -> String { c < heatmap.columnLabels.count ? heatmap.columnLabels[c] : String(c) }
+
+    /// The tooltip of a cell: "y-axis: row, x-axis: column = value".
+    func tooltip(_ r: Int, _ c: Int) -> String {
+        let y = heatmap.yLabel.isEmpty ? "row" : heatmap.yLabel
+        let x = heatmap.xLabel.isEmpty ? "column" : heatmap.xLabel
+        return "\(y): \(rowLabel(r)), \(x): \(columnLabel(c)) = \(NumberFormat.value(value(r, c)))"
+    }
+
+    // MARK: - Drawing
+
+    /// Whether this heatmap alone is too large to draw cell by cell.
+    var prefersImage: Bool { rows * columns > Self.maxVectorCells }
+
+    /// The SVG of the heatmap. `scale` defaults to the range of its own values; `axisTitles`
+    /// turns the x and y titles on or off (small multiples that share titles leave them out);
+    /// `image` draws the cells as one embedded PNG (default: when ``prefersImage``).
+    func svg(
+        scale given: ColorScale?, axisTitles: (x: Bool, y: Bool) = (true, true), image: Bool? = nil, ids: inout IDAllocator,
+        standalone: Bool = false
+    ) -> String {
+        let asImage = image ?? prefersImage
+        let scale = given ?? ColorScale.covering([heatmap.values])?.rounded() ?? ColorScale(minimum: 0, maximum: 1)
+        let full = size == .full
+        let tickFont = full ? 11.0 : 9.5
+        let axisFont = full ? 12.0 : 10.0
+        let maxPlot = full ? 440.0 : 150.0
+        var cell = maxPlot / Double(max(rows, columns))
+        cell = min(max(cell, full ? 6 : 3), full ? 44 : 20)
+        cell = (cell * 2).rounded(.down) / 2
+        let plotW = cell * Double(columns)
+        let plotH = cell * Double(rows)
+        let labelLimit = full ? 18 : 12
+        let tk = full ? "tk" : "tk sm"
+        let ax = full ? "ax" : "ax sm"
+
+        // Row labels: every k-th so that labels do not overlap.
+        let rowStep = max(1, Int(((tickFont + 2) / cell).rounded(.up)))
+        let rowTexts = (0..<rows).map { HTMLEscaping.truncated(rowLabel($0), to: labelLimit) }
+        let rowLabelW = stride(from: 0, to: rows, by: rowStep).map { HTMLEscaping.estimatedWidth(rowTexts[$0], fontSize: tickFont) }.max() ?? 0
+
+        // Column labels: horizontal every k-th, or rotated when horizontal ones would be too sparse.
+        let colTexts = (0..<columns).map { HTMLEscaping.truncated(columnLabel($0), to: labelLimit) }
+        let colLabelW = colTexts.map { HTMLEscaping.estimatedWidth($0, fontSize: tickFont) }.max() ?? 0
+        let verticalStep = max(1, Int(((tickFont + 2) / cell).rounded(.up)))
+        let horizontalStep = max(1, Int(((colLabelW + 5) / cell).rounded(.up)))
+        let rotated = horizontalStep > 2 * verticalStep
+        let colStep = rotated ? verticalStep : horizontalStep
+        let colBand = rotated ? colLabelW + 8 : tickFont + 6
+
+        let showY = axisTitles.y && !heatmap.yLabel.isEmpty
+        let showX = axisTitles.x && !heatmap.xLabel.isEmpty
+        let left = (showY ? axisFont + 8 : 2) + rowLabelW + 5
+        let top = full ? 8.0 : 3.0
+        let xTitleBand = showX ? axisFont + 8 : 0
+        var height = top + plotH + colBand + xTitleBand + 2
+
+        var canvas = SVGCanvas(label: heatmap.title)
+        let missing = hasMissing
+        var hatch = ""
+        if missing && asImage {
+            hatch = Self.missingGrey
+        } else if missing {
+            let id = ids.fresh("moe-na")
+            hatch = "url(#\(id)) \(Self.missingGrey)"
+            canvas.define(Self.hatchPattern(id: id))
+        }
+
+        // Cells.
+        let printValues = full && cell >= 30 && !asImage
+        if asImage {
+            canvas.raw(imageElement(scale: scale, x: left, y: top, width: plotW, height: plotH))
+        } else {
+            canvas.raw("<g class=\"cells\" shape-rendering=\"crispEdges\">")
+            for r in 0..<rows {
+                for c in 0..<columns {
+                    let v = value(r, c)
+                    canvas.rect(
+                        x: left + Double(c) * cell, y: top + Double(r) * cell, width: cell, height: cell,
+                        fill: v.isFinite ? scale.hex(v) : hatch, title: tooltip(r, c)
+                    )
+                }
+            }
+            canvas.raw("</g>")
+        }
+        if printValues {
+            canvas.raw("<g pointer-events=\"none\">")
+            for r in 0..<rows {
+                for c in 0..<columns {
+                    let v = value(r, c)
+                    guard v.isFinite else { continue }
+                    let s = NumberFormat.cell(v)
+                    guard HTMLEscaping.estimatedWidth(s, fontSize: 10) <= cell - 4 else { continue }
+                    canvas.text(
+                        s, x: left + (Double(c) + 0.5) * cell, y: top + (Double(r) + 0.5) * cell + 3.5,
+                        class: scale.wantsDarkText(v) ? "cv" : "cv lt", anchor: .middle
+                    )
+                }
+            }
+            canvas.raw("</g>")
+        }
+        canvas.rect(x: left, y: top, width: plotW, height: plotH, class: "frame")
+
+        // Tick labels.
+        for r in stride(from: 0, to: rows, by: rowStep) {
+            canvas.text(rowTexts[r], x: left - 4, y: top + (Double(r) + 0.5) * cell + tickFont * 0.35, class: tk, anchor: .end)
+        }
+        for c in stride(from: 0, to: columns, by: colStep) {
+            let x = left + (Double(c) + 0.5) * cell
+            if rotated {
+                canvas.text(colTexts[c], x: x + tickFont * 0.35, y: top + plotH + 4, class: tk, anchor: .end, rotate: -90)
+            } else {
+                canvas.text(colTexts[c], x: x, y: top + plotH + tickFont + 2, class: tk, anchor: .middle)
+            }
+        }
+
+        // Axis titles, shortened to the plot's extent (full text in a tooltip).
+        var width = left + plotW + 4
+        if showX {
+            let maxChars = max(Int((max(plotW, 140) + left - 4) / (axisFont * 0.6)), 6)
+            let s = HTMLEscaping.truncated(heatmap.xLabel, to: maxChars)
+            let w = HTMLEscaping.estimatedWidth(s, fontSize: axisFont)
+            let cx = max(left + plotW / 2, w / 2 + 2)
+            width = max(width, cx + w / 2 + 2)
+            canvas.text(
+                s, x: cx, y: top + plotH + colBand + axisFont + 2, class: ax, anchor: .middle,
+                title: s == heatmap.xLabel ? nil : heatmap.xLabel
+            )
+        }
+        if showY {
+            let maxChars = max(Int(max(plotH, 60) / (axisFont * 0.6)), 6)
+            let s = HTMLEscaping.truncated(heatmap.yLabel, to: maxChars)
+            let w = HTMLEscaping.estimatedWidth(s, fontSize: axisFont)
+            let cy = max(top + plotH / 2, w / 2 + 2)
+            height = max(height, cy + w / 2 + 2)
+            canvas.text(
+                s, x: axisFont + 1, y: cy, class: ax, anchor: .middle, rotate: -90,
+                title: s == heatmap.yLabel ? nil : heatmap.yLabel
+            )
+        }
+
+        // Legend at the right of a full heatmap.
+        if full {
+            let barX = left + plotW + 18
+            let barH = max(plotH, 140)
+            let used = Self.drawVerticalLegend(
+                into: &canvas, scale: scale, x: barX, y: top, height: barH, hatch: missing ? hatch : nil, ids: &ids
+            )
+            width = max(width, barX + used)
+            height = max(height, top + barH + (missing ? 30 : 8))
+        }
+        return canvas.finish(width: width, height: height, standalone: standalone)
+    }
+
+    /// The cells as one `<image>`: a PNG with one pixel per cell, scaled up without smoothing.
+    func imageElement(scale: ColorScale, x: Double, y: Double, width: Double, height: Double) -> String {
+        var rgb: [UInt8] = []
+        rgb.reserveCapacity(rows * columns * 3)
+        let grey: (UInt8, UInt8, UInt8) = (0xD0, 0xD7, 0xDE)
+        for r in 0..<rows {
+            for c in 0..<columns {
+                let v = value(r, c)
+                let (red, green, blue) = v.isFinite ? scale.bytes(v) : grey
+                rgb += [red, green, blue]
+            }
+        }
+        let png = PNGEncoder.encode(width: columns, height: rows, rgb: rgb)
+        let c = NumberFormat.coordinate
+        let note = "\(rows) × \(columns) cells drawn as an image (too many for one tooltip each); "
+            + "colour scale \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))"
+        return "<image class=\"raster\" x=\"\(c(x))\" y=\"\(c(y))\" width=\"\(c(width))\" height=\"\(c(height))\" "
+            + "preserveAspectRatio=\"none\" href=\"data:image/png;base64,\(PNGEncoder.base64(png))\">"
+            + "<title>\(HTMLEscaping.escape(note))</title></image>"
+    }
+
+    // MARK: - Legends
+
+    static func hatchPattern(id: String) -> String {
+        "<pattern id=\"\(id)\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
+            + "<rect width=\"6\" height=\"6\" fill=\"#eaeef2\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#8c959f\" stroke-width=\"2\"/></pattern>"
+    }
+
+    static func gradient(id: String, vertical: Bool) -> String {
+        var s = "<linearGradient id=\"\(id)\" x1=\"0\" y1=\"\(vertical ? 1 : 0)\" x2=\"\(vertical ? 0 : 1)\" y2=\"0\">"
+        let n = ColorScale.anchors.count
+        for i in 0..<n {
+            let t = Double(i) / Double(n - 1)
+            s += "<stop offset=\"\(NumberFormat.fixed(t, decimals: 3, trimZeros: true))\" stop-color=\"\(ColorScale.viridisHex(t))\"/>"
+        }
+        return s + "</linearGradient>"
+    }
+
+    /// Legend ticks: nice values from the minimum to the maximum (both always labelled; an
+    /// interior tick closer than `gap` pixels to an end that is not itself a tick is dropped).
+    /// Returns (value, label) pairs from the minimum up.
+    static func legendTicks(scale: ColorScale, length: Double, gap: Double) -> [(Double, String)] {
+        let axis = AxisScale(
+            minimum: scale.minimum, maximum: scale.maximum, targetTicks: ColorScale.legendTicks, from: 0, to: length,
+            wholeSteps: false
+        )
+        let tolerance = (scale.maximum - scale.minimum) * 1e-9
+        var ticks = axis.ticks.map { ($0, axis.label($0)) }
+        if let first = ticks.first, abs(first.0 - scale.minimum) <= tolerance {
+            ticks[0].0 = scale.minimum
+        } else {
+            ticks.removeAll { axis.pixel($0.0) < gap }
+            ticks.insert((scale.minimum, NumberFormat.value(scale.minimum)), at: 0)
+        }
+        if let last = ticks.last, abs(last.0 - scale.maximum) <= tolerance {
+            ticks[ticks.count - 1].0 = scale.maximum
+        } else {
+            ticks.removeAll { $0.0 != scale.minimum && axis.pixel($0.0) > length - gap }
+            ticks.append((scale.maximum, NumberFormat.value(scale.maximum)))
+        }
+        return ticks
+    }
+
+    /// Draws a vertical gradient bar with ticks; returns the width used.
+    static func drawVerticalLegend(
+        into canvas: inout SVGCanvas, scale: ColorScale, x: Double, y: Double, height: Double, hatch: String?, ids: inout IDAllocator
+    ) -> Double {
+        let id = ids.fresh("moe-grad")
+        canvas.define(gradient(id: id, vertical: true))
+        canvas.rect(x: x, y: y, width: 12, height: height, fill: "url(#\(id))", title: "colour scale: \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))")
+        var labelW = 0.0
+        for (v, s) in legendTicks(scale: scale, length: height, gap: 14) {
+            let py = y + height - scale.position(v) * height
+            canvas.line(x1: x + 12, y1: py, x2: x + 16, y2: py, class: "axis")
+            canvas.text(s, x: x + 19, y: py + 3.8, class: "tk")
+            labelW = max(labelW, HTMLEscaping.estimatedWidth(s, fontSize: 11))
+        }
+        if let hatch {
+            canvas.rect(x: x, y: y + height + 10, width: 12, height: 12, fill: hatch)
+            canvas.text("n/a", x: x + 19, y: y + height + 20, class: "tk")
+            labelW = max(labelW, 22)
+        }
+        return 19 + labelW + 4
+    }
+
+    /// A separate horizontal legend for small multiples sharing `scale`.
+    static func legend(scale: ColorScale, hasMissing: Bool, image: Bool = false, ids: inout IDAllocator, title: String) -> String {
+        var canvas = SVGCanvas(label: "colour scale: \(title)", classes: "chart legend")
+        let x = 24.0
+        let length = 300.0
+        let id = ids.fresh("moe-grad")
+        canvas.define(gradient(id: id, vertical: false))
+        canvas.rect(x: x, y: 4, width: length, height: 12, fill: "url(#\(id))", title: "colour scale: \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))")
+        for (v, s) in legendTicks(scale: scale, length: length, gap: 30) {
+            let px = x + scale.position(v) * length
+            canvas.line(x1: px, y1: 16, x2: px, y2: 20, class: "axis")
+            canvas.text(s, x: px, y: 32, class: "tk", anchor: .middle)
+        }
+        var width = x + length + 30
+        if hasMissing {
+            var fill = missingGrey
+            if !image {
+                let pid = ids.fresh("moe-na")
+                canvas.define(hatchPattern(id: pid))
+                fill = "url(#\(pid)) \(missingGrey)"
+            }
+            canvas.rect(x: width, y: 4, width: 12, height: 12, fill: fill)
+            canvas.text("n/a", x: width + 17, y: 14, class: "tk")
+            width += 50
+        }
+        return canvas.finish(width: width, height: 38)
+    }
+}
