@@ -1,0 +1,384 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+import ArgumentParser
+import Foundation
+import MoERouting
+import MoERoutingTraces
+import PythonRuntime
+import VLLMCapture
+
+extension MoERoutingCommand {
+    struct Collect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run vLLM in this process on a dataset and write every routing decision to a trace.",
+            discussion: """
+                vLLM runs inside moe-routing on the embedded Python (the venv made by `moe-routing \
+                setup`); a hook on its MoE router hands every routing decision to Swift while the \
+                problems, all submitted together, are generated. Writes the binary trace (--output), \
+                the generated outputs beside it (<trace>.outputs.jsonl), the run's counts, dropped \
+                rows, unrouted positions, timing shares and router-logit statistics \
+                (<trace>.capture.json), with --jsonl a seed-format JSONL trace (<trace>.jsonl), and \
+                with --timing per-step routing and MoE-layer times (<trace>.timings.jsonl). With no --model, the tiny Mixtral-architecture model is \
+                generated under models/tiny-mixtral; with no --dataset, four built-in HumanEval and \
+                four GSM8K prompts are used. Ctrl-C stops after the current step with the trace \
+                flushed and readable (exit code 130).
+
+                Examples:
+                  moe-routing collect --output out/tiny.moetrace
+                  moe-routing collect --model /models/Mixtral-8x7B-v0.1-AWQ --quantization awq \\
+                      --dataset humaneval --dataset-file ../shared/data/humaneval.jsonl \\
+                      --num-problems 20 --output out/humaneval.moetrace --jsonl
+                """
+        )
+
+        @OptionGroup var capture: CaptureCommandOptions
+
+        @Option(help: ArgumentHelp("The binary trace to write (.moetrace).", valueName: "path"))
+        var output: String = "out/collect/trace.moetrace"
+
+        @Flag(help: "Also write the routing as seed-format JSONL (<trace without extension>.jsonl).")
+        var jsonl = false
+
+        func run() throws {
+            let paths = CapturePaths(trace: output)
+            let job = try CaptureJob(options: capture, label: "collect")
+            let outcome = try job.execute(paths: paths, jsonl: jsonl, analyzers: [])
+            if let summary = outcome.summary {
+                let info: ReportValue = .object([
+                    .init("trace", .string(paths.trace)),
+                    .init("settings", .object(outcome.settings.keys.sorted().map { .init($0, .string(outcome.settings[$0] ?? "")) })),
+                    .init("capture", summary.reportValue),
+                ])
+                do {
+                    try Data((info.jsonString(indent: 2) + "\n").utf8).write(to: URL(fileURLWithPath: paths.summary), options: .atomic)
+                } catch {
+                    throw CLIError("cannot write \(paths.summary): \(error.localizedDescription)")
+                }
+                Console.warn("summary: \(paths.summary)")
+            }
+            Console.warn("trace: \(paths.trace) (\(outcome.traceTotals))")
+            Console.warn("outputs: \(paths.outputs)")
+            if jsonl { Console.warn("jsonl: \(paths.jsonl)") }
+            if capture.timing { Console.warn("timings: \(paths.timings)") }
+            try outcome.rethrow()
+        }
+    }
+}
+
+/// Engine, dataset and capture options shared by `collect` and `run`.
+struct CaptureCommandOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Model directory or hub name (default: the tiny model, generated under models/tiny-mixtral when absent).",
+        valueName: "path"))
+    var model: String?
+
+    @Option(help: ArgumentHelp(
+        "Dataset: humaneval, gsm8k or jsonl:PATH; repeat for several domains (default: the built-in samples of both).",
+        valueName: "name"))
+    var dataset: [String] = []
+
+    @Option(name: .customLong("dataset-file"), help: ArgumentHelp(
+        "A local JSONL copy of a built-in dataset: PATH with one --dataset, or NAME=PATH (repeatable).",
+        valueName: "path"))
+    var datasetFiles: [String] = []
+
+    @Option(name: .customLong("prompt-field"), help: ArgumentHelp("The prompt field of jsonl:PATH datasets (default: prompt).", valueName: "name"))
+    var promptField: String?
+
+    @Option(name: .customLong("num-problems"), help: "Problems to take from each dataset (default: all).")
+    var numProblems: Int?
+
+    @Option(help: "Problems to skip at the start of each dataset.")
+    var offset: Int = 0
+
+    @Option(name: .customLong("max-tokens"), help: "New tokens per problem.")
+    var maxTokens: Int = 256
+
+    @Option(help: "Model dtype: auto, float32, bfloat16, float16.")
+    var dtype: String = "auto"
+
+    @Option(help: "Quantization method (awq, fp8, ...).")
+    var quantization: String?
+
+    @Option(help: "A tokenizer other than the model's.")
+    var tokenizer: String?
+
+    @Option(name: .customLong("max-model-len"), help: "Longest sequence, prompt plus new tokens.")
+    var maxModelLength: Int = 2048
+
+    @Option(name: .customLong("max-num-seqs"), help: "Most sequences decoded at once.")
+    var maxConcurrentSequences: Int = 16
+
+    @Option(name: .customLong("max-num-batched-tokens"), help: "Most tokens per engine step (small values chunk long prompts).")
+    var maxBatchedTokens: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Chunked prefill (default: vLLM's choice).")
+    var chunkedPrefill: Bool?
+
+    @Flag(name: .customLong("prefix-caching"), help: "Turn prefix caching on (cached prompt positions are never routed; the report lists them).")
+    var prefixCaching = false
+
+    @Option(help: "Device: cpu or cuda (default: vLLM's choice).")
+    var device: String?
+
+    @Option(help: "Engine seed; sampled decoding seeds problem i with seed + i.")
+    var seed: Int = 0
+
+    @Option(help: "0 for greedy decoding; above 0, sample with this temperature.")
+    var temperature: Double = 0
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling's p (with --temperature).")
+    var topP: Double = 1
+
+    @Flag(name: .customLong("ignore-eos"), help: "Keep generating past the end-of-sequence token.")
+    var ignoreEOS = false
+
+    @Option(name: .customLong("kv-cache-gib"), help: "CPU KV-cache size in GiB (default 1, or VLLM_CPU_KVCACHE_SPACE).")
+    var kvCacheGiB: Double?
+
+    @Option(name: .customLong("gpu-memory-utilization"), help: "Fraction of GPU memory vLLM may use.")
+    var gpuMemoryUtilization: Double?
+
+    @Flag(name: .customLong("trust-remote-code"), help: "Let the model's own Python code run.")
+    var trustRemoteCode = false
+
+    @Flag(name: .customLong("router-logits"), help: "Also capture router logits over all experts (entropy and k/k+1 margin per layer in run.json).")
+    var routerLogits = false
+
+    @Flag(help: "Time routing and the whole MoE layer per step and layer (<trace>.timings.jsonl, shares in run.json).")
+    var timing = false
+
+    @Option(help: ArgumentHelp("The Python venv (default: MOE_ROUTING_VENV, else .venv in the project).", valueName: "path"))
+    var venv: String?
+
+    @Flag(help: "Show vLLM's INFO log.")
+    var verbose = false
+
+    @Flag(name: .customLong("no-progress"), help: "Print no progress lines.")
+    var noProgress = false
+
+    func validate() throws {
+        do {
+            _ = try datasetSpecs(samples: { "\($0)_sample.jsonl" })
+            try engineConfiguration(model: model ?? "tiny").validate()
+        } catch let error as CaptureError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The engine configuration for `model`.
+    func engineConfiguration(model: String) -> EngineConfiguration {
+        var c = EngineConfiguration(model: model)
+        c.dtype = dtype
+        c.quantization = quantization
+        c.tokenizer = tokenizer
+        c.maxModelLength = maxModelLength
+        c.maxConcurrentSequences = maxConcurrentSequences
+        c.maxBatchedTokens = maxBatchedTokens
+        c.chunkedPrefill = chunkedPrefill
+        c.prefixCaching = prefixCaching
+        c.device = device
+        c.seed = seed
+        c.kvCacheGiB = kvCacheGiB
+        c.gpuMemoryUtilization = gpuMemoryUtilization
+        c.trustRemoteCode = trustRemoteCode
+        c.maxTokens = maxTokens
+        c.temperature = temperature
+        c.topP = topP
+        c.ignoreEOS = ignoreEOS
+        return c
+    }
+
+    /// The datasets to load; with none given, the built-in samples (`samples(name)` gives a
+    /// sample's path).
+    func datasetSpecs(samples: (String) throws -> String) throws -> [DatasetSpec] {
+        var files: [String: String] = [:]
+        var unnamed: String?
+        for f in datasetFiles {
+            if let eq = f.firstIndex(of: "="), DatasetSpec.builtinNames.contains(String(f[..<eq])) {
+                files[String(f[..<eq])] = String(f[f.index(after: eq)...])
+            } else if unnamed == nil {
+                unnamed = f
+            } else {
+                throw CaptureError.invalidOption("give --dataset-file as NAME=PATH when there are several (got '\(f)')")
+            }
+        }
+        if dataset.isEmpty {
+            guard files.isEmpty, unnamed == nil else {
+                throw CaptureError.invalidOption("--dataset-file needs --dataset humaneval or gsm8k")
+            }
+            return try DatasetSpec.builtinNames.map {
+                try DatasetSpec(name: $0, file: try samples($0), numProblems: numProblems, offset: offset)
+            }
+        }
+        if unnamed != nil {
+            let builtin = dataset.filter { DatasetSpec.builtinNames.contains($0) }
+            guard builtin.count == 1 else {
+                throw CaptureError.invalidOption("--dataset-file PATH is ambiguous with \(builtin.count) built-in datasets: use NAME=PATH")
+            }
+            files[builtin[0]] = unnamed
+        }
+        for name in files.keys where !dataset.contains(name) {
+            throw CaptureError.invalidOption("--dataset-file names '\(name)', which is not among the --dataset values")
+        }
+        return try dataset.map {
+            try DatasetSpec(name: $0, file: files[$0], promptField: promptField, numProblems: numProblems, offset: offset)
+        }
+    }
+}
+
+/// The files a capture writes, derived from the trace path.
+struct CapturePaths {
+    let trace: String
+    let outputs: String
+    let jsonl: String
+    let timings: String
+    let summary: String
+
+    init(trace: String) {
+        self.trace = trace
+        let base = trace.hasSuffix(".moetrace") ? String(trace.dropLast(".moetrace".count)) : trace
+        outputs = base + ".outputs.jsonl"
+        jsonl = base + ".jsonl"
+        timings = base + ".timings.jsonl"
+        summary = base + ".capture.json"
+    }
+
+    /// The files of `run`, inside a directory.
+    init(directory: String) {
+        let d = (directory as NSString)
+        trace = d.appendingPathComponent("trace.moetrace")
+        outputs = d.appendingPathComponent("outputs.jsonl")
+        jsonl = d.appendingPathComponent("trace.jsonl")
+        timings = d.appendingPathComponent("timings.jsonl")
+        summary = d.appendingPathComponent("run.json")
+    }
+}
+
+/// What a capture job produced, and the error that stopped it, if any.
+struct CaptureOutcome {
+    var summary: CaptureSummary?
+    var statistics: StreamStatistics
+    var traceTotals: String
+    var analyzers: MultiplexAnalyzer
+    var settings: [String: String]
+    var shape: ModelShape
+    var problems: [Problem]
+    var error: (any Error)?
+
+    /// Prints the stopping error (with the Python traceback) and exits non-zero: 130 after
+    /// Ctrl-C, 1 otherwise. Does nothing when the run completed.
+    func rethrow() throws {
+        guard let error else { return }
+        if let capture = error as? CaptureError {
+            if !capture.traceback.isEmpty {
+                FileHandle.standardError.write(Data(capture.traceback.utf8))
+                if !capture.traceback.hasSuffix("\n") { FileHandle.standardError.write(Data("\n".utf8)) }
+            }
+            Console.warn("error: \(capture.description)")
+            if case .interrupted = capture { throw ExitCode(130) }
+            throw ExitCode(1)
+        }
+        throw error
+    }
+}
+
+/// One capture: Python and vLLM start-up, datasets, the trace writers and live analyzers, the
+/// generation, and clean-up that leaves a readable trace whatever happens.
+struct CaptureJob {
+    let options: CaptureCommandOptions
+    let label: String
+
+    init(options: CaptureCommandOptions, label: String) throws {
+        self.options = options
+        self.label = label
+    }
+
+    func execute(paths: CapturePaths, jsonl: Bool, analyzers: [any RoutingAnalyzer], analysisSeed: UInt64 = 0x5EED)
+        throws -> CaptureOutcome
+    {
+        let environment = try PythonEnvironment.locate(explicitPath: options.venv)
+        try CapturePythonPackage.prepare(environment: environment, verbose: options.verbose)
+        let model: String
+        var configuration = options.engineConfiguration(model: "")
+        if let m = options.model {
+            model = m
+        } else {
+            // The tiny model is float32; bfloat16 is slower on CPUs without AMX and near ties
+            // would differ from the reference.
+            if configuration.dtype == "auto" { configuration.dtype = "float32" }
+            model = CapturePythonPackage.defaultTinyModelPath()
+            if try CapturePythonPackage.ensureTinyModel(at: model) {
+                Console.warn("generated the tiny model at \(model)")
+            }
+        }
+        let specs = try options.datasetSpecs(samples: CapturePythonPackage.samplePath)
+        var problems: [Problem] = []
+        for spec in specs { problems += try CapturePythonPackage.loadProblems(spec) }
+        guard !problems.isEmpty else { throw CLIError("the datasets gave no problems (check --num-problems and --offset)") }
+
+        Console.warn("starting vLLM on \(model) (\(problems.count) problems)...")
+        configuration.model = model
+        let engine = try VLLMEngine(configuration: configuration)
+        let d = engine.description
+        Console.warn(
+            String(
+                format: "vLLM %@ ready in %.1f s: %@, %d MoE layers, %d experts, top-%d", d.vllmVersion,
+                d.importSeconds + d.startSeconds, d.architecture, d.shape.layers, d.shape.experts, d.shape.topK))
+
+        var settings = engine.configuration.settings.merging(d.settings) { a, _ in a }
+        let samples = Set(DatasetSpec.builtinNames.compactMap { try? CapturePythonPackage.samplePath($0) })
+        settings["capture.datasets"] = specs.map { spec in
+            guard let file = spec.file else { return spec.name }
+            return samples.contains(file) ? "\(spec.name) (built-in sample)" : "\(spec.name)=\(file)"
+        }.joined(separator: ",")
+        settings["capture.problems"] = String(problems.count)
+        settings["capture.router_logits"] = String(options.routerLogits)
+        settings["capture.timing"] = String(options.timing)
+
+        let directory = (paths.trace as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        let domains = problems.reduce(into: [String]()) { if !$0.contains($1.domain) { $0.append($1.domain) } }
+        let writer = try BinaryTraceWriter(path: paths.trace, shape: d.shape, domains: domains, settings: settings)
+        var sinks: [any RoutingBlockSink] = [writer]
+        if jsonl { sinks.append(try JSONLTraceWriter(path: paths.jsonl)) }
+        let mux = MultiplexAnalyzer(analyzers)
+        let dispatcher = AnalysisDispatcher(analyzers: mux, sinks: sinks)
+        try dispatcher.begin(AnalysisContext(shape: d.shape, settings: settings, seed: analysisSeed))
+        let recorder = try CaptureRecorder(
+            dispatcher: dispatcher, outputsPath: paths.outputs, timingsPath: options.timing ? paths.timings : nil,
+            showsProgress: !options.noProgress, label: label)
+
+        CaptureInterruption.install()
+        defer { CaptureInterruption.uninstall() }
+        var summary: CaptureSummary?
+        var failure: (any Error)?
+        do {
+            summary = try engine.capture(
+                problems, options: CaptureOptions(routerLogits: options.routerLogits, timing: options.timing),
+                observer: recorder)
+        } catch {
+            failure = error
+        }
+        // Whatever happened, close the files so the trace is complete and readable.
+        for sink in sinks {
+            do { try sink.close() } catch { failure = failure ?? CaptureError.sinkFailed("\(error)") }
+        }
+        do { try recorder.close() } catch { failure = failure ?? error }
+        if let summary {
+            recorder.finishProgress(summary, total: problems.count)
+            let unrouted = summary.unroutedPositions.values.reduce(0) { $0 + $1.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) + 1 } }
+            if unrouted > 0 {
+                Console.warn("\(unrouted) positions of \(summary.unroutedPositions.count) problems were never routed (prefix cache hits); run.json lists them")
+            }
+        } else if recorder.partialRequests > 0 {
+            Console.warn("\(recorder.finishedRequests) problems finished; the routing of \(recorder.partialRequests) unfinished ones was written as it stood")
+        }
+        return CaptureOutcome(
+            summary: summary, statistics: dispatcher.statistics, traceTotals: "\(writer.totals)", analyzers: mux,
+            settings: settings, shape: d.shape, problems: problems, error: failure)
+    }
+}

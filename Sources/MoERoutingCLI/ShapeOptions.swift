@@ -1,0 +1,63 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+import ArgumentParser
+import MoERouting
+import MoERoutingTraces
+
+/// `--shape` or `--layers/--experts/--top-k`: the model shape a JSONL trace must follow.
+struct ShapeOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "A named model shape: \(ModelShape.presets.keys.sorted().joined(separator: ", ")).",
+        valueName: "preset"))
+    var shape: String?
+
+    @Option(help: "MoE layer count L (with --experts and --top-k).")
+    var layers: Int?
+
+    @Option(help: "Experts per layer E.")
+    var experts: Int?
+
+    @Option(name: .customLong("top-k"), help: "Experts each token selects per layer k.")
+    var topK: Int?
+
+    func validate() throws {
+        let given = [layers, experts, topK].compactMap { $0 }.count
+        if shape != nil, given > 0 {
+            throw ValidationError("give either --shape or --layers/--experts/--top-k, not both")
+        }
+        if given != 0, given != 3 {
+            throw ValidationError("--layers, --experts and --top-k go together: give all three, or --shape")
+        }
+        if let shape, ModelShape.presets[shape] == nil {
+            throw ValidationError("unknown --shape '\(shape)'; known: \(ModelShape.presets.keys.sorted().joined(separator: ", "))")
+        }
+        _ = try statedShape()
+    }
+
+    /// The shape the user stated, or nil to infer it.
+    func statedShape() throws -> ModelShape? {
+        if let shape { return ModelShape.presets[shape] }
+        guard let layers, let experts, let topK else { return nil }
+        do {
+            return try ModelShape(layers: layers, experts: experts, topK: topK)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+/// Options for reading traces.
+struct ReadOptions: ParsableArguments {
+    @OptionGroup var shape: ShapeOptions
+
+    @Flag(help: "Skip bad records and report how many of each kind were skipped, instead of stopping at the first.")
+    var lenient = false
+
+    @Option(help: ArgumentHelp("Domain label for records that carry no dataset field.", valueName: "label"))
+    var domain: String?
+
+    func traceOptions() throws -> TraceReadOptions {
+        TraceReadOptions(shape: try shape.statedShape(), lenient: lenient, defaultDomain: domain)
+    }
+}
