@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "MoERoutingTracesTests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit"]),
         .testTarget(
             name: "AnalyzerTests",
-            dependencies: ["MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer"]
+            dependencies: ["MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "AnalysisSupport", "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer"]
         ),
         .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
         .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingCLI"]),

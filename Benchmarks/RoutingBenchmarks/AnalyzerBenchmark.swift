@@ -1,1 +1,164 @@
-func runAnalyzerBenchmark(_ args: [String]) throws { print("not implemented yet") }
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+//
+// Analyzer throughput: consume() and finish() of the transition, multihop and domain analyzers,
+// each alone and all together through MultiplexAnalyzer, on synthetic Mixtral-shaped routing.
+//   swift run -c release moe-routing-benchmarks analyzers [--records 60000000] [--tokens 200000]
+//     [--max-order 4] [--only transition|multihop|domain|all]
+
+import DomainAnalyzer
+import Foundation
+import MoERouting
+import MoERoutingTestKit
+import MultiHopAnalyzer
+import TransitionAnalyzer
+
+/// Peak and current resident memory in MiB, from /proc/self/status (nil where unavailable).
+private func memoryMiB() -> (peak: Double?, current: Double?) {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (nil, nil) }
+    func field(_ name: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            let digits = line.split(separator: " ").compactMap { Double($0) }
+            if let kb = digits.first { return kb / 1024 }
+        }
+        return nil
+    }
+    return (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// CPU time of the calling thread in seconds (wall-clock figures suffer when the machine is
+/// shared; CPU time much less).
+private func threadCPUSeconds() -> Double {
+    #if canImport(Glibc)
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    #else
+    return Double(clock()) / Double(CLOCKS_PER_SEC)
+    #endif
+}
+
+private func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+private func format(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
+
+/// Runs the analyzer benchmark.
+///
+/// Options: `--records N` token-layer records to feed each analyzer (default 60,000,000);
+/// `--tokens N` distinct tokens generated once and fed repeatedly (default 200,000);
+/// `--max-order N` the multihop path predictor's context order (default 4);
+/// `--only transition|multihop|domain|all` (default: every configuration).
+func runAnalyzerBenchmark(_ args: [String]) throws {
+    var records = 60_000_000
+    var distinctTokens = 200_000
+    var only: String?
+    var maxOrder = 4
+    var i = 0
+    while i < args.count {
+        let a = args[i]
+        let v = i + 1 < args.count ? args[i + 1] : nil
+        switch a {
+        case "--records":
+            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--records needs a positive integer") }
+            records = n
+            i += 2
+        case "--tokens":
+            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--tokens needs a positive integer") }
+            distinctTokens = n
+            i += 2
+        case "--max-order":
+            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--max-order needs a positive integer") }
+            maxOrder = n
+            i += 2
+        case "--only":
+            guard let v else { throw AnalyzerBenchmarkError.usage("--only needs transition, multihop, domain or all") }
+            only = v
+            i += 2
+        default:
+            throw AnalyzerBenchmarkError.usage("unknown option '\(a)'; options: --records N, --tokens N, --max-order N, --only NAME")
+        }
+    }
+    let shape = ModelShape.mixtral8x7B
+    let tokensPerProblem = 512
+    let problemsPerBlock = 8
+    var gen = SyntheticRouting(shape: shape, seed: 42, dependence: 0.5, missingRate: 0.001)
+    var blocks: [RoutingBlock] = []
+    var generated = 0
+    let genStart = ContinuousClock.now
+    while generated < distinctTokens {
+        let block = gen.makeBlock(
+            problems: problemsPerBlock, tokensPerProblem: tokensPerProblem, domain: blocks.count % 2 == 0 ? "humaneval" : "gsm8k"
+        )
+        generated += block.tokenCount
+        blocks.append(block)
+    }
+    let recordsPerPass = blocks.reduce(0) { $0 + $1.recordCount }
+    print("analyzer benchmark: \(shape), \(blocks.count) blocks of \(problemsPerBlock * tokensPerProblem) tokens")
+    print("  generated \(generated) tokens (\(recordsPerPass) records) in \(format(seconds(ContinuousClock.now - genStart))) s; fed repeatedly")
+    let m0 = memoryMiB()
+    print("  memory after generation: peak \(format(m0.peak ?? .nan, 1)) MiB, current \(format(m0.current ?? .nan, 1)) MiB")
+
+    var configurations: [(String, () -> [any RoutingAnalyzer])] = [
+        ("transition", { [TransitionAnalyzer()] }),
+        ("multihop", { [MultiHopAnalyzer(maxOrder: maxOrder)] }),
+        ("domain", { [DomainAnalyzer()] }),
+        ("transition+multihop", { [MultiplexAnalyzer([TransitionAnalyzer(), MultiHopAnalyzer(maxOrder: maxOrder)])] }),
+        ("all (multiplex)", { [MultiplexAnalyzer([TransitionAnalyzer(), MultiHopAnalyzer(maxOrder: maxOrder), DomainAnalyzer()])] }),
+    ]
+    if let only, only != "all" {
+        configurations = configurations.filter { $0.0.hasPrefix(only) }
+        guard !configurations.isEmpty else { throw AnalyzerBenchmarkError.usage("--only: unknown analyzer '\(only)'") }
+    }
+    print("")
+    print("configuration      records      consume s   M records/s   cpu M rec/s   finish s   peak MiB   current MiB")
+    for target in [max(1, records / 4), records] {
+        for (name, make) in configurations {
+            let analyzers = make()
+            let a = analyzers[0]
+            try a.begin(AnalysisContext(shape: shape))
+            var fed = 0
+            let start = ContinuousClock.now
+            let cpuStart = threadCPUSeconds()
+            outer: while fed < target {
+                for b in blocks {
+                    try a.consume(b)
+                    fed += b.recordCount
+                    if fed >= target { break outer }
+                }
+            }
+            let consumeTime = seconds(ContinuousClock.now - start)
+            let consumeCPU = threadCPUSeconds() - cpuStart
+            let finishStart = ContinuousClock.now
+            if let mux = a as? MultiplexAnalyzer {
+                let (_, failures) = mux.finishAll()
+                for f in failures { print("  failure: \(f)") }
+            } else {
+                _ = try a.finish()
+            }
+            let finishTime = seconds(ContinuousClock.now - finishStart)
+            let mem = memoryMiB()
+            let padded = name.padding(toLength: 18, withPad: " ", startingAt: 0)
+            print(
+                "\(padded) \(String(fed).padding(toLength: 12, withPad: " ", startingAt: 0)) \(format(consumeTime, 3).padding(toLength: 11, withPad: " ", startingAt: 0)) "
+                    + "\(format(Double(fed) / consumeTime / 1e6, 1).padding(toLength: 13, withPad: " ", startingAt: 0)) "
+                    + "\(format(Double(fed) / consumeCPU / 1e6, 1).padding(toLength: 13, withPad: " ", startingAt: 0)) "
+                    + "\(format(finishTime, 3).padding(toLength: 10, withPad: " ", startingAt: 0)) "
+                    + "\(format(mem.peak ?? .nan, 1).padding(toLength: 10, withPad: " ", startingAt: 0)) \(format(mem.current ?? .nan, 1))"
+            )
+        }
+    }
+    print("")
+    print("peak MiB is the process high-water mark (VmHWM), so it can only grow; equal peaks at both sizes show memory does not grow with records.")
+}
+
+/// A bad benchmark option.
+enum AnalyzerBenchmarkError: Error, CustomStringConvertible {
+    case usage(String)
+    var description: String {
+        switch self {
+        case .usage(let m): return m
+        }
+    }
+}

@@ -1,0 +1,467 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+import AnalysisSupport
+import Foundation
+import MoERouting
+
+/// Turns the multihop analyzer's counts into its report. Every figure is a function of the
+/// integer counts only (hash tables are read in sorted order), so merged and single-pass runs
+/// give the same bytes.
+struct MultiHopReportBuilder {
+    let shape: ModelShape
+    let seed: UInt64
+    let folds: ProblemFolds
+    let maxOrder: Int
+    let effectiveMaxOrder: Int
+    let nullReplicates: Int
+    let tokens: Int
+    let records: Int
+    let completeTokens: Int
+    let problems: ProblemSet
+    /// Per pair: pairs, overlap-size sum, any overlap, equal sets.
+    let pairStats: [Int]
+    /// `[P][F][E][2E]`: top-1 of the later layer (first E), other members (next E).
+    let pairCounts: CompactCounts
+    let layerTop1: [Int]
+    let pathCounts: CompactCounts
+    let orderOffset: [Int]
+    let windows: [WindowCounts]
+    let bitsPerID: Int
+    let distinctFullPaths: Int
+    let fullPathEntropy: Double
+
+    static let title = "Multi-hop routing: layer l -> l+d and path prediction"
+
+    /// Window counts handed over by the analyzer.
+    struct WindowCounts {
+        var length: Int
+        /// Dense codes are base-E numbers, sparse ones packed `bitsPerID` bits per id; both put
+        /// the first layer in the most significant place.
+        var dense: Bool
+        var entries: [(code: UInt64, count: Int)]
+        /// Windows counted per starting layer.
+        var starts: [Int]
+    }
+
+    static func emptyReport(name: String) -> AnalyzerReport {
+        AnalyzerReport(
+            analyzer: name,
+            title: title,
+            json: .object([
+                .init("distances", .array([])), .init("chance", .null), .init("per_layer", .null),
+                .init("mutual_information_matrix", .array([])), .init("path_predictor", .null), .init("paths", .null),
+                .init("shape", .null), .init("tokens", .int(0)),
+            ]),
+            notes: ["the stream was empty: no blocks were consumed"]
+        )
+    }
+
+    /// Everything measured for one layer pair (l, j).
+    struct PairResult {
+        var l: Int, j: Int
+        var pairs = 0, top1Same = 0, overlapSum = 0, anyOverlap = 0, setSame = 0
+        var mi = 0.0
+        var null = ContingencyTable.NullDistribution(mean: 0, standardDeviation: 0, replicates: 0)
+        var cv: CountTablePredictor.CrossValidation?
+    }
+
+    func build() -> AnalyzerReport {
+        let L = shape.layers, E = shape.experts, k = shape.topK, F = folds.count
+        let ee = E * E
+        let chance = ChanceRates(experts: E, topK: k)
+
+        // MARK: Pairs
+        var pairs: [[PairResult?]] = Array(repeating: Array(repeating: nil, count: L), count: L)
+        var p = 0
+        for l in 0..<L {
+            for j in (l + 1)..<max(l + 1, L) {
+                var r = PairResult(l: l, j: j)
+                r.pairs = pairStats[p * 4]
+                r.overlapSum = pairStats[p * 4 + 1]
+                r.anyOverlap = pairStats[p * 4 + 2]
+                r.setSame = pairStats[p * 4 + 3]
+                var foldTables: [ContingencyTable] = []
+                var foldMembers: [ContingencyTable] = []
+                var table = ContingencyTable(rows: E, columns: E)
+                for f in 0..<F {
+                    let base = (p * F + f) * 2 * ee
+                    var t = ContingencyTable(rows: E, columns: E)
+                    var m = ContingencyTable(rows: E, columns: E)
+                    for a in 0..<E {
+                        for b in 0..<E {
+                            let top = pairCounts[base + a * 2 * E + b]
+                            t[a, b] = top
+                            m[a, b] = top + pairCounts[base + a * 2 * E + E + b]
+                        }
+                    }
+                    foldTables.append(t)
+                    foldMembers.append(m)
+                    table.add(t)
+                }
+                for a in 0..<E { r.top1Same += table[a, a] }
+                r.mi = table.mutualInformationBits
+                r.null = table.shuffledNull(
+                    replicates: nullReplicates, seed: SeededRandom(seed: seed, stream: UInt64(p + 1)).seedValue
+                )
+                r.cv = CountTablePredictor.crossValidate(top1: foldTables, membership: foldMembers, topK: k)
+                pairs[l][j] = r
+                p += 1
+            }
+        }
+        func share(_ x: Int, _ n: Int) -> Double? { n > 0 ? Double(x) / Double(n) : nil }
+
+        // MARK: Distances
+        struct DistanceResult {
+            var d: Int
+            var pairs = 0, top1Same = 0, overlapSum = 0, anyOverlap = 0, setSame = 0
+            var miWeighted = 0.0, nullWeighted = 0.0
+            var model = PredictionTally(), baseline = PredictionTally()
+            var anyCV = false
+        }
+        var distances: [DistanceResult] = []
+        for d in 1..<max(1, L) {
+            var r = DistanceResult(d: d)
+            for l in 0..<(L - d) {
+                guard let pr = pairs[l][l + d] else { continue }
+                r.pairs += pr.pairs
+                r.top1Same += pr.top1Same
+                r.overlapSum += pr.overlapSum
+                r.anyOverlap += pr.anyOverlap
+                r.setSame += pr.setSame
+                r.miWeighted += pr.mi * Double(pr.pairs)
+                r.nullWeighted += pr.null.mean * Double(pr.pairs)
+                if let cv = pr.cv {
+                    r.anyCV = true
+                    r.model += cv.model
+                    r.baseline += cv.baseline
+                }
+            }
+            distances.append(r)
+        }
+        let entropies: [Double] = (0..<L).map { InformationTheory.entropyBits(Array(layerTop1[($0 * E)..<(($0 + 1) * E)])) }
+
+        // MARK: Path predictor and windows
+        let path = PathPredictorEvaluation(
+            layers: L, experts: E, folds: F, order: effectiveMaxOrder, counts: pathCounts, orderOffset: orderOffset
+        ).run()
+        let windowResults = windows.map { topWindows($0) }
+
+        // MARK: JSON
+        let randomJSON = ReportFormat.randomPrediction(chance)
+        let distancesJSON: [ReportValue] = distances.map { r in
+            let mi = r.pairs > 0 ? r.miWeighted / Double(r.pairs) : nil
+            let null = r.pairs > 0 ? r.nullWeighted / Double(r.pairs) : nil
+            return .object([
+                .init("distance", .int(r.d)),
+                .init("pairs", .int(r.pairs)),
+                .init("skipped_pairs", .int(tokens * (L - r.d) - r.pairs)),
+                .init("top1_same", .number(share(r.top1Same, r.pairs))),
+                .init("overlap_fraction", .number(share(r.overlapSum, r.pairs * k))),
+                .init("any_overlap", .number(share(r.anyOverlap, r.pairs))),
+                .init("set_same", .number(share(r.setSame, r.pairs))),
+                .init("mutual_information_bits", .number(mi)),
+                .init("mutual_information_null_bits", .number(null)),
+                .init("mutual_information_excess_bits", .number(mi.flatMap { m in null.map { m - $0 } })),
+                .init(
+                    "prediction",
+                    .object([
+                        .init("top1_accuracy", .number(r.anyCV ? r.model.top1Accuracy : nil)),
+                        .init("top2_accuracy", .number(r.anyCV ? r.model.top2Accuracy : nil)),
+                        .init("set_recall", .number(r.anyCV ? r.model.setRecall(topK: k) : nil)),
+                        .init("coverage", .number(r.anyCV ? r.model.coverage : nil)),
+                        .init("baseline_most_frequent", (r.anyCV ? r.baseline : PredictionTally()).json(topK: k)),
+                        .init("random", randomJSON),
+                    ])
+                ),
+            ])
+        }
+        func pairMatrix(_ value: (PairResult) -> ReportValue) -> ReportValue {
+            .array((0..<L).map { i in .array((0..<L).map { j in pairs[i][j].map(value) ?? .null }) })
+        }
+        let perLayer: ReportValue = .object([
+            .init("pairs", pairMatrix { .int($0.pairs) }),
+            .init("top1_same", pairMatrix { .number(share($0.top1Same, $0.pairs)) }),
+            .init("overlap_fraction", pairMatrix { .number(share($0.overlapSum, $0.pairs * k)) }),
+            .init("any_overlap", pairMatrix { .number(share($0.anyOverlap, $0.pairs)) }),
+            .init("set_same", pairMatrix { .number(share($0.setSame, $0.pairs)) }),
+            .init("mutual_information_bits", pairMatrix { .number($0.mi) }),
+            .init("mutual_information_null_bits", pairMatrix { .number($0.null.mean) }),
+            .init("top1_accuracy", pairMatrix { .number($0.cv?.model.top1Accuracy) }),
+            .init("baseline_top1_accuracy", pairMatrix { .number($0.cv?.baseline.top1Accuracy) }),
+        ])
+        let miMatrix: [[Double]] = (0..<L).map { i in
+            (0..<L).map { j in
+                if i == j { return entropies[i] }
+                let a = min(i, j), b = max(i, j)
+                return pairs[a][b]?.mi ?? 0
+            }
+        }
+        let json: ReportValue = .object([
+            .init("distances", .array(distancesJSON)),
+            .init("chance", ReportFormat.chance(chance)),
+            .init("per_layer", perLayer),
+            .init("mutual_information_matrix", .matrix(miMatrix)),
+            .init("path_predictor", path.json(maxOrder: maxOrder, chance: chance)),
+            .init(
+                "paths",
+                .object([
+                    .init("windows", .array(windowResults.map { $0.json })),
+                    .init("distinct_full_paths", .int(distinctFullPaths)),
+                    .init("full_path_entropy_bits", .number(fullPathEntropy)),
+                    .init("full_path_entropy_max_bits", .number(completeTokens > 0 ? log2(Double(completeTokens)) : 0)),
+                    .init("complete_tokens", .int(completeTokens)),
+                ])
+            ),
+            .init("shape", ReportFormat.shape(shape)),
+            .init("tokens", .int(tokens)),
+            .init("records", .int(records)),
+            .init("problems", .int(problems.count)),
+            .init("folds", .int(F)),
+            .init("null_replicates", .int(nullReplicates)),
+            .init("seed", .string(String(seed))),
+        ])
+
+        // MARK: Tables
+        let fx = { (x: Double?) in ReportFormat.fixed(x, 3) }
+        let fx4 = { (x: Double?) in ReportFormat.fixed(x, 4) }
+        var distanceRows: [[String]] = distances.map { r in
+            let mi = r.pairs > 0 ? r.miWeighted / Double(r.pairs) : nil
+            let null = r.pairs > 0 ? r.nullWeighted / Double(r.pairs) : nil
+            return [
+                "\(r.d)", "\(r.pairs)", fx(share(r.top1Same, r.pairs)), fx(share(r.overlapSum, r.pairs * k)),
+                fx(share(r.anyOverlap, r.pairs)), fx4(share(r.setSame, r.pairs)), fx4(mi), fx4(null),
+                fx(r.anyCV ? r.model.top1Accuracy : nil), fx(r.anyCV ? r.model.top2Accuracy : nil),
+                fx(r.anyCV ? r.model.setRecall(topK: k) : nil), fx(r.anyCV ? r.baseline.top1Accuracy : nil),
+            ]
+        }
+        distanceRows.append([
+            "chance", "", fx(chance.top1Same), fx(chance.overlapFraction), fx(chance.anyOverlap), fx4(chance.setSame), "", "",
+            fx(chance.top1Accuracy), fx(chance.top2Accuracy), fx(chance.setRecall), "",
+        ])
+        var tables = [
+            ReportTable(
+                title: "By hop distance d (pairs (l, l+d) pooled over l; prediction of top1_l+d from top1_l, \(F)-fold CV by problem)",
+                columns: ["d", "pairs", "top-1 same", "overlap", "any overlap", "same set", "MI bits", "MI null",
+                          "top-1 acc", "top-2 acc", "set recall", "most-freq top-1"],
+                rows: distanceRows
+            )
+        ]
+        var pathRows: [[String]] = path.byTarget.map { t in
+            [
+                "\(t.layer)", "\(t.total.predictions)", fx(t.total.top1Accuracy), fx(t.total.top2Accuracy), fx(t.total.coverage),
+                fx(t.baseline.top1Accuracy), fx(t.baseline.top2Accuracy),
+            ]
+        }
+        pathRows.append([
+            "all", "\(path.total.predictions)", fx(path.total.top1Accuracy), fx(path.total.top2Accuracy), fx(path.total.coverage),
+            fx(path.baseline.top1Accuracy), fx(path.baseline.top2Accuracy),
+        ])
+        pathRows.append(["random", "", fx(chance.top1Accuracy), fx(chance.top2Accuracy), "", "", ""])
+        tables.append(
+            ReportTable(
+                title: "Path predictor P(top1_l+1 | top1_l-c+1..l), c <= \(effectiveMaxOrder), back-off to shorter contexts then the most frequent expert",
+                columns: ["target layer", "predictions", "top-1 acc", "top-2 acc", "coverage", "most-freq top-1", "most-freq top-2"],
+                rows: pathRows
+            )
+        )
+        tables.append(
+            ReportTable(
+                title: "Path predictor: share of predictions answered by each context order, and their top-1 accuracy",
+                columns: ["order", "share", "top-1 acc"],
+                rows: path.orderRows(maxOrder: maxOrder).map { [$0.label, fx($0.share), fx($0.accuracy)] }
+            )
+        )
+        for w in windowResults {
+            tables.append(
+                ReportTable(
+                    title: "Most frequent top-1 paths over \(w.length) consecutive layers (\(w.total) windows, \(w.distinct) distinct)",
+                    columns: ["path", "count", "share", "expected if independent"],
+                    rows: w.top.map { [$0.path.map(String.init).joined(separator: "-"), "\($0.count)", fx4($0.share), ReportFormat.fixed($0.expected, 1)] }
+                )
+            )
+        }
+        tables.append(
+            ReportTable(
+                title: "Full-depth top-1 paths (tokens with every layer present)",
+                columns: ["complete tokens", "distinct paths", "entropy bits", "max possible bits (log2 tokens)"],
+                rows: [["\(completeTokens)", "\(distinctFullPaths)", fx(fullPathEntropy), fx(completeTokens > 0 ? log2(Double(completeTokens)) : 0)]]
+            )
+        )
+
+        // MARK: Figures
+        let layerLabels = (0..<L).map { "\($0)" }
+        let ds = distances.map { Double($0.d) }
+        var figures: [ReportFigure] = [
+            .heatmap(
+                ReportFigure.Heatmap(
+                    title: "Mutual information between top-1 choices of layers i and j (bits; diagonal: entropy)",
+                    xLabel: "layer j", yLabel: "layer i", rowLabels: layerLabels, columnLabels: layerLabels, values: miMatrix
+                )
+            ),
+            .lines(
+                ReportFigure.LineChart(
+                    title: "Same-id rates against hop distance, with chance",
+                    xLabel: "hop distance d", yLabel: "rate", x: ds,
+                    series: [
+                        .init(name: "top-1 same", values: distances.map { share($0.top1Same, $0.pairs) ?? .nan }),
+                        .init(name: "top-1 same, chance", values: ds.map { _ in chance.top1Same }, dashed: true),
+                        .init(name: "overlap fraction", values: distances.map { share($0.overlapSum, $0.pairs * k) ?? .nan }),
+                        .init(name: "overlap fraction, chance", values: ds.map { _ in chance.overlapFraction }, dashed: true),
+                        .init(name: "any overlap", values: distances.map { share($0.anyOverlap, $0.pairs) ?? .nan }),
+                        .init(name: "any overlap, chance", values: ds.map { _ in chance.anyOverlap }, dashed: true),
+                    ]
+                )
+            ),
+            .lines(
+                ReportFigure.LineChart(
+                    title: "Out-of-sample top-1 accuracy predicting layer l+d from layer l, with baselines",
+                    xLabel: "hop distance d", yLabel: "top-1 accuracy", x: ds,
+                    series: [
+                        .init(name: "d-hop top-1 table", values: distances.map { $0.anyCV ? ($0.model.top1Accuracy ?? .nan) : .nan }),
+                        .init(name: "most frequent (train)", values: distances.map { $0.anyCV ? ($0.baseline.top1Accuracy ?? .nan) : .nan }, dashed: true),
+                        .init(name: "random 1/E", values: ds.map { _ in chance.top1Accuracy }, dashed: true),
+                    ]
+                )
+            ),
+            .lines(
+                ReportFigure.LineChart(
+                    title: "Mutual information against hop distance, with the shuffled null",
+                    xLabel: "hop distance d", yLabel: "bits", x: ds,
+                    series: [
+                        .init(name: "MI (mean over l)", values: distances.map { $0.pairs > 0 ? $0.miWeighted / Double($0.pairs) : .nan }),
+                        .init(name: "shuffled null", values: distances.map { $0.pairs > 0 ? $0.nullWeighted / Double($0.pairs) : .nan }, dashed: true),
+                    ]
+                )
+            ),
+        ]
+        for w in windowResults where !w.top.isEmpty {
+            figures.append(
+                .bars(
+                    ReportFigure.BarChart(
+                        title: "Most frequent top-1 paths over \(w.length) consecutive layers (highlighted: over 1.5x the count expected if independent)",
+                        xLabel: "path", yLabel: "count",
+                        labels: w.top.map { $0.path.map(String.init).joined(separator: "-") },
+                        values: w.top.map { Double($0.count) },
+                        highlighted: w.top.map { Double($0.count) > 1.5 * $0.expected }
+                    )
+                )
+            )
+        }
+
+        // MARK: Headlines and notes
+        var headlines: [AnalyzerReport.Headline] = []
+        if let d1 = distances.first {
+            headlines.append(.init(label: "top-1 same id at distance 1", value: fx(share(d1.top1Same, d1.pairs)), reference: "chance \(fx(chance.top1Same))"))
+        }
+        if distances.count > 1 {
+            let far = distances.dropFirst()
+            let n = far.reduce(0) { $0 + $1.pairs }
+            let same = far.reduce(0) { $0 + $1.top1Same }
+            headlines.append(.init(label: "top-1 same id at distances 2..\(L - 1)", value: fx(share(same, n)), reference: "chance \(fx(chance.top1Same))"))
+        }
+        if path.total.predictions > 0 {
+            headlines.append(
+                .init(
+                    label: "path predictor top-1 accuracy (orders <= \(effectiveMaxOrder), CV by problem)", value: fx(path.total.top1Accuracy),
+                    reference: "most frequent \(fx(path.baseline.top1Accuracy)), random \(fx(chance.top1Accuracy))"
+                )
+            )
+        }
+        headlines.append(
+            .init(
+                label: "distinct full-depth paths", value: "\(distinctFullPaths) of \(completeTokens) complete tokens",
+                reference: "entropy \(fx(fullPathEntropy)) bits (max \(fx(completeTokens > 0 ? log2(Double(completeTokens)) : 0)))"
+            )
+        )
+        var notes = [
+            "Expert ids are local to a layer: same-id rates are only meaningful beside chance; mutual information and prediction do not assume shared ids.",
+            "Rates at distance d are micro-averages over all pairs (l, l+d) with both layers present; mutual information at d is the pair-weighted mean over l, beside the shuffled-token null (\(nullReplicates) replicates, same margins).",
+            "Prediction uses \(F) folds by problem: fold = (problem id mod \(F) + FNV-1a(domain) mod \(F)) mod \(F); a context unseen in training backs off (path predictor) or falls back to the training most frequent expert of the target layer, which is not covered.",
+            "Path predictor: order c uses the top-1 of the c previous layers; tokens with a hole start from their longest hole-free context; set recall is not measured for it. The full-depth path table is the one structure that grows with the data (one entry per distinct path).",
+        ]
+        if effectiveMaxOrder < min(maxOrder, max(0, L - 1)) {
+            notes.append(
+                "path contexts were limited to order \(effectiveMaxOrder) (requested \(maxOrder)): (L-1) x E^order x folds x E counters would exceed the table budget"
+            )
+        }
+        if tokens > completeTokens {
+            notes.append("\(tokens - completeTokens) of \(tokens) tokens lack some layers; their pairs with a missing layer were skipped and counted")
+        }
+        if !distances.contains(where: { $0.anyCV }) && L > 1 {
+            notes.append(
+                "cross-validation needs tokens in at least 2 folds; \(problems.count) problem(s) fill \(problems.nonEmptyFolds(of: folds)) fold(s), so prediction figures are null"
+            )
+        }
+        return AnalyzerReport(
+            analyzer: "multihop", title: Self.title, json: json, tables: tables, figures: figures, headlines: headlines, notes: notes
+        )
+    }
+
+    // MARK: - Windows
+
+    struct WindowResult {
+        struct Entry {
+            var path: [Int]
+            var count: Int
+            var share: Double
+            var expected: Double
+        }
+        var length: Int
+        var total: Int
+        var distinct: Int
+        var top: [Entry]
+
+        var json: ReportValue {
+            .object([
+                .init("length", .int(length)),
+                .init("windows", .int(total)),
+                .init("distinct", .int(distinct)),
+                .init(
+                    "top",
+                    .array(top.map { e in
+                        .object([
+                            .init("path", .array(e.path.map(ReportValue.int))),
+                            .init("count", .int(e.count)),
+                            .init("share", .number(e.share)),
+                            .init("expected_independent", .number(e.expected)),
+                        ])
+                    })
+                ),
+            ])
+        }
+    }
+
+    func topWindows(_ w: WindowCounts) -> WindowResult {
+        let E = shape.experts, L = shape.layers
+        let total = w.starts.reduce(0, +)
+        let sorted = w.entries.sorted { $0.count != $1.count ? $0.count > $1.count : $0.code < $1.code }
+        let marginals: [[Double]] = (0..<L).map { l in
+            let row = layerTop1[(l * E)..<((l + 1) * E)]
+            let s = row.reduce(0, +)
+            return row.map { s > 0 ? Double($0) / Double(s) : 0 }
+        }
+        let top = sorted.prefix(MultiHopAnalyzer.topPathCount).map { entry -> WindowResult.Entry in
+            var ids = [Int](repeating: 0, count: w.length)
+            var code = entry.code
+            for i in stride(from: w.length - 1, through: 0, by: -1) {
+                if w.dense {
+                    ids[i] = Int(code % UInt64(E))
+                    code /= UInt64(E)
+                } else {
+                    ids[i] = Int(code & ((1 << UInt64(bitsPerID)) - 1))
+                    code >>= UInt64(bitsPerID)
+                }
+            }
+            var expected = 0.0
+            for start in 0..<max(0, L - w.length + 1) where w.starts[start] > 0 {
+                var prob = 1.0
+                for i in 0..<w.length { prob *= marginals[start + i][ids[i]] }
+                expected += Double(w.starts[start]) * prob
+            }
+            return WindowResult.Entry(path: ids, count: entry.count, share: total > 0 ? Double(entry.count) / Double(total) : 0, expected: expected)
+        }
+        return WindowResult(length: w.length, total: total, distinct: w.entries.count, top: Array(top))
+    }
+}
+

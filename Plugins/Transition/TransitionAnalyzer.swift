@@ -1,0 +1,214 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// TransitionAnalyzer: how a token's routing at layer l relates to its routing at layer l+1,
+// measured without assuming that expert ids are shared across layers (same-id rates beside their
+// chance values, affinity matrices, mutual information against a shuffled null, and out-of-sample
+// next-layer prediction with problem-level folds).
+
+public import MoERouting
+public import AnalysisSupport
+
+/// The single-hop (layer l -> l+1) transition analyzer, registry name `"transition"`.
+///
+/// For every layer pair (l, l+1) and pooled over l it reports: the share of tokens whose top-1 id
+/// is the same (`top1_same`), the mean top-k overlap fraction, the share with any overlap and with
+/// identical sets, each beside its chance value; the affinity matrix
+/// `P(j in S_{l+1} | i in S_l)`; the top-1 -> top-1 matrix; the mutual information between the
+/// two top-1 choices in bits with a shuffled-token null (same margins) and the conditional
+/// entropy; and the cross-validated accuracy of predicting the next layer's top-1 from this
+/// layer's top-1, beside the most-frequent-expert and random baselines.
+///
+/// Pairs with a missing layer are skipped and counted. Memory is bounded by the shape:
+/// per-fold `[L-1][E][E]` count tables (folds are assigned per problem by ``ProblemFolds``), the
+/// affinity counts and one entry per distinct problem.
+///
+/// ```swift
+/// let t = TransitionAnalyzer()
+/// try t.begin(AnalysisContext(shape: .mixtral8x7B))
+/// for block in blocks { try t.consume(block) }
+/// let report = try t.finish()
+/// print(report.json["pooled"]?["top1_same"] ?? .null)
+/// ```
+public final class TransitionAnalyzer: RoutingAnalyzer {
+    public let name = "transition"
+    /// Problem-level cross-validation folds.
+    public let folds: ProblemFolds
+    /// Replicates of the shuffled-token null of the mutual information.
+    public let nullReplicates: Int
+
+    private var context: AnalysisContext?
+    private var layers = 0, experts = 0, topK = 0
+    private var tokens = 0
+    private var records = 0
+    /// Overlap-size histogram per layer pair: `[L-1][k+1]`.
+    private var overlapHistogram: [Int] = []
+    /// Top-1 -> top-1 counts per fold: `[F][L-1][E][E]`.
+    private var top1Counts = CompactCounts(count: 0)
+    /// Per fold, tokens with top1_l = i and j in S_{l+1} other than its top-1: `[F][L-1][E][E]`.
+    private var extraMembers = CompactCounts(count: 0)
+    /// Every (i in S_l, j in S_{l+1}) combination: `[L-1][E][E]`.
+    private var affinity = CompactCounts(count: 0)
+    private var problems = ProblemSet()
+    private var foldBuffer: [Int] = []
+
+    /// A transition analyzer with 5 problem folds and 20 null replicates.
+    public convenience init() { self.init(folds: ProblemFolds.defaultCount, nullReplicates: 20) }
+
+    /// A transition analyzer with `folds` problem folds and `nullReplicates` shuffled tables per
+    /// layer pair for the mutual-information null.
+    public init(folds: Int, nullReplicates: Int = 20) {
+        self.folds = ProblemFolds(count: folds)
+        self.nullReplicates = max(0, nullReplicates)
+    }
+
+    public func begin(_ context: AnalysisContext) throws {
+        self.context = context
+        let s = context.shape
+        layers = s.layers
+        experts = s.experts
+        topK = s.topK
+        let pairs = max(0, layers - 1)
+        let ee = experts * experts
+        tokens = 0
+        records = 0
+        overlapHistogram = [Int](repeating: 0, count: pairs * (topK + 1))
+        top1Counts = CompactCounts(count: folds.count * pairs * ee)
+        extraMembers = CompactCounts(count: folds.count * pairs * ee)
+        affinity = CompactCounts(count: pairs * ee)
+        problems = ProblemSet()
+    }
+
+    public func consume(_ block: RoutingBlock) throws {
+        if context == nil { try begin(AnalysisContext(shape: block.shape)) }
+        let s = block.shape
+        guard s.layers == layers, s.experts == experts, s.topK == topK else {
+            throw RoutingError.invalidShape(
+                "transition: block shape \(s) differs from the analysis shape L=\(layers) E=\(experts) k=\(topK); analyze one model per run"
+            )
+        }
+        tokens += block.tokenCount
+        guard block.tokenCount > 0 else { return }
+        problems.insert(from: block)
+        folds.folds(for: block, into: &foldBuffer)
+        top1Counts.reserve(increments: block.tokenCount)
+        extraMembers.reserve(increments: block.tokenCount)
+        affinity.reserve(increments: block.tokenCount)
+        switch block.ids {
+        case .narrow(let ids): ids.withUnsafeBufferPointer { accumulate($0, block) }
+        case .wide(let ids): ids.withUnsafeBufferPointer { accumulate($0, block) }
+        }
+    }
+
+    private func accumulate<ID: FixedWidthInteger & UnsignedInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
+        let L = layers, E = experts, k = topK
+        let P = L - 1
+        guard P > 0 else {
+            records += block.recordCount
+            return
+        }
+        let ee = E * E
+        let useMask = E <= 64
+        let histWidth = k + 1
+        var presentCount = 0
+        block.present.withUnsafeBufferPointer { present in
+            foldBuffer.withUnsafeBufferPointer { foldOf in
+                overlapHistogram.withUnsafeMutableBufferPointer { histBuf in
+                    let hist = histBuf.baseAddress!
+                    top1Counts.withCounters { top1 in
+                        extraMembers.withCounters { extra in
+                            affinity.withCounters { aff in
+                                for t in 0..<block.tokenCount {
+                                    let f = foldOf[t]
+                                    let tBase = t * L
+                                    var prevPresent = present[tBase]
+                                    var prevCell = tBase * k
+                                    var prevMask: UInt64 = 0
+                                    if prevPresent {
+                                        presentCount += 1
+                                        if useMask { for j in 0..<k { prevMask |= 1 &<< UInt64(ids[prevCell + j]) } }
+                                    }
+                                    for l in 0..<P {
+                                        let curPresent = present[tBase + l + 1]
+                                        let curCell = (tBase + l + 1) * k
+                                        var curMask: UInt64 = 0
+                                        if curPresent {
+                                            presentCount += 1
+                                            if useMask { for j in 0..<k { curMask |= 1 &<< UInt64(ids[curCell + j]) } }
+                                            if prevPresent {
+                                                var ov = 0
+                                                if useMask {
+                                                    ov = (prevMask & curMask).nonzeroBitCount
+                                                } else {
+                                                    for i in 0..<k {
+                                                        let a = ids[prevCell + i]
+                                                        for j in 0..<k where ids[curCell + j] == a { ov += 1 }
+                                                    }
+                                                }
+                                                hist[l * histWidth + ov] += 1
+                                                let a = Int(ids[prevCell])
+                                                let rowBase = ((f * P + l) * E + a) * E
+                                                top1[rowBase + Int(ids[curCell])] &+= 1
+                                                for j in 1..<max(1, k) { extra[rowBase + Int(ids[curCell + j])] &+= 1 }
+                                                let affBase = l * ee
+                                                for i in 0..<k {
+                                                    let r = affBase + Int(ids[prevCell + i]) * E
+                                                    for j in 0..<k { aff[r + Int(ids[curCell + j])] &+= 1 }
+                                                }
+                                            }
+                                        }
+                                        prevPresent = curPresent
+                                        prevCell = curCell
+                                        prevMask = curMask
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        records += presentCount
+    }
+
+    public func merge(_ other: any RoutingAnalyzer) throws {
+        let o = try other.mergeCast(as: TransitionAnalyzer.self, into: self)
+        guard let theirs = o.context else { return }
+        guard let mine = context else {
+            try begin(theirs)
+            try merge(o)
+            return
+        }
+        guard mine.shape.layers == theirs.shape.layers, mine.shape.experts == theirs.shape.experts,
+            mine.shape.topK == theirs.shape.topK, o.folds == folds
+        else {
+            throw RoutingError.incompatibleMerge(
+                "transition: shards differ in shape (\(mine.shape) vs \(theirs.shape)) or folds (\(folds.count) vs \(o.folds.count))"
+            )
+        }
+        tokens += o.tokens
+        records += o.records
+        for i in overlapHistogram.indices { overlapHistogram[i] += o.overlapHistogram[i] }
+        top1Counts.add(o.top1Counts)
+        extraMembers.add(o.extraMembers)
+        affinity.add(o.affinity)
+        problems.merge(o.problems)
+    }
+
+    public func finish() throws -> AnalyzerReport {
+        guard let ctx = context else { return TransitionReportBuilder.emptyReport(name: name) }
+        return TransitionReportBuilder(
+            shape: ctx.shape,
+            seed: ctx.seed,
+            folds: folds,
+            nullReplicates: nullReplicates,
+            tokens: tokens,
+            records: records,
+            problems: problems,
+            overlapHistogram: overlapHistogram,
+            top1Counts: top1Counts.values,
+            extraMembers: extraMembers.values,
+            affinity: affinity.values
+        ).build()
+    }
+}
