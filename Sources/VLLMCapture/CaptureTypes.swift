@@ -1,0 +1,326 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// Values a capture run hands out: the engine's description, generated outputs, step timings,
+// progress, router-logit statistics and the run summary; and the observer protocol.
+
+import Foundation
+public import MoERouting
+
+/// What the started engine says about the model: its routing shape and where routing happens.
+public struct EngineDescription: Sendable, Equatable {
+    /// MoE layers (L), experts (E), top-k (k); the name is the model directory's base name.
+    public var shape: ModelShape
+    /// The MoE layers' module names in the model (`model.layers.3.block_sparse_moe.experts`).
+    public var layerNames: [String]
+    /// The decoder layer number of each MoE layer (trace layer `i` is decoder layer `layerNumbers[i]`).
+    public var layerNumbers: [Int]
+    /// vLLM's version.
+    public var vllmVersion: String
+    /// `router` (``FusedMoERouter.select_experts``) or `legacy` (``FusedMoE.select_experts``).
+    public var routingAPI: String
+    /// The model's architecture (`MixtralForCausalLM`).
+    public var architecture: String
+    /// The dtype vLLM runs the model in.
+    public var dtype: String
+    /// Seconds spent importing vLLM.
+    public var importSeconds: Double
+    /// Seconds spent starting the engine (`LLM(...)`).
+    public var startSeconds: Double
+
+    /// Settings for trace headers: `capture.*` facts.
+    public var settings: [String: String] {
+        [
+            "engine": "vllm", "capture.vllm_version": vllmVersion, "capture.routing_api": routingAPI,
+            "capture.architecture": architecture, "capture.dtype": dtype,
+            "capture.layer_numbers": layerNumbers.map(String.init).joined(separator: ","),
+        ]
+    }
+}
+
+/// One request's generated text and tokens.
+public struct GenerationOutput: Sendable, Equatable, Codable {
+    /// The request's index in the run.
+    public var index: Int
+    /// The problem it answered.
+    public var problem: Problem
+    /// The prompt's token ids.
+    public var promptTokenIDs: [Int32]
+    /// The generated token ids.
+    public var tokenIDs: [Int32]
+    /// The generated text.
+    public var text: String
+    /// Why generation stopped: `length`, `stop`, ...
+    public var finishReason: String
+
+    /// Creates an output.
+    public init(index: Int, problem: Problem, promptTokenIDs: [Int32], tokenIDs: [Int32], text: String, finishReason: String) {
+        self.index = index
+        self.problem = problem
+        self.promptTokenIDs = promptTokenIDs
+        self.tokenIDs = tokenIDs
+        self.text = text
+        self.finishReason = finishReason
+    }
+}
+
+/// Wall time of routing and of the whole MoE layer, per MoE layer, in one engine step.
+public struct StepTiming: Sendable, Equatable {
+    /// The step's index in the run.
+    public var step: Int
+    /// Rows (tokens) the step processed.
+    public var rows: Int
+    /// Nanoseconds in the router's `select_experts`, per layer.
+    public var routingNanoseconds: [Int64]
+    /// Nanoseconds in the whole MoE layer (routing included, the hook's own work excluded), per layer.
+    public var moeNanoseconds: [Int64]
+
+    /// Creates a step's timings.
+    public init(step: Int, rows: Int, routingNanoseconds: [Int64], moeNanoseconds: [Int64]) {
+        self.step = step
+        self.rows = rows
+        self.routingNanoseconds = routingNanoseconds
+        self.moeNanoseconds = moeNanoseconds
+    }
+}
+
+/// Totals of ``StepTiming`` per layer.
+public struct LayerTimingTotals: Sendable, Equatable {
+    /// Steps counted.
+    public var steps = 0
+    /// Rows counted.
+    public var rows = 0
+    /// Per layer: routing nanoseconds.
+    public var routingNanoseconds: [Int64]
+    /// Per layer: MoE layer nanoseconds.
+    public var moeNanoseconds: [Int64]
+
+    /// Zero totals for `layers` layers.
+    public init(layers: Int) {
+        routingNanoseconds = Array(repeating: 0, count: layers)
+        moeNanoseconds = Array(repeating: 0, count: layers)
+    }
+
+    /// Adds one step.
+    public mutating func add(_ t: StepTiming) {
+        steps += 1
+        rows += t.rows
+        for l in 0..<min(routingNanoseconds.count, t.routingNanoseconds.count) { routingNanoseconds[l] += t.routingNanoseconds[l] }
+        for l in 0..<min(moeNanoseconds.count, t.moeNanoseconds.count) { moeNanoseconds[l] += t.moeNanoseconds[l] }
+    }
+
+    /// Routing's share of MoE layer time per layer (0 where the layer took no time).
+    public var routingShare: [Double] {
+        zip(routingNanoseconds, moeNanoseconds).map { r, m in m > 0 ? Double(r) / Double(m) : 0 }
+    }
+
+    /// For reports: per layer milliseconds and share.
+    public var reportValue: ReportValue {
+        .object([
+            .init("steps", .int(steps)),
+            .init("rows", .int(rows)),
+            .init(
+                "layers",
+                .array(
+                    (0..<routingNanoseconds.count).map { l in
+                        .object([
+                            .init("layer", .int(l)),
+                            .init("routing_ms", .double(Double(routingNanoseconds[l]) / 1e6)),
+                            .init("moe_ms", .double(Double(moeNanoseconds[l]) / 1e6)),
+                            .init("routing_share", .double(routingShare[l])),
+                        ])
+                    })),
+        ])
+    }
+}
+
+/// Per-layer statistics of the router's full distribution (collected with router logits on):
+/// mean entropy of the softmax over all E experts (nats), and mean margin between the k-th and
+/// (k+1)-th highest probability.
+public struct RouterLogitStatistics: Sendable, Equatable {
+    /// Rows counted per layer.
+    public var rows: [Int]
+    /// Sum of entropies per layer.
+    public var entropySum: [Double]
+    /// Sum of margins per layer.
+    public var marginSum: [Double]
+
+    /// Zero statistics for `layers` layers.
+    public init(layers: Int) {
+        rows = Array(repeating: 0, count: layers)
+        entropySum = Array(repeating: 0, count: layers)
+        marginSum = Array(repeating: 0, count: layers)
+    }
+
+    /// Adds `count` rows of `experts` logits each for `layer`.
+    public mutating func add(layer: Int, logits: UnsafeBufferPointer<Float>, experts: Int, topK: Int) {
+        guard layer >= 0, layer < rows.count, experts > 0 else { return }
+        let count = logits.count / experts
+        var probs = [Double](repeating: 0, count: experts)
+        for r in 0..<count {
+            let row = UnsafeBufferPointer(rebasing: logits[(r * experts)..<((r + 1) * experts)])
+            let m = Double(row.max() ?? 0)
+            var z = 0.0
+            for e in 0..<experts {
+                probs[e] = exp(Double(row[e]) - m)
+                z += probs[e]
+            }
+            var h = 0.0
+            for e in 0..<experts {
+                probs[e] /= z
+                if probs[e] > 0 { h -= probs[e] * log(probs[e]) }
+            }
+            probs.sort(by: >)
+            entropySum[layer] += h
+            marginSum[layer] += topK < experts ? probs[topK - 1] - probs[topK] : probs[topK - 1]
+            rows[layer] += 1
+        }
+    }
+
+    /// For reports: per layer mean entropy and margin.
+    public var reportValue: ReportValue {
+        .array(
+            (0..<rows.count).map { l in
+                .object([
+                    .init("layer", .int(l)),
+                    .init("rows", .int(rows[l])),
+                    .init("mean_entropy_nats", .double(rows[l] > 0 ? entropySum[l] / Double(rows[l]) : 0)),
+                    .init("mean_margin_k_k1", .double(rows[l] > 0 ? marginSum[l] / Double(rows[l]) : 0)),
+                ])
+            })
+    }
+}
+
+/// Where a run stands, handed to the observer before every engine step.
+public struct CaptureProgress: Sendable, Equatable {
+    /// Requests finished.
+    public var finished: Int
+    /// Requests in the run.
+    public var total: Int
+    /// Tokens generated so far (fed-back tokens plus each finished request's last one).
+    public var generatedTokens: Int
+    /// Routing rows (tokens) attributed so far.
+    public var routedRows: Int
+    /// Seconds since generation began.
+    public var seconds: Double
+    /// The most tokens the unfinished requests may still generate.
+    public var remainingTokenBudget: Int
+
+    /// Creates a progress value.
+    public init(finished: Int, total: Int, generatedTokens: Int, routedRows: Int, seconds: Double, remainingTokenBudget: Int) {
+        self.finished = finished
+        self.total = total
+        self.generatedTokens = generatedTokens
+        self.routedRows = routedRows
+        self.seconds = seconds
+        self.remainingTokenBudget = remainingTokenBudget
+    }
+
+    /// Generated tokens per second.
+    public var tokensPerSecond: Double { seconds > 0 ? Double(generatedTokens) / seconds : 0 }
+    /// Routing rows per second.
+    public var rowsPerSecond: Double { seconds > 0 ? Double(routedRows) / seconds : 0 }
+    /// Seconds left at the current token rate if every request runs to its token limit (an upper
+    /// bound: requests that stop early finish sooner); `nil` before any token.
+    public var estimatedSecondsLeft: Double? {
+        tokensPerSecond > 0 ? Double(remainingTokenBudget) / tokensPerSecond : nil
+    }
+}
+
+/// What to capture besides ids and weights.
+public struct CaptureOptions: Sendable, Equatable {
+    /// Also receive the router logits over all E experts (for entropy and margin statistics).
+    public var routerLogits: Bool
+    /// Time routing and the MoE layer per step and layer (synchronising the device off the CPU).
+    public var timing: Bool
+
+    /// Creates options.
+    public init(routerLogits: Bool = false, timing: Bool = false) {
+        self.routerLogits = routerLogits
+        self.timing = timing
+    }
+}
+
+/// What a finished capture run did.
+public struct CaptureSummary: Sendable {
+    /// The run's outputs, by request index.
+    public var outputs: [GenerationOutput]
+    /// What the assembler saw and dropped.
+    public var assembly: AssemblyStatistics
+    /// The hook's own counters (steps, layer calls, unattributed calls and rows, padding rows).
+    public var hook: [String: Int]
+    /// Seconds of generation (requests submitted to last finished).
+    public var seconds: Double
+    /// Prompt tokens over all requests.
+    public var promptTokens: Int
+    /// Generated tokens over all requests.
+    public var generatedTokens: Int
+    /// Positions that should have been routed, over all requests.
+    public var expectedPositions: Int
+    /// Positions not routed (prefix cache hits), per request index with any.
+    public var unroutedPositions: [Int: [ClosedRange<Int32>]]
+    /// Timing totals, when timing was on.
+    public var timing: LayerTimingTotals?
+    /// Router-logit statistics, when router logits were on.
+    public var routerLogits: RouterLogitStatistics?
+
+    /// For reports (`run.json`).
+    public var reportValue: ReportValue {
+        var members: [ReportValue.Member] = [
+            .init("requests", .int(outputs.count)),
+            .init("seconds", .double(seconds)),
+            .init("prompt_tokens", .int(promptTokens)),
+            .init("generated_tokens", .int(generatedTokens)),
+            .init("tokens_per_second", .double(seconds > 0 ? Double(generatedTokens) / seconds : 0)),
+            .init("expected_positions", .int(expectedPositions)),
+            .init("routed_rows", .int(assembly.rows)),
+            .init(
+                "dropped_rows",
+                .object([
+                    .init("unknown_request", .int(assembly.unknownRequestRows)),
+                    .init("recomputed", .int(assembly.recomputedRows)),
+                    .init("after_finish", .int(assembly.rowsAfterFinish)),
+                    .init("unattributed", .int(hook["unattributed_rows"] ?? 0)),
+                    .init("padding", .int(hook["padding_rows"] ?? 0)),
+                ])),
+            .init("incomplete_steps", .int(assembly.incompleteSteps)),
+            .init(
+                "unrouted_positions",
+                .array(
+                    unroutedPositions.keys.sorted().map { i in
+                        let p = outputs.first { $0.index == i }?.problem
+                        return .object([
+                            .init("domain", .string(p?.domain ?? "")),
+                            .init("problem_id", .int(Int(p?.problemID ?? -1))),
+                            .init(
+                                "positions",
+                                .array(
+                                    (unroutedPositions[i] ?? []).map {
+                                        $0.lowerBound == $0.upperBound
+                                            ? .string("\($0.lowerBound)") : .string("\($0.lowerBound)-\($0.upperBound)")
+                                    })),
+                        ])
+                    })),
+        ]
+        if let timing { members.append(.init("timing", timing.reportValue)) }
+        if let routerLogits { members.append(.init("router_logits", routerLogits.reportValue)) }
+        return .object(members)
+    }
+}
+
+/// Receives a capture run's results as they happen. Called on the generating thread, holding
+/// the GIL: do Swift work only (dispatch blocks, write files), never Python.
+public protocol CaptureObserver: AnyObject {
+    /// A request's routing, when it finishes (`output` set), or, for requests still running when
+    /// a run stops early, what was captured of it (`output` nil).
+    func requestFinished(_ routing: RequestRouting, output: GenerationOutput?) throws
+    /// One step's timings (only with ``CaptureOptions/timing``).
+    func stepEnded(_ timing: StepTiming) throws
+    /// Progress, before every engine step; return `true` to stop the run.
+    func progress(_ progress: CaptureProgress) -> Bool
+}
+
+extension CaptureObserver {
+    public func stepEnded(_ timing: StepTiming) throws {}
+    public func progress(_ progress: CaptureProgress) -> Bool { false }
+}

@@ -1,0 +1,112 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+import PythonRuntime
+
+/// How the in-process vLLM engine is started and how it decodes.
+///
+/// Defaults suit profiling: eager mode (the hook cannot run under vLLM's graph compilation),
+/// prefix caching off (cached prompt tokens are never routed), greedy decoding, 256 new tokens.
+///
+/// ```swift
+/// var config = EngineConfiguration(model: "models/tiny-mixtral")
+/// config.dtype = "float32"
+/// config.maxTokens = 64
+/// ```
+public struct EngineConfiguration: Sendable, Hashable {
+    /// A model directory or a hub name.
+    public var model: String
+    /// `auto`, `float32`, `bfloat16`, `float16`.
+    public var dtype: String = "auto"
+    /// A quantization method (`awq`, `fp8`, ...), or `nil`.
+    public var quantization: String?
+    /// A tokenizer other than the model's, or `nil`.
+    public var tokenizer: String?
+    /// The longest sequence (prompt plus generated tokens); `nil` takes the model's.
+    public var maxModelLength: Int? = 2048
+    /// The most sequences decoded at once.
+    public var maxConcurrentSequences: Int = 16
+    /// The most tokens one engine step may process (smaller values split long prompts into
+    /// chunks when chunked prefill is on); `nil` takes vLLM's default.
+    public var maxBatchedTokens: Int?
+    /// Chunked prefill on or off; `nil` takes vLLM's default.
+    public var chunkedPrefill: Bool?
+    /// Prefix caching (off by default: cached prompt tokens are never routed).
+    public var prefixCaching: Bool = false
+    /// Eager mode (required by the hook; on by default).
+    public var enforceEager: Bool = true
+    /// `cpu`, `cuda`, or `nil` for vLLM's choice.
+    public var device: String?
+    /// The engine's seed; sampled decoding also seeds request `i` with `seed + i`.
+    public var seed: Int = 0
+    /// KV-cache size in GiB on the CPU (`VLLM_CPU_KVCACHE_SPACE`); `nil`: 1 GiB unless the
+    /// variable is set.
+    public var kvCacheGiB: Double?
+    /// Fraction of GPU memory vLLM may use; `nil` takes vLLM's default.
+    public var gpuMemoryUtilization: Double?
+    /// Let the model's own Python code run (some hub models need it).
+    public var trustRemoteCode: Bool = false
+    /// New tokens per request.
+    public var maxTokens: Int = 256
+    /// 0 for greedy decoding; above 0, sampled with this temperature.
+    public var temperature: Double = 0
+    /// Nucleus sampling's p when sampling.
+    public var topP: Double = 1
+    /// Keep generating after the end-of-sequence token (fixed-length runs).
+    public var ignoreEOS: Bool = false
+
+    /// A configuration for `model` with the defaults.
+    public init(model: String) {
+        self.model = model
+    }
+
+    /// Checks the numbers.
+    ///
+    /// - Throws: ``CaptureError/invalidOption(_:)`` naming the option and its allowed range.
+    public func validate() throws {
+        func bad(_ m: String) -> CaptureError { .invalidOption(m) }
+        guard !model.isEmpty else { throw bad("--model must not be empty") }
+        guard maxTokens >= 1 else { throw bad("--max-tokens must be 1 or more, got \(maxTokens)") }
+        guard maxConcurrentSequences >= 1 else { throw bad("--max-num-seqs must be 1 or more, got \(maxConcurrentSequences)") }
+        if let m = maxModelLength, m < 2 { throw bad("--max-model-len must be 2 or more, got \(m)") }
+        if let m = maxBatchedTokens, m < 1 { throw bad("--max-num-batched-tokens must be 1 or more, got \(m)") }
+        guard temperature >= 0, temperature.isFinite else { throw bad("--temperature must be 0 or more, got \(temperature)") }
+        guard topP > 0, topP <= 1 else { throw bad("--top-p must be within (0, 1], got \(topP)") }
+        if let k = kvCacheGiB, !(k > 0) { throw bad("--kv-cache-gib must be above 0, got \(k)") }
+        if let g = gpuMemoryUtilization, !(g > 0 && g <= 1) {
+            throw bad("--gpu-memory-utilization must be within (0, 1], got \(g)")
+        }
+    }
+
+    /// The options as `engine.*` strings, for trace headers and reports.
+    public var settings: [String: String] {
+        var s: [String: String] = [
+            "engine.model": model, "engine.dtype": dtype, "engine.max_num_seqs": String(maxConcurrentSequences),
+            "engine.prefix_caching": String(prefixCaching), "engine.enforce_eager": String(enforceEager),
+            "engine.seed": String(seed), "engine.max_tokens": String(maxTokens),
+            "engine.decoding": temperature > 0 ? "sampled(temperature=\(temperature), top_p=\(topP))" : "greedy",
+            "engine.ignore_eos": String(ignoreEOS),
+        ]
+        if let quantization { s["engine.quantization"] = quantization }
+        if let tokenizer { s["engine.tokenizer"] = tokenizer }
+        if let maxModelLength { s["engine.max_model_len"] = String(maxModelLength) }
+        if let maxBatchedTokens { s["engine.max_num_batched_tokens"] = String(maxBatchedTokens) }
+        if let chunkedPrefill { s["engine.chunked_prefill"] = String(chunkedPrefill) }
+        if let device { s["engine.device"] = device }
+        if let kvCacheGiB { s["engine.kv_cache_gib"] = String(kvCacheGiB) }
+        return s
+    }
+
+    /// Keyword arguments of the Python `EngineOptions`.
+    var pythonKeywords: [(String, any PythonConvertible)] {
+        [
+            ("model", model), ("dtype", dtype), ("quantization", quantization), ("tokenizer", tokenizer),
+            ("max_model_len", maxModelLength), ("max_num_seqs", maxConcurrentSequences),
+            ("max_num_batched_tokens", maxBatchedTokens), ("enable_chunked_prefill", chunkedPrefill),
+            ("enable_prefix_caching", prefixCaching), ("enforce_eager", enforceEager), ("device", device),
+            ("seed", seed), ("kv_cache_gib", kvCacheGiB), ("gpu_memory_utilization", gpuMemoryUtilization),
+            ("trust_remote_code", trustRemoteCode), ("max_tokens", maxTokens), ("temperature", temperature),
+            ("top_p", topP), ("ignore_eos", ignoreEOS),
+        ]
+    }
+}

