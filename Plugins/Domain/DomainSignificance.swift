@@ -4,6 +4,8 @@
 // Problem-level significance of per-layer usage divergences between two domains: a permutation
 // test over whole problems (exact or sampled) and a percentile bootstrap over problems.
 
+import AnalysisSupport
+
 /// Per-problem count vectors of two domains and the tests run on them.
 ///
 /// `rows` holds one `[L][E]` count vector per problem: domain A's `nA` problems first, then B's
@@ -48,18 +50,23 @@ struct DomainSignificance {
         other: UnsafeMutableBufferPointer<Double>,
         out: UnsafeMutableBufferPointer<Double>
     ) {
-        let E = experts
         for c in 0..<width { other[c] = total[c] - sum[c] }
         guard let s = sum.baseAddress, let o = other.baseAddress else { return }
-        for l in 0..<layers {
-            var ta = 0.0
-            var tb = 0.0
-            for e in 0..<E {
-                ta += s[l * E + e]
-                tb += o[l * E + e]
-            }
-            out[l] = DomainStatistics.jsBits(s + l * E, o + l * E, count: E, totalA: ta, totalB: tb)
+        for l in 0..<layers { out[l] = layerJS(s, o, layer: l) }
+    }
+
+    /// JS (bits) at layer `l` between the `[L][E]` count vectors at `a` and `b`, each layer
+    /// normalised by its own total.
+    @inline(__always)
+    private func layerJS(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, layer l: Int) -> Double {
+        let E = experts
+        var ta = 0.0
+        var tb = 0.0
+        for e in 0..<E {
+            ta += a[l * E + e]
+            tb += b[l * E + e]
         }
+        return DomainStatistics.jsBits(a + l * E, b + l * E, count: E, totalA: ta, totalB: tb)
     }
 
     /// Adds the rows named by `chosen` into `sum` (zeroed first).
@@ -152,11 +159,11 @@ struct DomainSignificance {
                                 } else {
                                     // Partial Fisher-Yates: the first m of a uniformly shuffled
                                     // index array are a uniform m-subset.
-                                    var rng = DomainRandom(seed: seed)
+                                    var rng = SeededRandom(seed: seed)
                                     var index = Array(0..<n)
                                     for _ in 0..<limit {
                                         for i in 0..<m {
-                                            let j = i + rng.below(n - i)
+                                            let j = i + rng.nextIndex(below: n - i)
                                             index.swapAt(i, j)
                                         }
                                         for i in 0..<m { c[i] = index[i] }
@@ -205,10 +212,9 @@ struct DomainSignificance {
     /// - Complexity: O(R n L E).
     func bootstrap(resamples: Int, seed: UInt64) -> [(lo: Double, hi: Double)] {
         let L = layers
-        let E = experts
         var values = [[Double]](repeating: [], count: L)
         for l in 0..<L { values[l].reserveCapacity(resamples) }
-        var rng = DomainRandom(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var sumA = [Double](repeating: 0, count: width)
         var sumB = [Double](repeating: 0, count: width)
         rows.withUnsafeBufferPointer { r in
@@ -221,21 +227,15 @@ struct DomainSignificance {
                             b[c] = 0
                         }
                         for _ in 0..<nA {
-                            let base = rng.below(nA) * width
+                            let base = rng.nextIndex(below: nA) * width
                             for c in 0..<width { a[c] += r[base + c] }
                         }
                         for _ in 0..<nB {
-                            let base = (nA + rng.below(nB)) * width
+                            let base = (nA + rng.nextIndex(below: nB)) * width
                             for c in 0..<width { b[c] += r[base + c] }
                         }
                         for l in 0..<L {
-                            var ta = 0.0
-                            var tb = 0.0
-                            for e in 0..<E {
-                                ta += a[l * E + e]
-                                tb += b[l * E + e]
-                            }
-                            let js = DomainStatistics.jsBits(pa + l * E, pb + l * E, count: E, totalA: ta, totalB: tb)
+                            let js = layerJS(pa, pb, layer: l)
                             if js.isFinite { values[l].append(js) }
                         }
                     }

@@ -2,8 +2,11 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // The statistics the domain comparator needs, private to this module: Jensen-Shannon divergence
-// and total variation of count vectors, binomial coefficients, percentiles, a seeded generator
-// and fixed-point formatting.
+// and total variation of count vectors, binomial coefficients, percentiles, derived seeds and
+// fixed-point formatting. The generator (SeededRandom) and number formatting (ReportFormat) come
+// from AnalysisSupport; what stays here differs from AnalysisSupport in its results.
+
+import AnalysisSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -17,6 +20,10 @@ enum DomainStatistics {
     /// Jensen-Shannon divergence in bits between the distributions of two count vectors, each
     /// normalised by its own total: `JS = ½ KL(P‖M) + ½ KL(Q‖M)`, `M = (P + Q)/2`, log base 2,
     /// `0 · log 0 = 0`. NaN when either total is zero. Clamped to [0, 1] against rounding.
+    ///
+    /// Kept apart from `InformationTheory.jensenShannonBits`: that one sums entropies
+    /// (`H(M) - (H(P) + H(Q))/2`), which differs in the last bits, and it returns 0, not NaN,
+    /// for an empty side.
     ///
     /// - Complexity: O(count).
     @inline(__always)
@@ -43,6 +50,10 @@ enum DomainStatistics {
 
     /// Total variation distance `½ Σ |p - q|` between two count vectors, each normalised by its
     /// own total. NaN when either total is zero.
+    ///
+    /// Kept apart from `InformationTheory.totalVariation`: that one returns 0, not NaN, for an
+    /// empty side, clamps negative and NaN weights to 0, and takes no buffer (the hot loops here
+    /// do).
     @inline(__always)
     static func totalVariation(
         _ a: UnsafePointer<Double>,
@@ -59,31 +70,35 @@ enum DomainStatistics {
 
     /// JS divergence (bits) of two count arrays of equal length.
     static func jsBits(_ a: [Double], _ b: [Double]) -> Double {
-        guard a.count == b.count else { return .nan }
-        let ta = a.reduce(0, +)
-        let tb = b.reduce(0, +)
-        return a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                guard let x = pa.baseAddress, let y = pb.baseAddress else { return .nan }
-                return jsBits(x, y, count: a.count, totalA: ta, totalB: tb)
-            }
-        }
+        onArrays(a, b) { jsBits($0, $1, count: $2, totalA: $3, totalB: $4) }
     }
 
     /// Total variation of two count arrays of equal length.
     static func totalVariation(_ a: [Double], _ b: [Double]) -> Double {
+        onArrays(a, b) { totalVariation($0, $1, count: $2, totalA: $3, totalB: $4) }
+    }
+
+    /// Applies a buffer statistic to two arrays with their totals; NaN when the lengths differ
+    /// or an array is empty.
+    @inline(__always)
+    private static func onArrays(
+        _ a: [Double],
+        _ b: [Double],
+        _ statistic: (UnsafePointer<Double>, UnsafePointer<Double>, Int, Double, Double) -> Double
+    ) -> Double {
         guard a.count == b.count else { return .nan }
         let ta = a.reduce(0, +)
         let tb = b.reduce(0, +)
         return a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 guard let x = pa.baseAddress, let y = pb.baseAddress else { return .nan }
-                return totalVariation(x, y, count: a.count, totalA: ta, totalB: tb)
+                return statistic(x, y, a.count, ta, tb)
             }
         }
     }
 
     /// `C(n, m)` when it is at most `cap`, otherwise `nil` (computed without overflow).
+    /// Exact integers, unlike `InformationTheory.logBinomial` (log-gamma), hence kept here.
     static func binomial(_ n: Int, _ m: Int, cap: Int) -> Int? {
         guard m >= 0, n >= m else { return 0 }
         let r = min(m, n - m)
@@ -108,61 +123,16 @@ enum DomainStatistics {
         return v[lo] + (h - Double(lo)) * (v[hi] - v[lo])
     }
 
-    /// The SplitMix64 output function applied to one value: a well-mixed 64-bit hash.
-    @inline(__always)
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A seed derived from the run's seed and a tag, so that each test draws its own stream.
+    /// A seed derived from the run's seed and a tag, so that each test draws its own stream: the
+    /// first SplitMix64 output from `seed ^ (tag · 0xD1B54A32D192ED03)`. (Not
+    /// `SeededRandom(seed:stream:)`, which mixes differently and would change reported seeds.)
     static func derivedSeed(_ seed: UInt64, tag: UInt64) -> UInt64 {
-        mix(seed ^ (tag &* 0xD1B5_4A32_D192_ED03))
+        SeededRandom(seed: seed ^ (tag &* 0xD1B5_4A32_D192_ED03)).seedValue
     }
 
-    /// `x` with `digits` decimals (half away from zero), or "n/a" when not finite.
+    /// `x` with `digits` decimals (0...12, half away from zero), or "n/a" when not finite
+    /// (`ReportFormat.fixed` writes "-" there).
     static func fixed(_ x: Double, _ digits: Int) -> String {
-        guard x.isFinite else { return "n/a" }
-        var scale = 1
-        for _ in 0..<digits { scale *= 10 }
-        let r = (abs(x) * Double(scale)).rounded()
-        guard r < 9e15 else { return "\(x)" }
-        let n = Int(r)
-        var frac = String(n % scale)
-        frac = String(repeating: "0", count: max(0, digits - frac.count)) + frac
-        let sign = x < 0 && n != 0 ? "-" : ""
-        return digits > 0 ? "\(sign)\(n / scale).\(frac)" : "\(sign)\(n / scale)"
-    }
-}
-
-/// SplitMix64, implemented here so this module needs no test kit: identical on every platform,
-/// so seeded permutation tests and bootstraps reproduce byte for byte.
-struct DomainRandom {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    @inline(__always)
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform integer in `0..<n` (n >= 1), by Lemire's multiply-shift with rejection: no
-    /// modulo bias, and the same values on every platform and Swift version.
-    @inline(__always)
-    mutating func below(_ n: Int) -> Int {
-        let bound = UInt64(n)
-        var m = next().multipliedFullWidth(by: bound)
-        if m.low < bound {
-            let threshold = (0 &- bound) % bound
-            while m.low < threshold { m = next().multipliedFullWidth(by: bound) }
-        }
-        return Int(m.high)
+        x.isFinite ? ReportFormat.fixed(x, digits) : "n/a"
     }
 }
