@@ -4,7 +4,7 @@
 // Analyzer throughput: consume() and finish() of the transition, multihop and domain analyzers,
 // each alone and all together through MultiplexAnalyzer, on synthetic Mixtral-shaped routing.
 //   swift run -c release moe-routing-benchmarks analyzers [--records 60000000] [--tokens 200000]
-//     [--max-order 4] [--only transition|multihop|domain|all]
+//     [--max-order 4] [--only transition|multihop|domain|all] [--digest]
 
 import DomainAnalyzer
 import Foundation
@@ -49,12 +49,15 @@ private func format(_ x: Double, _ digits: Int = 2) -> String { String(format: "
 /// Options: `--records N` token-layer records to feed each analyzer (default 60,000,000);
 /// `--tokens N` distinct tokens generated once and fed repeatedly (default 200,000);
 /// `--max-order N` the multihop path predictor's context order (default 4);
-/// `--only transition|multihop|domain|all` (default: every configuration).
+/// `--only transition|multihop|domain|all` (default: every configuration);
+/// `--digest` also prints an FNV-1a hash of each report's JSON (to check that an optimisation
+/// leaves results unchanged).
 func runAnalyzerBenchmark(_ args: [String]) throws {
     var records = 60_000_000
     var distinctTokens = 200_000
     var only: String?
     var maxOrder = 4
+    var digest = false
     var i = 0
     while i < args.count {
         let a = args[i]
@@ -76,8 +79,13 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
             guard let v else { throw AnalyzerBenchmarkError.usage("--only needs transition, multihop, domain or all") }
             only = v
             i += 2
+        case "--digest":
+            digest = true
+            i += 1
         default:
-            throw AnalyzerBenchmarkError.usage("unknown option '\(a)'; options: --records N, --tokens N, --max-order N, --only NAME")
+            throw AnalyzerBenchmarkError.usage(
+                "unknown option '\(a)'; options: --records N, --tokens N, --max-order N, --only NAME, --digest"
+            )
         }
     }
     let shape = ModelShape.mixtral8x7B
@@ -131,11 +139,13 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
             let consumeTime = seconds(ContinuousClock.now - start)
             let consumeCPU = threadCPUSeconds() - cpuStart
             let finishStart = ContinuousClock.now
+            var reports: [AnalyzerReport] = []
             if let mux = a as? MultiplexAnalyzer {
-                let (_, failures) = mux.finishAll()
+                let (finished, failures) = mux.finishAll()
                 for f in failures { print("  failure: \(f)") }
+                reports = finished
             } else {
-                _ = try a.finish()
+                reports = [try a.finish()]
             }
             let finishTime = seconds(ContinuousClock.now - finishStart)
             let mem = memoryMiB()
@@ -147,10 +157,20 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
                     + "\(format(finishTime, 3).padding(toLength: 10, withPad: " ", startingAt: 0)) "
                     + "\(format(mem.peak ?? .nan, 1).padding(toLength: 10, withPad: " ", startingAt: 0)) \(format(mem.current ?? .nan, 1))"
             )
+            if digest {
+                for r in reports { print("  digest \(r.analyzer): \(fnv1a(r.json.jsonString()))") }
+            }
         }
     }
     print("")
     print("peak MiB is the process high-water mark (VmHWM), so it can only grow; equal peaks at both sizes show memory does not grow with records.")
+}
+
+/// The 64-bit FNV-1a hash of a string's UTF-8 bytes, in hex.
+private func fnv1a(_ s: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return String(h, radix: 16)
 }
 
 /// A bad benchmark option.

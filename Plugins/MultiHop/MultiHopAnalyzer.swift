@@ -19,8 +19,9 @@ public import MoERouting
 ///
 /// Memory: per-fold `[L(L-1)/2][E][E]` pair tables and dense path-context tables (bounded by
 /// the shape; the context order is lowered when `E^order` tables would exceed
-/// ``pathTableBudget`` counters), plus the full-depth path table, which grows with the number of
-/// distinct paths (at most one per complete token).
+/// ``pathTableBudget`` counters), a fixed buffer of path-context counter indices
+/// (`(L-1) x 65,552` Int32, 8 MiB for Mixtral), plus the full-depth path table, which grows with
+/// the number of distinct paths (at most one per complete token).
 ///
 /// ```swift
 /// let m = MultiHopAnalyzer()                 // path contexts up to 4 previous layers
@@ -84,16 +85,27 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
     private var foldBuffer: [Int] = []
     /// Layer-major scratch for one chunk of tokens.
     private var scratch = ChunkScratch()
-    /// Layer-major top-1 ids of tokens whose path contexts are not counted yet: `[L][pathChunk]`.
-    private var pathTop1: [Int32] = []
-    /// Folds of those tokens.
-    private var pathFolds: [Int] = []
+    /// Path-context counter of each buffered token per target layer (its index into
+    /// ``pathCounts``, -1 when the token has no top-1 there), computed in the kernel and counted
+    /// later, one target layer at a time: `[L-1][pathStride]`.
+    private var pathIndex: [Int32] = []
+    /// Tokens the path buffer holds (0 when no path context is counted).
+    private var pathCapacity = 0
+    /// Distance between the buffer's target-layer rows.
+    private var pathStride = 0
+    /// `E^c` for c = 0 ... effective order.
+    private var pathPowers: [Int] = [1]
     /// Tokens in the path buffer.
     private var pathFill = 0
-    /// Tokens per path-context sweep.
-    static let pathChunkTokens = 16_384
+    /// Tokens per path-context sweep: large, so that each target layer's context tables (up to
+    /// a few hundred KiB) are swept by many more tokens than they have cache lines.
+    static let pathChunkTokens = 65_536
     /// Tokens per chunk of the layer-major kernel.
     static let chunkTokens = 2048
+    /// The row stride of a layer-major buffer of `tokens` tokens: padded by 16 elements so that
+    /// the rows a token writes to (one per layer) fall into different cache sets instead of all
+    /// aliasing one (a power-of-two stride maps every row to the same L1 set).
+    static func paddedStride(_ tokens: Int) -> Int { tokens + 16 }
     /// The largest number of ordered top-k set codes (E^k) for the overlap lookup table.
     static let codeTableLimit = 64
 
@@ -184,8 +196,9 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         var total = 0
         var order = 0
         while order <= min(maxOrder, L - 1) {
+            // Counter indices are buffered as Int32, so all orders together stay below 2^31.
             guard let size = Self.product([max(0, L - 1), Self.product(Array(repeating: E, count: order)) ?? Int.max, F, E]),
-                order == 0 || size <= pathTableBudget
+                order == 0 || size <= pathTableBudget, total + size <= Int(Int32.max)
             else { break }
             offsets.append(total)
             total += size
@@ -213,8 +226,11 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         fullPaths = FullPathTable(wordsPerKey: (L + idsPerWord - 1) / idsPerWord)
         problems = ProblemSet()
         scratch = ChunkScratch(layers: L, topK: k, chunk: Self.chunkTokens, pathWords: fullPaths.wordsPerKey)
-        pathTop1 = [Int32](repeating: -1, count: offsets.isEmpty ? 0 : L * Self.pathChunkTokens)
-        pathFolds = [Int](repeating: 0, count: offsets.isEmpty ? 0 : Self.pathChunkTokens)
+        pathPowers = [1]
+        for _ in 0..<effectiveMaxOrder { pathPowers.append(pathPowers[pathPowers.count - 1] &* E) }
+        pathCapacity = offsets.isEmpty || L < 2 ? 0 : Self.pathChunkTokens
+        pathStride = pathCapacity == 0 ? 0 : Self.paddedStride(pathCapacity)
+        pathIndex = [Int32](repeating: -1, count: max(0, L - 1) * pathStride)
         pathFill = 0
     }
 
@@ -238,9 +254,13 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
     }
 
     /// Layer-major copies of one chunk of tokens: top-1 ids (-1 when missing), the pair-table
-    /// row offset `(fold * E + top1) * 2E` (-1 when missing), top-k sets and set bitmasks.
+    /// row offset `(fold * E + top1) * 2E` (-1 when missing), top-k sets and set bitmasks (the
+    /// last three only for the generic pair loops), and each token's packed full path.
     struct ChunkScratch {
+        /// Tokens per chunk.
         var chunk = 0
+        /// Distance between layer rows (see ``paddedStride(_:)``).
+        var stride = 0
         var top1: [Int32] = []
         var row: [Int32] = []
         var code: [Int32] = []
@@ -250,30 +270,38 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         var masks: [UInt64] = []
         var folds: [Int] = []
         var complete: [Bool] = []
-        var words: [UInt64] = []
+        /// Per token, its top-1 path packed into `pathWords` words (meaningful for complete
+        /// tokens only).
+        var keys: [UInt64] = []
 
         init() {}
 
         init(layers: Int, topK: Int, chunk: Int, pathWords: Int) {
             self.chunk = chunk
-            top1 = [Int32](repeating: -1, count: layers * chunk)
-            row = [Int32](repeating: -1, count: layers * chunk)
-            code = [Int32](repeating: -1, count: layers * chunk)
-            packedSource = [Int64](repeating: -1, count: layers * chunk)
-            packedTarget = [Int64](repeating: -1, count: layers * chunk)
-            sets = [Int32](repeating: 0, count: layers * chunk * topK)
-            masks = [UInt64](repeating: 0, count: layers * chunk)
+            stride = MultiHopAnalyzer.paddedStride(chunk)
+            top1 = [Int32](repeating: -1, count: layers * stride)
+            row = [Int32](repeating: -1, count: layers * stride)
+            code = [Int32](repeating: -1, count: layers * stride)
+            packedSource = [Int64](repeating: -1, count: layers * stride)
+            packedTarget = [Int64](repeating: -1, count: layers * stride)
+            sets = [Int32](repeating: 0, count: layers * stride * topK)
+            masks = [UInt64](repeating: 0, count: layers * stride)
             folds = [Int](repeating: 0, count: chunk)
             complete = [Bool](repeating: false, count: chunk)
-            words = [UInt64](repeating: 0, count: pathWords)
+            keys = [UInt64](repeating: 0, count: chunk * pathWords)
         }
     }
 
     /// Dimensions handed to the kernel.
     struct Dims {
+        /// `chunk`: the distance between layer rows of the scratch.
         var L: Int, E: Int, k: Int, F: Int, P: Int, C: Int, chunk: Int
-        /// Ordered set codes (E^k) when the overlap lookup table is used, else 0.
+        /// Unordered top-k sets when the overlap lookup table is used, else 0.
         var codes: Int
+        /// Words per packed full path, ids per word and bits per id.
+        var pathWords: Int, idsPerWord: Int, bitsPerID: Int
+        /// Row length of the path-index buffer (0: no path contexts).
+        var pathStride: Int
     }
 
     /// Pointers into the analyzer's counters, handed to the kernel.
@@ -289,6 +317,10 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         var pairBase: UnsafePointer<Int>
         var orderOffset: UnsafePointer<Int>
         var windowOffset: UnsafePointer<Int>
+        /// The path-index buffer at the first free token (nil: no path contexts).
+        var pathIndex: UnsafeMutablePointer<Int32>?
+        /// `E^c` for c = 0 ... C.
+        var powers: UnsafePointer<Int>
     }
 
     /// Pointers into the chunk scratch.
@@ -302,19 +334,25 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         var masks: UnsafeMutablePointer<UInt64>
         var folds: UnsafeMutablePointer<Int>
         var complete: UnsafeMutablePointer<Bool>
+        var keys: UnsafeMutablePointer<UInt64>
     }
 
     private func accumulate<ID: FixedWidthInteger & UnsignedInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
         let T = block.tokenCount
         let L = layers, k = topK
         let dims = Dims(
-            L: L, E: experts, k: k, F: folds.count, P: pairCount, C: effectiveMaxOrder, chunk: scratch.chunk, codes: setCodes
+            L: L, E: experts, k: k, F: folds.count, P: pairCount, C: effectiveMaxOrder, chunk: scratch.stride, codes: setCodes,
+            pathWords: fullPaths.wordsPerKey, idsPerWord: idsPerWord, bitsPerID: bitsPerID, pathStride: pathStride
         )
         let sparseWindows = windowOffset.indices.filter { windowOffset[$0] < 0 && Self.windowLengths[$0] <= L }
-        let bits = UInt64(bitsPerID), perWord = idsPerWord
+        let bits = UInt64(bitsPerID)
         var t0 = 0
         while t0 < T {
             let n = min(scratch.chunk, T - t0)
+            // Path contexts are counted from a larger buffer, so each target layer's context
+            // tables are swept by many tokens at once.
+            if pathCapacity > 0, pathFill + n > pathCapacity { flushPaths() }
+            let fill = pathFill
             var counted = (records: 0, complete: 0)
             block.present.withUnsafeBufferPointer { present in
                 foldBuffer.withUnsafeBufferPointer { foldOf in
@@ -328,13 +366,17 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                                                 pairCounts.withCounters { pc in
                                                   overlapTable.withUnsafeBufferPointer { ovt in
                                                   setIndex.withUnsafeBufferPointer { six in
+                                                  pathPowers.withUnsafeBufferPointer { pow in
+                                                  pathIndex.withUnsafeMutableBufferPointer { pidx in
                                                     pathCounts.withCounters { path in
                                                         let counters = Counters(
                                                             pairStats: stats.baseAddress!, pairCounts: pc, overlapTable: ovt.baseAddress, setIndex: six.baseAddress,
                                                             marginals: marg.baseAddress!,
                                                             path: path, windowDense: wdense.baseAddress, windowStarts: wstarts.baseAddress!,
                                                             pairBase: pbase.baseAddress!, orderOffset: ooff.baseAddress ?? pbase.baseAddress!,
-                                                            windowOffset: woff.baseAddress!
+                                                            windowOffset: woff.baseAddress!,
+                                                            pathIndex: pidx.baseAddress.map { $0 + fill },
+                                                            powers: pow.baseAddress!
                                                         )
                                                         counted = scratch.withPointers { sc in
                                                             Self.kernel(
@@ -343,6 +385,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                                                             )
                                                         }
                                                     }
+                                                  }
+                                                  }
                                                   }
                                                   }
                                                 }
@@ -357,61 +401,44 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             }
             records += counted.records
             completeTokens += counted.complete
-            // Full-depth paths of complete tokens, and windows too large for dense arrays.
-            let chunk = scratch.chunk
+            if pathStride > 0 { pathFill += n }
+            // Full-depth paths of complete tokens (packed by the kernel), and windows too large
+            // for dense arrays.
+            let chunk = scratch.stride
             let wordCount = fullPaths.wordsPerKey
             if counted.complete > 0 || !sparseWindows.isEmpty {
                 scratch.withPointers { sc in
-                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: wordCount) { words in
-                        let w0 = words.baseAddress!
-                        for i in 0..<n {
-                            if sc.complete[i] {
-                                for w in 0..<wordCount { w0[w] = 0 }
-                                for l in 0..<L {
-                                    let id = UInt64(UInt32(bitPattern: sc.top1[l &* chunk &+ i]))
-                                    w0[l / perWord] |= id << (bits &* UInt64(l % perWord))
-                                }
-                                fullPaths.add(w0)
-                            }
-                            for wi in sparseWindows {
-                                let w = Self.windowLengths[wi]
-                                for start in 0...(L - w) {
-                                    var key: UInt64 = 0
-                                    var ok = true
-                                    for l in start..<(start + w) {
-                                        let x = sc.top1[l &* chunk &+ i]
-                                        guard x >= 0 else {
-                                            ok = false
-                                            break
-                                        }
-                                        key = (key << bits) | UInt64(x)
+                    for i in 0..<n {
+                        if sc.complete[i] { fullPaths.add(sc.keys + i &* wordCount) }
+                        for wi in sparseWindows {
+                            let w = Self.windowLengths[wi]
+                            for start in 0...(L - w) {
+                                var key: UInt64 = 0
+                                var ok = true
+                                for l in start..<(start + w) {
+                                    let x = sc.top1[l &* chunk &+ i]
+                                    guard x >= 0 else {
+                                        ok = false
+                                        break
                                     }
-                                    if ok { windowSparse[wi][key, default: 0] += 1 }
+                                    key = (key << bits) | UInt64(x)
                                 }
+                                if ok { windowSparse[wi][key, default: 0] += 1 }
                             }
                         }
                     }
                 }
             }
-            // Path contexts are counted from a larger buffer, so each target layer's context
-            // tables are swept by many tokens at once.
-            if !orderOffset.isEmpty {
-                if pathFill + n > Self.pathChunkTokens { flushPaths() }
-                let pch = Self.pathChunkTokens
-                for l in 0..<L {
-                    for i in 0..<n { pathTop1[l &* pch &+ pathFill &+ i] = scratch.top1[l &* chunk &+ i] }
-                }
-                for i in 0..<n { pathFolds[pathFill &+ i] = scratch.folds[i] }
-                pathFill += n
-            }
             t0 += n
         }
     }
 
-    /// The hot loop over one chunk of tokens `first ..< first + count`: transposes the chunk to
-    /// layer-major scratch, then counts every layer pair (one pair at a time, so its tables stay
-    /// in cache and its rates add up in registers), every path context and every dense window.
-    /// Returns (present cells, complete tokens).
+    /// The hot loop over one chunk of tokens `first ..< first + count`. First, token by token
+    /// and layer by layer: the layer-major scratch, the expert marginals, the packed full path,
+    /// each layer's path-context counter index (from a rolling context code) and the dense
+    /// windows of 2, 3 and 4 layers ending there. Then every layer pair, one at a time, so its
+    /// tables stay in cache and its rates add up in registers. Returns (present cells, complete
+    /// tokens).
     static func kernel<ID: FixedWidthInteger & UnsignedInteger>(
         ids: UnsafeBufferPointer<ID>,
         present: UnsafeBufferPointer<Bool>,
@@ -432,47 +459,113 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         guard let idBase = ids.baseAddress, let presentBase = present.baseAddress, let foldBase = folds.baseAddress else {
             return (0, 0)
         }
-        // 1. Transpose to layer-major.
+        // The top-2 pair loop reads only the packed source and target words.
+        let fastSix = codes > 0 && k == 2 && c.overlapTable != nil ? c.setIndex : nil
+        let C = dims.C
+        let powC = c.powers[C]
+        let pathIndex = c.pathIndex
+        let pathStride = dims.pathStride
+        let W = dims.pathWords, perWord = dims.idsPerWord, bits = UInt64(dims.bitsPerID)
+        // Dense window tables (nil when a length is counted in a dictionary).
+        let wo2 = c.windowOffset[0], wo3 = c.windowOffset[1], wo4 = c.windowOffset[2]
+        let wd2 = wo2 >= 0 ? c.windowDense.map { $0 + wo2 } : nil
+        let wd3 = wo3 >= 0 ? c.windowDense.map { $0 + wo3 } : nil
+        let wd4 = wo4 >= 0 ? c.windowDense.map { $0 + wo4 } : nil
+        let ws2 = c.windowStarts - 1, ws3 = c.windowStarts + (L - 2), ws4 = c.windowStarts + (2 * L - 3)
+        // 1. Token by token.
         for i in 0..<n {
             let t = first &+ i
             let f = foldBase[t]
             s.folds[i] = f
             let tBase = t &* L
             var m = 0
+            // Path context: hole-free run ending at the previous layer (at most C) and its code
+            // (layer l-1 least significant).
+            var run = 0, ctx = 0
+            // Windows: hole-free run (at most 3) and the codes of the windows of 1, 2 and 3
+            // layers ending at the previous layer (first layer most significant).
+            var wrun = 0, c1 = 0, c2 = 0, c3 = 0
+            let key = s.keys + i &* W
+            for w in 0..<W { key[w] = 0 }
+            var keyWord = key, keySlot = 0
+            var keyShift: UInt64 = 0
             for l in 0..<L {
                 let idx = l &* CH &+ i
                 if presentBase[tBase &+ l] {
                     let cell = (tBase &+ l) &* k
                     let a = Int(idBase[cell])
                     s.top1[idx] = Int32(truncatingIfNeeded: a)
-                    s.row[idx] = Int32(truncatingIfNeeded: (f &* E &+ a) &* rowWidth)
-                    var mask: UInt64 = 0
-                    var code = 0
-                    for q in 0..<k {
-                        let e = idBase[cell &+ q]
-                        s.sets[idx &* k &+ q] = Int32(truncatingIfNeeded: e)
-                        if useMask { mask |= 1 &<< UInt64(e) }
-                        code = code &* E &+ Int(e)
-                    }
-                    s.masks[idx] = mask
-                    if codes > 0, let six = c.setIndex {
-                        let u = Int(six[code])
-                        s.code[idx] = Int32(truncatingIfNeeded: u)
-                        if k == 2 {
-                            // Source side: table row offset, and the set's row in the overlap table.
-                            s.packedSource[idx] = Int64((f &* E &+ a) &* rowWidth) | (Int64(u &* codes) << 32)
-                            // Target side: top-1, E + second member, set index.
-                            s.packedTarget[idx] = Int64(a) | (Int64(E &+ Int(idBase[cell &+ 1])) << 16) | (Int64(u) << 32)
+                    if let six = fastSix {
+                        let b = Int(idBase[cell &+ 1])
+                        let u = Int(six[a &* E &+ b])
+                        // Source side: table row offset, and the set's row in the overlap table.
+                        s.packedSource[idx] = Int64((f &* E &+ a) &* rowWidth) | (Int64(u &* codes) << 32)
+                        // Target side: top-1, E + second member, set index.
+                        s.packedTarget[idx] = Int64(a) | (Int64(E &+ b) << 16) | (Int64(u) << 32)
+                    } else {
+                        s.row[idx] = Int32(truncatingIfNeeded: (f &* E &+ a) &* rowWidth)
+                        var mask: UInt64 = 0
+                        var code = 0
+                        for q in 0..<k {
+                            let e = idBase[cell &+ q]
+                            s.sets[idx &* k &+ q] = Int32(truncatingIfNeeded: e)
+                            if useMask { mask |= 1 &<< UInt64(e) }
+                            code = code &* E &+ Int(e)
                         }
+                        s.masks[idx] = mask
+                        if codes > 0, let six = c.setIndex { s.code[idx] = six[code] }
                     }
                     c.marginals[l &* E &+ a] &+= 1
                     m &+= 1
+                    keyWord[0] |= UInt64(a) &<< keyShift
+                    if let pi = pathIndex, l > 0 {
+                        pi[(l &- 1) &* pathStride &+ i] = Int32(
+                            truncatingIfNeeded: c.orderOffset[run] &+ ((((l &- 1) &* F &+ f) &* c.powers[run] &+ ctx) &* E &+ a)
+                        )
+                    }
+                    if run == C {
+                        // Drop the oldest layer, l - C (present: the run covers it; C = 0 drops a).
+                        ctx = ctx &* E &+ a &- Int(idBase[(tBase &+ l &- C) &* k]) &* powC
+                    } else {
+                        ctx = ctx &* E &+ a
+                        run &+= 1
+                    }
+                    if wrun >= 1 {
+                        let x2 = c1 &* E &+ a
+                        ws2[l] &+= 1
+                        if let wd = wd2 { wd[x2] &+= 1 }
+                        if wrun >= 2 {
+                            let x3 = c2 &* E &+ a
+                            ws3[l] &+= 1
+                            if let wd = wd3 { wd[x3] &+= 1 }
+                            if wrun >= 3 {
+                                ws4[l] &+= 1
+                                if let wd = wd4 { wd[c3 &* E &+ a] &+= 1 }
+                            }
+                            c3 = x3
+                        }
+                        c2 = x2
+                    }
+                    c1 = a
+                    wrun = min(wrun &+ 1, 3)
                 } else {
                     s.top1[idx] = -1
                     s.row[idx] = -1
                     s.code[idx] = -1
                     s.packedSource[idx] = -1
                     s.packedTarget[idx] = -1
+                    if let pi = pathIndex, l > 0 { pi[(l &- 1) &* pathStride &+ i] = -1 }
+                    run = 0
+                    ctx = 0
+                    wrun = 0
+                }
+                keySlot &+= 1
+                if keySlot == perWord {
+                    keySlot = 0
+                    keyShift = 0
+                    keyWord += 1
+                } else {
+                    keyShift &+= bits
                 }
             }
             records &+= m
@@ -590,56 +683,21 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                 st[3] &+= same
             }
         }
-        // 3. Path contexts: counted later from the path buffer (``flushPaths()``).
-        // 4. Windows of 2, 3 and 4 consecutive layers (dense tables only).
-        for start in 0..<max(0, L - 1) {
-            var n2 = 0, n3 = 0, n4 = 0
-            let w0 = s.top1 + start &* CH
-            for i in 0..<n {
-                let a = Int(w0[i])
-                if a < 0 { continue }
-                let b = Int(w0[CH &+ i])
-                if b < 0 { continue }
-                var code = a &* E &+ b
-                n2 &+= 1
-                if c.windowOffset[0] >= 0, let wd = c.windowDense { wd[c.windowOffset[0] &+ code] &+= 1 }
-                if start + 2 >= L { continue }
-                let x3 = Int(w0[2 &* CH &+ i])
-                if x3 < 0 { continue }
-                code = code &* E &+ x3
-                n3 &+= 1
-                if c.windowOffset[1] >= 0, let wd = c.windowDense { wd[c.windowOffset[1] &+ code] &+= 1 }
-                if start + 3 >= L { continue }
-                let x4 = Int(w0[3 &* CH &+ i])
-                if x4 < 0 { continue }
-                code = code &* E &+ x4
-                n4 &+= 1
-                if c.windowOffset[2] >= 0, let wd = c.windowDense { wd[c.windowOffset[2] &+ code] &+= 1 }
-            }
-            c.windowStarts[start] &+= n2
-            c.windowStarts[L &+ start] &+= n3
-            c.windowStarts[2 &* L &+ start] &+= n4
-        }
         return (records, completeCount)
     }
 
     /// Counts the path contexts of the buffered tokens and empties the buffer.
     private func flushPaths() {
-        guard pathFill > 0, !orderOffset.isEmpty else { return }
+        guard pathFill > 0, pathStride > 0 else {
+            pathFill = 0
+            return
+        }
         pathCounts.reserve(increments: pathFill)
-        let L = layers, E = experts, F = folds.count, C = effectiveMaxOrder, n = pathFill
-        pathTop1.withUnsafeBufferPointer { top1 in
-            pathFolds.withUnsafeBufferPointer { fold in
-                orderOffset.withUnsafeBufferPointer { ooff in
-                    pathCounts.withCounters { path in
-                        for tl in 1..<max(1, L) {
-                            countContexts(
-                                top1: top1.baseAddress!, folds: fold.baseAddress!, count: n, chunk: Self.pathChunkTokens, target: tl,
-                                maxOrder: min(tl, C), experts: E, folds: F, path: path, orderOffset: ooff.baseAddress!
-                            )
-                        }
-                    }
-                }
+        let n = pathFill, stride = pathStride
+        pathIndex.withUnsafeBufferPointer { index in
+            guard let base = index.baseAddress else { return }
+            pathCounts.withCounters { path in
+                for tl in 1..<max(1, layers) { countPathIndices(base + (tl - 1) * stride, count: n, path: path) }
             }
         }
         pathFill = 0
@@ -733,41 +791,16 @@ func pairsTop2(
     return acc
 }
 
-/// Counts the path contexts of one target layer over one chunk: for each token present at
-/// `target`, one count of its top-1 there under its longest hole-free context (order 0, no
-/// context, up to `maxOrder` previous layers). The tables of shorter orders are derived at the
-/// end by summing over extensions (``PathPredictorEvaluation``). Layout of order c:
-/// `[L-1][F][E^c][E]` from `orderOffset[c]`.
+/// Counts the path contexts of one target layer over the path buffer: one increment per token
+/// at its precomputed counter index (-1: no top-1 at the target). The index is that of the
+/// token's longest hole-free context (order 0, no context, up to the effective order); the
+/// tables of shorter orders are derived at the end by summing over extensions
+/// (``PathPredictorEvaluation``). Layout of order c: `[L-1][F][E^c][E]` from `orderOffset[c]`.
 @inline(never)
-func countContexts(
-    top1: UnsafePointer<Int32>,
-    folds fold: UnsafePointer<Int>,
-    count n: Int,
-    chunk: Int,
-    target tl: Int,
-    maxOrder cmax: Int,
-    experts E: Int,
-    folds F: Int,
-    path: UnsafeMutablePointer<UInt32>,
-    orderOffset: UnsafePointer<Int>
-) {
-    let targetRow = top1 + tl &* chunk
+func countPathIndices(_ index: UnsafePointer<Int32>, count n: Int, path: UnsafeMutablePointer<UInt32>) {
     for i in 0..<n {
-        let e = Int(targetRow[i])
-        if e < 0 { continue }
-        let slice = (tl &- 1) &* F &+ fold[i]
-        var ctx = 0, pow = 1
-        var order = 0
-        var row = targetRow - chunk
-        while order < cmax {
-            let x = Int(row[i])
-            if x < 0 { break }
-            ctx = ctx &+ x &* pow
-            pow = pow &* E
-            order += 1
-            row -= chunk
-        }
-        path[orderOffset[order] &+ (slice &* pow &+ ctx) &* E &+ e] &+= 1
+        let x = Int(index[i])
+        if x >= 0 { path[x] &+= 1 }
     }
 }
 
@@ -787,13 +820,15 @@ extension MultiHopAnalyzer.ChunkScratch {
                     masks.withUnsafeMutableBufferPointer { m in
                         folds.withUnsafeMutableBufferPointer { f in
                             complete.withUnsafeMutableBufferPointer { c in
-                                body(
-                                    MultiHopAnalyzer.Scratch(
-                                        top1: t.baseAddress!, row: r.baseAddress!, code: cd.baseAddress!,
-                                        packedSource: ps.baseAddress!, packedTarget: pt.baseAddress!, sets: st.baseAddress!,
-                                        masks: m.baseAddress!, folds: f.baseAddress!, complete: c.baseAddress!
+                                keys.withUnsafeMutableBufferPointer { kb in
+                                    body(
+                                        MultiHopAnalyzer.Scratch(
+                                            top1: t.baseAddress!, row: r.baseAddress!, code: cd.baseAddress!,
+                                            packedSource: ps.baseAddress!, packedTarget: pt.baseAddress!, sets: st.baseAddress!,
+                                            masks: m.baseAddress!, folds: f.baseAddress!, complete: c.baseAddress!, keys: kb.baseAddress!
+                                        )
                                     )
-                                )
+                                }
                             }
                         }
                     }
