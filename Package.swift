@@ -76,6 +76,14 @@ let package = Package(
             path: "Benchmarks/RoutingBenchmarks"
         ),
         .executableTarget(
+            name: "capture-overhead-benchmark",
+            dependencies: [
+                "MoERouting", "MoERoutingTraces", "PythonRuntime", "VLLMCapture",
+                "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+            ],
+            path: "Benchmarks/CaptureOverhead"
+        ),
+        .executableTarget(
             name: "python-bridge-benchmark",
             dependencies: ["PythonRuntime"],
             path: "Benchmarks/PythonBridgeBenchmark"

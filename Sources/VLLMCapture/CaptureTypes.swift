@@ -229,15 +229,29 @@ public struct CaptureProgress: Sendable, Equatable {
 
 /// What to capture besides ids and weights.
 public struct CaptureOptions: Sendable, Equatable {
+    /// How a step's layer batches travel to the host.
+    public enum Gather: String, Sendable, Equatable {
+        /// Per layer on the CPU, per step on any other device.
+        case automatic = "auto"
+        /// Each layer's batch is handed over during its `select_experts` call (zero-copy on the CPU).
+        case perLayer = "layer"
+        /// Each layer's batch is copied into device staging tensors, and one host copy per step
+        /// feeds every layer after the forward pass (no stream synchronisation per layer on a GPU).
+        case perStep = "step"
+    }
+
     /// Also receive the router logits over all E experts (for entropy and margin statistics).
     public var routerLogits: Bool
     /// Time routing and the MoE layer per step and layer (synchronising the device off the CPU).
     public var timing: Bool
+    /// How layer batches reach the host.
+    public var gather: Gather
 
     /// Creates options.
-    public init(routerLogits: Bool = false, timing: Bool = false) {
+    public init(routerLogits: Bool = false, timing: Bool = false, gather: Gather = .automatic) {
         self.routerLogits = routerLogits
         self.timing = timing
+        self.gather = gather
     }
 }
 
@@ -251,6 +265,8 @@ public struct CaptureSummary: Sendable {
     public var hook: [String: Int]
     /// Seconds of generation (requests submitted to last finished).
     public var seconds: Double
+    /// This process's CPU time over the same span (all threads), in seconds.
+    public var cpuSeconds: Double
     /// Prompt tokens over all requests.
     public var promptTokens: Int
     /// Generated tokens over all requests.
@@ -264,11 +280,22 @@ public struct CaptureSummary: Sendable {
     /// Router-logit statistics, when router logits were on.
     public var routerLogits: RouterLogitStatistics?
 
+    /// Seconds spent in the hook's own work during generation: attribution, handing batches to
+    /// Swift, assembling blocks, and everything the observer did (trace writing, live analysis).
+    public var hookSeconds: Double { Double(hook["hook_ns"] ?? 0) / 1e9 }
+
+    /// The hook's self-timed cost relative to generation without it: hook time over the rest of
+    /// the wall time (0.03 means generation took about 3% longer than it would have without capture).
+    public var hookOverhead: Double { seconds > hookSeconds ? hookSeconds / (seconds - hookSeconds) : 0 }
+
     /// For reports (`run.json`).
     public var reportValue: ReportValue {
         var members: [ReportValue.Member] = [
             .init("requests", .int(outputs.count)),
             .init("seconds", .double(seconds)),
+            .init("cpu_seconds", .double(cpuSeconds)),
+            .init("hook_seconds", .double(hookSeconds)),
+            .init("hook_overhead", .double(hookOverhead)),
             .init("prompt_tokens", .int(promptTokens)),
             .init("generated_tokens", .int(generatedTokens)),
             .init("tokens_per_second", .double(seconds > 0 ? Double(generatedTokens) / seconds : 0)),

@@ -77,10 +77,109 @@ public final class RoutingAssembler {
     /// What was seen and dropped so far.
     public private(set) var statistics = AssemblyStatistics()
 
-    private struct InFlight {
-        var builder: RoutingBlockBuilder
+    /// A request in flight: its block's columns as they grow. A class, so that appending never
+    /// copies the columns (a struct held in a dictionary would be copied on every write).
+    private final class InFlight {
+        let shape: ModelShape
+        let domain: UInt16
+        let problemID: Int64
+        var ids: [UInt16] = []
+        var weights: [Float] = []
+        var present: [Bool] = []
+        var position: [Int32] = []
+        var phase: [RoutingPhase] = []
+        var tokenID: [Int32] = []
         /// The next position expected (one past the highest routed).
         var nextPosition: Int32 = 0
+
+        init(shape: ModelShape, domain: UInt16, problemID: Int64) {
+            self.shape = shape
+            self.domain = domain
+            self.problemID = problemID
+        }
+
+        var tokenCount: Int { position.count }
+
+        func appendToken(position p: Int32, phase ph: RoutingPhase, tokenID t: Int32) {
+            position.append(p)
+            phase.append(ph)
+            tokenID.append(t)
+            present.append(contentsOf: repeatElement(false, count: shape.layers))
+            let n = shape.layers * shape.topK
+            ids.append(contentsOf: repeatElement(0, count: n))
+            weights.append(contentsOf: repeatElement(0, count: n))
+        }
+
+        /// Sets `layer` of tokens `firstToken..<firstToken + rows` from `rows x k` values: each
+        /// cell checked (ids below E and distinct, weights finite and non-negative, not set
+        /// before) and ordered by weight, highest first (ties keep their order).
+        func setLayer(
+            _ layer: Int, firstToken: Int, rows: Int, ids src: UnsafeBufferPointer<Int32>, weights wsrc: UnsafeBufferPointer<Float>
+        ) throws {
+            let k = shape.topK
+            let L = shape.layers
+            let E = shape.experts
+            try ids.withUnsafeMutableBufferPointer { idp in
+                try weights.withUnsafeMutableBufferPointer { wp in
+                    try present.withUnsafeMutableBufferPointer { pp in
+                        for r in 0..<rows {
+                            let cell = (firstToken + r) * L + layer
+                            guard !pp[cell] else {
+                                throw RoutingError.invalidRecord(
+                                    RecordIssue(.duplicateCell, "row \(r) of layer \(layer): a second record for the same token"))
+                            }
+                            try Self.insertCell(
+                                base: cell * k, from: r * k, k: k, experts: E, src: src, wsrc: wsrc, ids: idp, weights: wp,
+                                row: r, layer: layer)
+                            pp[cell] = true
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Writes one cell: each of the k (id, weight) pairs checked and inserted in weight order.
+        @inline(__always)
+        private static func insertCell(
+            base: Int, from: Int, k: Int, experts E: Int, src: UnsafeBufferPointer<Int32>, wsrc: UnsafeBufferPointer<Float>,
+            ids: UnsafeMutableBufferPointer<UInt16>, weights: UnsafeMutableBufferPointer<Float>, row r: Int, layer: Int
+        ) throws {
+            for j in 0..<k {
+                let e = Int(src[from + j])
+                let w = wsrc[from + j]
+                guard e >= 0, e < E else {
+                    throw RoutingError.invalidRecord(
+                        RecordIssue(.expertOutOfRange, "row \(r) of layer \(layer): expert id \(e) is outside 0..<\(E) (E)"))
+                }
+                guard w.isFinite, w >= 0 else {
+                    throw RoutingError.invalidRecord(
+                        RecordIssue(.invalidWeight, "row \(r) of layer \(layer): weight \(w) is not a finite, non-negative number"))
+                }
+                for q in 0..<j where Int(ids[base + q]) == e {
+                    throw RoutingError.invalidRecord(
+                        RecordIssue(.duplicateExpert, "row \(r) of layer \(layer): expert id \(e) appears twice in one cell"))
+                }
+                // Insertion, keeping the cell ordered by weight, highest first (ties keep their order).
+                var i = j
+                while i > 0, weights[base + i - 1] < w {
+                    ids[base + i] = ids[base + i - 1]
+                    weights[base + i] = weights[base + i - 1]
+                    i -= 1
+                }
+                ids[base + i] = UInt16(e)
+                weights[base + i] = w
+            }
+        }
+
+        /// The block of every token appended so far.
+        func makeBlock(domains: [String]) -> RoutingBlock {
+            let t = position.count
+            return RoutingBlock(
+                unchecked: shape, tokenCount: t,
+                ids: shape.usesNarrowIDs ? .narrow(ids.map { UInt8(truncatingIfNeeded: $0) }) : .wide(ids),
+                weights: weights, present: present, domain: Array(repeating: domain, count: t), domains: domains,
+                problemID: Array(repeating: problemID, count: t), position: position, phase: phase, tokenID: tokenID)
+        }
     }
 
     private struct Run {
@@ -184,28 +283,23 @@ public final class RoutingAssembler {
             throw CaptureError.inconsistentCapture(
                 "request \(request): rows \(r - 1) and \(r) of a step hold positions \(positions[r - 1]) and \(positions[r]), not consecutive")
         }
-        var state = inFlight[request] ?? InFlight(builder: RoutingBlockBuilder(shape: shape, domains: domains))
+        let state: InFlight
+        if let existing = inFlight[request] {
+            state = existing
+        } else {
+            state = InFlight(shape: shape, domain: domainIndex[request], problemID: problems[request].problemID)
+            inFlight[request] = state
+        }
         // Positions routed before (a preempted request recomputed): keep the first routing.
         var first = rows.lowerBound
         while first < rows.upperBound, positions[first] < state.nextPosition { first += 1 }
         statistics.recomputedRows += first - rows.lowerBound
-        guard first < rows.upperBound else {
-            inFlight[request] = state
-            return
-        }
-        let problem = problems[request]
-        let firstToken = state.builder.tokenCount
+        guard first < rows.upperBound else { return }
+        let firstToken = state.tokenCount
         for r in first..<rows.upperBound {
-            state.builder.appendToken(
-                domainIndex: domainIndex[request],
-                problemID: problem.problemID,
-                position: positions[r],
-                phase: prefill[r] != 0 ? .prefill : .decode,
-                tokenID: tokenIDs[r]
-            )
+            state.appendToken(position: positions[r], phase: prefill[r] != 0 ? .prefill : .decode, tokenID: tokenIDs[r])
         }
         state.nextPosition = positions[rows.upperBound - 1] &+ 1
-        inFlight[request] = state
         runs.append(Run(request: request, firstToken: firstToken, firstRow: first, count: rows.upperBound - first))
         statistics.rows += rows.upperBound - first
     }
@@ -235,15 +329,10 @@ public final class RoutingAssembler {
         for run in runs {
             let lo = run.firstRow * k
             let hi = (run.firstRow + run.count) * k
-            guard var state = inFlight[run.request] else { continue }
-            try state.builder.setLayer(
-                layer: layer,
-                firstToken: run.firstToken,
-                rows: run.count,
-                experts: UnsafeBufferPointer(rebasing: ids[lo..<hi]),
-                weights: UnsafeBufferPointer(rebasing: weights[lo..<hi])
-            )
-            inFlight[run.request] = state
+            guard let state = inFlight[run.request] else { continue }
+            try state.setLayer(
+                layer, firstToken: run.firstToken, rows: run.count,
+                ids: UnsafeBufferPointer(rebasing: ids[lo..<hi]), weights: UnsafeBufferPointer(rebasing: weights[lo..<hi]))
         }
     }
 
@@ -296,8 +385,8 @@ public final class RoutingAssembler {
     private func complete(_ index: Int, expected: Int) -> RequestRouting {
         let L = shape.layers
         var block: RoutingBlock
-        if var state = inFlight.removeValue(forKey: index) {
-            block = state.builder.makeBlock()
+        if let state = inFlight.removeValue(forKey: index) {
+            block = state.makeBlock(domains: domains)
         } else {
             block = RoutingBlock.empty(shape: shape, domains: domains)
         }

@@ -91,13 +91,15 @@ public final class VLLMEngine: @unchecked Sendable {
 
     /// Generates for `problems` without the hook (the capture-overhead baseline).
     ///
-    /// - Returns: the outputs in problem order and the generation's wall time in seconds.
-    public func generate(_ problems: [Problem]) throws -> (outputs: [GenerationOutput], seconds: Double) {
+    /// - Returns: the outputs in problem order, the generation's wall time and this process's CPU
+    ///   time over the same span, in seconds.
+    public func generate(_ problems: [Problem]) throws -> (outputs: [GenerationOutput], seconds: Double, cpuSeconds: Double) {
         try Self.gate.withLock { _ in
             try Python.withGIL { gil in
                 do {
                     let result = try engine.callMethod("generate", try Self.pythonProblems(problems))
                     let seconds = try result.item("seconds").convert(to: Double.self)
+                    let cpuSeconds = try result.item("cpu_seconds").convert(to: Double.self)
                     var outputs: [GenerationOutput] = []
                     for record in try result.item("outputs").elements() {
                         let i = try record.item("index").convert(to: Int.self)
@@ -110,7 +112,7 @@ public final class VLLMEngine: @unchecked Sendable {
                                 text: try record.item("text").convert(to: String.self),
                                 finishReason: try record.item("finish_reason").convert(to: String.self)))
                     }
-                    return (outputs, seconds)
+                    return (outputs, seconds, cpuSeconds)
                 } catch let error as PythonError {
                     throw CaptureError.python(error, during: "generation")
                 }
@@ -178,7 +180,10 @@ public final class VLLMEngine: @unchecked Sendable {
         do {
             result = try engine.callMethod(
                 "generate", try Self.pythonProblems(problems),
-                keywords: ["sink": sink, "router_logits": options.routerLogits, "timing": options.timing])
+                keywords: [
+                    "sink": sink, "router_logits": options.routerLogits, "timing": options.timing,
+                    "gather": options.gather.rawValue,
+                ])
         } catch let error as PythonError {
             state.flushPartial()
             if let failure = state.failure { throw failure }
@@ -194,7 +199,8 @@ public final class VLLMEngine: @unchecked Sendable {
         var hook: [String: Int] = [:]
         if let stats = try? result.item("stats").convert(to: [String: Int].self) { hook = stats }
         return state.summary(
-            seconds: (try? result.item("seconds").convert(to: Double.self)) ?? state.elapsed, hook: hook)
+            seconds: (try? result.item("seconds").convert(to: Double.self)) ?? state.elapsed,
+            cpuSeconds: (try? result.item("cpu_seconds").convert(to: Double.self)) ?? 0, hook: hook)
     }
 }
 
@@ -348,10 +354,10 @@ final class CaptureRunState: @unchecked Sendable {
         }
     }
 
-    func summary(seconds: Double, hook: [String: Int]) -> CaptureSummary {
+    func summary(seconds: Double, cpuSeconds: Double, hook: [String: Int]) -> CaptureSummary {
         let done = outputs.compactMap { $0 }
         return CaptureSummary(
-            outputs: done, assembly: assembler.statistics, hook: hook, seconds: seconds,
+            outputs: done, assembly: assembler.statistics, hook: hook, seconds: seconds, cpuSeconds: cpuSeconds,
             promptTokens: done.reduce(0) { $0 + $1.promptTokenIDs.count },
             generatedTokens: done.reduce(0) { $0 + $1.tokenIDs.count },
             expectedPositions: expectedPositions, unroutedPositions: unrouted, timing: timing, routerLogits: logits)

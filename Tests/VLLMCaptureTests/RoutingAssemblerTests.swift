@@ -85,6 +85,7 @@ private func layersFor(_ rows: [(Int32, Int32, Int32, UInt8)], layers: Int) -> [
                 #expect(b.expert(token: t, layer: l, slot: 0) == Int(c.experts[1]))
                 #expect(b.expert(token: t, layer: l, slot: 1) == Int(c.experts[0]))
                 #expect(b.weight(token: t, layer: l, slot: 0) == 0.7)
+                #expect(b.weight(token: t, layer: l, slot: 1) == 0.3)
             }
         }
         let r1 = try a.finishRequest(1, promptLength: 2, generatedCount: 2)
@@ -183,6 +184,30 @@ private func layersFor(_ rows: [(Int32, Int32, Int32, UInt8)], layers: Int) -> [
         #expect(throws: RoutingError.self) {
             try bad.withUnsafeBufferPointer { i in try w.withUnsafeBufferPointer { try a.addLayer(1, ids: i, weights: $0) } }
         }
+        // A duplicate expert, a NaN weight, a negative weight: each in a step of its own.
+        var nextPosition: Int32 = 0
+        func message(_ ids: [Int32], _ weights: [Float]) -> String {
+            a.endStep()
+            let ri: [Int32] = [1], pos: [Int32] = [nextPosition], tok: [Int32] = [1], pf: [UInt8] = [1]
+            nextPosition += 1
+            do {
+                try ri.withUnsafeBufferPointer { r in
+                    try pos.withUnsafeBufferPointer { p in
+                        try tok.withUnsafeBufferPointer { t in
+                            try pf.withUnsafeBufferPointer { try a.beginStep(runIndex: r, positions: p, tokenIDs: t, prefill: $0) }
+                        }
+                    }
+                }
+                try ids.withUnsafeBufferPointer { i in try weights.withUnsafeBufferPointer { try a.addLayer(0, ids: i, weights: $0) } }
+                return ""
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(message([2, 3], [0.25, 0.75]) == "")
+        #expect(message([2, 2], [0.5, 0.5]).contains("expert id 2 appears twice"))
+        #expect(message([2, 3], [.nan, 0.5]).contains("not a finite, non-negative number"))
+        #expect(message([2, 3], [0.5, -0.1]).contains("not a finite, non-negative number"))
         a.endStep()
         // Non-consecutive positions within one request's rows.
         let gap: [(Int32, Int32, Int32, UInt8)] = [(1, 0, 1, 1), (1, 2, 1, 1)]

@@ -160,6 +160,24 @@ struct VLLMEngineTests {
         }
     }
 
+    /// The per-step gather path (designed for GPUs: device staging, one host copy per step) gives
+    /// exactly the routing of the per-layer path.
+    @Test func perStepGatherMatchesPerLayerHandOver() throws {
+        let engine = try CaptureTestEnvironment.engine.get()
+        let problems = Array(try CaptureTestEnvironment.problems().prefix(3))
+        let perLayer = CollectingObserver()
+        _ = try engine.capture(problems, options: CaptureOptions(routerLogits: true, gather: .perLayer), observer: perLayer)
+        let perStep = CollectingObserver()
+        let summary = try engine.capture(problems, options: CaptureOptions(routerLogits: true, gather: .perStep), observer: perStep)
+        #expect(summary.routerLogits?.rows.allSatisfy { $0 == summary.assembly.rows } == true)
+        for i in 0..<problems.count {
+            let a = try #require(perLayer.finished[i]?.block)
+            let b = try #require(perStep.finished[i]?.block)
+            #expect(a == b, "request \(i)")
+            #expect(b.present.allSatisfy { $0 })
+        }
+    }
+
     /// Stopping mid-run (as Ctrl-C does) hands unfinished requests over as they stand, leaves a
     /// readable trace, and leaves the engine reusable.
     @Test func stoppingMidRunFlushesPartialRoutingAndKeepsTheEngineUsable() throws {

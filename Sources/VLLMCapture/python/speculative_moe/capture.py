@@ -197,6 +197,8 @@ class RoutingCapture:
         self._current_layer: int | None = None  # legacy API: set by the wrapped FusedMoE.forward
         self._layout_cache: tuple[Any, Any, Any] | None = None  # the last step's request layout
         self._sink_ns = 0
+        #: Nanoseconds spent in the hook's own work, the sink's included (not in vLLM's).
+        self.own_ns = 0
 
     # MARK: - Install / remove
 
@@ -268,7 +270,9 @@ class RoutingCapture:
                 else:
                     out = original(router_self, hidden_states, router_logits, *args, **kwargs)
                     elapsed = 0
+                t1 = time.perf_counter_ns()
                 capture._on_routing(capture._layer_for(router_self), out[0], out[1], router_logits, elapsed)
+                capture.own_ns += time.perf_counter_ns() - t1
                 return out
 
             select_experts.__wrapped__ = original  # type: ignore[attr-defined]
@@ -292,7 +296,9 @@ class RoutingCapture:
                     out = original(*args, **kwargs)
                     elapsed = 0
                 del hidden_states
+                t1 = time.perf_counter_ns()
                 capture._on_routing(capture._current_layer, out[0], out[1], router_logits, elapsed)
+                capture.own_ns += time.perf_counter_ns() - t1
                 return out
 
             wrapped = staticmethod(legacy_select_experts) if is_static else legacy_select_experts
@@ -344,7 +350,9 @@ class RoutingCapture:
 
         def _prepare_inputs(scheduler_output, *args, **kwargs):
             out = prepare(scheduler_output, *args, **kwargs)
+            t1 = time.perf_counter_ns()
             capture._begin_step(scheduler_output)
+            capture.own_ns += time.perf_counter_ns() - t1
             return out
 
         def execute_model(*args, **kwargs):
@@ -355,7 +363,9 @@ class RoutingCapture:
                 step = capture._step
                 capture._step = None
                 if step is not None:
+                    t1 = time.perf_counter_ns()
                     capture._end_step(step)
+                    capture.own_ns += time.perf_counter_ns() - t1
 
         runner._prepare_inputs = _prepare_inputs
         runner.execute_model = execute_model

@@ -52,6 +52,10 @@ class CaptureInterrupted(RuntimeError):
     """The sink asked the generation loop to stop (Ctrl-C in the host, or an error it recorded)."""
 
 
+#: Set by :func:`configure_environment`: whether vLLM may show its INFO log and progress bars.
+_VERBOSE = True
+
+
 def configure_environment(verbose: bool = False) -> None:
     """Quiet, host-friendly defaults, set before vLLM or transformers are imported; variables the
     user already set win. vLLM logs to standard error (standard output may carry a JSON report)
@@ -65,12 +69,17 @@ def configure_environment(verbose: bool = False) -> None:
         "TRANSFORMERS_VERBOSITY": "info" if verbose else "error",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "TQDM_DISABLE": "0" if verbose else "1",
+        "TORCH_CPP_LOG_LEVEL": "INFO" if verbose else "ERROR",
     }
+    global _VERBOSE
+    _VERBOSE = verbose
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
     if not verbose:
+        import logging
         import warnings
 
+        logging.getLogger("torch").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -239,6 +248,8 @@ class EngineOptions:
                 kwargs[name] = value
         if self.device:
             kwargs["device"] = self.device
+        if not _VERBOSE:
+            kwargs["use_tqdm_on_load"] = False
         return kwargs
 
     def settings(self) -> dict[str, str]:
@@ -306,6 +317,7 @@ class Engine:
         sink: Any = None,
         router_logits: bool = False,
         timing: bool = False,
+        gather: str = "auto",
         max_tokens: int | None = None,
         prompt_token_ids: list[list[int]] | None = None,
     ) -> dict[str, Any]:
@@ -336,11 +348,13 @@ class Engine:
         request_index: dict[str, int] = {}
         capture = None
         if sink is not None:
-            capture = RoutingCapture(sink, request_index, router_logits=router_logits, timing=timing)
+            capture = RoutingCapture(sink, request_index, router_logits=router_logits, timing=timing, gather=gather)
             capture.install(self.llm)
         outputs: list[dict[str, Any] | None] = [None] * len(problems)
         external: dict[str, int] = {}
+        sink_ns = 0
         t0 = time.perf_counter()
+        c0 = time.process_time()
         try:
             if sink is not None and hasattr(sink, "on_begin"):
                 info = self.describe()
@@ -362,8 +376,12 @@ class Engine:
                 external[str(internal)] = i
             stop = getattr(sink, "on_progress", None) if sink is not None else None
             while engine.has_unfinished_requests():
-                if stop is not None and stop():
-                    raise CaptureInterrupted("generation stopped by the host")
+                if stop is not None:
+                    t1 = time.perf_counter_ns()
+                    stopping = stop()
+                    sink_ns += time.perf_counter_ns() - t1
+                    if stopping:
+                        raise CaptureInterrupted("generation stopped by the host")
                 for out in engine.step():
                     if not getattr(out, "finished", False):
                         continue
@@ -380,9 +398,11 @@ class Engine:
                     }
                     outputs[i] = record
                     if sink is not None and hasattr(sink, "on_request_finished"):
+                        t1 = time.perf_counter_ns()
                         sink.on_request_finished(
                             i, record["prompt_token_ids"], record["token_ids"], record["text"], record["finish_reason"]
                         )
+                        sink_ns += time.perf_counter_ns() - t1
         except BaseException:
             # Leave the engine reusable: abort whatever is still running.
             try:
@@ -398,6 +418,7 @@ class Engine:
             if capture is not None:
                 capture.remove()
         seconds = time.perf_counter() - t0
+        cpu_seconds = time.process_time() - c0
         missing = [i for i, o in enumerate(outputs) if o is None]
         if missing:
             raise RuntimeError(f"the engine finished without outputs for requests {missing[:10]}")
@@ -405,7 +426,8 @@ class Engine:
         return {
             "outputs": done,
             "seconds": seconds,
-            "stats": dict(capture.stats) if capture is not None else {},
+            "cpu_seconds": cpu_seconds,
+            "stats": dict(capture.stats, hook_ns=capture.own_ns + sink_ns) if capture is not None else {},
             "generated_tokens": sum(len(o["token_ids"]) for o in done),
             "prompt_tokens": sum(len(o["prompt_token_ids"]) for o in done),
         }

@@ -1,0 +1,182 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+//
+// capture-overhead-benchmark: how much the routing hook and live analysis slow generation down.
+//
+//   swift run -c release capture-overhead-benchmark [--problems N] [--max-tokens N] [--rounds R]
+//                                                    [--model PATH] [--dtype D] [--venv PATH]
+//                                                    [--analysis all|writer|none]
+//
+// One vLLM engine in this process (the tiny model by default, generated when absent). Each round
+// generates the same problems twice, in alternating order: plainly (no hook), and with the hook
+// installed, every request's block written to a .moetrace and fed to the transition, multihop and
+// domain analyzers while generation runs (`--analysis writer`: the trace writer only; `none`: the
+// hook and the Swift assembler only, to split the cost). Generation is fixed-length (ignore EOS) and greedy, so
+// both runs do the same work. Reports each round's ratio (captured / plain wall time), the median
+// and the ratio of the totals, for wall time (and the ratio of the fastest runs of each kind: other
+// load only ever adds time, so on a busy machine the fastest runs are the least disturbed) and for the process's CPU time (vLLM on the CPU runs
+// one thread here, so CPU time is the work done, and stays steady when other processes compete
+// for the cores, which wall time does not), and the hook's self-timed cost (its own work, the Swift
+// side and the analyzers included, over the rest of the captured run). Goal: 1.05 or less.
+
+import DomainAnalyzer
+import Foundation
+import MoERouting
+import MoERoutingTraces
+import MultiHopAnalyzer
+import PythonRuntime
+import TransitionAnalyzer
+import VLLMCapture
+
+struct BenchmarkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+struct Options {
+    var problems = 16
+    var maxTokens = 128
+    var rounds = 5
+    var model: String?
+    var dtype = "float32"
+    var venv: String?
+    /// What receives the blocks: `all` (trace writer and analyzers), `writer`, or `none` (hook only).
+    var analysis = "all"
+
+    init(arguments: [String]) throws {
+        var it = arguments.makeIterator()
+        func int(_ name: String) throws -> Int {
+            guard let v = it.next().flatMap(Int.init), v > 0 else { throw BenchmarkError("\(name) needs a positive integer") }
+            return v
+        }
+        func string(_ name: String) throws -> String {
+            guard let v = it.next() else { throw BenchmarkError("\(name) needs a value") }
+            return v
+        }
+        while let a = it.next() {
+            switch a {
+            case "--problems": problems = try int(a)
+            case "--max-tokens": maxTokens = try int(a)
+            case "--rounds": rounds = try int(a)
+            case "--model": model = try string(a)
+            case "--dtype": dtype = try string(a)
+            case "--venv": venv = try string(a)
+            case "--analysis":
+                analysis = try string(a)
+                guard ["all", "writer", "none"].contains(analysis) else { throw BenchmarkError("--analysis takes all, writer or none") }
+            case "-h", "--help":
+                print("usage: capture-overhead-benchmark [--problems N] [--max-tokens N] [--rounds R] [--model PATH] [--dtype D] [--venv PATH] [--analysis all|writer|none]")
+                exit(0)
+            default: throw BenchmarkError("unknown argument \(a) (try --help)")
+            }
+        }
+    }
+}
+
+/// Counts and forwards blocks; the work a real run does.
+final class LiveObserver: CaptureObserver {
+    let dispatcher: AnalysisDispatcher
+    init(dispatcher: AnalysisDispatcher) { self.dispatcher = dispatcher }
+    func requestFinished(_ routing: RequestRouting, output: GenerationOutput?) throws {
+        if routing.block.tokenCount > 0 { try dispatcher.dispatch(routing.block) }
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func main() throws {
+    let options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
+    try CapturePythonPackage.prepare(environment: PythonEnvironment.locate(explicitPath: options.venv))
+    let model = options.model ?? CapturePythonPackage.defaultTinyModelPath()
+    if options.model == nil { try CapturePythonPackage.ensureTinyModel(at: model) }
+
+    // Prompts: the built-in samples, repeated to the requested count (ids kept distinct).
+    var base: [Problem] = []
+    for name in DatasetSpec.builtinNames {
+        base += try CapturePythonPackage.loadProblems(DatasetSpec(name: name, file: try CapturePythonPackage.samplePath(name)))
+    }
+    let problems = (0..<options.problems).map { i -> Problem in
+        var p = base[i % base.count]
+        p.problemID = Int64(i)
+        return p
+    }
+
+    var config = EngineConfiguration(model: model)
+    config.dtype = options.dtype
+    config.maxTokens = options.maxTokens
+    config.ignoreEOS = true
+    config.maxConcurrentSequences = max(16, options.problems)
+    let engine = try VLLMEngine(configuration: config)
+    let shape = engine.shape
+    let directory = NSTemporaryDirectory() + "capture-overhead-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+
+    func plain() throws -> (Double, Double) {
+        let run = try engine.generate(problems)
+        return (run.seconds, run.cpuSeconds)
+    }
+    var selfTimed: [Double] = []
+    func captured(_ round: Int) throws -> (Double, Double, Int) {
+        let writer = try BinaryTraceWriter(path: directory + "/round\(round).moetrace", shape: shape)
+        let analyzers = MultiplexAnalyzer(
+            options.analysis == "all" ? [TransitionAnalyzer(folds: 5), MultiHopAnalyzer(), DomainAnalyzer()] : [])
+        let dispatcher = AnalysisDispatcher(analyzers: analyzers, sinks: options.analysis == "none" ? [] : [writer])
+        try dispatcher.begin(AnalysisContext(shape: shape))
+        let summary = try engine.capture(problems, observer: LiveObserver(dispatcher: dispatcher))
+        try writer.close()
+        if round >= 0 { selfTimed.append(summary.hookOverhead) }
+        return (summary.seconds, summary.cpuSeconds, summary.hook["layer_calls"] ?? 0)
+    }
+
+    print("capture overhead: \(shape), \(problems.count) problems x \(options.maxTokens) tokens, \(options.rounds) rounds, dtype \(options.dtype), analysis \(options.analysis)")
+    _ = try plain()  // warm-up: first-use costs of both paths
+    _ = try captured(-1)
+    var ratios: [Double] = []
+    var cpuRatios: [Double] = []
+    var fastest = (plain: Double.infinity, captured: Double.infinity)
+    var totals = (plain: 0.0, captured: 0.0, plainCPU: 0.0, capturedCPU: 0.0)
+    var layerCalls = 0
+    for r in 0..<options.rounds {
+        var p = (0.0, 0.0)
+        var c = (0.0, 0.0, 0)
+        if r % 2 == 0 {
+            p = try plain()
+            c = try captured(r)
+        } else {
+            c = try captured(r)
+            p = try plain()
+        }
+        layerCalls = c.2
+        fastest = (min(fastest.plain, p.0), min(fastest.captured, c.0))
+        totals.plain += p.0
+        totals.captured += c.0
+        totals.plainCPU += p.1
+        totals.capturedCPU += c.1
+        ratios.append(c.0 / p.0)
+        cpuRatios.append(c.1 / p.1)
+        print(String(format: "round %d: wall plain %.3f s, captured %.3f s, ratio %.4f | CPU plain %.3f s, captured %.3f s, ratio %.4f",
+                     r, p.0, c.0, c.0 / p.0, p.1, c.1, c.1 / p.1))
+    }
+    let perCall = (totals.capturedCPU - totals.plainCPU) / Double(options.rounds) / Double(max(layerCalls, 1)) * 1e6
+    print(String(format: "wall time: median ratio %.4f, ratio of totals %.4f, ratio of the fastest runs %.4f (%.3f s / %.3f s)",
+                 median(ratios), totals.captured / totals.plain, fastest.captured / fastest.plain, fastest.captured, fastest.plain))
+    print(String(format: "self-timed: hook and analysis took %.2f%% of the rest of the captured run's wall time (median over rounds): ratio %.4f",
+                 median(selfTimed) * 100, 1 + median(selfTimed)))
+    print(String(format: "CPU time:  median ratio %.4f, ratio of totals %.4f; %d layer calls per run, %.1f us CPU extra per layer call (goal: ratio <= 1.05)",
+                 median(cpuRatios), totals.capturedCPU / totals.plainCPU, layerCalls, perCall))
+}
+
+do {
+    try main()
+} catch let error as CaptureError {
+    if !error.traceback.isEmpty { FileHandle.standardError.write(Data(error.traceback.utf8)) }
+    FileHandle.standardError.write(Data("capture-overhead-benchmark: \(error)\n".utf8))
+    exit(1)
+} catch {
+    FileHandle.standardError.write(Data("capture-overhead-benchmark: \(error)\n".utf8))
+    exit(1)
+}
