@@ -61,7 +61,8 @@ extension MoERoutingCommand {
                 Console.warn("trace so far: \(paths.trace) (\(outcome.traceTotals)); analyze it with `moe-routing analyze \(paths.trace)`")
                 try outcome.rethrow()
             }
-            let (reports, failures) = outcome.analyzers.finishAll()
+            var (reports, failures) = outcome.analyzers.finishAll()
+            if let summary = outcome.summary, let capture = CaptureReport.make(summary) { reports.append(capture) }
             for f in failures { Console.warn("\(f)") }
             let s = outcome.statistics
             var runInfo: [ReportValue.Member] = [

@@ -185,3 +185,31 @@ struct CLITests {
         #expect(i["tokens"] == .int(2 * 3 * 40))
     }
 }
+
+/// The project venv, when it has been set up.
+let venvReady = FileManager.default.fileExists(atPath: packageRoot.appendingPathComponent(".venv/bin/python").path)
+
+struct RunCommandTests {
+    @Test(.enabled(if: venvReady, "needs the project venv (scripts/setup-python.sh)"))
+    func runWithNoModelWritesTraceAndReportsWithTimings() throws {
+        let dir = try temporaryDirectory()
+        let r = try tool(["run", "--output", dir.path, "--max-tokens", "24", "--timing", "--format", "json"], timeout: 600)
+        #expect(r.status == 0, "\(r.stderr)")
+        let v = try ReportValue.parse(json: r.stdout)
+        #expect(v.objectMembers?.map(\.key) == ["summary", "transition", "multihop", "domain", "capture"])
+        #expect(v["domain"]?["domains"]?.arrayValue?.count == 2)
+        let shares = v["capture"]?["timing"]?["layers"]?.arrayValue?.compactMap { $0["routing_share"]?.doubleValue } ?? []
+        #expect(shares.count == 4)
+        #expect(shares.allSatisfy { $0 > 0 && $0 < 1 })
+        for f in ["trace.moetrace", "outputs.jsonl", "timings.jsonl", "report.html", "report.md", "report.json"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)")
+        }
+        let html = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("id=\"capture\""))
+        #expect(html.contains("Routing&#39;s share") || html.contains("Routing's share"))
+        // The trace reads back with the same token count the live analyzers saw.
+        let i = try ReportValue.parse(json: try tool(["inspect", dir.appendingPathComponent("trace.moetrace").path, "--format", "json"]).stdout)
+        #expect(i["tokens"] == v["summary"]?["tokens"])
+        #expect(i["incomplete_journeys"] == .int(0))
+    }
+}

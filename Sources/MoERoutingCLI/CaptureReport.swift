@@ -1,0 +1,69 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+import MoERouting
+import VLLMCapture
+
+/// The capture's own report section: routing's share of MoE layer time per layer (with
+/// `--timing`) and the router's entropy and k/(k+1) margin per layer (with `--router-logits`).
+/// `nil` when neither was collected.
+enum CaptureReport {
+    static func make(_ summary: CaptureSummary) -> AnalyzerReport? {
+        guard summary.timing != nil || summary.routerLogits != nil else { return nil }
+        var json: [ReportValue.Member] = []
+        var tables: [ReportTable] = []
+        var figures: [ReportFigure] = []
+        var headlines: [AnalyzerReport.Headline] = []
+        var notes: [String] = []
+        func f(_ x: Double, _ d: Int = 3) -> String {
+            guard x.isFinite else { return "n/a" }
+            var s = String(Int((x * pow10(d)).rounded()))
+            let neg = s.hasPrefix("-")
+            if neg { s.removeFirst() }
+            while s.count <= d { s = "0" + s }
+            let cut = s.index(s.endIndex, offsetBy: -d)
+            return (neg ? "-" : "") + s[..<cut] + "." + s[cut...]
+        }
+        if let t = summary.timing {
+            json.append(.init("timing", t.reportValue))
+            let share = t.routingShare
+            let layers = share.indices.map(String.init)
+            figures.append(.bars(.init(
+                title: "Routing's share of MoE layer time, per layer (select_experts / whole MoE layer)",
+                xLabel: "MoE layer", yLabel: "share of MoE time", labels: layers, values: share)))
+            tables.append(ReportTable(
+                title: "Time per MoE layer over \(t.steps) steps (\(t.rows) rows)",
+                columns: ["layer", "routing ms", "MoE layer ms", "routing share"],
+                rows: share.indices.map { l in
+                    [layers[l], f(Double(t.routingNanoseconds[l]) / 1e6), f(Double(t.moeNanoseconds[l]) / 1e6), f(share[l])]
+                }))
+            let routing = t.routingNanoseconds.reduce(0, +), moe = t.moeNanoseconds.reduce(0, +)
+            if moe > 0 {
+                headlines.append(.init(label: "routing's share of MoE time (all layers)", value: f(Double(routing) / Double(moe)),
+                                       reference: "\(f(Double(moe) / 1e6, 1)) ms of MoE time"))
+            }
+            notes.append("Wall time per layer call with the device synchronised around it; per-step figures are in timings.jsonl beside the trace.")
+        }
+        if let r = summary.routerLogits {
+            json.append(.init("router_logits", r.reportValue))
+            let n = r.rows.count
+            let entropy = (0..<n).map { r.rows[$0] > 0 ? r.entropySum[$0] / Double(r.rows[$0]) : .nan }
+            let margin = (0..<n).map { r.rows[$0] > 0 ? r.marginSum[$0] / Double(r.rows[$0]) : .nan }
+            figures.append(.lines(.init(
+                title: "Router decisiveness per layer", xLabel: "MoE layer", yLabel: "mean over rows",
+                x: (0..<n).map(Double.init),
+                series: [.init(name: "entropy of the softmax over all experts (nats)", values: entropy),
+                         .init(name: "margin between the k-th and (k+1)-th probability", values: margin)])))
+            tables.append(ReportTable(
+                title: "Router distribution per layer",
+                columns: ["layer", "rows", "mean entropy (nats)", "mean k/(k+1) margin"],
+                rows: (0..<n).map { ["\($0)", "\(r.rows[$0])", f(entropy[$0]), f(margin[$0], 4)] }))
+            notes.append("A small k/(k+1) margin means near-ties: the selected set could flip with small numeric changes (dtype, kernels).")
+        }
+        return AnalyzerReport(
+            analyzer: "capture", title: "Capture: routing time and router decisiveness",
+            json: .object(json), tables: tables, figures: figures, headlines: headlines, notes: notes)
+    }
+
+    private static func pow10(_ d: Int) -> Double { (0..<d).reduce(1.0) { a, _ in a * 10 } }
+}
