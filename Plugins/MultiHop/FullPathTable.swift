@@ -15,14 +15,26 @@ struct FullPathTable: Sendable {
     private(set) var keys: [UInt64] = []
     /// Count of each entry.
     private(set) var counts: [Int] = []
-    /// Entry index + 1 per slot; 0 = empty.
-    private var slots: [Int32]
+    /// Per slot: entry index + 1 in the low ``slotShift`` bits (0 = empty) and, above them, a
+    /// tag of the key's hash, so that a probe reads a colliding entry's key (a likely cache
+    /// miss) only when the tags agree.
+    private var slots: [UInt32]
     private var slotMask: Int
+    /// log2 of the slot count: entries (fewer than half the slots) fit in this many bits.
+    private var slotShift: Int
+    /// Where ``warm(_:flags:count:)`` leaves the slots it read, so the reads are kept.
+    private var warmSink: UInt32 = 0
 
     init(wordsPerKey: Int) {
         self.wordsPerKey = max(1, wordsPerKey)
-        slots = [Int32](repeating: 0, count: 1024)
+        slots = [UInt32](repeating: 0, count: 1024)
         slotMask = 1023
+        slotShift = 10
+    }
+
+    /// The tag of a hash for the current slot count (0 bits when the count reaches 2^32).
+    private func tag(_ h: Int) -> UInt32 {
+        slotShift >= 32 ? 0 : UInt32(truncatingIfNeeded: UInt64(bitPattern: Int64(h)) >> 32) << UInt32(slotShift)
     }
 
     /// Number of distinct keys.
@@ -38,13 +50,34 @@ struct FullPathTable: Sendable {
         return Int(truncatingIfNeeded: h ^ (h >> 29))
     }
 
+    /// Reads the home slot of each flagged key (`wordsPerKey` words per key, one key per flag),
+    /// so that the cache misses of a batch overlap instead of stalling the ``add(_:count:)``
+    /// calls that follow one at a time. Changes no counts.
+    mutating func warm(_ keys: UnsafePointer<UInt64>, flags: UnsafePointer<Bool>, count: Int) {
+        let n = wordsPerKey, mask = slotMask
+        var sink: UInt32 = 0
+        slots.withUnsafeBufferPointer { sb in
+            guard let base = sb.baseAddress else { return }
+            for i in 0..<count where flags[i] { sink |= base[Self.hash(keys + i &* n, n) & mask] }
+        }
+        warmSink |= sink
+    }
+
     /// Adds `count` to a key of `wordsPerKey` words.
     mutating func add(_ key: UnsafePointer<UInt64>, count: Int = 1) {
         let n = wordsPerKey
-        var s = Self.hash(key, n) & slotMask
+        let h = Self.hash(key, n)
+        var s = h & slotMask
+        let t = tag(h)
+        let indexMask = slotShift >= 32 ? UInt32.max : (UInt32(1) << UInt32(slotShift)) - 1
         while true {
-            let e = Int(slots[s])
+            let v = slots[s]
+            let e = Int(v & indexMask)
             if e == 0 { break }
+            if v & ~indexMask != t {
+                s = (s + 1) & slotMask
+                continue
+            }
             let base = (e - 1) * n
             var equal = true
             for i in 0..<n where keys[base + i] != key[i] {
@@ -59,20 +92,22 @@ struct FullPathTable: Sendable {
         }
         for i in 0..<n { keys.append(key[i]) }
         counts.append(count)
-        slots[s] = Int32(truncatingIfNeeded: counts.count)
+        slots[s] = UInt32(truncatingIfNeeded: counts.count) | t
         if counts.count * 2 > slots.count { grow() }
     }
 
     private mutating func grow() {
         let capacity = slots.count * 2
-        slots = [Int32](repeating: 0, count: capacity)
+        slots = [UInt32](repeating: 0, count: capacity)
         slotMask = capacity - 1
+        slotShift += 1
         let n = wordsPerKey
         keys.withUnsafeBufferPointer { kb in
             for e in 0..<counts.count {
-                var s = Self.hash(kb.baseAddress! + e * n, n) & slotMask
+                let h = Self.hash(kb.baseAddress! + e * n, n)
+                var s = h & slotMask
                 while slots[s] != 0 { s = (s + 1) & slotMask }
-                slots[s] = Int32(truncatingIfNeeded: e + 1)
+                slots[s] = UInt32(truncatingIfNeeded: e + 1) | tag(h)
             }
         }
     }

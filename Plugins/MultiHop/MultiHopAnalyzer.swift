@@ -79,6 +79,10 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
     private var windowOffset: [Int] = []
     private var windowSparse: [[UInt64: Int]] = []
     private var windowStarts: [Int] = []
+    /// Windows of 4 layers ending at layer 3 or later of complete tokens, `[E^4]`, counted apart
+    /// when the kernel's complete-token loop applies (else empty): the windows of 2 and 3 layers
+    /// ending there are their marginals, added at ``finish()``.
+    private var windowComplete4: [Int] = []
     private var fullPaths = FullPathTable(wordsPerKey: 1)
     private var bitsPerID = 1, idsPerWord = 64
     private var problems = ProblemSet()
@@ -221,6 +225,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             windowSparse.append([:])
         }
         windowStarts = [Int](repeating: 0, count: Self.windowLengths.count * L)
+        let completeLoop = setCodes > 0 && k == 2 && F * E * 2 * E <= 0xFFFF && L >= 4 && windowOffset.allSatisfy { $0 >= 0 }
+        windowComplete4 = completeLoop ? [Int](repeating: 0, count: E * E * E * E) : []
         bitsPerID = max(1, Int.bitWidth - (E - 1).leadingZeroBitCount)
         idsPerWord = 64 / bitsPerID
         fullPaths = FullPathTable(wordsPerKey: (L + idsPerWord - 1) / idsPerWord)
@@ -282,8 +288,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             top1 = [Int32](repeating: -1, count: layers * stride)
             row = [Int32](repeating: -1, count: layers * stride)
             code = [Int32](repeating: -1, count: layers * stride)
-            packedSource = [Int64](repeating: -1, count: layers * stride)
-            packedTarget = [Int64](repeating: -1, count: layers * stride)
+            packedSource = [Int64](repeating: packedMissing, count: layers * stride)
+            packedTarget = [Int64](repeating: packedMissing, count: layers * stride)
             sets = [Int32](repeating: 0, count: layers * stride * topK)
             masks = [UInt64](repeating: 0, count: layers * stride)
             folds = [Int](repeating: 0, count: chunk)
@@ -321,6 +327,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         var pathIndex: UnsafeMutablePointer<Int32>?
         /// `E^c` for c = 0 ... C.
         var powers: UnsafePointer<Int>
+        /// Complete tokens' windows of 4 layers (nil: no complete-token loop).
+        var windowComplete4: UnsafeMutablePointer<Int>?
     }
 
     /// Pointers into the chunk scratch.
@@ -368,6 +376,7 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                                                   setIndex.withUnsafeBufferPointer { six in
                                                   pathPowers.withUnsafeBufferPointer { pow in
                                                   pathIndex.withUnsafeMutableBufferPointer { pidx in
+                                                  windowComplete4.withUnsafeMutableBufferPointer { wc4 in
                                                     pathCounts.withCounters { path in
                                                         let counters = Counters(
                                                             pairStats: stats.baseAddress!, pairCounts: pc, overlapTable: ovt.baseAddress, setIndex: six.baseAddress,
@@ -376,7 +385,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                                                             pairBase: pbase.baseAddress!, orderOffset: ooff.baseAddress ?? pbase.baseAddress!,
                                                             windowOffset: woff.baseAddress!,
                                                             pathIndex: pidx.baseAddress.map { $0 + fill },
-                                                            powers: pow.baseAddress!
+                                                            powers: pow.baseAddress!,
+                                                            windowComplete4: wc4.baseAddress
                                                         )
                                                         counted = scratch.withPointers { sc in
                                                             Self.kernel(
@@ -385,6 +395,7 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                                                             )
                                                         }
                                                     }
+                                                  }
                                                   }
                                                   }
                                                   }
@@ -408,6 +419,7 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             let wordCount = fullPaths.wordsPerKey
             if counted.complete > 0 || !sparseWindows.isEmpty {
                 scratch.withPointers { sc in
+                    if counted.complete > 0 { fullPaths.warm(sc.keys, flags: sc.complete, count: n) }
                     for i in 0..<n {
                         if sc.complete[i] { fullPaths.add(sc.keys + i &* wordCount) }
                         for wi in sparseWindows {
@@ -459,8 +471,9 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         guard let idBase = ids.baseAddress, let presentBase = present.baseAddress, let foldBase = folds.baseAddress else {
             return (0, 0)
         }
-        // The top-2 pair loop reads only the packed source and target words.
-        let fastSix = codes > 0 && k == 2 && c.overlapTable != nil ? c.setIndex : nil
+        // The top-2 pair loop reads only the packed source and target words, whose 16-bit lanes
+        // (counter offsets below 2^16) add up to both counter indices and the overlap index.
+        let fastSix = codes > 0 && k == 2 && c.overlapTable != nil && pairTable <= 0xFFFF ? c.setIndex : nil
         let C = dims.C
         let powC = c.powers[C]
         let pathIndex = c.pathIndex
@@ -472,6 +485,10 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         let wd3 = wo3 >= 0 ? c.windowDense.map { $0 + wo3 } : nil
         let wd4 = wo4 >= 0 ? c.windowDense.map { $0 + wo4 } : nil
         let ws2 = c.windowStarts - 1, ws3 = c.windowStarts + (L - 2), ws4 = c.windowStarts + (2 * L - 3)
+        // Complete tokens (present at every layer) take a loop without missing-data branches or
+        // window starts (added per chunk), their windows of 4 layers counted apart.
+        let wc4 = fastSix != nil && wd2 != nil && wd3 != nil && wd4 != nil ? c.windowComplete4 : nil
+        var completeFast = 0
         // 1. Token by token.
         for i in 0..<n {
             let t = first &+ i
@@ -489,6 +506,57 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             for w in 0..<W { key[w] = 0 }
             var keyWord = key, keySlot = 0
             var keyShift: UInt64 = 0
+            if let six = fastSix, let w4 = wc4, let w2 = wd2, let w3 = wd3 {
+                var all: UInt8 = 1
+                for l in 0..<L { all &= unsafeBitCast(presentBase[tBase &+ l], to: UInt8.self) }
+                if all != 0 {
+                    for l in 0..<L {
+                        let idx = l &* CH &+ i
+                        let cell = (tBase &+ l) &* k
+                        let a = Int(idBase[cell])
+                        let b = Int(idBase[cell &+ 1])
+                        let u = Int(six[a &* E &+ b])
+                        let rowOffset = Int64((f &* E &+ a) &* rowWidth)
+                        s.packedSource[idx] = rowOffset | (rowOffset << 16) | (Int64(u &* codes) << 32)
+                        s.packedTarget[idx] = Int64(a) | (Int64(E &+ b) << 16) | (Int64(u) << 32)
+                        c.marginals[l &* E &+ a] &+= 1
+                        keyWord[0] |= UInt64(a) &<< keyShift
+                        if let pi = pathIndex, l > 0 {
+                            pi[(l &- 1) &* pathStride &+ i] = Int32(
+                                truncatingIfNeeded: c.orderOffset[run] &+ ((((l &- 1) &* F &+ f) &* c.powers[run] &+ ctx) &* E &+ a)
+                            )
+                        }
+                        if run == C {
+                            ctx = ctx &* E &+ a &- Int(idBase[(tBase &+ l &- C) &* k]) &* powC
+                        } else {
+                            ctx = ctx &* E &+ a
+                            run &+= 1
+                        }
+                        if l >= 3 {
+                            w4[c3 &* E &+ a] &+= 1
+                        } else if l >= 1 {
+                            w2[c1 &* E &+ a] &+= 1
+                            if l == 2 { w3[c2 &* E &+ a] &+= 1 }
+                        }
+                        c3 = c2 &* E &+ a
+                        c2 = c1 &* E &+ a
+                        c1 = a
+                        keySlot &+= 1
+                        if keySlot == perWord {
+                            keySlot = 0
+                            keyShift = 0
+                            keyWord += 1
+                        } else {
+                            keyShift &+= bits
+                        }
+                    }
+                    records &+= L
+                    s.complete[i] = true
+                    completeCount &+= 1
+                    completeFast &+= 1
+                    continue
+                }
+            }
             for l in 0..<L {
                 let idx = l &* CH &+ i
                 if presentBase[tBase &+ l] {
@@ -499,8 +567,10 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                         let b = Int(idBase[cell &+ 1])
                         let u = Int(six[a &* E &+ b])
                         // Source side: table row offset, and the set's row in the overlap table.
-                        s.packedSource[idx] = Int64((f &* E &+ a) &* rowWidth) | (Int64(u &* codes) << 32)
-                        // Target side: top-1, E + second member, set index.
+                        // Lanes: row offset (twice), the set's row in the overlap table.
+                        let rowOffset = Int64((f &* E &+ a) &* rowWidth)
+                        s.packedSource[idx] = rowOffset | (rowOffset << 16) | (Int64(u &* codes) << 32)
+                        // Target side, lanes: top-1, E + second member, set index.
                         s.packedTarget[idx] = Int64(a) | (Int64(E &+ b) << 16) | (Int64(u) << 32)
                     } else {
                         s.row[idx] = Int32(truncatingIfNeeded: (f &* E &+ a) &* rowWidth)
@@ -552,8 +622,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                     s.top1[idx] = -1
                     s.row[idx] = -1
                     s.code[idx] = -1
-                    s.packedSource[idx] = -1
-                    s.packedTarget[idx] = -1
+                    s.packedSource[idx] = packedMissing
+                    s.packedTarget[idx] = packedMissing
                     if let pi = pathIndex, l > 0 { pi[(l &- 1) &* pathStride &+ i] = -1 }
                     run = 0
                     ctx = 0
@@ -572,8 +642,37 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             s.complete[i] = m == L
             if m == L { completeCount &+= 1 }
         }
+        if completeFast > 0 {
+            for l in 1..<L { ws2[l] &+= completeFast }
+            for l in 2..<L { ws3[l] &+= completeFast }
+            for l in 3..<L { ws4[l] &+= completeFast }
+        }
         // 2. Every pair (l, j), l < j, one at a time.
-        if codes > 0, let ovt = c.overlapTable {
+        if fastSix != nil, let ovt = c.overlapTable {
+            // Top-2, small code spaces (Mixtral): packed words, two target layers per pass.
+            for l in 0..<max(0, L - 1) {
+                let source = s.packedSource + l &* CH
+                let pb = c.pairBase[l]
+                var j = l &+ 1
+                while j < L {
+                    let p = pb &+ j
+                    let table = c.pairCounts + p &* pairTable
+                    if j &+ 1 < L {
+                        let (acc0, acc1) = pairsTop2Twice(
+                            source: source, target: s.packedTarget + j &* CH, next: s.packedTarget + (j &+ 1) &* CH, count: n,
+                            table: table, nextTable: table + pairTable, overlap: ovt
+                        )
+                        addPackedStats(acc0, c.pairStats + p &* 4)
+                        addPackedStats(acc1, c.pairStats + (p &+ 1) &* 4)
+                        j &+= 2
+                    } else {
+                        let acc = pairsTop2(source: source, target: s.packedTarget + j &* CH, count: n, table: table, overlap: ovt)
+                        addPackedStats(acc, c.pairStats + p &* 4)
+                        j &+= 1
+                    }
+                }
+            }
+        } else if codes > 0, let ovt = c.overlapTable {
             // Small code spaces (Mixtral: E^k = 64): the four pair statistics come from one
             // lookup, added up in 16-bit lanes (a chunk adds at most k * chunk per lane).
             for l in 0..<max(0, L - 1) {
@@ -587,30 +686,20 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                     let codeJ = s.code + j &* CH
                     let setJ = s.sets + j &* CH &* k
                     var acc: UInt64 = 0
-                    if k == 2 {
-                        acc = pairsTop2(
-                            source: s.packedSource + l &* CH, target: s.packedTarget + j &* CH, count: n, table: table, overlap: ovt
-                        )
-                    } else {
-                        for i in 0..<n {
-                            let r = Int(rowL[i])
-                            let b = Int(topJ[i])
-                            if (r | b) < 0 { continue }
-                            acc &+= ovt[Int(codeL[i]) &* codes &+ Int(codeJ[i])]
-                            let cell = table + r
-                            cell[b] &+= 1
-                            if k > 1 {
-                                let extra = cell + E
-                                let others = setJ + i &* k
-                                for q in 1..<k { extra[Int(others[q])] &+= 1 }
-                            }
+                    for i in 0..<n {
+                        let r = Int(rowL[i])
+                        let b = Int(topJ[i])
+                        if (r | b) < 0 { continue }
+                        acc &+= ovt[Int(codeL[i]) &* codes &+ Int(codeJ[i])]
+                        let cell = table + r
+                        cell[b] &+= 1
+                        if k > 1 {
+                            let extra = cell + E
+                            let others = setJ + i &* k
+                            for q in 1..<k { extra[Int(others[q])] &+= 1 }
                         }
                     }
-                    let st = c.pairStats + p &* 4
-                    st[0] &+= Int(acc >> 48)
-                    st[1] &+= Int(acc & 0xFFFF)
-                    st[2] &+= Int((acc >> 16) & 0xFFFF)
-                    st[3] &+= Int((acc >> 32) & 0xFFFF)
+                    addPackedStats(acc, c.pairStats + p &* 4)
                 }
             }
         }
@@ -732,6 +821,7 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             for (key, c) in o.windowSparse[wi] { windowSparse[wi][key, default: 0] += c }
         }
         for i in windowStarts.indices { windowStarts[i] += o.windowStarts[i] }
+        for i in windowComplete4.indices { windowComplete4[i] += o.windowComplete4[i] }
         fullPaths.merge(o.fullPaths)
         problems.merge(o.problems)
     }
@@ -740,6 +830,18 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         guard let ctx = context else { return MultiHopReportBuilder.emptyReport(name: name) }
         flushPaths()
         var windows: [MultiHopReportBuilder.WindowCounts] = []
+        // Complete tokens' windows counted apart: 4 layers as they are, 3 and 2 layers (ending
+        // at layer 3 or later) as their marginals over the first layers.
+        var windowDense = windowDense
+        if !windowComplete4.isEmpty {
+            let e2 = experts * experts, e3 = e2 * experts
+            for code in windowComplete4.indices where windowComplete4[code] > 0 {
+                let x = windowComplete4[code]
+                windowDense[windowOffset[2] + code] += x
+                windowDense[windowOffset[1] + code % e3] += x
+                windowDense[windowOffset[0] + code % e2] += x
+            }
+        }
         for (wi, w) in Self.windowLengths.enumerated() where w <= layers {
             var entries: [(code: UInt64, count: Int)] = []
             if windowOffset[wi] >= 0 {
@@ -771,6 +873,11 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
 /// The top-2 pair loop over one chunk for one layer pair (l, j): per token present at both, the
 /// packed pair statistics from the overlap table, and the top-1 and second-member counters.
 /// Kept out of line so its few pointers stay in registers.
+///
+/// Source and target words are packed in 16-bit lanes (source: row offset, row offset, overlap
+/// row; target: top-1, E + second member, set index), so one add gives the top-1 counter, the
+/// second-member counter and the overlap entry. A missing cell is ``packedMissing``, which makes
+/// the sum at least `packedMissing` whatever it is added to. Unrolled by two.
 @inline(never)
 func pairsTop2(
     source: UnsafePointer<Int64>,
@@ -779,16 +886,67 @@ func pairsTop2(
     table: UnsafeMutablePointer<UInt32>,
     overlap: UnsafePointer<UInt64>
 ) -> UInt64 {
-    var acc: UInt64 = 0
-    for i in 0..<n {
-        let src = source[i], dst = target[i]
-        if (src | dst) < 0 { continue }
-        acc &+= overlap[Int(src >> 32) &+ Int((dst >> 32) & 0xFFFF)]
-        let cell = table + Int(src & 0xFFFF_FFFF)
-        cell[Int(dst & 0xFFFF)] &+= 1
-        cell[Int((dst >> 16) & 0xFFFF)] &+= 1
+    var acc0: UInt64 = 0, acc1: UInt64 = 0
+    var i = 0
+    while i &+ 1 < n {
+        let x = source[i] &+ target[i]
+        let y = source[i &+ 1] &+ target[i &+ 1]
+        if x < packedMissing { acc0 &+= countPacked(x, table, overlap) }
+        if y < packedMissing { acc1 &+= countPacked(y, table, overlap) }
+        i &+= 2
     }
-    return acc
+    if i < n {
+        let x = source[i] &+ target[i]
+        if x < packedMissing { acc0 &+= countPacked(x, table, overlap) }
+    }
+    return acc0 &+ acc1
+}
+
+/// ``pairsTop2`` for two target layers at once (pairs (l, j) and (l, j + 1)), reading each
+/// source word once: returns the packed statistics of each pair.
+@inline(never)
+func pairsTop2Twice(
+    source: UnsafePointer<Int64>,
+    target: UnsafePointer<Int64>,
+    next: UnsafePointer<Int64>,
+    count n: Int,
+    table: UnsafeMutablePointer<UInt32>,
+    nextTable: UnsafeMutablePointer<UInt32>,
+    overlap: UnsafePointer<UInt64>
+) -> (UInt64, UInt64) {
+    var acc0: UInt64 = 0, acc1: UInt64 = 0
+    for i in 0..<n {
+        let src = source[i]
+        let x = src &+ target[i]
+        let y = src &+ next[i]
+        if x < packedMissing { acc0 &+= countPacked(x, table, overlap) }
+        if y < packedMissing { acc1 &+= countPacked(y, nextTable, overlap) }
+    }
+    return (acc0, acc1)
+}
+
+/// Adds the pair statistics packed in 16-bit lanes (overlap size, any overlap, equal sets,
+/// pairs) to a pair's `[pairs, overlap, any, equal]` totals.
+@inline(__always)
+func addPackedStats(_ acc: UInt64, _ st: UnsafeMutablePointer<Int>) {
+    st[0] &+= Int(acc >> 48)
+    st[1] &+= Int(acc & 0xFFFF)
+    st[2] &+= Int((acc >> 16) & 0xFFFF)
+    st[3] &+= Int((acc >> 32) & 0xFFFF)
+}
+
+/// The packed word of a missing cell in the top-2 pair loop: above any sum of two present words,
+/// and two of them add up to no more than 2^62.
+let packedMissing: Int64 = 1 << 61
+
+/// One pair of the top-2 loop from the sum of its packed source and target words: increments
+/// the two counters and returns the packed overlap statistics.
+@inline(__always)
+func countPacked(_ x: Int64, _ table: UnsafeMutablePointer<UInt32>, _ overlap: UnsafePointer<UInt64>) -> UInt64 {
+    let low = UInt32(truncatingIfNeeded: x)
+    table[Int(low & 0xFFFF)] &+= 1
+    table[Int(low >> 16)] &+= 1
+    return overlap[Int(x >> 32)]
 }
 
 /// Counts the path contexts of one target layer over the path buffer: one increment per token
