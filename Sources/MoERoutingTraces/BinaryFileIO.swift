@@ -13,10 +13,12 @@ import Musl
 import Darwin
 #endif
 
-/// A trace file that could not be opened, written or closed, or a writer asked to do something it
-/// cannot (a block of another shape, an archive member over a format limit).
+/// A trace file (any format) that could not be opened, read, written or closed, or a writer asked
+/// to do something it cannot (a block of another shape, an archive member over a format limit) —
+/// as opposed to a bad record in it, which is a ``TraceError``.
 ///
-/// The description is one line naming the file, the problem and, where there is one, the fix.
+/// The description is one line naming the file, the problem and, where there is one, the fix:
+/// `runs/a.jsonl: cannot open for reading: No such file or directory`.
 public struct TraceFileError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file.
     public var path: String

@@ -45,15 +45,15 @@ final class JSONLLineSource {
 
     /// Opens a file for reading.
     ///
-    /// - Throws: ``JSONLFileError`` naming the file and the system's reason.
-    init(path: String) throws(JSONLFileError) {
+    /// - Throws: ``TraceFileError`` naming the file and the system's reason.
+    init(path: String) throws(TraceFileError) {
         self.path = path
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw JSONLFileError(path: path, message: "cannot open for reading: \(Self.lastError())") }
+        guard fd >= 0 else { throw TraceFileError(path: path, message: "cannot open for reading: \(Self.lastError())") }
         var info = stat()
         if fstat(fd, &info) == 0, info.st_mode & 0o170000 == 0o040000 {
             _ = close(fd)
-            throw JSONLFileError(path: path, message: "cannot read: it is a directory, not a trace file")
+            throw TraceFileError(path: path, message: "cannot read: it is a directory, not a trace file")
         }
         self.fd = fd
         self.capacity = Self.chunkBytes
@@ -67,8 +67,8 @@ final class JSONLLineSource {
 
     /// The next line, or `nil` at the end of the file.
     ///
-    /// - Throws: ``JSONLFileError`` when reading fails.
-    func nextLine() throws(JSONLFileError) -> Line? {
+    /// - Throws: ``TraceFileError`` when reading fails.
+    func nextLine() throws(TraceFileError) -> Line? {
         while true {
             if start < end, let hit = memchr(buffer + start, 0x0A, end - start) {
                 let nl = hit.assumingMemoryBound(to: UInt8.self) - buffer
@@ -101,7 +101,7 @@ final class JSONLLineSource {
     // MARK: - Buffer management
 
     /// Moves the unread tail to the front and reads more bytes after it.
-    private func fill() throws(JSONLFileError) {
+    private func fill() throws(TraceFileError) {
         if start > 0 {
             let tail = end - start
             if tail > 0 { memmove(buffer, buffer + start, tail) }
@@ -125,7 +125,7 @@ final class JSONLLineSource {
     }
 
     /// Discards the buffer and the file's bytes up to and including the next newline.
-    private func skipRestOfLine() throws(JSONLFileError) {
+    private func skipRestOfLine() throws(TraceFileError) {
         start = 0
         end = 0
         while true {
@@ -143,7 +143,7 @@ final class JSONLLineSource {
         }
     }
 
-    private func readSome(into p: UnsafeMutablePointer<UInt8>, count: Int) throws(JSONLFileError) -> Int {
+    private func readSome(into p: UnsafeMutablePointer<UInt8>, count: Int) throws(TraceFileError) -> Int {
         while true {
             let n = read(fd, p, count)
             if n >= 0 {
@@ -151,7 +151,7 @@ final class JSONLLineSource {
                 return n
             }
             if errno == EINTR { continue }
-            throw JSONLFileError(path: path, message: "cannot read: \(Self.lastError())")
+            throw TraceFileError(path: path, message: "cannot read: \(Self.lastError())")
         }
     }
 

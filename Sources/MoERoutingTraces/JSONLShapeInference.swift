@@ -93,7 +93,7 @@ enum JSONLValidation {
 enum JSONLShapeInference {
     /// Infers one shape across `paths`.
     ///
-    /// - Throws: ``JSONLFileError`` for a file that cannot be read; ``TraceError`` for a bad
+    /// - Throws: ``TraceFileError`` for a file that cannot be read; ``TraceError`` for a bad
     ///   record in strict mode, or when no file holds a record.
     static func infer(paths: [String], lenient: Bool) throws -> ModelShape {
         let scratch = JSONLScratch()

@@ -62,7 +62,7 @@ public final class JSONLTraceReader: RoutingBlockSource {
 
     /// Opens one trace file.
     ///
-    /// - Throws: ``JSONLFileError`` when the file cannot be read; ``TraceError`` when inferring
+    /// - Throws: ``TraceFileError`` when the file cannot be read; ``TraceError`` when inferring
     ///   the shape fails (strict mode: the first bad record; any mode: no records).
     public convenience init(path: String, options: TraceReadOptions = TraceReadOptions()) throws {
         try self.init(paths: [path], options: options)
@@ -71,7 +71,7 @@ public final class JSONLTraceReader: RoutingBlockSource {
     /// Opens several trace files, read in order as one stream with one shape (stated, or inferred
     /// across all of them). A domain may span files; a (domain, problem) may not.
     ///
-    /// - Throws: ``JSONLFileError`` when a file cannot be read; ``TraceError`` when inferring the
+    /// - Throws: ``TraceFileError`` when a file cannot be read; ``TraceError`` when inferring the
     ///   shape fails.
     public init(paths: [String], options: TraceReadOptions = TraceReadOptions()) throws {
         for path in paths { try Self.checkReadable(path) }
@@ -96,7 +96,7 @@ public final class JSONLTraceReader: RoutingBlockSource {
     /// ```
     ///
     /// - Parameter lenient: leave bad records out instead of throwing at the first.
-    /// - Throws: ``JSONLFileError`` when a file cannot be read; ``TraceError`` for a bad record
+    /// - Throws: ``TraceFileError`` when a file cannot be read; ``TraceError`` for a bad record
     ///   (strict), a record whose expert count differs from the first record's (strict), or when
     ///   the files hold no record.
     /// - Complexity: one pass over the files, O(1) memory.
@@ -107,7 +107,7 @@ public final class JSONLTraceReader: RoutingBlockSource {
 
     /// The next block, or `nil` at the end of the last file.
     ///
-    /// - Throws: ``TraceError`` for bad input in strict mode; ``JSONLFileError`` when reading fails.
+    /// - Throws: ``TraceError`` for bad input in strict mode; ``TraceFileError`` when reading fails.
     public func nextBlock() throws -> RoutingBlock? { try core.nextBlock() }
 
     /// Records skipped in lenient mode, by kind, with examples.
@@ -124,7 +124,7 @@ public final class JSONLTraceReader: RoutingBlockSource {
     public var domains: [String] { core.builder.domains }
 
     /// Throws a clear error when a file cannot be opened for reading (missing, a directory, ...).
-    private static func checkReadable(_ path: String) throws(JSONLFileError) {
+    private static func checkReadable(_ path: String) throws(TraceFileError) {
         _ = try JSONLLineSource(path: path)
     }
 }

@@ -42,11 +42,11 @@ public final class JSONLTraceWriter: RoutingBlockSink {
 
     /// Creates (or truncates) the file.
     ///
-    /// - Throws: ``JSONLFileError`` naming the file when it cannot be created.
+    /// - Throws: ``TraceFileError`` naming the file when it cannot be created.
     public init(path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else {
-            throw JSONLFileError(path: path, message: "cannot open for writing: \(JSONLLineSource.lastError())")
+            throw TraceFileError(path: path, message: "cannot open for writing: \(JSONLLineSource.lastError())")
         }
         self.path = path
         self.fd = fd
@@ -62,9 +62,9 @@ public final class JSONLTraceWriter: RoutingBlockSink {
 
     /// Appends one block's present cells.
     ///
-    /// - Throws: ``JSONLFileError`` when writing fails or the writer is closed.
+    /// - Throws: ``TraceFileError`` when writing fails or the writer is closed.
     public func write(_ block: RoutingBlock) throws {
-        guard !closed else { throw JSONLFileError(path: path, message: "cannot write: the writer is closed") }
+        guard !closed else { throw TraceFileError(path: path, message: "cannot write: the writer is closed") }
         let L = block.shape.layers
         let k = block.shape.topK
         let domains = block.domains.map(Self.escaped)
@@ -103,7 +103,7 @@ public final class JSONLTraceWriter: RoutingBlockSink {
 
     /// Flushes and closes the file. Later calls do nothing.
     ///
-    /// - Throws: ``JSONLFileError`` when the last write or the close fails.
+    /// - Throws: ``TraceFileError`` when the last write or the close fails.
     public func close() throws {
         guard !closed else { return }
         closed = true
@@ -114,20 +114,20 @@ public final class JSONLTraceWriter: RoutingBlockSink {
             throw error
         }
         guard systemClose(fd) == 0 else {
-            throw JSONLFileError(path: path, message: "cannot close after writing: \(JSONLLineSource.lastError())")
+            throw TraceFileError(path: path, message: "cannot close after writing: \(JSONLLineSource.lastError())")
         }
     }
 
     // MARK: - Output
 
-    private func flush() throws(JSONLFileError) {
+    private func flush() throws(TraceFileError) {
         var written = 0
         let total = buffer.count
         while written < total {
             let n = buffer.withUnsafeBytes { systemWrite(fd, $0.baseAddress! + written, total - written) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw JSONLFileError(path: path, message: "cannot write: \(JSONLLineSource.lastError())")
+                throw TraceFileError(path: path, message: "cannot write: \(JSONLLineSource.lastError())")
             }
             written += n
         }

@@ -387,10 +387,10 @@ struct JSONLTraceReaderTests {
         #expect {
             try JSONLTraceReader(path: path, options: TraceReadOptions(shape: tiny))
         } throws: { error in
-            (error as? JSONLFileError)?.description == "\(path): cannot open for reading: No such file or directory"
+            (error as? TraceFileError)?.description == "\(path): cannot open for reading: No such file or directory"
         }
         let dir = try JSONLFixtures.directory().path
-        #expect(throws: JSONLFileError.self) { try JSONLTraceReader(path: dir, options: TraceReadOptions(shape: tiny)) }
+        #expect(throws: TraceFileError.self) { try JSONLTraceReader(path: dir, options: TraceReadOptions(shape: tiny)) }
     }
 
     @Test func garbageNeverCrashesOrHangs() throws {

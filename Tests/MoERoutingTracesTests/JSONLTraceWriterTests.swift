@@ -28,7 +28,7 @@ struct JSONLTraceWriterTests {
 
             """)
         try writer.close()  // a second close does nothing
-        #expect(throws: JSONLFileError.self) { try writer.write(RoutingBlock.empty(shape: .tinyMixtral)) }
+        #expect(throws: TraceFileError.self) { try writer.write(RoutingBlock.empty(shape: .tinyMixtral)) }
     }
 
     @Test func writeThenReadGivesTheSameTokensAndCells() throws {
@@ -69,7 +69,7 @@ struct JSONLTraceWriterTests {
         #expect {
             try JSONLTraceWriter(path: path)
         } throws: { error in
-            (error as? JSONLFileError)?.description == "\(path): cannot open for writing: No such file or directory"
+            (error as? TraceFileError)?.description == "\(path): cannot open for writing: No such file or directory"
         }
     }
 }
