@@ -60,7 +60,7 @@ extension MoERoutingCommand {
             let names = analyzers.isEmpty ? BuiltinAnalyzers.defaultNames : analyzers
             let instances = try names.map { try registry.make($0) }
             let inputs = try TraceInputs(paths: traces, options: try read.traceOptions())
-            let result = try AnalysisRunner.run(
+            var result = try AnalysisRunner.run(
                 source: inputs.source,
                 analyzers: instances,
                 context: AnalysisContext(shape: inputs.shape, settings: inputs.settings, seed: seed),
@@ -73,6 +73,10 @@ extension MoERoutingCommand {
                     "seed": .string(String(seed)),
                 ]
             )
+            // Traces captured with --timing carry per-layer timings: add the capture's timing section.
+            if let timing = inputs.timing, let capture = CaptureReport.make(timing: timing) {
+                result.reports.append(capture)
+            }
             for w in inputs.warnings { Console.warn(w) }
             if inputs.shapeWasInferred { Console.warn("shape inferred from the data: \(inputs.shape) (state it with --shape)") }
             try emit(result, format: format, output: output, subtitle: traces.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))

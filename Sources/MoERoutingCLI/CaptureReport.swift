@@ -2,29 +2,115 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import MoERouting
+import MoERoutingTraces
 import VLLMCapture
 
 /// The capture's own report section: routing's share of MoE layer time per layer (with
 /// `--timing`) and the router's entropy and k/(k+1) margin per layer (with `--router-logits`).
 /// `nil` when neither was collected.
 enum CaptureReport {
+    /// Per-layer timing sums, from a capture summary or from a binary trace's timing chunks.
+    struct Timing {
+        var steps: Int
+        var rows: Int
+        var routingNanoseconds: [Int64]
+        var moeNanoseconds: [Int64]
+        /// Where per-step figures can be found, for the section's note.
+        var perStepSource: String
+
+        init(_ t: LayerTimingTotals) {
+            steps = t.steps
+            rows = t.rows
+            routingNanoseconds = t.routingNanoseconds
+            moeNanoseconds = t.moeNanoseconds
+            perStepSource = "timings.jsonl beside the trace"
+        }
+
+        init(_ t: TraceTimingTotals) {
+            steps = t.steps
+            rows = t.rows
+            routingNanoseconds = t.routingNanoseconds
+            moeNanoseconds = t.moeNanoseconds
+            perStepSource = "the trace's layer-timings chunks (docs/trace-format.md)"
+        }
+
+        /// Sums over several traces (layers beyond the shortest are dropped).
+        static func merged(_ parts: [TraceTimingTotals]) -> Timing? {
+            guard var total = parts.first else { return nil }
+            for t in parts.dropFirst() {
+                let L = min(total.routingNanoseconds.count, t.routingNanoseconds.count)
+                total.steps += t.steps
+                total.rows += t.rows
+                total.routingNanoseconds = (0..<L).map { total.routingNanoseconds[$0] &+ t.routingNanoseconds[$0] }
+                total.moeNanoseconds = (0..<L).map { total.moeNanoseconds[$0] &+ t.moeNanoseconds[$0] }
+            }
+            return Timing(total)
+        }
+
+        var routingShare: [Double] {
+            zip(routingNanoseconds, moeNanoseconds).map { r, m in m > 0 ? Double(r) / Double(m) : 0 }
+        }
+
+        /// The `timing` JSON member: steps, rows and per layer ms and share.
+        var reportValue: ReportValue {
+            let share = routingShare
+            return .object([
+                .init("steps", .int(steps)),
+                .init("rows", .int(rows)),
+                .init(
+                    "layers",
+                    .array(
+                        share.indices.map { l in
+                            .object([
+                                .init("layer", .int(l)),
+                                .init("routing_ms", .double(Double(routingNanoseconds[l]) / 1e6)),
+                                .init("moe_ms", .double(Double(moeNanoseconds[l]) / 1e6)),
+                                .init("routing_share", .double(share[l])),
+                            ])
+                        })),
+            ])
+        }
+
+        /// `routing share of MoE time per layer: 0.112 0.098 ... (all layers 0.105)`.
+        var inspectLine: String {
+            let routing = routingNanoseconds.reduce(0, &+), moe = moeNanoseconds.reduce(0, &+)
+            let all = moe > 0 ? CaptureReport.fixed(Double(routing) / Double(moe)) : "n/a"
+            return "routing share of MoE time per layer: "
+                + routingShare.map { CaptureReport.fixed($0) }.joined(separator: " ")
+                + " (all layers \(all), \(steps) steps)"
+        }
+    }
+
+    /// The section from a capture summary (`collect`, `run`).
     static func make(_ summary: CaptureSummary) -> AnalyzerReport? {
-        guard summary.timing != nil || summary.routerLogits != nil else { return nil }
+        make(timing: summary.timing.map(Timing.init), routerLogits: summary.routerLogits)
+    }
+
+    /// The section from timings alone (`analyze` of a trace with layer-timings chunks).
+    static func make(timing: Timing) -> AnalyzerReport? {
+        make(timing: timing, routerLogits: nil)
+    }
+
+    /// `x` with `d` decimals, "n/a" when not finite.
+    static func fixed(_ x: Double, _ d: Int = 3) -> String {
+        guard x.isFinite else { return "n/a" }
+        var s = String(Int((x * pow10(d)).rounded()))
+        let neg = s.hasPrefix("-")
+        if neg { s.removeFirst() }
+        while s.count <= d { s = "0" + s }
+        let cut = s.index(s.endIndex, offsetBy: -d)
+        return (neg ? "-" : "") + s[..<cut] + "." + s[cut...]
+    }
+
+    private static func make(timing: Timing?, routerLogits: RouterLogitStatistics?) -> AnalyzerReport? {
+        guard timing != nil || routerLogits != nil else { return nil }
         var json: [ReportValue.Member] = []
         var tables: [ReportTable] = []
         var figures: [ReportFigure] = []
         var headlines: [AnalyzerReport.Headline] = []
         var notes: [String] = []
-        func f(_ x: Double, _ d: Int = 3) -> String {
-            guard x.isFinite else { return "n/a" }
-            var s = String(Int((x * pow10(d)).rounded()))
-            let neg = s.hasPrefix("-")
-            if neg { s.removeFirst() }
-            while s.count <= d { s = "0" + s }
-            let cut = s.index(s.endIndex, offsetBy: -d)
-            return (neg ? "-" : "") + s[..<cut] + "." + s[cut...]
-        }
-        if let t = summary.timing {
+        func f(_ x: Double, _ d: Int = 3) -> String { fixed(x, d) }
+        if let t = timing {
             json.append(.init("timing", t.reportValue))
             let share = t.routingShare
             let layers = share.indices.map(String.init)
@@ -37,14 +123,14 @@ enum CaptureReport {
                 rows: share.indices.map { l in
                     [layers[l], f(Double(t.routingNanoseconds[l]) / 1e6), f(Double(t.moeNanoseconds[l]) / 1e6), f(share[l])]
                 }))
-            let routing = t.routingNanoseconds.reduce(0, +), moe = t.moeNanoseconds.reduce(0, +)
+            let routing = t.routingNanoseconds.reduce(0, &+), moe = t.moeNanoseconds.reduce(0, &+)
             if moe > 0 {
                 headlines.append(.init(label: "routing's share of MoE time (all layers)", value: f(Double(routing) / Double(moe)),
                                        reference: "\(f(Double(moe) / 1e6, 1)) ms of MoE time"))
             }
-            notes.append("Wall time per layer call with the device synchronised around it; per-step figures are in timings.jsonl beside the trace.")
+            notes.append("Wall time per layer call with the device synchronised around it; per-step figures are in \(t.perStepSource).")
         }
-        if let r = summary.routerLogits {
+        if let r = routerLogits {
             json.append(.init("router_logits", r.reportValue))
             let n = r.rows.count
             let entropy = (0..<n).map { r.rows[$0] > 0 ? r.entropySum[$0] / Double(r.rows[$0]) : .nan }

@@ -146,7 +146,7 @@ struct CaptureCommandOptions: ParsableArguments {
     @Flag(name: .customLong("router-logits"), help: "Also capture router logits over all experts (entropy and k/k+1 margin per layer in run.json).")
     var routerLogits = false
 
-    @Flag(help: "Time routing and the whole MoE layer per step and layer (<trace>.timings.jsonl, shares in run.json).")
+    @Flag(help: "Time routing and the whole MoE layer per step and layer (kept in the trace, and in <trace>.timings.jsonl; shares in run.json).")
     var timing = false
 
     @Option(help: ArgumentHelp("The Python venv (default: MOE_ROUTING_VENV, else .venv in the project).", valueName: "path"))

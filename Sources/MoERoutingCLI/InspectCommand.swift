@@ -32,6 +32,8 @@ extension MoERoutingCommand {
             let (reports, failures) = mux.finishAll()
             if let f = failures.first { throw CLIError("\(f)") }
             var report = reports[0]
+            let timing = inputs.timing
+            if let timing { report.notes.append(timing.inspectLine) }
             if inputs.shapeWasInferred {
                 report.notes.insert("shape inferred from the data (\(inputs.shape)); state it with --shape or --layers/--experts/--top-k", at: 0)
             }
@@ -43,6 +45,7 @@ extension MoERoutingCommand {
                 members.append(.init("shape_inferred", .bool(inputs.shapeWasInferred)))
                 members.append(.init("skipped_records", .object(inputs.skipped.keys.sorted().map { .init($0.rawValue, .int(inputs.skipped[$0]!)) })))
                 members.append(.init("lost_bytes", .int(inputs.lostBytes)))
+                if let timing { members.append(.init("timing", timing.reportValue)) }
                 print(ReportValue.object(members).jsonString(indent: 2))
             case .text: print(report.renderText(), terminator: "")
             case .markdown: print(report.renderMarkdown(), terminator: "")

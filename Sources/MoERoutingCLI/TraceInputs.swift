@@ -81,6 +81,12 @@ final class TraceInputs {
     }
 
     var lostBytes: Int { binaries.reduce(0) { $0 + $1.1.summary.lostBytes } }
+
+    /// Per-layer timing sums over the binary inputs' layer-timings chunks, or `nil` when none has
+    /// any; final once the source has been drained.
+    var timing: CaptureReport.Timing? {
+        CaptureReport.Timing.merged(binaries.compactMap { $0.1.timingTotals })
+    }
 }
 
 /// An error for the user: one line, printed without decoration.

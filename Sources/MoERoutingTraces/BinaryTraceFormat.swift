@@ -91,6 +91,12 @@ public enum BinaryTraceFormat {
     static let columnEntrySize = 24
     /// Bytes of a block payload before its column directory.
     static let blockPrefixSize = 8
+    /// Bytes of a layer-timings payload before its records: u32 record count, u32 layer count.
+    static let timingPrefixSize = 8
+    /// Bytes of one timing record before its per-layer values: i64 step, i32 rows, u32 reserved.
+    static let timingRecordPrefixSize = 16
+    /// Timing records the writer buffers before it writes a layer-timings chunk on its own.
+    static let timingBatchSize = 64
     /// Frame flag: a reader that does not know the chunk kind may skip the chunk.
     static let optionalFlag: UInt16 = 1
     /// Largest header payload a reader accepts (a bound on memory for corrupt input).
@@ -107,8 +113,8 @@ enum BinaryChunkKind: UInt16 {
     case block = 2
     /// Written by `close()`: totals, so readers tell a closed file from a cut one.
     case end = 3
-    /// Reserved for per-layer-call timings (routing and MoE layer wall time per step and layer).
-    /// Written with the optional flag; not produced by format 1.0 writers.
+    /// Per-layer-call timings (routing and MoE layer wall time per step and layer), always
+    /// written with the optional flag so readers that do not know it skip it.
     case layerTimings = 16
 }
 

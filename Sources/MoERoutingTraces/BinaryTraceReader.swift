@@ -45,6 +45,10 @@ public final class BinaryTraceReader: RoutingBlockSource {
     /// The totals the writer recorded in its end chunk, once that chunk has been read; `nil`
     /// before the end or when the file was never closed cleanly.
     public private(set) var endTotals: BinaryTraceTotals?
+    /// Per-layer sums of the layer-timings chunks passed so far (they are read on the way to
+    /// the blocks, so the sums are final once ``nextBlock()`` has returned `nil`); `nil` while
+    /// no timing chunk has been read, and for traces captured without timing.
+    public private(set) var timingTotals: TraceTimingTotals?
     /// Whether the end chunk was read: the writer closed the file cleanly.
     public var isComplete: Bool { endTotals != nil }
     /// The file's size in bytes when it was opened.
@@ -217,7 +221,16 @@ public final class BinaryTraceReader: RoutingBlockSource {
                 }
             case .end:
                 try readEnd(UnsafeRawBufferPointer(payload), at: pos)
-            case .layerTimings, nil:
+            case .layerTimings:
+                do {
+                    let records = try binaryDecodeTimings(UnsafeRawBufferPointer(payload), layers: header.shape.layers)
+                    var t = timingTotals ?? TraceTimingTotals(layers: header.shape.layers)
+                    for r in records { t.add(r) }
+                    timingTotals = t
+                } catch {
+                    try invalid(at: pos, error)
+                }
+            case nil:
                 guard flags & BinaryTraceFormat.optionalFlag != 0 else {
                     throw TraceError(
                         path: path,

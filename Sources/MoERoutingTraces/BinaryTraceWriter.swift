@@ -33,10 +33,14 @@ public final class BinaryTraceWriter: RoutingBlockSink {
     public private(set) var totals = BinaryTraceTotals()
     /// The domain table so far (header names, then names introduced by blocks).
     public var domains: [String] { mapper.names }
+    /// Timing records written to the file so far (not counting those still buffered).
+    public private(set) var timingRecordsWritten = 0
 
     private let file: BinaryOutputFile
     private var mapper: BinaryDomainMapper
     private var closed = false
+    /// Timing records added with ``addTiming(_:)`` and not yet written.
+    private var pendingTimings: [LayerTimingRecord] = []
     /// Scratch space for one chunk (frame and payload), reused across blocks.
     private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
@@ -100,6 +104,7 @@ public final class BinaryTraceWriter: RoutingBlockSink {
             try writeDomainChunk(first: before)
         }
         guard T > 0 else { return }
+        try flushTimings()
         try writeBlockChunk(block, remap: remap)
         totals.blocks += 1
         totals.tokens += T
@@ -111,6 +116,7 @@ public final class BinaryTraceWriter: RoutingBlockSink {
     /// - Throws: ``TraceFileError`` when the write or close fails.
     public func close() throws {
         guard !closed else { return }
+        try flushTimings()
         closed = true
         var e = BinaryByteEncoder()
         e.u64(UInt64(totals.blocks))
@@ -120,6 +126,80 @@ public final class BinaryTraceWriter: RoutingBlockSink {
         e.u32(0)
         try writeSmallChunk(kind: .end, payload: e.bytes)
         try file.close()
+    }
+
+    // MARK: - Timings
+
+    /// Writes one optional layer-timings chunk (kind 16) holding any records buffered by
+    /// ``addTiming(_:)`` followed by `records`, handed to the kernel before this returns.
+    /// Readers that do not know the kind skip it; ``BinaryTraceReader/timingTotals`` sums it.
+    ///
+    /// - Throws: ``TraceFileError`` for a record whose routing or MoE times do not hold one value
+    ///   per layer, a negative row count or time, a write after ``close()``, or a failed write.
+    public func writeTimings(_ records: [LayerTimingRecord]) throws {
+        guard !closed else { throw TraceFileError(path: path, message: "write after close") }
+        for r in records { try check(r) }
+        let all = pendingTimings + records
+        pendingTimings.removeAll(keepingCapacity: true)
+        guard !all.isEmpty else { return }
+        try writeTimingChunk(all)
+    }
+
+    /// Buffers one step's timings; they are written in one layer-timings chunk every
+    /// 64 records, before the next block, and at ``close()``, so a killed run keeps most of them.
+    ///
+    /// - Throws: ``TraceFileError`` as ``writeTimings(_:)`` does.
+    public func addTiming(_ record: LayerTimingRecord) throws {
+        guard !closed else { throw TraceFileError(path: path, message: "write after close") }
+        try check(record)
+        pendingTimings.append(record)
+        if pendingTimings.count >= BinaryTraceFormat.timingBatchSize { try flushTimings() }
+    }
+
+    /// Writes the buffered timing records, if any.
+    private func flushTimings() throws {
+        guard !pendingTimings.isEmpty else { return }
+        let records = pendingTimings
+        pendingTimings.removeAll(keepingCapacity: true)
+        try writeTimingChunk(records)
+    }
+
+    private func check(_ r: LayerTimingRecord) throws {
+        let L = shape.layers
+        guard r.routingNanoseconds.count == L, r.moeNanoseconds.count == L else {
+            throw TraceFileError(
+                path: path,
+                message:
+                    "timing record of step \(r.step) has \(r.routingNanoseconds.count) routing and \(r.moeNanoseconds.count) MoE times, expected \(L) each (one per layer)"
+            )
+        }
+        guard r.rows >= 0, r.routingNanoseconds.allSatisfy({ $0 >= 0 }), r.moeNanoseconds.allSatisfy({ $0 >= 0 }) else {
+            throw TraceFileError(path: path, message: "timing record of step \(r.step) holds a negative row count or time")
+        }
+    }
+
+    private func writeTimingChunk(_ records: [LayerTimingRecord]) throws {
+        let L = shape.layers
+        let size = LayerTimingRecord.encodedSize(layers: L)
+        let payloadSize = BinaryTraceFormat.timingPrefixSize + records.count * size
+        let f = BinaryTraceFormat.frameSize
+        let buf = scratchBuffer(f + payloadSize)
+        let p = UnsafeMutableRawBufferPointer(rebasing: buf[f..<(f + payloadSize)])
+        p.binaryStoreLE(UInt32(records.count), at: 0)
+        p.binaryStoreLE(UInt32(L), at: 4)
+        for (i, r) in records.enumerated() {
+            let base = BinaryTraceFormat.timingPrefixSize + i * size
+            p.binaryStoreLE(r.step, at: base)
+            p.binaryStoreLE(r.rows, at: base + 8)
+            p.binaryStoreLE(UInt32(0), at: base + 12)
+            let valuesAt = base + BinaryTraceFormat.timingRecordPrefixSize
+            for l in 0..<L {
+                p.binaryStoreLE(r.routingNanoseconds[l], at: valuesAt + 8 * l)
+                p.binaryStoreLE(r.moeNanoseconds[l], at: valuesAt + 8 * (L + l))
+            }
+        }
+        try emitChunk(kind: .layerTimings, flags: BinaryTraceFormat.optionalFlag, payloadSize: payloadSize, buffer: buf)
+        timingRecordsWritten += records.count
     }
 
     // MARK: - Chunks

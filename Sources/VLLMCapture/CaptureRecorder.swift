@@ -7,6 +7,7 @@
 
 import Foundation
 public import MoERouting
+import MoERoutingTraces
 
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +17,9 @@ import Darwin
 
 /// A ``CaptureObserver`` that feeds each finished request's block to an ``AnalysisDispatcher``
 /// (its sinks write the trace, its analyzers run live), appends each output to a JSONL file, each
-/// step's timings to another, and prints progress on standard error.
+/// step's timings to another and to every ``BinaryTraceWriter`` among the dispatcher's sinks
+/// (layer-timings chunks, flushed every 64 steps, before each block and when the writer closes),
+/// and prints progress on standard error.
 ///
 /// ```swift
 /// let recorder = try CaptureRecorder(dispatcher: dispatcher, outputsPath: "run.outputs.jsonl")
@@ -37,6 +40,8 @@ public final class CaptureRecorder: CaptureObserver {
 
     private let outputs: LineFile?
     private let timings: LineFile?
+    /// The binary traces among the dispatcher's sinks, which also keep the step timings.
+    private let traceWriters: [BinaryTraceWriter]
     private let encoder: JSONEncoder
     private let label: String
     private var lastPrint: Double = -1
@@ -59,6 +64,7 @@ public final class CaptureRecorder: CaptureObserver {
         self.dispatcher = dispatcher
         self.outputs = try outputsPath.map(LineFile.init(path:))
         self.timings = try timingsPath.map(LineFile.init(path:))
+        self.traceWriters = dispatcher.sinks.compactMap { $0 as? BinaryTraceWriter }
         self.showsProgress = showsProgress
         self.label = label
         self.interactive = isatty(2) != 0
@@ -105,6 +111,18 @@ public final class CaptureRecorder: CaptureObserver {
     }
 
     public func stepEnded(_ timing: StepTiming) throws {
+        if !traceWriters.isEmpty {
+            let record = LayerTimingRecord(
+                step: Int64(timing.step), rows: Int32(clamping: timing.rows),
+                routingNanoseconds: timing.routingNanoseconds, moeNanoseconds: timing.moeNanoseconds)
+            for w in traceWriters {
+                do {
+                    try w.addTiming(record)
+                } catch {
+                    throw CaptureError.sinkFailed("\(error)")
+                }
+            }
+        }
         guard let timings else { return }
         let record = TimingRecord(
             step: timing.step, rows: timing.rows, routing_ns: timing.routingNanoseconds, moe_ns: timing.moeNanoseconds)
