@@ -21,7 +21,10 @@ public import AnalysisSupport
 ///
 /// Pairs with a missing layer are skipped and counted. Memory is bounded by the shape:
 /// per-fold `[L-1][E][E]` count tables (folds are assigned per problem by ``ProblemFolds``), the
-/// affinity counts and one entry per distinct problem.
+/// affinity counts and one entry per distinct problem. For `k == 2` and `E <= 8` (Mixtral) the
+/// hot loop instead counts ordered (top-1, second) id pairs of layer l against those of l+1 in one
+/// `[F][L-1][E^2][E^2]` table (2.5 MB for Mixtral), one increment per layer pair, and expands it
+/// into the same counts at `finish()`.
 ///
 /// ```swift
 /// let t = TransitionAnalyzer()
@@ -49,6 +52,11 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
     private var extraMembers = CompactCounts(count: 0)
     /// Every (i in S_l, j in S_{l+1}) combination: `[L-1][E][E]`.
     private var affinity = CompactCounts(count: 0)
+    /// Fast path for `k == 2`, `E <= 8`: per fold and layer pair, counts of every ordered
+    /// (top-1, second) id pair at layer l against the same at l+1: `[F][L-1][E*E][E*E]`. It is
+    /// expanded into the histogram, top-1, extra-member and affinity counts at `finish()`.
+    private var joint = CompactCounts(count: 0)
+    private var useJoint = false
     private var problems = ProblemSet()
     private var foldBuffer: [Int] = []
 
@@ -76,6 +84,8 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
         top1Counts = CompactCounts(count: folds.count * pairs * ee)
         extraMembers = CompactCounts(count: folds.count * pairs * ee)
         affinity = CompactCounts(count: pairs * ee)
+        useJoint = topK == 2 && experts >= 1 && experts <= 8
+        joint = CompactCounts(count: useJoint ? folds.count * pairs * ee * ee : 0)
         problems = ProblemSet()
     }
 
@@ -91,6 +101,14 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
         guard block.tokenCount > 0 else { return }
         problems.insert(from: block)
         folds.folds(for: block, into: &foldBuffer)
+        if useJoint {
+            joint.reserve(increments: block.tokenCount)
+            switch block.ids {
+            case .narrow(let ids): ids.withUnsafeBufferPointer { accumulatePairs($0, block) }
+            case .wide(let ids): ids.withUnsafeBufferPointer { accumulatePairs($0, block) }
+            }
+            return
+        }
         top1Counts.reserve(increments: block.tokenCount)
         extraMembers.reserve(increments: block.tokenCount)
         affinity.reserve(increments: block.tokenCount)
@@ -98,6 +116,85 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
         case .narrow(let ids): ids.withUnsafeBufferPointer { accumulate($0, block) }
         case .wide(let ids): ids.withUnsafeBufferPointer { accumulate($0, block) }
         }
+    }
+
+    /// The `k == 2`, `E <= 8` path: one increment per layer pair into ``joint``, keyed by the
+    /// ordered id pairs of both layers (expanded at `finish()`).
+    private func accumulatePairs<ID: FixedWidthInteger & UnsignedInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
+        let L = layers, E = experts
+        let P = L - 1
+        guard P > 0 else {
+            records += block.recordCount
+            return
+        }
+        let pp = E * E * E * E
+        let T = block.tokenCount
+        var presentCount = 0
+        block.present.withUnsafeBufferPointer { present in
+            foldBuffer.withUnsafeBufferPointer { foldOf in
+                joint.withCounters { joint in
+                    for t in 0..<T {
+                        let tBase = t &* L
+                        var prevPresent = present[tBase]
+                        var prevCode = 0
+                        if prevPresent {
+                            presentCount &+= 1
+                            prevCode = Int(ids[tBase &* 2]) &* E &+ Int(ids[tBase &* 2 &+ 1])
+                        }
+                        var row = joint + foldOf[t] &* P &* pp
+                        for l in 1...P {
+                            let cell = tBase &+ l
+                            let curPresent = present[cell]
+                            if curPresent {
+                                presentCount &+= 1
+                                let curCode = Int(ids[cell &* 2]) &* E &+ Int(ids[cell &* 2 &+ 1])
+                                if prevPresent { row[prevCode &* E &* E &+ curCode] &+= 1 }
+                                prevCode = curCode
+                            }
+                            prevPresent = curPresent
+                            row += pp
+                        }
+                    }
+                }
+            }
+        }
+        records += presentCount
+    }
+
+    /// The histogram, top-1, extra-member and affinity counts, with ``joint`` expanded into them.
+    private func expandedCounts() -> (hist: [Int], top1: [Int], extra: [Int], affinity: [Int]) {
+        var hist = overlapHistogram
+        var top1 = top1Counts.values
+        var extra = extraMembers.values
+        var aff = affinity.values
+        guard useJoint, joint.count > 0 else { return (hist, top1, extra, aff) }
+        let E = experts, P = max(0, layers - 1), ee = E * E
+        let histWidth = topK + 1
+        for f in 0..<folds.count {
+            for l in 0..<P {
+                let base = (f * P + l) * ee * ee
+                for prev in 0..<ee {
+                    let a = prev / E, b = prev % E
+                    let prevMask: UInt64 = (1 << UInt64(a)) | (1 << UInt64(b))
+                    let rowBase = ((f * P + l) * E + a) * E
+                    for cur in 0..<ee {
+                        let n = joint[base + prev * ee + cur]
+                        if n == 0 { continue }
+                        let c = cur / E, d = cur % E
+                        let curMask: UInt64 = (1 << UInt64(c)) | (1 << UInt64(d))
+                        hist[l * histWidth + (prevMask & curMask).nonzeroBitCount] += n
+                        top1[rowBase + c] += n
+                        extra[rowBase + d] += n
+                        let affBase = l * ee
+                        aff[affBase + a * E + c] += n
+                        aff[affBase + a * E + d] += n
+                        aff[affBase + b * E + c] += n
+                        aff[affBase + b * E + d] += n
+                    }
+                }
+            }
+        }
+        return (hist, top1, extra, aff)
     }
 
     private func accumulate<ID: FixedWidthInteger & UnsignedInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
@@ -192,11 +289,13 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
         top1Counts.add(o.top1Counts)
         extraMembers.add(o.extraMembers)
         affinity.add(o.affinity)
+        joint.add(o.joint)
         problems.merge(o.problems)
     }
 
     public func finish() throws -> AnalyzerReport {
         guard let ctx = context else { return TransitionReportBuilder.emptyReport(name: name) }
+        let counts = expandedCounts()
         return TransitionReportBuilder(
             shape: ctx.shape,
             seed: ctx.seed,
@@ -205,10 +304,10 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
             tokens: tokens,
             records: records,
             problems: problems,
-            overlapHistogram: overlapHistogram,
-            top1Counts: top1Counts.values,
-            extraMembers: extraMembers.values,
-            affinity: affinity.values
+            overlapHistogram: counts.hist,
+            top1Counts: counts.top1,
+            extraMembers: counts.extra,
+            affinity: counts.affinity
         ).build()
     }
 }
