@@ -270,6 +270,17 @@ public final class DomainAnalyzer: RoutingAnalyzer {
                                                 domainAffinity.withUnsafeMutableBufferPointer { affinity in
                                                     domainFoldPairs.withUnsafeMutableBufferPointer { foldPairs in
                                                         smallPairs.withUnsafeMutableBufferPointer { small in
+                                                            if geometry.topK == 2 {
+                                                                Self.accumulatePairs(
+                                                                    geometry, ids: ids, present: present, slots: slots,
+                                                                    problemDomain: pDomain, problemFold: pFold,
+                                                                    problemSmall: pSmall, tokens: pTokens,
+                                                                    records: pRecords, incomplete: pIncomplete,
+                                                                    usage: usage, top1: top1, affinity: affinity,
+                                                                    foldPairs: foldPairs, small: small
+                                                                )
+                                                                return
+                                                            }
                                                             Self.accumulateCore(
                                                                 geometry, ids: ids, present: present, slots: slots,
                                                                 problemDomain: pDomain, problemFold: pFold,
@@ -363,6 +374,97 @@ public final class DomainAnalyzer: RoutingAnalyzer {
                 }
                 prevPresent = true
                 prevTop = top
+            }
+            tokens[s] &+= 1
+            records[s] &+= n
+            if n < L { incomplete[s] &+= 1 }
+        }
+    }
+
+    /// `accumulateCore` specialised for k = 2 (the common Mixtral shape): both ids of a cell are read once and the
+    /// previous layer's pair is carried in registers; the counts it adds are identical.
+    @inline(__always)
+    private static func accumulatePairs<ID: FixedWidthInteger>(
+        _ g: Geometry,
+        ids: UnsafeBufferPointer<ID>,
+        present: UnsafeBufferPointer<Bool>,
+        slots: UnsafeBufferPointer<Int>,
+        problemDomain: UnsafeBufferPointer<Int>,
+        problemFold: UnsafeBufferPointer<Int>,
+        problemSmall: UnsafeBufferPointer<Int>,
+        tokens: UnsafeMutableBufferPointer<Int>,
+        records: UnsafeMutableBufferPointer<Int>,
+        incomplete: UnsafeMutableBufferPointer<Int>,
+        usage: UnsafeMutableBufferPointer<UInt32>,
+        top1: UnsafeMutableBufferPointer<UInt32>,
+        affinity: UnsafeMutableBufferPointer<Int>,
+        foldPairs: UnsafeMutableBufferPointer<Int>,
+        small: UnsafeMutableBufferPointer<UInt32>
+    ) {
+        guard let idBase = ids.baseAddress, let presentBase = present.baseAddress,
+              let usageBase = usage.baseAddress, let top1Base = top1.baseAddress
+        else { return }
+        let L = g.layers
+        let E = g.experts
+        let EE = E * E
+        let LE = L * E
+        let cells = g.pairCells
+        let transitions = g.transitions
+        let folds = crossValidationFolds
+        for tok in 0..<slots.count {
+            let s = slots[tok]
+            let d = problemDomain[s]
+            let urow = usageBase + s * LE
+            let trow = top1Base + s * LE
+            let cellBase = tok * L
+            let presentRow = presentBase + cellBase
+            let idRow = idBase + cellBase * 2
+            var n = 0
+            if transitions, let affinityBase = affinity.baseAddress, let foldBase = foldPairs.baseAddress {
+                let aff = affinityBase + d * cells
+                let fold = foldBase + (d * folds + problemFold[s]) * cells
+                let sb = problemSmall[s]
+                let smallRow: UnsafeMutablePointer<UInt32>? = sb >= 0 ? small.baseAddress.map { $0 + sb } : nil
+                var prevPresent = false
+                var p0 = 0
+                var p1 = 0
+                for l in 0..<L {
+                    guard presentRow[l] else {
+                        prevPresent = false
+                        continue
+                    }
+                    n &+= 1
+                    let c0 = Int(idRow[2 &* l])
+                    let c1 = Int(idRow[2 &* l &+ 1])
+                    let row = l &* E
+                    trow[row &+ c0] &+= 1
+                    urow[row &+ c0] &+= 1
+                    urow[row &+ c1] &+= 1
+                    if prevPresent {
+                        let lb = (l &- 1) &* EE
+                        let pc = lb &+ p0 &* E &+ c0
+                        fold[pc] &+= 1
+                        if let smallRow { smallRow[pc] &+= 1 }
+                        let a0 = lb &+ p0 &* E
+                        let a1 = lb &+ p1 &* E
+                        aff[a0 &+ c0] &+= 1
+                        aff[a0 &+ c1] &+= 1
+                        aff[a1 &+ c0] &+= 1
+                        aff[a1 &+ c1] &+= 1
+                    }
+                    prevPresent = true
+                    p0 = c0
+                    p1 = c1
+                }
+            } else {
+                for l in 0..<L where presentRow[l] {
+                    n &+= 1
+                    let row = l &* E
+                    let c0 = Int(idRow[2 &* l])
+                    trow[row &+ c0] &+= 1
+                    urow[row &+ c0] &+= 1
+                    urow[row &+ Int(idRow[2 &* l &+ 1])] &+= 1
+                }
             }
             tokens[s] &+= 1
             records[s] &+= n
