@@ -9,81 +9,34 @@ import VLLMCapture
 /// `--timing`) and the router's entropy and k/(k+1) margin per layer (with `--router-logits`).
 /// `nil` when neither was collected.
 enum CaptureReport {
-    /// Per-layer timing sums, from a capture summary or from a binary trace's timing chunks.
+    /// Per-layer timing sums, from a capture summary or from a binary trace's timing chunks, and
+    /// where the per-step figures can be found (for the section's note).
     struct Timing {
-        var steps: Int
-        var rows: Int
-        var routingNanoseconds: [Int64]
-        var moeNanoseconds: [Int64]
-        /// Where per-step figures can be found, for the section's note.
+        var totals: TraceTimingTotals
         var perStepSource: String
-
-        init(_ t: LayerTimingTotals) {
-            steps = t.steps
-            rows = t.rows
-            routingNanoseconds = t.routingNanoseconds
-            moeNanoseconds = t.moeNanoseconds
-            perStepSource = "timings.jsonl beside the trace"
-        }
-
-        init(_ t: TraceTimingTotals) {
-            steps = t.steps
-            rows = t.rows
-            routingNanoseconds = t.routingNanoseconds
-            moeNanoseconds = t.moeNanoseconds
-            perStepSource = "the trace's layer-timings chunks (docs/trace-format.md)"
-        }
 
         /// Sums over several traces (layers beyond the shortest are dropped).
         static func merged(_ parts: [TraceTimingTotals]) -> Timing? {
             guard var total = parts.first else { return nil }
-            for t in parts.dropFirst() {
-                let L = min(total.routingNanoseconds.count, t.routingNanoseconds.count)
-                total.steps += t.steps
-                total.rows += t.rows
-                total.routingNanoseconds = (0..<L).map { total.routingNanoseconds[$0] &+ t.routingNanoseconds[$0] }
-                total.moeNanoseconds = (0..<L).map { total.moeNanoseconds[$0] &+ t.moeNanoseconds[$0] }
-            }
-            return Timing(total)
-        }
-
-        var routingShare: [Double] {
-            zip(routingNanoseconds, moeNanoseconds).map { r, m in m > 0 ? Double(r) / Double(m) : 0 }
-        }
-
-        /// The `timing` JSON member: steps, rows and per layer ms and share.
-        var reportValue: ReportValue {
-            let share = routingShare
-            return .object([
-                .init("steps", .int(steps)),
-                .init("rows", .int(rows)),
-                .init(
-                    "layers",
-                    .array(
-                        share.indices.map { l in
-                            .object([
-                                .init("layer", .int(l)),
-                                .init("routing_ms", .double(Double(routingNanoseconds[l]) / 1e6)),
-                                .init("moe_ms", .double(Double(moeNanoseconds[l]) / 1e6)),
-                                .init("routing_share", .double(share[l])),
-                            ])
-                        })),
-            ])
+            for t in parts.dropFirst() { total.merge(t) }
+            return Timing(totals: total, perStepSource: "the trace's layer-timings chunks (docs/trace-format.md)")
         }
 
         /// `routing share of MoE time per layer: 0.112 0.098 ... (all layers 0.105)`.
         var inspectLine: String {
-            let routing = routingNanoseconds.reduce(0, &+), moe = moeNanoseconds.reduce(0, &+)
+            let routing = totals.routingNanoseconds.reduce(0, &+), moe = totals.moeNanoseconds.reduce(0, &+)
             let all = moe > 0 ? CaptureReport.fixed(Double(routing) / Double(moe)) : "n/a"
             return "routing share of MoE time per layer: "
-                + routingShare.map { CaptureReport.fixed($0) }.joined(separator: " ")
-                + " (all layers \(all), \(steps) steps)"
+                + totals.routingShare.map { CaptureReport.fixed($0) }.joined(separator: " ")
+                + " (all layers \(all), \(totals.steps) steps)"
         }
     }
 
     /// The section from a capture summary (`collect`, `run`).
     static func make(_ summary: CaptureSummary) -> AnalyzerReport? {
-        make(timing: summary.timing.map(Timing.init), routerLogits: summary.routerLogits)
+        make(
+            timing: summary.timing.map { Timing(totals: $0, perStepSource: "timings.jsonl beside the trace") },
+            routerLogits: summary.routerLogits)
     }
 
     /// The section from timings alone (`analyze` of a trace with layer-timings chunks).
@@ -110,7 +63,8 @@ enum CaptureReport {
         var headlines: [AnalyzerReport.Headline] = []
         var notes: [String] = []
         func f(_ x: Double, _ d: Int = 3) -> String { fixed(x, d) }
-        if let t = timing {
+        if let timing {
+            let t = timing.totals
             json.append(.init("timing", t.reportValue))
             let share = t.routingShare
             let layers = share.indices.map(String.init)
@@ -128,7 +82,7 @@ enum CaptureReport {
                 headlines.append(.init(label: "routing's share of MoE time (all layers)", value: f(Double(routing) / Double(moe)),
                                        reference: "\(f(Double(moe) / 1e6, 1)) ms of MoE time"))
             }
-            notes.append("Wall time per layer call with the device synchronised around it; per-step figures are in \(t.perStepSource).")
+            notes.append("Wall time per layer call with the device synchronised around it; per-step figures are in \(timing.perStepSource).")
         }
         if let r = routerLogits {
             json.append(.init("router_logits", r.reportValue))

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import MoERouting
+import MoERoutingTraces
 
 extension MoERoutingCommand {
     struct Inspect: ParsableCommand {
@@ -45,7 +46,7 @@ extension MoERoutingCommand {
                 members.append(.init("shape_inferred", .bool(inputs.shapeWasInferred)))
                 members.append(.init("skipped_records", .object(inputs.skipped.keys.sorted().map { .init($0.rawValue, .int(inputs.skipped[$0]!)) })))
                 members.append(.init("lost_bytes", .int(inputs.lostBytes)))
-                if let timing { members.append(.init("timing", timing.reportValue)) }
+                if let timing { members.append(.init("timing", timing.totals.reportValue)) }
                 print(ReportValue.object(members).jsonString(indent: 2))
             case .text: print(report.renderText(), terminator: "")
             case .markdown: print(report.renderMarkdown(), terminator: "")

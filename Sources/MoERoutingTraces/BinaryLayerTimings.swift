@@ -68,6 +68,35 @@ public struct TraceTimingTotals: Sendable, Equatable {
         zip(routingNanoseconds, moeNanoseconds).map { r, m in m > 0 ? Double(r) / Double(m) : 0 }
     }
 
+    /// Adds another total (of another trace or shard); layers beyond the shorter are dropped.
+    public mutating func merge(_ other: TraceTimingTotals) {
+        let L = min(routingNanoseconds.count, other.routingNanoseconds.count)
+        steps += other.steps
+        rows = Self.saturatingAdd(rows, other.rows)
+        routingNanoseconds = (0..<L).map { Self.saturatingAdd(routingNanoseconds[$0], other.routingNanoseconds[$0]) }
+        moeNanoseconds = (0..<L).map { Self.saturatingAdd(moeNanoseconds[$0], other.moeNanoseconds[$0]) }
+    }
+
+    /// For reports: `{"steps", "rows", "layers": [{"layer", "routing_ms", "moe_ms", "routing_share"}]}`.
+    public var reportValue: ReportValue {
+        let share = routingShare
+        return .object([
+            .init("steps", .int(steps)),
+            .init("rows", .int(rows)),
+            .init(
+                "layers",
+                .array(
+                    share.indices.map { l in
+                        .object([
+                            .init("layer", .int(l)),
+                            .init("routing_ms", .double(Double(routingNanoseconds[l]) / 1e6)),
+                            .init("moe_ms", .double(Double(moeNanoseconds[l]) / 1e6)),
+                            .init("routing_share", .double(share[l])),
+                        ])
+                    })),
+        ])
+    }
+
     private static func saturatingAdd<T: FixedWidthInteger>(_ a: T, _ b: T) -> T {
         let (sum, overflow) = a.addingReportingOverflow(b)
         return overflow ? (b > 0 ? T.max : T.min) : sum

@@ -112,9 +112,7 @@ public final class CaptureRecorder: CaptureObserver {
 
     public func stepEnded(_ timing: StepTiming) throws {
         if !traceWriters.isEmpty {
-            let record = LayerTimingRecord(
-                step: Int64(timing.step), rows: Int32(clamping: timing.rows),
-                routingNanoseconds: timing.routingNanoseconds, moeNanoseconds: timing.moeNanoseconds)
+            let record = LayerTimingRecord(timing)
             for w in traceWriters {
                 do {
                     try w.addTiming(record)

@@ -6,6 +6,7 @@
 
 import Foundation
 public import MoERouting
+public import MoERoutingTraces
 
 /// What the started engine says about the model: its routing shape and where routing happens.
 public struct EngineDescription: Sendable, Equatable {
@@ -84,53 +85,23 @@ public struct StepTiming: Sendable, Equatable {
     }
 }
 
-/// Totals of ``StepTiming`` per layer.
-public struct LayerTimingTotals: Sendable, Equatable {
-    /// Steps counted.
-    public var steps = 0
-    /// Rows counted.
-    public var rows = 0
-    /// Per layer: routing nanoseconds.
-    public var routingNanoseconds: [Int64]
-    /// Per layer: MoE layer nanoseconds.
-    public var moeNanoseconds: [Int64]
+/// Totals of ``StepTiming`` per layer: the same totals a `.moetrace` reader sums from the trace's
+/// layer-timings chunks.
+public typealias LayerTimingTotals = TraceTimingTotals
 
-    /// Zero totals for `layers` layers.
-    public init(layers: Int) {
-        routingNanoseconds = Array(repeating: 0, count: layers)
-        moeNanoseconds = Array(repeating: 0, count: layers)
-    }
-
-    /// Adds one step.
+extension TraceTimingTotals {
+    /// Adds one engine step.
     public mutating func add(_ t: StepTiming) {
-        steps += 1
-        rows += t.rows
-        for l in 0..<min(routingNanoseconds.count, t.routingNanoseconds.count) { routingNanoseconds[l] += t.routingNanoseconds[l] }
-        for l in 0..<min(moeNanoseconds.count, t.moeNanoseconds.count) { moeNanoseconds[l] += t.moeNanoseconds[l] }
+        add(LayerTimingRecord(t))
     }
+}
 
-    /// Routing's share of MoE layer time per layer (0 where the layer took no time).
-    public var routingShare: [Double] {
-        zip(routingNanoseconds, moeNanoseconds).map { r, m in m > 0 ? Double(r) / Double(m) : 0 }
-    }
-
-    /// For reports: per layer milliseconds and share.
-    public var reportValue: ReportValue {
-        .object([
-            .init("steps", .int(steps)),
-            .init("rows", .int(rows)),
-            .init(
-                "layers",
-                .array(
-                    (0..<routingNanoseconds.count).map { l in
-                        .object([
-                            .init("layer", .int(l)),
-                            .init("routing_ms", .double(Double(routingNanoseconds[l]) / 1e6)),
-                            .init("moe_ms", .double(Double(moeNanoseconds[l]) / 1e6)),
-                            .init("routing_share", .double(routingShare[l])),
-                        ])
-                    })),
-        ])
+extension LayerTimingRecord {
+    /// The trace record of an engine step.
+    public init(_ t: StepTiming) {
+        self.init(
+            step: Int64(t.step), rows: Int32(clamping: t.rows),
+            routingNanoseconds: t.routingNanoseconds, moeNanoseconds: t.moeNanoseconds)
     }
 }
 

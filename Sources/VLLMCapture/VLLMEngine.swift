@@ -6,6 +6,7 @@
 
 import Foundation
 public import MoERouting
+import MoERoutingTraces
 import PythonRuntime
 import Synchronization
 

@@ -3,6 +3,7 @@
 
 import Foundation
 import MoERouting
+import MoERoutingTraces
 import Testing
 import VLLMCapture
 
