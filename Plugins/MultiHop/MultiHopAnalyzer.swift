@@ -242,12 +242,7 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
 
     public func consume(_ block: RoutingBlock) throws {
         if context == nil { try begin(AnalysisContext(shape: block.shape)) }
-        let s = block.shape
-        guard s.layers == layers, s.experts == experts, s.topK == topK else {
-            throw RoutingError.invalidShape(
-                "multihop: block shape \(s) differs from the analysis shape L=\(layers) E=\(experts) k=\(topK); analyze one model per run"
-            )
-        }
+        try context?.shape.requireMatch(block.shape, analyzer: name)
         tokens += block.tokenCount
         guard block.tokenCount > 0 else { return }
         problems.insert(from: block)

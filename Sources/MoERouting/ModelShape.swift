@@ -80,3 +80,17 @@ public struct ModelShape: Hashable, Sendable, Codable, CustomStringConvertible {
         )
     }
 }
+
+extension ModelShape {
+    /// Throws unless `block` has this shape's L, E and k (names are ignored): the check every
+    /// analyzer makes on each block it consumes.
+    ///
+    /// - Throws: ``RoutingError/invalidShape(_:)`` naming the analyzer and both shapes.
+    public func requireMatch(_ block: ModelShape, analyzer: String) throws {
+        guard block.layers == layers, block.experts == experts, block.topK == topK else {
+            throw RoutingError.invalidShape(
+                "\(analyzer): block shape \(block) differs from the analysis shape L=\(layers) E=\(experts) k=\(topK); analyze one model per run"
+            )
+        }
+    }
+}
