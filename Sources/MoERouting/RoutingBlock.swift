@@ -194,6 +194,14 @@ public struct RoutingBlock: Sendable, Equatable {
     /// The domain name of a token.
     @inlinable public func domainName(token: Int) -> String { domains[Int(domain[token])] }
 
+    /// Whether every column holds the length ``tokenCount`` and ``shape`` call for (blocks made
+    /// with the unchecked initialiser can break this; writers check it before encoding).
+    public var hasConsistentColumns: Bool {
+        let t = tokenCount, cells = t * shape.layers, slots = cells * shape.topK
+        return ids.count == slots && weights.count == slots && present.count == cells && domain.count == t
+            && problemID.count == t && position.count == t && phase.count == t && tokenID.count == t
+    }
+
     /// The number of present (token, layer) cells: the block's token-layer records.
     public var recordCount: Int { present.reduce(0) { $0 + ($1 ? 1 : 0) } }
 

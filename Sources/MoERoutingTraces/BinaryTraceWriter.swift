@@ -82,12 +82,7 @@ public final class BinaryTraceWriter: RoutingBlockSink {
             )
         }
         let T = block.tokenCount
-        let cells = T * shape.layers
-        let slots = cells * shape.topK
-        guard block.ids.count == slots, block.weights.count == slots, block.present.count == cells,
-            block.domain.count == T, block.problemID.count == T, block.position.count == T,
-            block.phase.count == T, block.tokenID.count == T
-        else {
+        guard block.hasConsistentColumns else {
             throw TraceFileError(path: path, message: "block columns disagree with its token count \(T); the block is malformed")
         }
         let before = mapper.names.count
