@@ -7,23 +7,14 @@
 
 import Foundation
 import MoERouting
+import MoERoutingTestKit
 import MultiHopAnalyzer
 import Testing
 import TransitionAnalyzer
 
 enum TransitionRealTraces {
     /// ../shared/data relative to the package root (the directory holding Package.swift).
-    static let directory: URL? = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while dir.path != "/" {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
-                let data = dir.deletingLastPathComponent().appendingPathComponent("shared/data")
-                return FileManager.default.fileExists(atPath: data.path) ? data : nil
-            }
-            dir.deleteLastPathComponent()
-        }
-        return nil
-    }()
+    static let directory: URL? = TestPaths.sharedData(from: #filePath)
 
     static let humaneval = "mixtral_humaneval_2problems_routing.jsonl"
     static let gsm8k = "mixtral_gsm8k_2problems_routing.jsonl"

@@ -9,13 +9,7 @@ import MoERoutingTestKit
 import Testing
 
 /// The package root, found from this file's path.
-private let packageRoot: URL = {
-    var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
-        url.deleteLastPathComponent()
-    }
-    return url
-}()
+private let packageRoot: URL = TestPaths.packageRoot(from: #filePath) ?? URL(fileURLWithPath: ".")
 
 /// Builds the standalone example plugin package once (its own scratch path, so it never waits on
 /// the build that runs these tests) and returns the shared library's path.
