@@ -63,7 +63,9 @@ struct Options {
             case "--venv": venv = try string(a)
             case "--analysis":
                 analysis = try string(a)
-                guard ["all", "writer", "none"].contains(analysis) else { throw BenchmarkError("--analysis takes all, writer or none") }
+                guard ["all", "writer", "none", "transition", "multihop", "domain"].contains(analysis) else {
+                    throw BenchmarkError("--analysis takes all, writer, none, transition, multihop or domain")
+                }
             case "-h", "--help":
                 print("usage: capture-overhead-benchmark [--problems N] [--max-tokens N] [--rounds R] [--model PATH] [--dtype D] [--venv PATH] [--analysis all|writer|none]")
                 exit(0)
@@ -76,9 +78,15 @@ struct Options {
 /// Counts and forwards blocks; the work a real run does.
 final class LiveObserver: CaptureObserver {
     let dispatcher: AnalysisDispatcher
+    /// Wall time spent handing blocks to the dispatcher (the trace writer and the analyzers).
+    private(set) var dispatchSeconds = 0.0
     init(dispatcher: AnalysisDispatcher) { self.dispatcher = dispatcher }
     func requestFinished(_ routing: RequestRouting, output: GenerationOutput?) throws {
-        if routing.block.tokenCount > 0 { try dispatcher.dispatch(routing.block) }
+        guard routing.block.tokenCount > 0 else { return }
+        let start = ContinuousClock.now
+        try dispatcher.dispatch(routing.block)
+        let d = (ContinuousClock.now - start).components
+        dispatchSeconds += Double(d.seconds) + Double(d.attoseconds) * 1e-18
     }
 }
 
@@ -120,14 +128,24 @@ func main() throws {
         return (run.seconds, run.cpuSeconds)
     }
     var selfTimed: [Double] = []
+    var dispatchTimes: [Double] = []
     func captured(_ round: Int) throws -> (Double, Double, Int) {
         let writer = try BinaryTraceWriter(path: directory + "/round\(round).moetrace", shape: shape)
-        let analyzers = MultiplexAnalyzer(
-            options.analysis == "all" ? [TransitionAnalyzer(folds: 5), MultiHopAnalyzer(), DomainAnalyzer()] : [])
+        let chosen: [any RoutingAnalyzer]
+        switch options.analysis {
+        case "all": chosen = [TransitionAnalyzer(folds: 5), MultiHopAnalyzer(), DomainAnalyzer()]
+        case "transition": chosen = [TransitionAnalyzer(folds: 5)]
+        case "multihop": chosen = [MultiHopAnalyzer()]
+        case "domain": chosen = [DomainAnalyzer()]
+        default: chosen = []
+        }
+        let analyzers = MultiplexAnalyzer(chosen)
         let dispatcher = AnalysisDispatcher(analyzers: analyzers, sinks: options.analysis == "none" ? [] : [writer])
         try dispatcher.begin(AnalysisContext(shape: shape))
-        let summary = try engine.capture(problems, observer: LiveObserver(dispatcher: dispatcher))
+        let observer = LiveObserver(dispatcher: dispatcher)
+        let summary = try engine.capture(problems, observer: observer)
         try writer.close()
+        if round >= 0 { dispatchTimes.append(observer.dispatchSeconds) }
         if round >= 0 { selfTimed.append(summary.hookOverhead) }
         return (summary.seconds, summary.cpuSeconds, summary.hook["layer_calls"] ?? 0)
     }
@@ -166,6 +184,7 @@ func main() throws {
                  median(ratios), totals.captured / totals.plain, fastest.captured / fastest.plain, fastest.captured, fastest.plain))
     print(String(format: "self-timed: hook and analysis took %.2f%% of the rest of the captured run's wall time (median over rounds): ratio %.4f",
                  median(selfTimed) * 100, 1 + median(selfTimed)))
+    print(String(format: "dispatch:  blocks to the trace writer and analyzers took %.2f ms per captured run (median)", median(dispatchTimes) * 1e3))
     print(String(format: "CPU time:  median ratio %.4f, ratio of totals %.4f; %d layer calls per run, %.1f us CPU extra per layer call (goal: ratio <= 1.05)",
                  median(cpuRatios), totals.capturedCPU / totals.plainCPU, layerCalls, perCall))
 }

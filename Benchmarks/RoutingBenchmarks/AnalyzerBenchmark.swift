@@ -4,7 +4,10 @@
 // Analyzer throughput: consume() and finish() of the transition, multihop and domain analyzers,
 // each alone and all together through MultiplexAnalyzer, on synthetic Mixtral-shaped routing.
 //   swift run -c release moe-routing-benchmarks analyzers [--records 60000000] [--tokens 200000]
-//     [--max-order 4] [--only transition|multihop|domain|all] [--digest]
+//     [--max-order 4] [--only transition|multihop|domain|all] [--shape mixtral-8x7b|tiny-mixtral|...]
+//     [--tokens-per-problem 512] [--problems-per-block 8] [--digest]
+// Small blocks (`--shape tiny-mixtral --tokens-per-problem 200 --problems-per-block 1`, what a
+// live capture of the tiny model hands over per finished request) show the per-block costs.
 
 import DomainAnalyzer
 import Foundation
@@ -58,6 +61,9 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
     var only: String?
     var maxOrder = 4
     var digest = false
+    var shape = ModelShape.mixtral8x7B
+    var tokensPerProblem = 512
+    var problemsPerBlock = 8
     var i = 0
     while i < args.count {
         let a = args[i]
@@ -79,18 +85,29 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
             guard let v else { throw AnalyzerBenchmarkError.usage("--only needs transition, multihop, domain or all") }
             only = v
             i += 2
+        case "--shape":
+            guard let v, let s = ModelShape.presets[v] else {
+                throw AnalyzerBenchmarkError.usage("--shape needs one of \(ModelShape.presets.keys.sorted().joined(separator: ", "))")
+            }
+            shape = s
+            i += 2
+        case "--tokens-per-problem":
+            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--tokens-per-problem needs a positive integer") }
+            tokensPerProblem = n
+            i += 2
+        case "--problems-per-block":
+            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--problems-per-block needs a positive integer") }
+            problemsPerBlock = n
+            i += 2
         case "--digest":
             digest = true
             i += 1
         default:
             throw AnalyzerBenchmarkError.usage(
-                "unknown option '\(a)'; options: --records N, --tokens N, --max-order N, --only NAME, --digest"
+                "unknown option '\(a)'; options: --records N, --tokens N, --max-order N, --only NAME, --shape NAME, --tokens-per-problem N, --problems-per-block N, --digest"
             )
         }
     }
-    let shape = ModelShape.mixtral8x7B
-    let tokensPerProblem = 512
-    let problemsPerBlock = 8
     var gen = SyntheticRouting(shape: shape, seed: 42, dependence: 0.5, missingRate: 0.001)
     var blocks: [RoutingBlock] = []
     var generated = 0

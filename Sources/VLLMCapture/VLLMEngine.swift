@@ -224,9 +224,15 @@ final class CaptureRunState: @unchecked Sendable {
     private var started = ContinuousClock.now
     private var finishedCount = 0
     private var generatedFinished = 0
-    private var decodeRowsInFlight: [Int: Int] = [:]
+    /// Decode rows routed per request (generated tokens fed back so far).
+    private var decodeRowsInFlight: [Int]
     private var decodeRows = 0
     private var stepRows = 0
+    /// Generated tokens the unfinished requests may still produce, at most: kept up to date per
+    /// row, so a progress report costs the same for 10 problems as for 10,000.
+    private var remainingBudget: Int
+    private var positionScratch: [Int32] = []
+    private var prefillScratch: [UInt8] = []
 
     init(shape: ModelShape, problems: [Problem], options: CaptureOptions, observer: any CaptureObserver, maxTokens: Int) {
         self.assembler = RoutingAssembler(shape: shape, problems: problems)
@@ -237,6 +243,8 @@ final class CaptureRunState: @unchecked Sendable {
         self.k = shape.topK
         self.experts = shape.experts
         self.outputs = Array(repeating: nil, count: problems.count)
+        self.decodeRowsInFlight = Array(repeating: 0, count: problems.count)
+        self.remainingBudget = problems.count * max(0, maxTokens)
         if options.timing { timing = LayerTimingTotals(layers: shape.layers) }
         if options.routerLogits { logits = RouterLogitStatistics(layers: shape.layers) }
     }
@@ -262,35 +270,59 @@ final class CaptureRunState: @unchecked Sendable {
 
     func shouldStop() -> Bool {
         if failure != nil || CaptureInterruption.isRequested { return true }
-        var budget = 0
-        for i in 0..<problems.count where outputs[i] == nil { budget += max(0, maxTokens - (decodeRowsInFlight[i] ?? 0)) }
         let progress = CaptureProgress(
             finished: finishedCount, total: problems.count, generatedTokens: decodeRows + finishedCount,
-            routedRows: assembler.statistics.rows, seconds: elapsed, remainingTokenBudget: budget)
+            routedRows: assembler.statistics.rows, seconds: elapsed, remainingTokenBudget: max(0, remainingBudget))
         return observer.progress(progress)
     }
 
     // MARK: Callbacks
 
+    /// `on_step(step, run_index i32[T], positions i64[T], token_ids i32[T], prompt_lengths i64[T])`:
+    /// a row is prefill when its position is below its request's prompt length.
     func onStep(_ args: PythonArguments) throws {
         try args.requireCount(5)
         try args.withBuffer(at: 1, of: Int32.self) { runIndex in
-            try args.withBuffer(at: 2, of: Int32.self) { positions in
+            try args.withBuffer(at: 2, of: Int64.self) { positions64 in
                 try args.withBuffer(at: 3, of: Int32.self) { tokens in
-                    try args.withBuffer(at: 4, of: UInt8.self) { prefill in
-                        try assembler.beginStep(
-                            runIndex: runIndex.elements, positions: positions.elements, tokenIDs: tokens.elements,
-                            prefill: prefill.elements)
-                        stepRows = runIndex.count
-                        for r in 0..<prefill.count where prefill[r] == 0 {
-                            decodeRows += 1
-                            let i = Int(runIndex[r])
-                            decodeRowsInFlight[i, default: 0] += 1
+                    try args.withBuffer(at: 4, of: Int64.self) { promptLengths in
+                        let rows = runIndex.count
+                        guard positions64.count == rows, promptLengths.count == rows else {
+                            throw CaptureError.inconsistentCapture(
+                                "step attribution columns differ in length: \(rows) requests, \(positions64.count) positions, \(promptLengths.count) prompt lengths")
                         }
+                        positionScratch.removeAll(keepingCapacity: true)
+                        prefillScratch.removeAll(keepingCapacity: true)
+                        for r in 0..<rows {
+                            let p = positions64[r]
+                            guard let p32 = Int32(exactly: p), p32 >= 0 else {
+                                throw CaptureError.inconsistentCapture("row \(r) of a step has position \(p), outside 0...\(Int32.max)")
+                            }
+                            positionScratch.append(p32)
+                            let isPrefill = p < promptLengths[r]
+                            prefillScratch.append(isPrefill ? 1 : 0)
+                            if !isPrefill { countDecodeRow(of: Int(runIndex[r])) }
+                        }
+                        try positionScratch.withUnsafeBufferPointer { positions in
+                            try prefillScratch.withUnsafeBufferPointer { prefill in
+                                try assembler.beginStep(
+                                    runIndex: runIndex.elements, positions: positions, tokenIDs: tokens.elements, prefill: prefill)
+                            }
+                        }
+                        stepRows = rows
                     }
                 }
             }
         }
+    }
+
+    /// One more generated token fed back for request `i`: the remaining token budget shrinks
+    /// while the request is under its limit.
+    private func countDecodeRow(of i: Int) {
+        decodeRows += 1
+        guard i >= 0, i < decodeRowsInFlight.count else { return }
+        decodeRowsInFlight[i] += 1
+        if outputs[i] == nil, decodeRowsInFlight[i] <= maxTokens { remainingBudget -= 1 }
     }
 
     func onLayer(_ args: PythonArguments) throws {
@@ -336,9 +368,9 @@ final class CaptureRunState: @unchecked Sendable {
         let output = GenerationOutput(
             index: index, problem: problems[index], promptTokenIDs: prompt, tokenIDs: generated, text: text,
             finishReason: reason)
+        if outputs[index] == nil { remainingBudget -= max(0, maxTokens - decodeRowsInFlight[index]) }
         outputs[index] = output
         finishedCount += 1
-        decodeRowsInFlight[index] = nil
         expectedPositions += routing.expectedPositions
         if !routing.unroutedPositions.isEmpty { unrouted[index] = routing.unroutedPositions }
         try observer.requestFinished(routing, output: output)

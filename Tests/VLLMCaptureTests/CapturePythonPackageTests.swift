@@ -164,8 +164,10 @@ struct CaptureHookTests {
             class Sink:
                 def __init__(self):
                     self.steps, self.layers, self.ends = [], [], []
-                def on_step(self, step, run_index, positions, token_ids, prefill):
-                    self.steps.append((run_index.tolist(), positions.tolist(), token_ids.tolist(), prefill.tolist()))
+                def on_step(self, step, run_index, positions, token_ids, prompt_lengths):
+                    assert run_index.dtype == np.int32 and positions.dtype == np.int64 and token_ids.dtype == np.int32
+                    assert prompt_lengths.dtype == np.int64
+                    self.steps.append((run_index.tolist(), positions.tolist(), token_ids.tolist(), prompt_lengths.tolist()))
                 def on_layer(self, layer, ids, weights, logits):
                     assert ids.dtype == np.int32 and weights.dtype == np.float32 and ids.flags.c_contiguous
                     self.layers.append((layer, ids.shape[0]))
@@ -191,11 +193,13 @@ struct CaptureHookTests {
         try Python.withGIL { _ in
             let steps = try result.item(0).elements()
             #expect(steps.count == 1)
-            let (ri, pos, tok, pf) = try steps[0].tuple(as: [Int].self, [Int].self, [Int].self, [Int].self)
+            let (ri, pos, tok, promptLengths) = try steps[0].tuple(as: [Int].self, [Int].self, [Int].self, [Int].self)
             #expect(ri == [0, 0, 0, 1, 1])
             #expect(pos == [0, 1, 2, 1, 2])
             #expect(tok == [10, 11, 12, 20, 21])
-            #expect(pf == [1, 1, 1, 0, 0])
+            #expect(promptLengths == [3, 3, 3, 1, 1])
+            // Prefill rows: position below the prompt length.
+            #expect(zip(pos, promptLengths).map { $0 < $1 } == [true, true, true, false, false])
             let layers = try result.item(1).elements().map { try $0.tuple(as: Int.self, Int.self) }
             #expect(layers.map(\.0) == [0, 1, 2])
             #expect(layers.allSatisfy { $0.1 == 5 })

@@ -25,14 +25,22 @@ Data path. Per MoE layer call the sink's ``on_layer(layer, topk_ids, topk_weight
 gets numpy arrays: ``topk_ids`` int32 [T, k], ``topk_weights`` float32 [T, k] and, when router
 logits are requested, ``logits`` float32 [T, E] (else ``None``). On the CPU these are zero-copy
 views of vLLM's own tensors, valid only during the call. Before the first layer of a step,
-``on_step(step, run_index, positions, token_ids, prefill)`` gets the step's attribution, one value
-per row: the run's request index (-1 for a request the engine driver did not register), the
-absolute position, the token id and 1 for a prompt token (prefill), 0 for a generated one.
+``on_step(step, run_index, positions, token_ids, prompt_lengths)`` gets the step's attribution,
+one value per row: the run's request index (int32, -1 for a request the engine driver did not
+register), the absolute position (int64, as vLLM keeps it), the token id (int32) and the row's
+request prompt length (int64): a row is a prompt token (prefill) when its position is below it.
+On the CPU the positions and token ids are zero-copy views of the runner's buffers, and the
+request columns are cached while the batch's requests stay the same.
+
+The hook's own cost is a fixed amount of Python per step and per layer call; its hot path (a CPU
+step, a known layer, no padding, int32 ids and float32 weights) is a handful of attribute reads
+before the sink call. ``capture-overhead-benchmark`` measures it (docs/capture.md).
 
 On a GPU, copying each layer's result to the host would synchronise the stream once per layer.
 With ``gather="step"`` (the default on a non-CPU device) each layer's ids, weights and logits
-are copied into device staging buffers (asynchronous), and one host copy per step, after the
-forward pass, feeds ``on_layer`` for every layer in order before ``on_step_end``.
+are copied into [L, T, k] (and [L, T, E]) device staging tensors, asynchronously, and one host
+copy per tensor per step, after the forward pass, feeds ``on_layer`` for every layer in arrival
+order before ``on_step_end``.
 """
 
 from __future__ import annotations
@@ -127,17 +135,22 @@ def moe_layer_table(runner: Any) -> list[tuple[str, Any]]:
 
 
 class _Step:
-    """The attribution of one engine step."""
+    """The attribution of one engine step. ``host``: layer batches are on the host (the CPU) and
+    go to the sink as zero-copy views during their call; else they are staged (device) or copied."""
 
-    __slots__ = ("index", "rows", "layer_calls", "routing_ns", "moe_ns", "staged")
+    __slots__ = ("index", "rows", "host", "layer_calls", "routing_ns", "moe_ns", "staged", "stage")
 
-    def __init__(self, index: int, rows: int, layers: int):
+    def __init__(self, index: int, rows: int, host: bool, layers: int, timing: bool):
         self.index = index
         self.rows = rows
+        self.host = host
         self.layer_calls = 0
-        self.routing_ns = np.zeros(layers, dtype=np.int64)
-        self.moe_ns = np.zeros(layers, dtype=np.int64)
-        self.staged: list[tuple[int, Any, Any, Any]] = []
+        self.routing_ns = np.zeros(layers, dtype=np.int64) if timing else None
+        self.moe_ns = np.zeros(layers, dtype=np.int64) if timing else None
+        #: Device staging (``gather="step"``): the layers in arrival order, and [L, T, k] ids and
+        #: weights (and [L, T, E] logits) tensors on the device, made at the step's first layer.
+        self.staged: list[int] = []
+        self.stage: list[Any] | None = None
 
 
 class RoutingCapture:
@@ -196,6 +209,9 @@ class RoutingCapture:
         self._stage_on_device = False
         self._current_layer: int | None = None  # legacy API: set by the wrapped FusedMoE.forward
         self._layout_cache: tuple[Any, Any, Any] | None = None  # the last step's request layout
+        self._views: dict[str, tuple[Any, np.ndarray]] = {}  # runner buffers' cached host views
+        self._on_cpu = True
+        self._on_layer: Callable[..., Any] = sink.on_layer
         self._sink_ns = 0
         #: Nanoseconds spent in the hook's own work, the sink's included (not in vLLM's).
         self.own_ns = 0
@@ -230,6 +246,7 @@ class RoutingCapture:
         )
         device = getattr(runner, "device", None)
         on_cpu = device is None or str(device).startswith("cpu")
+        self._on_cpu = on_cpu
         self._stage_on_device = self.gather == "step" or (self.gather == "auto" and not on_cpu)
         if not on_cpu:
             import torch
@@ -259,20 +276,46 @@ class RoutingCapture:
         capture = self
         if api == "router":
             original = cls.__dict__["select_experts"]
+            layer_of = self._layer_of
+            clock = time.perf_counter_ns
+            int32, float32 = _torch_dtypes()
 
             def select_experts(router_self, hidden_states, router_logits, *args, **kwargs):
                 if capture.timing:
                     capture._synchronize()
-                    t0 = time.perf_counter_ns()
+                    t0 = clock()
                     out = original(router_self, hidden_states, router_logits, *args, **kwargs)
                     capture._synchronize()
-                    elapsed = time.perf_counter_ns() - t0
+                    elapsed = clock() - t0
+                    t1 = clock()
+                    capture._on_routing(capture._layer_for(router_self), out[0], out[1], router_logits, elapsed)
+                    capture.own_ns += clock() - t1
+                    return out
+                out = original(router_self, hidden_states, router_logits, *args, **kwargs)
+                t1 = clock()
+                step = capture._step
+                weights, ids = out[0], out[1]
+                layer = layer_of.get(id(router_self))
+                # The common case, kept to a few attribute reads: a CPU step, a known layer, no
+                # padding, the dtypes the Swift side takes, contiguous tensors. Zero-copy views.
+                if (
+                    step is not None
+                    and step.host
+                    and layer is not None
+                    and not capture.router_logits
+                    and ids.shape[0] == step.rows
+                    and ids.dtype is int32
+                    and weights.dtype is float32
+                    and ids.is_contiguous()
+                    and weights.is_contiguous()
+                ):
+                    step.layer_calls += 1
+                    capture._on_layer(layer, ids.numpy(), weights.numpy(), None)
                 else:
-                    out = original(router_self, hidden_states, router_logits, *args, **kwargs)
-                    elapsed = 0
-                t1 = time.perf_counter_ns()
-                capture._on_routing(capture._layer_for(router_self), out[0], out[1], router_logits, elapsed)
-                capture.own_ns += time.perf_counter_ns() - t1
+                    if layer is None:
+                        layer = capture._layer_for(router_self)
+                    capture._on_routing(layer, weights, ids, router_logits, 0)
+                capture.own_ns += clock() - t1
                 return out
 
             select_experts.__wrapped__ = original  # type: ignore[attr-defined]
@@ -333,7 +376,7 @@ class RoutingCapture:
                 elapsed = time.perf_counter_ns() - t0 - (capture._sink_ns - sink_before)
                 capture._current_layer = previous
                 step = capture._step
-                if step is not None and ordinal is not None:
+                if step is not None and ordinal is not None and step.moe_ns is not None:
                     step.moe_ns[ordinal] += max(elapsed, 0)
 
         forward.__wrapped__ = original  # type: ignore[attr-defined]
@@ -404,25 +447,41 @@ class RoutingCapture:
             unknown = int((run_index < 0).sum())
             if unknown:
                 self.stats["unknown_request_rows"] += unknown
-        positions = _device_first(runner.positions, total)
-        token_ids = _device_first(runner.input_ids, total)
+        positions = self._device_first("positions", runner.positions, total)
+        token_ids = self._device_first("input_ids", runner.input_ids, total)
+        if positions.dtype != np.int64:
+            positions = positions.astype(np.int64)
         if token_ids.dtype != np.int32:
             token_ids = token_ids.astype(np.int32)
-        prefill = (positions < prompt_len_rows).view(np.uint8)
-        step = _Step(self._step_counter, total, len(self.layer_names))
+        host = self._on_cpu and not self._stage_on_device
+        step = _Step(self._step_counter, total, host, len(self.layer_names), self.timing)
         self._step_counter += 1
         self._step = step
         self.stats["steps"] += 1
         self.stats["rows"] += total
-        self._call_sink(self.sink.on_step, step.index, run_index, positions.astype(np.int32), token_ids, prefill)
+        self._call_sink(self.sink.on_step, step.index, run_index, positions, token_ids, prompt_len_rows)
+
+    def _device_first(self, name: str, buffer: Any, count: int) -> np.ndarray:
+        """The first ``count`` values of a runner buffer as the forward pass sees them: the device
+        side (``.gpu``, which on the CPU runner is the host tensor itself), since under asynchronous
+        scheduling decode rows are written on the device only. On the CPU a numpy view of the
+        whole buffer is made once and sliced per step (zero-copy); elsewhere one host copy."""
+        tensor = getattr(buffer, "gpu", buffer)
+        cached = self._views.get(name)
+        if cached is not None and cached[0] is tensor:
+            return cached[1][:count]
+        if not hasattr(tensor, "detach"):
+            return np.asarray(tensor)[:count]
+        if tensor.device.type == "cpu":
+            view = tensor.detach().numpy()
+            self._views[name] = (tensor, view)
+            return view[:count]
+        return tensor[:count].cpu().numpy()
 
     def _end_step(self, step: _Step) -> None:
-        for layer, ids, weights, logits in step.staged:
-            ids_h = np.ascontiguousarray(ids.cpu().numpy(), dtype=np.int32)
-            w_h = np.ascontiguousarray(weights.cpu().numpy(), dtype=np.float32)
-            lg_h = None if logits is None else np.ascontiguousarray(logits.cpu().numpy(), dtype=np.float32)
-            self._call_sink(self.sink.on_layer, layer, ids_h, w_h, lg_h)
-        step.staged.clear()
+        self.stats["layer_calls"] += step.layer_calls
+        if step.staged:
+            self._flush_staged(step)
         if self.timing:
             self._call_sink(self.sink.on_step_end, step.index, step.routing_ns, step.moe_ns)
         else:
@@ -456,8 +515,8 @@ class RoutingCapture:
     def _on_routing(self, layer: int | None, topk_weights: Any, topk_ids: Any, router_logits: Any, elapsed: int) -> None:
         step = self._step
         rows = int(topk_ids.shape[0])
-        self.stats["layer_calls"] += 1
         if step is None or layer is None:
+            self.stats["layer_calls"] += 1
             self.stats["unattributed_calls"] += 1
             self.stats["unattributed_rows"] += rows
             return
@@ -469,7 +528,7 @@ class RoutingCapture:
                 "the hook cannot attribute this batch (sequence or expert parallelism is not supported)"
             )
         step.layer_calls += 1
-        if self.timing:
+        if step.routing_ns is not None:
             step.routing_ns[layer] += elapsed
         t = step.rows
         ids = topk_ids if rows == t else topk_ids[:t]
@@ -478,12 +537,45 @@ class RoutingCapture:
         if self.router_logits and router_logits is not None:
             logits = router_logits if rows == t else router_logits[:t]
         if self._stage_on_device:
-            step.staged.append((layer, ids.clone(), weights.clone(), None if logits is None else logits.clone()))
+            self._stage(step, layer, ids, weights, logits)
             return
         ids_np = _as_numpy(ids, np.int32)
         w_np = _as_numpy(weights, np.float32)
         lg_np = None if logits is None else _as_numpy(logits, np.float32)
         self._call_sink(self.sink.on_layer, layer, ids_np, w_np, lg_np)
+
+    def _stage(self, step: _Step, layer: int, ids: Any, weights: Any, logits: Any) -> None:
+        """Copies a layer's batch into the step's device staging tensors (asynchronous on a GPU:
+        nothing waits for the device here)."""
+        import torch
+
+        if step.stage is None:
+            count = len(self.layer_names)
+            step.stage = [
+                torch.empty((count, *ids.shape), dtype=torch.int32, device=ids.device),
+                torch.empty((count, *weights.shape), dtype=torch.float32, device=weights.device),
+                None if logits is None else torch.empty((count, *logits.shape), dtype=torch.float32, device=logits.device),
+            ]
+        if layer in step.staged:
+            raise RuntimeError(f"layer {layer} was routed twice in one step")
+        step.stage[0][layer].copy_(ids)
+        step.stage[1][layer].copy_(weights)
+        if logits is not None and step.stage[2] is not None:
+            step.stage[2][layer].copy_(logits)
+        step.staged.append(layer)
+
+    def _flush_staged(self, step: _Step) -> None:
+        """After the forward pass: one host copy per staging tensor for the whole step, then the
+        sink hears every staged layer in arrival order (contiguous host views)."""
+        stage = step.stage
+        layers, step.staged, step.stage = step.staged, [], None
+        if stage is None:
+            return
+        ids_h = stage[0].cpu().numpy()
+        w_h = stage[1].cpu().numpy()
+        lg_h = None if stage[2] is None else stage[2].cpu().numpy()
+        for layer in layers:
+            self._call_sink(self.sink.on_layer, layer, ids_h[layer], w_h[layer], None if lg_h is None else lg_h[layer])
 
     def _call_sink(self, fn: Callable[..., Any], *args: Any) -> None:
         if not self.timing:
@@ -523,17 +615,11 @@ def _host(buffer: Any) -> Any:
     return np.asarray(gpu)
 
 
-def _device_first(buffer: Any, count: int) -> np.ndarray:
-    """The first ``count`` values of a runner buffer as the forward pass sees them: the device
-    side (``.gpu``, which on the CPU runner is the host tensor itself), since under asynchronous
-    scheduling decode rows are written on the device only. Zero-copy on the CPU."""
-    tensor = getattr(buffer, "gpu", buffer)
-    if not hasattr(tensor, "detach"):
-        return np.asarray(tensor)[:count]
-    view = tensor[:count]
-    if view.device.type != "cpu":
-        view = view.cpu()
-    return view.numpy()
+def _torch_dtypes() -> tuple[Any, Any]:
+    """``torch.int32`` and ``torch.float32`` (the dtypes the Swift side takes without a copy)."""
+    import torch
+
+    return torch.int32, torch.float32
 
 
 def _as_numpy(tensor: Any, dtype: Any) -> np.ndarray:
