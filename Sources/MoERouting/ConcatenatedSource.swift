@@ -62,7 +62,7 @@ public final class ConcatenatedSource: RoutingBlockSource {
             unchecked: shape, tokenCount: block.tokenCount, ids: block.ids, weights: block.weights,
             present: block.present, domain: identity ? block.domain : block.domain.map { map[Int($0)] },
             domains: domains, problemID: block.problemID, position: block.position, phase: block.phase,
-            tokenID: block.tokenID
+            tokenID: block.tokenID, step: block.step
         )
     }
 }

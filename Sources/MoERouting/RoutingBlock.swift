@@ -75,8 +75,15 @@ public struct RoutingBlock: Sendable, Equatable {
     public let phase: [RoutingPhase]
     /// Vocabulary token id of each token, -1 when unknown.
     public let tokenID: [Int32]
+    /// The engine step (forward pass) that routed each token, numbered 0, 1, 2, ... through the
+    /// run: the index the trace's layer-timing records carry, so tokens that share a value were
+    /// batched together. `UInt32.max` where a token's step is unknown; `nil` when the source
+    /// recorded no steps.
+    public let step: [UInt32]?
 
     /// Creates a block from its columns, checking their lengths and every present cell.
+    ///
+    /// `step`, when given, holds one engine step per token (`UInt32.max` where unknown).
     ///
     /// - Throws: ``RoutingError/invalidRecord(_:)`` naming the first bad column or cell.
     public init(
@@ -89,7 +96,8 @@ public struct RoutingBlock: Sendable, Equatable {
         problemID: [Int64],
         position: [Int32],
         phase: [RoutingPhase],
-        tokenID: [Int32]
+        tokenID: [Int32],
+        step: [UInt32]? = nil
     ) throws {
         let t = domain.count
         let cells = t * shape.layers
@@ -107,6 +115,7 @@ public struct RoutingBlock: Sendable, Equatable {
         try check("position", position.count, t)
         try check("phase", phase.count, t)
         try check("token_id", tokenID.count, t)
+        if let step { try check("step", step.count, t) }
         switch ids {
         case .narrow: try check("ids (narrow requires E <= 256)", shape.usesNarrowIDs ? 0 : 1, 0)
         case .wide: break
@@ -118,7 +127,8 @@ public struct RoutingBlock: Sendable, Equatable {
         }
         self.init(
             unchecked: shape, tokenCount: t, ids: ids, weights: weights, present: present, domain: domain,
-            domains: domains, problemID: problemID, position: position, phase: phase, tokenID: tokenID
+            domains: domains, problemID: problemID, position: position, phase: phase, tokenID: tokenID,
+            step: step
         )
         for tok in 0..<t {
             for l in 0..<shape.layers where isPresent(token: tok, layer: l) {
@@ -146,7 +156,8 @@ public struct RoutingBlock: Sendable, Equatable {
         problemID: [Int64],
         position: [Int32],
         phase: [RoutingPhase],
-        tokenID: [Int32]
+        tokenID: [Int32],
+        step: [UInt32]? = nil
     ) {
         self.shape = shape
         self.tokenCount = tokenCount
@@ -159,6 +170,7 @@ public struct RoutingBlock: Sendable, Equatable {
         self.position = position
         self.phase = phase
         self.tokenID = tokenID
+        self.step = step
     }
 
     /// An empty block of the given shape.
@@ -200,6 +212,7 @@ public struct RoutingBlock: Sendable, Equatable {
         let t = tokenCount, cells = t * shape.layers, slots = cells * shape.topK
         return ids.count == slots && weights.count == slots && present.count == cells && domain.count == t
             && problemID.count == t && position.count == t && phase.count == t && tokenID.count == t
+            && (step?.count ?? t) == t
     }
 
     /// The number of present (token, layer) cells: the block's token-layer records.

@@ -8,6 +8,10 @@
 /// each), orders each cell's experts by weight, highest first, and refuses a second write to the
 /// same (token, layer) cell. The domain table is shared by all blocks a builder emits.
 ///
+/// Tokens may carry the engine step that routed them (``TokenMetadata/step``, or the `step:`
+/// overload of the fast append). A block gets a ``RoutingBlock/step`` column when at least one of
+/// its tokens had a step (the others read `UInt32.max`, unknown), else `nil`.
+///
 /// ```swift
 /// var builder = RoutingBlockBuilder(shape: .tinyMixtral)
 /// let t = builder.appendToken(TokenMetadata(domain: "gsm8k", problemID: 0, position: 0, phase: .decode))
@@ -30,6 +34,10 @@ public struct RoutingBlockBuilder: Sendable {
     @usableFromInline var position: [Int32] = []
     @usableFromInline var phase: [RoutingPhase] = []
     @usableFromInline var tokenID: [Int32] = []
+    /// Steps of the pending tokens; empty (and ignored) until one of them has a step.
+    @usableFromInline var step: [UInt32] = []
+    /// Whether a pending token has a step, so ``step`` holds one value per pending token.
+    @usableFromInline var hasSteps = false
 
     // Scratch space for sorting one cell.
     @usableFromInline var scratchIDs: [Int] = []
@@ -64,12 +72,51 @@ public struct RoutingBlockBuilder: Sendable {
     @discardableResult
     public mutating func appendToken(_ meta: TokenMetadata) throws -> Int {
         let d = try domainIndex(of: meta.domain)
-        return appendToken(domainIndex: d, problemID: meta.problemID, position: meta.position, phase: meta.phase, tokenID: meta.tokenID)
+        return appendToken(
+            domainIndex: d, problemID: meta.problemID, position: meta.position, phase: meta.phase, tokenID: meta.tokenID,
+            step: meta.step ?? .max
+        )
     }
 
-    /// Appends a token by domain index (fast path for readers) and returns its index.
+    /// Appends a token by domain index (fast path for readers) and returns its index. The token's
+    /// step is unknown (`UInt32.max` if the block gets a step column).
     @discardableResult
     public mutating func appendToken(
+        domainIndex d: UInt16,
+        problemID p: Int64,
+        position pos: Int32,
+        phase ph: RoutingPhase,
+        tokenID tid: Int32
+    ) -> Int {
+        if hasSteps { step.append(.max) }
+        return appendRow(domainIndex: d, problemID: p, position: pos, phase: ph, tokenID: tid)
+    }
+
+    /// Appends a token by domain index with the engine step that routed it (`UInt32.max` for
+    /// unknown) and returns its index.
+    @discardableResult
+    public mutating func appendToken(
+        domainIndex d: UInt16,
+        problemID p: Int64,
+        position pos: Int32,
+        phase ph: RoutingPhase,
+        tokenID tid: Int32,
+        step s: UInt32
+    ) -> Int {
+        if hasSteps {
+            step.append(s)
+        } else if s != .max {
+            // The first step of this block: earlier tokens' steps are unknown.
+            step.append(contentsOf: repeatElement(.max, count: domain.count))
+            step.append(s)
+            hasSteps = true
+        }
+        return appendRow(domainIndex: d, problemID: p, position: pos, phase: ph, tokenID: tid)
+    }
+
+    /// Appends a token's metadata (not its step) and its missing cells.
+    @inline(__always)
+    private mutating func appendRow(
         domainIndex d: UInt16,
         problemID p: Int64,
         position pos: Int32,
@@ -200,7 +247,8 @@ public struct RoutingBlockBuilder: Sendable {
             problemID: problemID,
             position: position,
             phase: phase,
-            tokenID: tokenID
+            tokenID: tokenID,
+            step: hasSteps ? step : nil
         )
         narrowIDs.removeAll(keepingCapacity: true)
         wideIDs.removeAll(keepingCapacity: true)
@@ -211,6 +259,8 @@ public struct RoutingBlockBuilder: Sendable {
         position.removeAll(keepingCapacity: true)
         phase.removeAll(keepingCapacity: true)
         tokenID.removeAll(keepingCapacity: true)
+        step.removeAll(keepingCapacity: true)
+        hasSteps = false
         return block
     }
 }

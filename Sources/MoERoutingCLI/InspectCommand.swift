@@ -27,7 +27,8 @@ extension MoERoutingCommand {
         func run() throws {
             let inputs = try TraceInputs(paths: traces, options: try read.traceOptions())
             let summary = TraceSummaryAnalyzer()
-            let mux = MultiplexAnalyzer([summary])
+            let steps = StepColumnSummary()
+            let mux = MultiplexAnalyzer([summary, steps])
             let dispatcher = AnalysisDispatcher(analyzers: mux)
             try dispatcher.run(source: inputs.source, context: AnalysisContext(shape: inputs.shape, settings: inputs.settings))
             let (reports, failures) = mux.finishAll()
@@ -35,6 +36,7 @@ extension MoERoutingCommand {
             var report = reports[0]
             let timing = inputs.timing
             if let timing { report.notes.append(timing.inspectLine) }
+            if let line = steps.inspectLine { report.notes.append(line) }
             if inputs.shapeWasInferred {
                 report.notes.insert("shape inferred from the data (\(inputs.shape)); state it with --shape or --layers/--experts/--top-k", at: 0)
             }
@@ -47,10 +49,62 @@ extension MoERoutingCommand {
                 members.append(.init("skipped_records", .object(inputs.skipped.keys.sorted().map { .init($0.rawValue, .int(inputs.skipped[$0]!)) })))
                 members.append(.init("lost_bytes", .int(inputs.lostBytes)))
                 if let timing { members.append(.init("timing", timing.totals.reportValue)) }
+                if let value = steps.reportValue { members.append(.init("steps", value)) }
                 print(ReportValue.object(members).jsonString(indent: 2))
             case .text: print(report.renderText(), terminator: "")
             case .markdown: print(report.renderMarkdown(), terminator: "")
             }
         }
+    }
+}
+
+/// What a stream's per-token step column (``RoutingBlock/step``) says: how many tokens carry the
+/// engine step that routed them, the first and last step and how many distinct steps there are.
+final class StepColumnSummary: RoutingAnalyzer {
+    let name = "steps"
+    /// Tokens with a known step.
+    private(set) var tokens = 0
+    /// Whether any block had a step column.
+    private(set) var hasColumn = false
+    private var distinct = Set<UInt32>()
+
+    func begin(_ context: AnalysisContext) throws {}
+
+    func consume(_ block: RoutingBlock) throws {
+        guard let step = block.step else { return }
+        hasColumn = true
+        for s in step where s != .max {
+            tokens += 1
+            distinct.insert(s)
+        }
+    }
+
+    func merge(_ other: any RoutingAnalyzer) throws {
+        let o = try other.mergeCast(as: StepColumnSummary.self, into: self)
+        tokens += o.tokens
+        hasColumn = hasColumn || o.hasColumn
+        distinct.formUnion(o.distinct)
+    }
+
+    func finish() throws -> AnalyzerReport { AnalyzerReport(analyzer: name, title: "Steps", json: reportValue ?? .null) }
+
+    /// A note such as `steps: 5000 tokens carry the engine step that routed them, steps 0...127 (128 distinct)`;
+    /// `nil` when the trace has no step column.
+    var inspectLine: String? {
+        guard hasColumn else { return nil }
+        guard let lo = distinct.min(), let hi = distinct.max() else {
+            return "steps: the trace has a step column, but no token's step is known"
+        }
+        return "steps: \(tokens) tokens carry the engine step that routed them, steps \(lo)...\(hi) (\(distinct.count) distinct)"
+    }
+
+    /// `{"tokens": n, "first": a, "last": b, "distinct": d}`, or `nil` without a step column.
+    var reportValue: ReportValue? {
+        guard hasColumn else { return nil }
+        var members: [ReportValue.Member] = [.init("tokens", .int(tokens)), .init("distinct", .int(distinct.count))]
+        if let lo = distinct.min(), let hi = distinct.max() {
+            members.insert(contentsOf: [.init("first", .int(Int(lo))), .init("last", .int(Int(hi)))], at: 1)
+        }
+        return .object(members)
     }
 }

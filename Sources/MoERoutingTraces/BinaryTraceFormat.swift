@@ -99,6 +99,8 @@ public enum BinaryTraceFormat {
     static let timingBatchSize = 64
     /// Frame flag: a reader that does not know the chunk kind may skip the chunk.
     static let optionalFlag: UInt16 = 1
+    /// Column-directory flag: a reader that does not know the column tag may skip the column.
+    static let optionalColumnFlag: UInt8 = 1
     /// Largest header payload a reader accepts (a bound on memory for corrupt input).
     static let maximumHeaderPayload = 1 << 28
     /// Largest chunk payload a writer produces or a reader accepts.
@@ -128,7 +130,8 @@ enum BinaryColumnTag: UInt16 {
     case position = 6
     case phase = 7
     case tokenID = 8
-    /// Reserved: per-token index of the forward step that routed it, linking tokens to timing rows.
+    /// Optional (flag set): per token, the engine step (forward pass) that routed it, the index
+    /// layer-timing records carry; `u32` written, `u32` or `u64` read, all ones = unknown.
     case step = 32
 
     var name: String {

@@ -20,7 +20,9 @@ public import MoERouting
 ///
 /// Memory is bounded by one chunk: each chunk is read with one large positioned read, its CRC
 /// checked, and its columns copied in bulk into the block's arrays.
-/// ``TraceReadOptions/blockTokens`` does not apply: blocks come back as they were written.
+/// ``TraceReadOptions/blockTokens`` does not apply: blocks come back as they were written. A
+/// block chunk with the optional step column (tag 32, `u32` or `u64`) gives a block with
+/// ``RoutingBlock/step``; one without it gives `step == nil`.
 ///
 /// ```swift
 /// let reader = try BinaryTraceReader(path: "run.moetrace")
@@ -504,8 +506,10 @@ public final class BinaryTraceReader: RoutingBlockSource {
             .position: (.i32, T * 4),
             .phase: (.u8, T),
             .tokenID: (.i32, T * 4),
+            .step: (.u32, T * 4),  // optional; u64 (T * 8 bytes) is accepted too
         ]
         var found: [BinaryColumnTag: UnsafeRawBufferPointer] = [:]
+        var stepIsU64 = false
         for c in 0..<C {
             let e = BinaryTraceFormat.blockPrefixSize + c * BinaryTraceFormat.columnEntrySize
             let rawTag = p.binaryLoadLE(UInt16.self, at: e)
@@ -519,7 +523,7 @@ public final class BinaryTraceReader: RoutingBlockSource {
                 )
             }
             guard let tag = BinaryColumnTag(rawValue: rawTag), let (dtype, bytes) = expected[tag] else {
-                guard flags & 1 != 0 else {
+                guard flags & BinaryTraceFormat.optionalColumnFlag != 0 else {
                     throw BinaryFormatProblem(
                         .malformed,
                         "block column tag \(rawTag) is not known to this reader and is not marked optional; read this file with a newer moe-routing"
@@ -530,13 +534,16 @@ public final class BinaryTraceReader: RoutingBlockSource {
             guard found[tag] == nil else {
                 throw BinaryFormatProblem(.malformed, "block has two '\(tag.name)' columns")
             }
-            guard rawType == dtype.rawValue, Int(len) == bytes else {
+            let wide = tag == .step && rawType == BinaryColumnDType.u64.rawValue
+            guard wide ? Int(len) == T * 8 : rawType == dtype.rawValue && Int(len) == bytes else {
                 let typeName = BinaryColumnDType(rawValue: rawType)?.name ?? "dtype \(rawType)"
+                let wanted = tag == .step ? "u32 of \(bytes) bytes or u64 of \(T * 8) bytes" : "\(dtype.name) of \(bytes) bytes"
                 throw BinaryFormatProblem(
                     .malformed,
-                    "block column '\(tag.name)' is \(typeName) of \(len) bytes, expected \(dtype.name) of \(bytes) bytes for \(T) tokens of \(s)"
+                    "block column '\(tag.name)' is \(typeName) of \(len) bytes, expected \(wanted) for \(T) tokens of \(s)"
                 )
             }
+            if wide { stepIsU64 = true }
             found[tag] = UnsafeRawBufferPointer(rebasing: p[Int(off)..<(Int(off) + Int(len))])
         }
         func column(_ tag: BinaryColumnTag) throws(BinaryFormatProblem) -> UnsafeRawBufferPointer {
@@ -596,6 +603,10 @@ public final class BinaryTraceReader: RoutingBlockSource {
             }
             phase.append(b == 0 ? .prefill : .decode)
         }
+        var step: [UInt32]?
+        if let stepBytes = found[.step] {
+            step = stepIsU64 ? try binaryNarrowSteps(stepBytes, count: T) : binaryMakeLittleEndianArray(stepBytes, count: T)
+        }
         let block = RoutingBlock(
             unchecked: s,
             tokenCount: T,
@@ -607,7 +618,8 @@ public final class BinaryTraceReader: RoutingBlockSource {
             problemID: binaryMakeLittleEndianArray(try column(.problemID), count: T),
             position: binaryMakeLittleEndianArray(try column(.position), count: T),
             phase: phase,
-            tokenID: binaryMakeLittleEndianArray(try column(.tokenID), count: T)
+            tokenID: binaryMakeLittleEndianArray(try column(.tokenID), count: T),
+            step: step
         )
         return (block, records)
     }
@@ -705,6 +717,27 @@ private func binaryMakeLittleEndianArray<T: FixedWidthInteger>(_ src: UnsafeRawB
     #else
     return (0..<count).map { src.binaryLoadLE(T.self, at: $0 * MemoryLayout<T>.size) }
     #endif
+}
+
+/// The `u32` steps of a `u64` step column: all ones (unknown) becomes `UInt32.max`; any other
+/// value above `UInt32.max - 1` is a corrupt column.
+private func binaryNarrowSteps(_ src: UnsafeRawBufferPointer, count: Int) throws(BinaryFormatProblem) -> [UInt32] {
+    var out: [UInt32] = []
+    out.reserveCapacity(count)
+    for t in 0..<count {
+        let v = src.binaryLoadLE(UInt64.self, at: 8 * t)
+        if v < UInt64(UInt32.max) {
+            out.append(UInt32(truncatingIfNeeded: v))
+        } else if v == .max {
+            out.append(.max)
+        } else {
+            throw BinaryFormatProblem(
+                .malformed,
+                "block column 'step' (u64) holds \(v) for token \(t); steps must be below \(UInt32.max) (all ones = unknown)"
+            )
+        }
+    }
+    return out
 }
 
 /// A new array of little-endian IEEE-754 binary32 values from `src`.

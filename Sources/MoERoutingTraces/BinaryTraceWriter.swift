@@ -15,6 +15,8 @@ public import MoERouting
 /// to the kernel in one `write(2)` before ``write(_:)`` returns: a killed process loses at most the
 /// chunk being written (a machine crash may lose what the kernel had not yet stored).
 /// ``close()`` writes an end chunk with the totals, which tells readers the file is complete.
+/// A block with a ``RoutingBlock/step`` column is written with the optional step column (tag 32,
+/// `u32`); blocks without steps are written exactly as before.
 ///
 /// ```swift
 /// let writer = try BinaryTraceWriter(path: "run.moetrace", shape: .mixtral8x7B,
@@ -236,16 +238,20 @@ public final class BinaryTraceWriter: RoutingBlockSink {
         let cells = T * shape.layers
         let slots = cells * shape.topK
         let narrow = shape.usesNarrowIDs
-        let columns: [(BinaryColumnTag, BinaryColumnDType, Int)] = [
-            (.ids, narrow ? .u8 : .u16, slots * (narrow ? 1 : 2)),
-            (.weights, .f32, slots * 4),
-            (.mask, .u8, cells),
-            (.domain, .u16, T * 2),
-            (.problemID, .i64, T * 8),
-            (.position, .i32, T * 4),
-            (.phase, .u8, T),
-            (.tokenID, .i32, T * 4),
+        // (tag, dtype, byte length, directory flags)
+        var columns: [(BinaryColumnTag, BinaryColumnDType, Int, UInt8)] = [
+            (.ids, narrow ? .u8 : .u16, slots * (narrow ? 1 : 2), 0),
+            (.weights, .f32, slots * 4, 0),
+            (.mask, .u8, cells, 0),
+            (.domain, .u16, T * 2, 0),
+            (.problemID, .i64, T * 8, 0),
+            (.position, .i32, T * 4, 0),
+            (.phase, .u8, T, 0),
+            (.tokenID, .i32, T * 4, 0),
         ]
+        if block.step != nil {
+            columns.append((.step, .u32, T * 4, BinaryTraceFormat.optionalColumnFlag))
+        }
         let f = BinaryTraceFormat.frameSize
         var offsets: [Int] = []
         var at = binaryPadded8(BinaryTraceFormat.blockPrefixSize + columns.count * BinaryTraceFormat.columnEntrySize)
@@ -263,7 +269,7 @@ public final class BinaryTraceWriter: RoutingBlockSink {
             let e = BinaryTraceFormat.blockPrefixSize + i * BinaryTraceFormat.columnEntrySize
             p.binaryStoreLE(c.0.rawValue, at: e)
             p.binaryStoreLE(c.1.rawValue, at: e + 2)
-            p.binaryStoreLE(UInt8(0), at: e + 3)
+            p.binaryStoreLE(c.3, at: e + 3)
             p.binaryStoreLE(UInt32(0), at: e + 4)
             p.binaryStoreLE(UInt64(offsets[i]), at: e + 8)
             p.binaryStoreLE(UInt64(c.2), at: e + 16)
@@ -302,6 +308,7 @@ public final class BinaryTraceWriter: RoutingBlockSink {
         let ph = dest(6)
         for (t, v) in block.phase.enumerated() { ph[t] = v.rawValue }
         binaryCopyLittleEndian(block.tokenID, to: dest(7))
+        if let step = block.step { binaryCopyLittleEndian(step, to: dest(8)) }
         try emitChunk(kind: .block, flags: 0, payloadSize: payloadSize, buffer: buf)
     }
 

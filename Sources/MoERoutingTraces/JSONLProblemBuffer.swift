@@ -27,10 +27,12 @@ struct JSONLProblemBuffer {
     /// The problem's key.
     var key = JSONLProblemKey(domain: 0, problem: 0)
 
-    /// Per token: position, phase, vocabulary id and the line of its first record.
+    /// Per token: position, phase, vocabulary id, engine step (`UInt32.max` unknown) and the line
+    /// of its first record.
     private(set) var positions: [Int32] = []
     private(set) var phases: [RoutingPhase] = []
     private(set) var tokenIDs: [Int32] = []
+    private(set) var steps: [UInt32] = []
     private(set) var firstLines: [Int] = []
     /// Per (token, layer) cell: present, line of its record.
     private(set) var present: [Bool] = []
@@ -63,12 +65,13 @@ struct JSONLProblemBuffer {
     }
 
     /// Adds a token with no cells and returns its index.
-    mutating func addToken(position: Int, phase: RoutingPhase, tokenID: Int32, line: Int) -> Int {
+    mutating func addToken(position: Int, phase: RoutingPhase, tokenID: Int32, step: UInt32, line: Int) -> Int {
         let t = positions.count
         if t > 0, Int32(position) < positions[t - 1] { ascending = false }
         positions.append(Int32(position))
         phases.append(phase)
         tokenIDs.append(tokenID)
+        steps.append(step)
         firstLines.append(line)
         present.append(contentsOf: repeatElement(false, count: layers))
         lines.append(contentsOf: repeatElement(0, count: layers))
@@ -114,6 +117,7 @@ struct JSONLProblemBuffer {
         positions.removeAll(keepingCapacity: true)
         phases.removeAll(keepingCapacity: true)
         tokenIDs.removeAll(keepingCapacity: true)
+        steps.removeAll(keepingCapacity: true)
         firstLines.removeAll(keepingCapacity: true)
         present.removeAll(keepingCapacity: true)
         lines.removeAll(keepingCapacity: true)

@@ -134,7 +134,9 @@ struct JSONLReaderCore {
                 return
             }
         } else {
-            t = problem.addToken(position: record.position, phase: record.phase, tokenID: record.tokenID, line: line)
+            t = problem.addToken(
+                position: record.position, phase: record.phase, tokenID: record.tokenID, step: record.step, line: line
+            )
         }
         problem.setCell(token: t, layer: record.layer, line: line, scratch: scratch)
         recordsRead += 1
@@ -159,6 +161,13 @@ struct JSONLReaderCore {
             throw RecordIssue(
                 .malformed,
                 "\(who()) has vocabulary id \(r.tokenID) here but \(problem.tokenIDs[t]) on line \(problem.firstLines[t])"
+            )
+        }
+        if problem.steps[t] != r.step {
+            func name(_ s: UInt32) -> String { s == .max ? "no 'step'" : "'step' \(s)" }
+            throw RecordIssue(
+                .malformed,
+                "\(who()) has \(name(r.step)) here but \(name(problem.steps[t])) on line \(problem.firstLines[t]); all records of a token must carry the same step"
             )
         }
     }
@@ -231,7 +240,8 @@ struct JSONLReaderCore {
                 for t in order {
                     let bt = builder.appendToken(
                         domainIndex: problem.key.domain, problemID: problem.key.problem,
-                        position: problem.positions[t], phase: problem.phases[t], tokenID: problem.tokenIDs[t]
+                        position: problem.positions[t], phase: problem.phases[t], tokenID: problem.tokenIDs[t],
+                        step: problem.steps[t]
                     )
                     tokensRead += 1
                     for l in 0..<L where problem.present[t * L + l] {

@@ -24,6 +24,8 @@ struct JSONLRecord {
     var phase: RoutingPhase = .decode
     /// Vocabulary id, -1 when the record has none.
     var tokenID: Int32 = -1
+    /// Engine step that routed the token, `UInt32.max` when the record has none.
+    var step: UInt32 = .max
     /// Number of experts (equal to the number of weights).
     var expertCount = 0
     /// Byte range of the raw `dataset` string in the line; `datasetStart < 0` when absent.
@@ -65,8 +67,8 @@ final class JSONLScratch {
 /// A byte-level parser for one JSONL routing record, made for this schema.
 ///
 /// It accepts both spellings of a record (`experts`/`gating_probs`/`token_idx` or `token_pos`,
-/// and the seed's `expert_ids`/`weights`/`token_id`), the optional `dataset`, `phase` and
-/// `token`, keys in any order, and skips unknown keys' values of any shape. Numbers are parsed by
+/// and the seed's `expert_ids`/`weights`/`token_id`), the optional `dataset`, `phase`, `token`
+/// and `step`, keys in any order, and skips unknown keys' values of any shape. Numbers are parsed by
 /// hand: integers exactly, floats through ``JSONLDecimal`` (correctly rounded, as `Double(text)`),
 /// with a fallback to `Double(_:)` for unusual spellings. `NaN`, `Infinity` and `-Infinity` are
 /// read as numbers so that they are reported as invalid weights, not syntax errors.
@@ -77,7 +79,7 @@ struct JSONLRecordParser {
     /// Which record field a key names.
     enum Key: Int {
         case dataset, problemID, layer, tokenIdx, tokenPos, tokenID, experts, expertIDs, gatingProbs, weights
-        case phase, token, unknown
+        case phase, token, step, unknown
 
         /// The key as spelled in the file.
         var name: String {
@@ -94,6 +96,7 @@ struct JSONLRecordParser {
             case .weights: return "weights"
             case .phase: return "phase"
             case .token: return "token"
+            case .step: return "step"
             case .unknown: return "?"
             }
         }
@@ -109,7 +112,8 @@ struct JSONLRecordParser {
             case .gatingProbs, .weights: return 5
             case .phase: return 6
             case .token: return 7
-            case .unknown: return 8
+            case .step: return 8
+            case .unknown: return 9
             }
         }
     }
@@ -146,7 +150,7 @@ struct JSONLRecordParser {
         }
         i += 1
         var record = JSONLRecord()
-        var seenKeys: (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?) = (nil, nil, nil, nil, nil, nil, nil, nil)
+        var seenKeys: (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?) = (nil, nil, nil, nil, nil, nil, nil, nil, nil)
         var seenMask: UInt16 = 0
         var weightCount = 0
         skipWhitespace()
@@ -170,7 +174,7 @@ struct JSONLRecordParser {
                 i += 1
                 skipWhitespace()
                 let field = key.field
-                if field < 8 {
+                if field < 9 {
                     let bit: UInt16 = 1 << UInt16(field)
                     if seenMask & bit != 0 {
                         let first = Self.seenKey(seenKeys, field) ?? key
@@ -224,6 +228,17 @@ struct JSONLRecordParser {
                         }
                         record.tokenID = Int32(v)
                     }
+                case .step:
+                    if base[i] == UInt8(ascii: "n") {
+                        try literal("null")
+                        record.step = .max
+                    } else {
+                        let v = try integer(key)
+                        guard v >= 0, v < Int64(UInt32.max) else {
+                            throw malformed("field 'step' (the engine step) must be in 0...\(UInt32.max - 1), found \(v)")
+                        }
+                        record.step = UInt32(v)
+                    }
                 case .unknown:
                     try skipValue()
                 }
@@ -260,7 +275,7 @@ struct JSONLRecordParser {
         return record
     }
 
-    private static func seenKey(_ t: (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?), _ f: Int) -> Key? {
+    private static func seenKey(_ t: (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?), _ f: Int) -> Key? {
         switch f {
         case 0: return t.0
         case 1: return t.1
@@ -269,11 +284,12 @@ struct JSONLRecordParser {
         case 4: return t.4
         case 5: return t.5
         case 6: return t.6
-        default: return t.7
+        case 7: return t.7
+        default: return t.8
         }
     }
 
-    private static func setSeenKey(_ t: inout (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?), _ f: Int, _ k: Key) {
+    private static func setSeenKey(_ t: inout (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?), _ f: Int, _ k: Key) {
         switch f {
         case 0: t.0 = k
         case 1: t.1 = k
@@ -282,7 +298,8 @@ struct JSONLRecordParser {
         case 4: t.4 = k
         case 5: t.5 = k
         case 6: t.6 = k
-        default: t.7 = k
+        case 7: t.7 = k
+        default: t.8 = k
         }
     }
 
@@ -305,6 +322,7 @@ struct JSONLRecordParser {
         case UInt8(ascii: "e"): return match("experts\"", .experts) ?? match("expert_ids\"", .expertIDs)
         case UInt8(ascii: "g"): return match("gating_probs\"", .gatingProbs)
         case UInt8(ascii: "w"): return match("weights\"", .weights)
+        case UInt8(ascii: "s"): return match("step\"", .step)
         case UInt8(ascii: "t"):
             return match("token_idx\"", .tokenIdx) ?? match("token_pos\"", .tokenPos) ?? match("token_id\"", .tokenID)
                 ?? match("token\"", .token)
@@ -336,6 +354,8 @@ struct JSONLRecordParser {
     private static func classify(_ p: UnsafePointer<UInt8>, _ n: Int) -> Key {
         @inline(__always) func eq(_ s: StaticString) -> Bool { memcmp(p, s.utf8Start, n) == 0 }
         switch n {
+        case 4:
+            if eq("step") { return .step }
         case 5:
             if eq("layer") { return .layer }
             if eq("phase") { return .phase }

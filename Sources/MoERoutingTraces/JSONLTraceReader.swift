@@ -12,12 +12,14 @@ public import MoERouting
 /// - the seed's docs: `{"problem_id": 0, "layer": 0, "token_id": 0, "expert_ids": [3, 7],
 ///   "weights": [0.6, 0.4]}`, where `token_id` is the token's position in its problem, not a
 ///   vocabulary id;
-/// - and the optional keys ``JSONLTraceWriter`` adds: `"phase": "prefill"|"decode"` and
-///   `"token"` (the vocabulary id).
+/// - and the optional keys ``JSONLTraceWriter`` adds: `"phase": "prefill"|"decode"`,
+///   `"token"` (the vocabulary id) and `"step"` (the engine step that routed the token, an
+///   integer in 0...4294967294, or `null` for unknown).
 ///
 /// Field meanings: the position is `token_idx`, `token_pos` or `token_id` (one per record). A
 /// record without `phase` is a decode token (the seed kept decode tokens only); without `token`
-/// its vocabulary id is -1. The domain is `dataset` when present and non-empty, else
+/// its vocabulary id is -1; without `step` its step is unknown. A block gets a
+/// ``RoutingBlock/step`` column when one of its tokens has a step. The domain is `dataset` when present and non-empty, else
 /// ``TraceReadOptions/defaultDomain``, else the file's base name without its extension
 /// (`runs/gsm8k.jsonl` -> `gsm8k`).
 ///
@@ -36,8 +38,9 @@ public import MoERouting
 /// a missing or mistyped field, `experts` and weights of different lengths, a line over 64 MiB),
 /// an expert id outside 0..<E, a layer outside 0..<L, an expert count other than k, a duplicate
 /// expert in a record, a NaN, infinite or negative weight (`NaN`/`Infinity` are read as numbers
-/// for this), a second record for a (token, layer), a token whose phase or vocabulary id differs
-/// between records, and records of a problem after other problems (``RecordIssue/Kind/nonContiguousProblem``,
+/// for this), a second record for a (token, layer), a token whose phase, vocabulary id or `step`
+/// differs between records (a record without `step` counts as unknown), a `step` outside
+/// 0...4294967294, and records of a problem after other problems (``RecordIssue/Kind/nonContiguousProblem``,
 /// also when a (domain, problem) appears in two files). Strict mode throws the first; lenient
 /// mode skips each bad record and counts it in ``summary``. Blank lines are skipped; CRLF line
 /// ends and a missing final newline are fine.

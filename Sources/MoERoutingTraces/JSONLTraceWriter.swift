@@ -14,8 +14,9 @@ import Darwin
 /// Writes routing blocks as a JSONL trace that ``JSONLTraceReader`` (and the seed's tools, which
 /// ignore the extra keys) can read back.
 ///
-/// One line per present (token, layer) cell, in the shared-data spelling plus `phase`, and
-/// `token` when the vocabulary id is known:
+/// One line per present (token, layer) cell, in the shared-data spelling plus `phase`, `token`
+/// when the vocabulary id is known, and `step` (the engine step) when the block has steps and the
+/// token's is known:
 /// `{"dataset":"gsm8k","problem_id":0,"layer":0,"token_idx":5,"experts":[6,5],"gating_probs":[0.696,0.304],"phase":"decode","token":17}`.
 /// Tokens are written in block order, each token's layers ascending (token-major); the reader
 /// accepts that as well as the layer-major order of the shared data, as long as each problem's
@@ -68,6 +69,7 @@ public final class JSONLTraceWriter: RoutingBlockSink {
         let L = block.shape.layers
         let k = block.shape.topK
         let domains = block.domains.map(Self.escaped)
+        let steps = block.step
         for t in 0..<block.tokenCount {
             let domain = domains[Int(block.domain[t])]
             for l in 0..<L where block.isPresent(token: t, layer: l) {
@@ -93,6 +95,10 @@ public final class JSONLTraceWriter: RoutingBlockSink {
                 if block.tokenID[t] >= 0 {
                     append(",\"token\":")
                     append(Int64(block.tokenID[t]))
+                }
+                if let steps, steps[t] != .max {
+                    append(",\"step\":")
+                    append(Int64(steps[t]))
                 }
                 append("}\n")
                 recordsWritten += 1

@@ -19,6 +19,7 @@ public import MoERouting
 /// | `phase` | `uint8` (0 prefill, 1 decode) | [T] |
 /// | `token_id` | `int32` (-1 unknown) | [T] |
 /// | `domain` | `uint16`, an index into `domains` | [T] |
+/// | `step` | `uint32`, engine step that routed the token, `0xFFFFFFFF` unknown; only when a block had steps | [T] |
 /// | `domains` | `<U{n}` unicode | [D] |
 /// | `shape` | `int64`: L, E, k | [3] |
 /// | `settings` | `<U{n}` unicode, (key, value) rows sorted by key | [S, 2] |
@@ -50,6 +51,8 @@ public final class NPZWriter: RoutingBlockSink {
 
     private var mapper: BinaryDomainMapper
     private var columns: [NPZColumnFile]
+    /// The `step` column, created by the first block that has steps (tokens before it are unknown).
+    private var stepColumn: NPZColumnFile?
     private var closed = false
     private let tempPrefix: String
 
@@ -97,7 +100,10 @@ public final class NPZWriter: RoutingBlockSink {
     }
 
     deinit {
-        if !closed { for c in columns { c.discard() } }
+        if !closed {
+            for c in columns { c.discard() }
+            stepColumn?.discard()
+        }
     }
 
     // MARK: - RoutingBlockSink
@@ -153,6 +159,16 @@ public final class NPZWriter: RoutingBlockSink {
         } else {
             try column(.domain).appendLittleEndian(block.domain)
         }
+        if let step = block.step {
+            if stepColumn == nil {
+                let f = try NPZColumnFile(path: "\(tempPrefix).step")
+                stepColumn = f
+                try f.appendUnknownSteps(tokenCount)
+            }
+            try stepColumn?.appendLittleEndian(step)
+        } else {
+            try stepColumn?.appendUnknownSteps(T)
+        }
         tokenCount += T
     }
 
@@ -167,9 +183,11 @@ public final class NPZWriter: RoutingBlockSink {
         let archivePath = tempPrefix
         defer {
             for c in columns { c.discard() }
+            stepColumn?.discard()
         }
         do {
             for c in columns { try c.finish() }
+            try stepColumn?.finish()
             let out = try BinaryOutputFile(creating: archivePath)
             let zip = NPZZipWriter(out: out, forceZip64: forceZip64)
             let T = tokenCount, L = shape.layers, k = shape.topK
@@ -189,6 +207,13 @@ public final class NPZWriter: RoutingBlockSink {
                 try zip.addMember(
                     name: "\(c.name).npy",
                     header: NPYHeader.encode(descr: descr, shape: dims),
+                    source: .file(path: f.path, size: f.size)
+                )
+            }
+            if let f = stepColumn {
+                try zip.addMember(
+                    name: "step.npy",
+                    header: NPYHeader.encode(descr: "<u4", shape: [T]),
                     source: .file(path: f.path, size: f.size)
                 )
             }
@@ -263,6 +288,17 @@ final class NPZColumnFile {
         #else
         try append(values.map(\.littleEndian))
         #endif
+    }
+
+    /// Appends `count` unknown steps (`UInt32.max`), a bounded chunk at a time.
+    func appendUnknownSteps(_ count: Int) throws {
+        let chunk = [UInt32](repeating: .max, count: min(count, 1 << 16))
+        var left = count
+        while left > 0 {
+            let n = min(left, chunk.count)
+            try append(n == chunk.count ? chunk : Array(chunk[0..<n]))
+            left -= n
+        }
     }
 
     func flush() throws {

@@ -146,7 +146,7 @@ enum BinaryTestSupport {
     static func sameColumns(_ a: RoutingBlock, _ b: RoutingBlock) -> Bool {
         a.shape == b.shape && a.tokenCount == b.tokenCount && a.ids == b.ids && a.weights == b.weights
             && a.present == b.present && a.domain == b.domain && a.problemID == b.problemID
-            && a.position == b.position && a.phase == b.phase && a.tokenID == b.tokenID
+            && a.position == b.position && a.phase == b.phase && a.tokenID == b.tokenID && a.step == b.step
     }
 
     // MARK: Python
