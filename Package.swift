@@ -96,7 +96,7 @@ let package = Package(
             dependencies: ["MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "AnalysisSupport", "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer"]
         ),
         .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
-        .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingCLI"]),
+        .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI"]),
         .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime"]),
         .testTarget(
             name: "VLLMCaptureTests",

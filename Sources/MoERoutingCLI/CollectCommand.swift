@@ -119,6 +119,9 @@ struct CaptureCommandOptions: ParsableArguments {
     @Flag(name: .customLong("prefix-caching"), help: "Turn prefix caching on (cached prompt positions are never routed; the report lists them).")
     var prefixCaching = false
 
+    @Flag(help: "Run under vLLM's graph compilation instead of eager mode (routing arrives through a custom op; slower start-up, no --timing).")
+    var compile = false
+
     @Option(help: "Device: cpu or cuda (default: vLLM's choice).")
     var device: String?
 
@@ -162,6 +165,9 @@ struct CaptureCommandOptions: ParsableArguments {
         do {
             _ = try datasetSpecs(samples: { "\($0)_sample.jsonl" })
             try engineConfiguration(model: model ?? "tiny").validate()
+            if compile && timing {
+                throw ValidationError("--timing needs eager mode: under --compile the MoE layer is one compiled region; drop one of them")
+            }
         } catch let error as CaptureError {
             throw ValidationError(error.description)
         }
@@ -178,6 +184,7 @@ struct CaptureCommandOptions: ParsableArguments {
         c.maxBatchedTokens = maxBatchedTokens
         c.chunkedPrefill = chunkedPrefill
         c.prefixCaching = prefixCaching
+        c.enforceEager = !compile
         c.device = device
         c.seed = seed
         c.kvCacheGiB = kvCacheGiB

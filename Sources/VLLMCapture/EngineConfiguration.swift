@@ -5,8 +5,8 @@ import PythonRuntime
 
 /// How the in-process vLLM engine is started and how it decodes.
 ///
-/// Defaults suit profiling: eager mode (the hook cannot run under vLLM's graph compilation),
-/// prefix caching off (cached prompt tokens are never routed), greedy decoding, 256 new tokens.
+/// Defaults suit profiling: eager mode (the hook's cheapest path; under vLLM's graph compilation
+/// routing arrives through a custom op instead, see ``enforceEager``), prefix caching off (cached prompt tokens are never routed), greedy decoding, 256 new tokens.
 ///
 /// ```swift
 /// var config = EngineConfiguration(model: "models/tiny-mixtral")
@@ -33,7 +33,9 @@ public struct EngineConfiguration: Sendable, Hashable {
     public var chunkedPrefill: Bool?
     /// Prefix caching (off by default: cached prompt tokens are never routed).
     public var prefixCaching: Bool = false
-    /// Eager mode (required by the hook; on by default).
+    /// Eager mode (on by default). Off, vLLM compiles the model and the hook works through a
+    /// custom op registered before the engine is built (no per-layer timing then; on a GPU, CUDA
+    /// graphs are turned off so that the op runs on every step).
     public var enforceEager: Bool = true
     /// `cpu`, `cuda`, or `nil` for vLLM's choice.
     public var device: String?

@@ -89,6 +89,8 @@ public final class RoutingAssembler {
         var position: [Int32] = []
         var phase: [RoutingPhase] = []
         var tokenID: [Int32] = []
+        /// The engine step that routed each token.
+        var step: [UInt32] = []
         /// The next position expected (one past the highest routed).
         var nextPosition: Int32 = 0
 
@@ -100,7 +102,8 @@ public final class RoutingAssembler {
 
         var tokenCount: Int { position.count }
 
-        func appendToken(position p: Int32, phase ph: RoutingPhase, tokenID t: Int32) {
+        func appendToken(position p: Int32, phase ph: RoutingPhase, tokenID t: Int32, step s: UInt32) {
+            step.append(s)
             position.append(p)
             phase.append(ph)
             tokenID.append(t)
@@ -178,7 +181,8 @@ public final class RoutingAssembler {
                 unchecked: shape, tokenCount: t,
                 ids: shape.usesNarrowIDs ? .narrow(ids.map { UInt8(truncatingIfNeeded: $0) }) : .wide(ids),
                 weights: weights, present: present, domain: Array(repeating: domain, count: t), domains: domains,
-                problemID: Array(repeating: problemID, count: t), position: position, phase: phase, tokenID: tokenID)
+                problemID: Array(repeating: problemID, count: t), position: position, phase: phase, tokenID: tokenID,
+                step: step)
         }
     }
 
@@ -194,6 +198,7 @@ public final class RoutingAssembler {
     private var finished: Set<Int> = []
     private var runs: [Run] = []
     private var stepRows = -1
+    private var stepIndex: UInt32 = 0
     private var layerSeen: [Bool]
 
     /// Creates an assembler for a run's requests.
@@ -229,6 +234,8 @@ public final class RoutingAssembler {
     /// Starts a step: one value per row in each buffer.
     ///
     /// - Parameters:
+    ///   - step: the engine step's index in the run (kept per token in the blocks' `step`
+    ///     column, linking tokens to timing records); `nil` numbers steps 0, 1, 2... in call order.
     ///   - runIndex: the request of each row (its index in ``problems``; -1 for one the run did not submit).
     ///   - positions: each row's absolute position in its sequence.
     ///   - tokenIDs: each row's token id.
@@ -236,6 +243,7 @@ public final class RoutingAssembler {
     /// - Throws: ``CaptureError/inconsistentCapture(_:)`` when the buffers differ in length, a step
     ///   is already open, or a request's rows are not consecutive positions.
     public func beginStep(
+        step: Int? = nil,
         runIndex: UnsafeBufferPointer<Int32>,
         positions: UnsafeBufferPointer<Int32>,
         tokenIDs: UnsafeBufferPointer<Int32>,
@@ -249,6 +257,14 @@ public final class RoutingAssembler {
         }
         guard stepRows < 0 else {
             throw CaptureError.inconsistentCapture("a step began before the previous one ended")
+        }
+        if let step {
+            guard let s = UInt32(exactly: step), s != .max else {
+                throw CaptureError.inconsistentCapture("step index \(step) is outside 0..<\(UInt32.max)")
+            }
+            stepIndex = s
+        } else {
+            stepIndex = UInt32(truncatingIfNeeded: statistics.steps)
         }
         runs.removeAll(keepingCapacity: true)
         for l in 0..<layerSeen.count { layerSeen[l] = false }
@@ -297,7 +313,8 @@ public final class RoutingAssembler {
         guard first < rows.upperBound else { return }
         let firstToken = state.tokenCount
         for r in first..<rows.upperBound {
-            state.appendToken(position: positions[r], phase: prefill[r] != 0 ? .prefill : .decode, tokenID: tokenIDs[r])
+            state.appendToken(
+                position: positions[r], phase: prefill[r] != 0 ? .prefill : .decode, tokenID: tokenIDs[r], step: stepIndex)
         }
         state.nextPosition = positions[rows.upperBound - 1] &+ 1
         runs.append(Run(request: request, firstToken: firstToken, firstRow: first, count: rows.upperBound - first))
@@ -430,9 +447,16 @@ public final class RoutingAssembler {
         let L = shape.layers
         let k = shape.topK
         for t in 0..<block.tokenCount where keep[t] {
-            let nt = b.appendToken(
-                domainIndex: block.domain[t], problemID: block.problemID[t], position: block.position[t],
-                phase: block.phase[t], tokenID: block.tokenID[t])
+            let nt: Int
+            if let steps = block.step {
+                nt = b.appendToken(
+                    domainIndex: block.domain[t], problemID: block.problemID[t], position: block.position[t],
+                    phase: block.phase[t], tokenID: block.tokenID[t], step: steps[t])
+            } else {
+                nt = b.appendToken(
+                    domainIndex: block.domain[t], problemID: block.problemID[t], position: block.position[t],
+                    phase: block.phase[t], tokenID: block.tokenID[t])
+            }
             for l in 0..<L where block.present[t * L + l] {
                 let base = (t * L + l) * k
                 // Cells of a valid block are valid: setCell cannot fail here.

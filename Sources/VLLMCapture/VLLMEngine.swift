@@ -282,6 +282,7 @@ final class CaptureRunState: @unchecked Sendable {
     /// a row is prefill when its position is below its request's prompt length.
     func onStep(_ args: PythonArguments) throws {
         try args.requireCount(5)
+        let step = try args.value(at: 0, as: Int.self)
         try args.withBuffer(at: 1, of: Int32.self) { runIndex in
             try args.withBuffer(at: 2, of: Int64.self) { positions64 in
                 try args.withBuffer(at: 3, of: Int32.self) { tokens in
@@ -306,7 +307,8 @@ final class CaptureRunState: @unchecked Sendable {
                         try positionScratch.withUnsafeBufferPointer { positions in
                             try prefillScratch.withUnsafeBufferPointer { prefill in
                                 try assembler.beginStep(
-                                    runIndex: runIndex.elements, positions: positions, tokenIDs: tokens.elements, prefill: prefill)
+                                    step: step, runIndex: runIndex.elements, positions: positions, tokenIDs: tokens.elements,
+                                    prefill: prefill)
                             }
                         }
                         stepRows = rows

@@ -3,6 +3,7 @@
 
 import Foundation
 import MoERouting
+import MoERoutingTraces
 import Testing
 
 /// The package root, found from this file's path.
@@ -211,5 +212,63 @@ struct RunCommandTests {
         let i = try ReportValue.parse(json: try tool(["inspect", dir.appendingPathComponent("trace.moetrace").path, "--format", "json"]).stdout)
         #expect(i["tokens"] == v["summary"]?["tokens"])
         #expect(i["incomplete_journeys"] == .int(0))
+    }
+}
+
+/// Capture under vLLM's graph compilation (`collect --compile`): routing arrives through the
+/// custom op instead of the eager hook, and must be the routing of eager mode.
+struct CompiledCaptureTests {
+    @Test(.enabled(if: venvReady, "needs the project venv (scripts/setup-python.sh)"))
+    func collectUnderGraphCompilationMatchesEagerMode() throws {
+        let dir = try temporaryDirectory()
+        let common = ["collect", "--num-problems", "2", "--max-tokens", "12", "--dtype", "float32", "--no-progress"]
+        let eager = try tool(common + ["--output", dir.appendingPathComponent("eager.moetrace").path], timeout: 600)
+        #expect(eager.status == 0, "\(eager.stderr)")
+        let compiled = try tool(common + ["--compile", "--output", dir.appendingPathComponent("compiled.moetrace").path], timeout: 900)
+        #expect(compiled.status == 0, "\(compiled.stderr)")
+        let timingRefused = try tool(common + ["--compile", "--timing", "--output", dir.appendingPathComponent("x.moetrace").path])
+        #expect(timingRefused.status != 0)
+        #expect(timingRefused.stderr.contains("--timing needs eager mode"))
+
+        func blocks(_ name: String) throws -> [String: RoutingBlock] {
+            let reader = try BinaryTraceReader(path: dir.appendingPathComponent(name).path)
+            var out: [String: RoutingBlock] = [:]
+            while let b = try reader.nextBlock() {
+                guard let first = b.problemID.first else { continue }
+                out["\(b.domainName(token: 0))/\(first)"] = b
+            }
+            return out
+        }
+        let a = try blocks("eager.moetrace")
+        let b = try blocks("compiled.moetrace")
+        #expect(a.count == 4, "two problems of each built-in dataset")
+        #expect(Set(a.keys) == Set(b.keys))
+        var cells = 0, sameSets = 0
+        var maxWeightDifference: Float = 0
+        for (key, x) in a {
+            guard let y = b[key] else { continue }
+            #expect(x.position == y.position && x.tokenID == y.tokenID, "\(key): same tokens")
+            #expect(y.present.allSatisfy { $0 }, "\(key): every layer of every token under compilation")
+            #expect(y.step != nil, "\(key): steps recorded")
+            guard x.tokenCount == y.tokenCount else { continue }
+            let L = x.shape.layers, k = x.shape.topK
+            for t in 0..<x.tokenCount {
+                for l in 0..<L where x.isPresent(token: t, layer: l) && y.isPresent(token: t, layer: l) {
+                    cells += 1
+                    let ex = (0..<k).map { x.expert(token: t, layer: l, slot: $0) }
+                    let ey = (0..<k).map { y.expert(token: t, layer: l, slot: $0) }
+                    guard Set(ex) == Set(ey) else { continue }
+                    sameSets += 1
+                    for s in 0..<k {
+                        let j = try #require(ey.firstIndex(of: ex[s]))
+                        maxWeightDifference = max(maxWeightDifference, abs(x.weight(token: t, layer: l, slot: s) - y.weight(token: t, layer: l, slot: j)))
+                    }
+                }
+            }
+        }
+        print("compiled vs eager: \(sameSets)/\(cells) (token, layer) expert sets agree, max weight difference \(maxWeightDifference)")
+        #expect(cells > 0)
+        #expect(Double(sameSets) >= 0.999 * Double(cells))
+        #expect(maxWeightDifference <= 1e-4)
     }
 }

@@ -103,6 +103,112 @@ struct CaptureHookTests {
         #expect(neither.contains("FusedMoERouter.select_experts") && neither.contains("FusedMoE.select_experts"))
     }
 
+    /// Under graph compilation the routing op numbers layers by their order within a step;
+    /// an engine compiled without the op, and timing, are refused with the way out.
+    @Test func compiledModeNumbersLayersInStepOrderAndRefusesWhatItCannotDo() throws {
+        let result = try runPython(
+            """
+            import types, torch, numpy as np
+            import speculative_moe.capture as cap
+            from speculative_moe.capture import RoutingCapture, CaptureUnsupported, ROUTER_MODULE
+
+            class FusedMoERouter:
+                def select_experts(self, hidden_states, router_logits):
+                    w, i = torch.topk(torch.softmax(router_logits, -1), 2, dim=-1)
+                    return w / w.sum(-1, keepdim=True), i.to(torch.int32)
+
+            class Layer(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.router = FusedMoERouter()
+                def forward(self, h):
+                    return h
+
+            class Model(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.layers = torch.nn.ModuleList([torch.nn.Module() for _ in range(3)])
+                    for layer in self.layers:
+                        layer.experts = Layer()
+
+            class Runner:
+                def __init__(self):
+                    self.model = Model()
+                    self.device = "cpu"
+                    self.vllm_config = types.SimpleNamespace(model_config=types.SimpleNamespace(enforce_eager=False))
+                    self.input_batch = types.SimpleNamespace(num_reqs=1, req_ids=["a-1"], num_prompt_tokens=np.array([2]))
+                    self.query_start_loc = torch.tensor([0, 2], dtype=torch.int32)
+                    self.positions = torch.tensor([0, 1], dtype=torch.int64)
+                    self.input_ids = torch.tensor([7, 8], dtype=torch.int32)
+                def get_model(self):
+                    return self.model
+                def _prepare_inputs(self, scheduler_output):
+                    return None
+                def execute_model(self, scheduler_output, calls):
+                    self._prepare_inputs(scheduler_output)
+                    g = torch.Generator().manual_seed(0)
+                    for _ in range(calls):   # what the compiled graph's op calls do
+                        w, i = FusedMoERouter().select_experts(None, torch.randn(2, 8, generator=g))
+                        cap._COMPILED["active"]._on_compiled_routing(w, i, None)
+
+            class Sink:
+                def __init__(self):
+                    self.layers = []
+                def on_step(self, *args): pass
+                def on_layer(self, layer, ids, weights, logits):
+                    self.layers.append(layer)
+                def on_step_end(self, *args): pass
+
+            router_mod = types.SimpleNamespace(FusedMoERouter=FusedMoERouter)
+            def imp(name):
+                if name == ROUTER_MODULE:
+                    return router_mod
+                raise ImportError(name)
+            saved = cap._COMPILED["op"]
+            out = {}
+            try:
+                cap._COMPILED["op"] = None
+                try:
+                    RoutingCapture(Sink(), {}, import_module=imp).install(runner=Runner())
+                    out["unprepared"] = "accepted"
+                except CaptureUnsupported as e:
+                    out["unprepared"] = str(e)
+                cap._COMPILED["op"] = object()   # as if prepare_compiled_capture() had run
+                try:
+                    RoutingCapture(Sink(), {}, timing=True, import_module=imp).install(runner=Runner())
+                    out["timing"] = "accepted"
+                except CaptureUnsupported as e:
+                    out["timing"] = str(e)
+                sink, runner = Sink(), Runner()
+                original = FusedMoERouter.__dict__["select_experts"]
+                c = RoutingCapture(sink, {"a-1": 0}, import_module=imp).install(runner=runner)
+                out["class_untouched"] = FusedMoERouter.__dict__["select_experts"] is original and c.compiled
+                runner.execute_model(types.SimpleNamespace(total_num_scheduled_tokens=2), 3)
+                runner.execute_model(types.SimpleNamespace(total_num_scheduled_tokens=2), 3)
+                out["layers"] = list(sink.layers)
+                try:
+                    runner.execute_model(types.SimpleNamespace(total_num_scheduled_tokens=2), 4)
+                    out["too_many"] = "accepted"
+                except RuntimeError as e:
+                    out["too_many"] = str(e)
+                c.remove()
+                out["inactive_after_remove"] = cap._COMPILED["active"] is None
+            finally:
+                cap._COMPILED["op"] = saved
+                cap._COMPILED["active"] = None
+            result = out
+            """)
+        try Python.withGIL { _ in
+            let unprepared = try result.item("unprepared").convert(to: String.self)
+            #expect(unprepared.contains("prepare_compiled_capture()"))
+            #expect(try result.item("timing").convert(to: String.self).contains("timing needs eager mode"))
+            #expect(try result.item("class_untouched").convert(to: Bool.self))
+            #expect(try result.item("layers").convert(to: [Int].self) == [0, 1, 2, 0, 1, 2])
+            #expect(try result.item("too_many").convert(to: String.self).contains("more than the model's 3 MoE layers"))
+            #expect(try result.item("inactive_after_remove").convert(to: Bool.self))
+        }
+    }
+
     @Test func legacyHookAttributesRowsDropsPaddingAndDummyRunsAndIsRemovable() throws {
         let result = try runPython(
             """

@@ -10,7 +10,9 @@ private struct Feeder {
     let assembler: RoutingAssembler
 
     /// One step: rows as (request, position, token, prefill); per layer, each row's experts and weights.
-    func step(_ rows: [(Int32, Int32, Int32, UInt8)], layers: [[(experts: [Int32], weights: [Float])]]) throws {
+    func step(
+        _ rows: [(Int32, Int32, Int32, UInt8)], layers: [[(experts: [Int32], weights: [Float])]], index: Int? = nil
+    ) throws {
         let ri = rows.map(\.0)
         let pos = rows.map(\.1)
         let tok = rows.map(\.2)
@@ -19,7 +21,7 @@ private struct Feeder {
             try pos.withUnsafeBufferPointer { b in
                 try tok.withUnsafeBufferPointer { c in
                     try pf.withUnsafeBufferPointer { d in
-                        try assembler.beginStep(runIndex: a, positions: b, tokenIDs: c, prefill: d)
+                        try assembler.beginStep(step: index, runIndex: a, positions: b, tokenIDs: c, prefill: d)
                     }
                 }
             }
@@ -53,6 +55,32 @@ private func layersFor(_ rows: [(Int32, Int32, Int32, UInt8)], layers: Int) -> [
         Problem(domain: "humaneval", problemID: 10, prompt: "a"),
         Problem(domain: "gsm8k", problemID: 3, prompt: "b"),
     ]
+
+    /// Each token keeps the step that routed it: the index handed over, or the call order.
+    @Test func tokensKeepTheStepThatRoutedThem() throws {
+        let a = RoutingAssembler(shape: shape, problems: problems)
+        let f = Feeder(assembler: a)
+        let s0: [(Int32, Int32, Int32, UInt8)] = [(0, 0, 5, 1), (0, 1, 6, 1), (1, 0, 7, 1)]
+        let s1: [(Int32, Int32, Int32, UInt8)] = [(0, 2, 8, 0), (1, 1, 9, 0)]
+        let s2: [(Int32, Int32, Int32, UInt8)] = [(1, 2, 4, 0)]
+        try f.step(s0, layers: layersFor(s0, layers: 2), index: 40)
+        try f.step(s1, layers: layersFor(s1, layers: 2), index: 41)
+        try f.step(s2, layers: layersFor(s2, layers: 2), index: 43)
+        #expect(try a.finishRequest(0, promptLength: 2, generatedCount: 2).block.step == [40, 40, 41])
+        #expect(try a.finishRequest(1, promptLength: 1, generatedCount: 3).block.step == [40, 41, 43])
+
+        let b = RoutingAssembler(shape: shape, problems: problems)
+        let g = Feeder(assembler: b)
+        try g.step(s0, layers: layersFor(s0, layers: 2))
+        try g.step(s1, layers: layersFor(s1, layers: 2))
+        #expect(try b.finishRequest(0, promptLength: 2, generatedCount: 2).block.step == [0, 0, 1])
+        // A token past the last fed-back position is dropped with its step.
+        #expect(try b.finishRequest(1, promptLength: 1, generatedCount: 1).block.step == [0])
+        #expect(throws: CaptureError.self) {
+            let c = RoutingAssembler(shape: shape, problems: problems)
+            try Feeder(assembler: c).step(s0, layers: layersFor(s0, layers: 2), index: Int(UInt32.max))
+        }
+    }
 
     @Test func chunkedPrefillAndDecodeInterleavedGiveOneOrderedBlockPerRequest() throws {
         let a = RoutingAssembler(shape: shape, problems: problems)

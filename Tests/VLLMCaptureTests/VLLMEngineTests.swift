@@ -150,6 +150,15 @@ struct VLLMEngineTests {
             #expect(timing.moeNanoseconds[l] > timing.routingNanoseconds[l])
             #expect(timing.routingShare[l] > 0 && timing.routingShare[l] < 1)
         }
+        // Every token carries the step that routed it; the tokens of a step are as many as the
+        // step's timing record says it processed (no rows were dropped in this run).
+        var tokensPerStep: [Int: Int] = [:]
+        for i in 0..<problems.count {
+            let steps = try #require(observer.finished[i]?.block.step, "request \(i) has a step column")
+            for s in steps { tokensPerStep[Int(s), default: 0] += 1 }
+            #expect(steps == steps.sorted(), "request \(i): steps increase with position")
+        }
+        #expect(tokensPerStep == Dictionary(uniqueKeysWithValues: observer.timings.map { ($0.step, $0.rows) }))
         let logits = try #require(summary.routerLogits)
         for l in 0..<engine.shape.layers {
             #expect(logits.rows[l] == summary.assembly.rows)

