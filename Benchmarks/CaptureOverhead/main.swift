@@ -13,11 +13,13 @@
 // domain analyzers while generation runs (`--analysis writer`: the trace writer only; `none`: the
 // hook and the Swift assembler only, to split the cost). Generation is fixed-length (ignore EOS) and greedy, so
 // both runs do the same work. Reports each round's ratio (captured / plain wall time), the median
-// and the ratio of the totals, for wall time (and the ratio of the fastest runs of each kind: other
-// load only ever adds time, so on a busy machine the fastest runs are the least disturbed) and for the process's CPU time (vLLM on the CPU runs
-// one thread here, so CPU time is the work done, and stays steady when other processes compete
-// for the cores, which wall time does not), and the hook's self-timed cost (its own work, the Swift
-// side and the analyzers included, over the rest of the captured run). Goal: 1.05 or less.
+// with a 95% bootstrap interval over rounds, and the ratio of the totals, for wall time (and the
+// ratios of the lower quartiles and of the fastest runs of each kind: other load only ever adds
+// time, so on a busy machine the fastest runs are the least disturbed) and for the process's CPU
+// time (all threads: vLLM's OpenMP workers spin while they wait, so CPU time follows wall time),
+// the time spent dispatching blocks to the trace writer and analyzers, and the hook's self-timed
+// cost (its own work, the Swift side and the analyzers included, over the rest of the captured
+// run). Goal: 1.05 or less.
 
 import DomainAnalyzer
 import Foundation
@@ -36,7 +38,7 @@ struct BenchmarkError: Error, CustomStringConvertible {
 struct Options {
     var problems = 16
     var maxTokens = 128
-    var rounds = 5
+    var rounds = 30
     var model: String?
     var dtype = "float32"
     var venv: String?
@@ -67,7 +69,7 @@ struct Options {
                     throw BenchmarkError("--analysis takes all, writer, none, transition, multihop or domain")
                 }
             case "-h", "--help":
-                print("usage: capture-overhead-benchmark [--problems N] [--max-tokens N] [--rounds R] [--model PATH] [--dtype D] [--venv PATH] [--analysis all|writer|none]")
+                print("usage: capture-overhead-benchmark [--problems N] [--max-tokens N] [--rounds R] [--model PATH] [--dtype D] [--venv PATH] [--analysis all|writer|none|transition|multihop|domain] (default: 16 problems, 128 tokens, 30 rounds, all)")
                 exit(0)
             default: throw BenchmarkError("unknown argument \(a) (try --help)")
             }
@@ -93,6 +95,35 @@ final class LiveObserver: CaptureObserver {
 func median(_ values: [Double]) -> Double {
     let s = values.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// The `q` quantile (0...1) of `values`, linearly interpolated.
+func quantile(_ values: [Double], _ q: Double) -> Double {
+    let s = values.sorted()
+    guard s.count > 1 else { return s.first ?? .nan }
+    let x = q * Double(s.count - 1)
+    let i = Int(x)
+    let f = x - Double(i)
+    return i + 1 < s.count ? s[i] * (1 - f) + s[i + 1] * f : s[i]
+}
+
+/// A 95% percentile-bootstrap interval of the median of `values` (2000 resamples, fixed seed):
+/// how far the median could move if the rounds were run again under the same disturbances.
+func bootstrapMedianInterval(_ values: [Double]) -> (low: Double, high: Double) {
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    var medians: [Double] = []
+    for _ in 0..<2000 {
+        let sample = (0..<values.count).map { _ in values[Int(next() % UInt64(values.count))] }
+        medians.append(median(sample))
+    }
+    return (quantile(medians, 0.025), quantile(medians, 0.975))
 }
 
 func main() throws {
@@ -128,6 +159,8 @@ func main() throws {
         return (run.seconds, run.cpuSeconds)
     }
     var selfTimed: [Double] = []
+    /// The hook's self-timed cost per engine step (its layer calls included), in microseconds.
+    var perStep: [Double] = []
     var dispatchTimes: [Double] = []
     func captured(_ round: Int) throws -> (Double, Double, Int) {
         let writer = try BinaryTraceWriter(path: directory + "/round\(round).moetrace", shape: shape)
@@ -146,7 +179,11 @@ func main() throws {
         let summary = try engine.capture(problems, observer: observer)
         try writer.close()
         if round >= 0 { dispatchTimes.append(observer.dispatchSeconds) }
-        if round >= 0 { selfTimed.append(summary.hookOverhead) }
+        if round >= 0 {
+            selfTimed.append(summary.hookOverhead)
+            let steps = max(summary.hook["steps"] ?? 0, 1)
+            perStep.append(summary.hookSeconds / Double(steps) * 1e6)
+        }
         return (summary.seconds, summary.cpuSeconds, summary.hook["layer_calls"] ?? 0)
     }
 
@@ -156,6 +193,7 @@ func main() throws {
     var ratios: [Double] = []
     var cpuRatios: [Double] = []
     var fastest = (plain: Double.infinity, captured: Double.infinity)
+    var wall = (plain: [Double](), captured: [Double]())
     var totals = (plain: 0.0, captured: 0.0, plainCPU: 0.0, capturedCPU: 0.0)
     var layerCalls = 0
     for r in 0..<options.rounds {
@@ -170,6 +208,8 @@ func main() throws {
         }
         layerCalls = c.2
         fastest = (min(fastest.plain, p.0), min(fastest.captured, c.0))
+        wall.plain.append(p.0)
+        wall.captured.append(c.0)
         totals.plain += p.0
         totals.captured += c.0
         totals.plainCPU += p.1
@@ -180,10 +220,16 @@ func main() throws {
                      r, p.0, c.0, c.0 / p.0, p.1, c.1, c.1 / p.1))
     }
     let perCall = (totals.capturedCPU - totals.plainCPU) / Double(options.rounds) / Double(max(layerCalls, 1)) * 1e6
-    print(String(format: "wall time: median ratio %.4f, ratio of totals %.4f, ratio of the fastest runs %.4f (%.3f s / %.3f s)",
-                 median(ratios), totals.captured / totals.plain, fastest.captured / fastest.plain, fastest.captured, fastest.plain))
+    let interval = bootstrapMedianInterval(ratios)
+    print(String(format: "wall time: median ratio %.4f (95%% bootstrap interval %.4f-%.4f over %d rounds), ratio of totals %.4f",
+                 median(ratios), interval.low, interval.high, ratios.count, totals.captured / totals.plain))
+    print(String(format: "           ratio of the lower quartiles of run times %.4f (%.3f s / %.3f s), of the fastest runs %.4f (%.3f s / %.3f s)",
+                 quantile(wall.captured, 0.25) / quantile(wall.plain, 0.25), quantile(wall.captured, 0.25), quantile(wall.plain, 0.25),
+                 fastest.captured / fastest.plain, fastest.captured, fastest.plain))
     print(String(format: "self-timed: hook and analysis took %.2f%% of the rest of the captured run's wall time (median over rounds): ratio %.4f",
                  median(selfTimed) * 100, 1 + median(selfTimed)))
+    print(String(format: "           %.1f us per engine step (%d MoE layer calls each), median over rounds",
+                 median(perStep), shape.layers))
     print(String(format: "dispatch:  blocks to the trace writer and analyzers took %.2f ms per captured run (median)", median(dispatchTimes) * 1e3))
     print(String(format: "CPU time:  median ratio %.4f, ratio of totals %.4f; %d layer calls per run, %.1f us CPU extra per layer call (goal: ratio <= 1.05)",
                  median(cpuRatios), totals.capturedCPU / totals.plainCPU, layerCalls, perCall))

@@ -186,8 +186,10 @@ public final class RoutingAssembler {
         }
     }
 
+    /// A request's consecutive rows in the open step, with its in-flight state (looked up once
+    /// per step, not once per layer).
     private struct Run {
-        var request: Int
+        var state: InFlight
         var firstToken: Int
         var firstRow: Int
         var count: Int
@@ -317,7 +319,7 @@ public final class RoutingAssembler {
                 position: positions[r], phase: prefill[r] != 0 ? .prefill : .decode, tokenID: tokenIDs[r], step: stepIndex)
         }
         state.nextPosition = positions[rows.upperBound - 1] &+ 1
-        runs.append(Run(request: request, firstToken: firstToken, firstRow: first, count: rows.upperBound - first))
+        runs.append(Run(state: state, firstToken: firstToken, firstRow: first, count: rows.upperBound - first))
         statistics.rows += rows.upperBound - first
     }
 
@@ -346,8 +348,7 @@ public final class RoutingAssembler {
         for run in runs {
             let lo = run.firstRow * k
             let hi = (run.firstRow + run.count) * k
-            guard let state = inFlight[run.request] else { continue }
-            try state.setLayer(
+            try run.state.setLayer(
                 layer, firstToken: run.firstToken, rows: run.count,
                 ids: UnsafeBufferPointer(rebasing: ids[lo..<hi]), weights: UnsafeBufferPointer(rebasing: weights[lo..<hi]))
         }
