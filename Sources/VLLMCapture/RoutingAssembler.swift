@@ -77,27 +77,44 @@ public final class RoutingAssembler {
     /// What was seen and dropped so far.
     public private(set) var statistics = AssemblyStatistics()
 
+    /// One token's empty cells, appended as a whole (a copy of a buffer, not an element loop).
+    private struct EmptyToken {
+        let ids: [UInt16]
+        let weights: [Float]
+        let present: [Bool]
+
+        init(shape: ModelShape) {
+            ids = Array(repeating: 0, count: shape.layers * shape.topK)
+            weights = Array(repeating: 0, count: shape.layers * shape.topK)
+            present = Array(repeating: false, count: shape.layers)
+        }
+    }
+
     /// A request in flight: its block's columns as they grow. A class, so that appending never
-    /// copies the columns (a struct held in a dictionary would be copied on every write).
+    /// copies the columns (a struct held in a dictionary would be copied on every write). Only
+    /// the assembler touches it, one call at a time, so the columns skip the run-time
+    /// exclusivity checks (this runs once per row and layer inside the engine's forward pass).
     private final class InFlight {
         let shape: ModelShape
         let domain: UInt16
         let problemID: Int64
-        var ids: [UInt16] = []
-        var weights: [Float] = []
-        var present: [Bool] = []
-        var position: [Int32] = []
-        var phase: [RoutingPhase] = []
-        var tokenID: [Int32] = []
+        let empty: EmptyToken
+        @exclusivity(unchecked) var ids: [UInt16] = []
+        @exclusivity(unchecked) var weights: [Float] = []
+        @exclusivity(unchecked) var present: [Bool] = []
+        @exclusivity(unchecked) var position: [Int32] = []
+        @exclusivity(unchecked) var phase: [RoutingPhase] = []
+        @exclusivity(unchecked) var tokenID: [Int32] = []
         /// The engine step that routed each token.
-        var step: [UInt32] = []
+        @exclusivity(unchecked) var step: [UInt32] = []
         /// The next position expected (one past the highest routed).
         var nextPosition: Int32 = 0
 
-        init(shape: ModelShape, domain: UInt16, problemID: Int64) {
+        init(shape: ModelShape, domain: UInt16, problemID: Int64, empty: EmptyToken) {
             self.shape = shape
             self.domain = domain
             self.problemID = problemID
+            self.empty = empty
         }
 
         var tokenCount: Int { position.count }
@@ -107,10 +124,9 @@ public final class RoutingAssembler {
             position.append(p)
             phase.append(ph)
             tokenID.append(t)
-            present.append(contentsOf: repeatElement(false, count: shape.layers))
-            let n = shape.layers * shape.topK
-            ids.append(contentsOf: repeatElement(0, count: n))
-            weights.append(contentsOf: repeatElement(0, count: n))
+            present.append(contentsOf: empty.present)
+            ids.append(contentsOf: empty.ids)
+            weights.append(contentsOf: empty.weights)
         }
 
         /// Sets `layer` of tokens `firstToken..<firstToken + rows` from `rows x k` values: each
@@ -196,8 +212,12 @@ public final class RoutingAssembler {
     }
 
     private let domainIndex: [UInt16]
-    private var inFlight: [Int: InFlight] = [:]
-    private var finished: Set<Int> = []
+    private let emptyToken: EmptyToken
+    /// By request index: the requests with routing that have not finished (arrays, not hashed
+    /// containers: looked up for every request of every step).
+    private var inFlight: [InFlight?]
+    private var inFlightCount = 0
+    private var finished: [Bool]
     private var runs: [Run] = []
     private var stepRows = -1
     private var stepIndex: UInt32 = 0
@@ -223,13 +243,16 @@ public final class RoutingAssembler {
         self.domains = names
         self.domainIndex = perProblem
         self.layerSeen = Array(repeating: false, count: shape.layers)
+        self.emptyToken = EmptyToken(shape: shape)
+        self.inFlight = Array(repeating: nil, count: problems.count)
+        self.finished = Array(repeating: false, count: problems.count)
     }
 
     /// Whether a step is open (between ``beginStep(runIndex:positions:tokenIDs:prefill:)`` and ``endStep()``).
     public var stepIsOpen: Bool { stepRows >= 0 }
 
     /// Requests with routing that have not finished.
-    public var requestsInFlight: Int { inFlight.count }
+    public var requestsInFlight: Int { inFlightCount }
 
     // MARK: - Steps
 
@@ -293,7 +316,7 @@ public final class RoutingAssembler {
             statistics.unknownRequestRows += rows.count
             return
         }
-        guard !finished.contains(request) else {
+        guard !finished[request] else {
             statistics.rowsAfterFinish += rows.count
             return
         }
@@ -305,8 +328,9 @@ public final class RoutingAssembler {
         if let existing = inFlight[request] {
             state = existing
         } else {
-            state = InFlight(shape: shape, domain: domainIndex[request], problemID: problems[request].problemID)
+            state = InFlight(shape: shape, domain: domainIndex[request], problemID: problems[request].problemID, empty: emptyToken)
             inFlight[request] = state
+            inFlightCount += 1
         }
         // Positions routed before (a preempted request recomputed): keep the first routing.
         var first = rows.lowerBound
@@ -380,9 +404,10 @@ public final class RoutingAssembler {
         guard index >= 0, index < problems.count else {
             throw CaptureError.inconsistentCapture("request \(index) finished but the run has \(problems.count) requests")
         }
-        guard finished.insert(index).inserted else {
+        guard !finished[index] else {
             throw CaptureError.inconsistentCapture("request \(index) finished twice")
         }
+        finished[index] = true
         let expected = max(0, promptLength + generatedCount - 1)
         return complete(index, expected: expected)
     }
@@ -392,8 +417,8 @@ public final class RoutingAssembler {
     public func drainUnfinished() -> [RequestRouting] {
         endStep()
         var out: [RequestRouting] = []
-        for index in inFlight.keys.sorted() {
-            finished.insert(index)
+        for index in inFlight.indices where inFlight[index] != nil {
+            finished[index] = true
             let next = Int(inFlight[index]?.nextPosition ?? 0)
             out.append(complete(index, expected: next))
         }
@@ -403,7 +428,9 @@ public final class RoutingAssembler {
     private func complete(_ index: Int, expected: Int) -> RequestRouting {
         let L = shape.layers
         var block: RoutingBlock
-        if let state = inFlight.removeValue(forKey: index) {
+        if let state = inFlight[index] {
+            inFlight[index] = nil
+            inFlightCount -= 1
             block = state.makeBlock(domains: domains)
         } else {
             block = RoutingBlock.empty(shape: shape, domains: domains)

@@ -332,9 +332,9 @@ final class CaptureRunState: @unchecked Sendable {
         let layer = try args.value(at: 0, as: Int.self)
         let k = self.k
         try args.withBuffer(at: 1, of: Int32.self) { ids in
-            try ids.requireShape([nil, k])
+            if ids.rank != 2 || ids.shape[1] != k { try ids.requireShape([nil, k]) }
             try args.withBuffer(at: 2, of: Float.self) { weights in
-                try weights.requireShape([nil, k])
+                if weights.rank != 2 || weights.shape[1] != k { try weights.requireShape([nil, k]) }
                 try assembler.addLayer(layer, ids: ids.elements, weights: weights.elements)
             }
         }
