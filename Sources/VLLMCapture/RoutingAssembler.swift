@@ -77,28 +77,16 @@ public final class RoutingAssembler {
     /// What was seen and dropped so far.
     public private(set) var statistics = AssemblyStatistics()
 
-    /// One token's empty cells, appended as a whole (a copy of a buffer, not an element loop).
-    private struct EmptyToken {
-        let ids: [UInt16]
-        let weights: [Float]
-        let present: [Bool]
-
-        init(shape: ModelShape) {
-            ids = Array(repeating: 0, count: shape.layers * shape.topK)
-            weights = Array(repeating: 0, count: shape.layers * shape.topK)
-            present = Array(repeating: false, count: shape.layers)
-        }
-    }
-
     /// A request in flight: its block's columns as they grow. A class, so that appending never
     /// copies the columns (a struct held in a dictionary would be copied on every write). Only
     /// the assembler touches it, one call at a time, so the columns skip the run-time
-    /// exclusivity checks (this runs once per row and layer inside the engine's forward pass).
+    /// exclusivity checks. Each step appends a request's rows once, as contiguous slices of the
+    /// step's staging buffers, so the columns are touched once per request and step, not once
+    /// per row and layer.
     private final class InFlight {
         let shape: ModelShape
         let domain: UInt16
         let problemID: Int64
-        let empty: EmptyToken
         @exclusivity(unchecked) var ids: [UInt16] = []
         @exclusivity(unchecked) var weights: [Float] = []
         @exclusivity(unchecked) var present: [Bool] = []
@@ -110,85 +98,13 @@ public final class RoutingAssembler {
         /// The next position expected (one past the highest routed).
         var nextPosition: Int32 = 0
 
-        init(shape: ModelShape, domain: UInt16, problemID: Int64, empty: EmptyToken) {
+        init(shape: ModelShape, domain: UInt16, problemID: Int64) {
             self.shape = shape
             self.domain = domain
             self.problemID = problemID
-            self.empty = empty
         }
 
         var tokenCount: Int { position.count }
-
-        func appendToken(position p: Int32, phase ph: RoutingPhase, tokenID t: Int32, step s: UInt32) {
-            step.append(s)
-            position.append(p)
-            phase.append(ph)
-            tokenID.append(t)
-            present.append(contentsOf: empty.present)
-            ids.append(contentsOf: empty.ids)
-            weights.append(contentsOf: empty.weights)
-        }
-
-        /// Sets `layer` of tokens `firstToken..<firstToken + rows` from `rows x k` values: each
-        /// cell checked (ids below E and distinct, weights finite and non-negative, not set
-        /// before) and ordered by weight, highest first (ties keep their order).
-        func setLayer(
-            _ layer: Int, firstToken: Int, rows: Int, ids src: UnsafeBufferPointer<Int32>, weights wsrc: UnsafeBufferPointer<Float>
-        ) throws {
-            let k = shape.topK
-            let L = shape.layers
-            let E = shape.experts
-            try ids.withUnsafeMutableBufferPointer { idp in
-                try weights.withUnsafeMutableBufferPointer { wp in
-                    try present.withUnsafeMutableBufferPointer { pp in
-                        for r in 0..<rows {
-                            let cell = (firstToken + r) * L + layer
-                            guard !pp[cell] else {
-                                throw RoutingError.invalidRecord(
-                                    RecordIssue(.duplicateCell, "row \(r) of layer \(layer): a second record for the same token"))
-                            }
-                            try Self.insertCell(
-                                base: cell * k, from: r * k, k: k, experts: E, src: src, wsrc: wsrc, ids: idp, weights: wp,
-                                row: r, layer: layer)
-                            pp[cell] = true
-                        }
-                    }
-                }
-            }
-        }
-
-        /// Writes one cell: each of the k (id, weight) pairs checked and inserted in weight order.
-        @inline(__always)
-        private static func insertCell(
-            base: Int, from: Int, k: Int, experts E: Int, src: UnsafeBufferPointer<Int32>, wsrc: UnsafeBufferPointer<Float>,
-            ids: UnsafeMutableBufferPointer<UInt16>, weights: UnsafeMutableBufferPointer<Float>, row r: Int, layer: Int
-        ) throws {
-            for j in 0..<k {
-                let e = Int(src[from + j])
-                let w = wsrc[from + j]
-                guard e >= 0, e < E else {
-                    throw RoutingError.invalidRecord(
-                        RecordIssue(.expertOutOfRange, "row \(r) of layer \(layer): expert id \(e) is outside 0..<\(E) (E)"))
-                }
-                guard w.isFinite, w >= 0 else {
-                    throw RoutingError.invalidRecord(
-                        RecordIssue(.invalidWeight, "row \(r) of layer \(layer): weight \(w) is not a finite, non-negative number"))
-                }
-                for q in 0..<j where Int(ids[base + q]) == e {
-                    throw RoutingError.invalidRecord(
-                        RecordIssue(.duplicateExpert, "row \(r) of layer \(layer): expert id \(e) appears twice in one cell"))
-                }
-                // Insertion, keeping the cell ordered by weight, highest first (ties keep their order).
-                var i = j
-                while i > 0, weights[base + i - 1] < w {
-                    ids[base + i] = ids[base + i - 1]
-                    weights[base + i] = weights[base + i - 1]
-                    i -= 1
-                }
-                ids[base + i] = UInt16(e)
-                weights[base + i] = w
-            }
-        }
 
         /// The block of every token appended so far.
         func makeBlock(domains: [String]) -> RoutingBlock {
@@ -206,13 +122,11 @@ public final class RoutingAssembler {
     /// per step, not once per layer).
     private struct Run {
         var state: InFlight
-        var firstToken: Int
         var firstRow: Int
         var count: Int
     }
 
     private let domainIndex: [UInt16]
-    private let emptyToken: EmptyToken
     /// By request index: the requests with routing that have not finished (arrays, not hashed
     /// containers: looked up for every request of every step).
     private var inFlight: [InFlight?]
@@ -222,6 +136,15 @@ public final class RoutingAssembler {
     private var stepRows = -1
     private var stepIndex: UInt32 = 0
     private var layerSeen: [Bool]
+    /// The open step, token-major like a block: [row][layer][k] ids and weights (each cell
+    /// checked and ordered by weight as its layer arrives), [row][layer] presence, and per row
+    /// its position, phase and token id. Reused from step to step.
+    private var stepIDs: [UInt16] = []
+    private var stepWeights: [Float] = []
+    private var stepPresent: [Bool] = []
+    private var stepPosition: [Int32] = []
+    private var stepPhase: [RoutingPhase] = []
+    private var stepTokenID: [Int32] = []
 
     /// Creates an assembler for a run's requests.
     public init(shape: ModelShape, problems: [Problem]) {
@@ -243,7 +166,6 @@ public final class RoutingAssembler {
         self.domains = names
         self.domainIndex = perProblem
         self.layerSeen = Array(repeating: false, count: shape.layers)
-        self.emptyToken = EmptyToken(shape: shape)
         self.inFlight = Array(repeating: nil, count: problems.count)
         self.finished = Array(repeating: false, count: problems.count)
     }
@@ -294,6 +216,19 @@ public final class RoutingAssembler {
         runs.removeAll(keepingCapacity: true)
         for l in 0..<layerSeen.count { layerSeen[l] = false }
         statistics.steps += 1
+        let cells = rows * shape.layers
+        stepIDs.removeAll(keepingCapacity: true)
+        stepIDs.append(contentsOf: repeatElement(0, count: cells * shape.topK))
+        stepWeights.removeAll(keepingCapacity: true)
+        stepWeights.append(contentsOf: repeatElement(0, count: cells * shape.topK))
+        stepPresent.removeAll(keepingCapacity: true)
+        stepPresent.append(contentsOf: repeatElement(false, count: cells))
+        stepPosition.removeAll(keepingCapacity: true)
+        stepPosition.append(contentsOf: positions)
+        stepTokenID.removeAll(keepingCapacity: true)
+        stepTokenID.append(contentsOf: tokenIDs)
+        stepPhase.removeAll(keepingCapacity: true)
+        for r in 0..<rows { stepPhase.append(prefill[r] != 0 ? .prefill : .decode) }
         var r = 0
         while r < rows {
             let request = Int(runIndex[r])
@@ -328,7 +263,7 @@ public final class RoutingAssembler {
         if let existing = inFlight[request] {
             state = existing
         } else {
-            state = InFlight(shape: shape, domain: domainIndex[request], problemID: problems[request].problemID, empty: emptyToken)
+            state = InFlight(shape: shape, domain: domainIndex[request], problemID: problems[request].problemID)
             inFlight[request] = state
             inFlightCount += 1
         }
@@ -337,13 +272,8 @@ public final class RoutingAssembler {
         while first < rows.upperBound, positions[first] < state.nextPosition { first += 1 }
         statistics.recomputedRows += first - rows.lowerBound
         guard first < rows.upperBound else { return }
-        let firstToken = state.tokenCount
-        for r in first..<rows.upperBound {
-            state.appendToken(
-                position: positions[r], phase: prefill[r] != 0 ? .prefill : .decode, tokenID: tokenIDs[r], step: stepIndex)
-        }
         state.nextPosition = positions[rows.upperBound - 1] &+ 1
-        runs.append(Run(state: state, firstToken: firstToken, firstRow: first, count: rows.upperBound - first))
+        runs.append(Run(state: state, firstRow: first, count: rows.upperBound - first))
         statistics.rows += rows.upperBound - first
     }
 
@@ -367,14 +297,72 @@ public final class RoutingAssembler {
             throw CaptureError.inconsistentCapture(
                 "layer \(layer) sent \(ids.count) ids and \(weights.count) weights for \(stepRows) rows of top-\(k)")
         }
+        let L = shape.layers
+        let E = shape.experts
+        // Checked into the staging buffers first; a bad cell leaves the whole layer missing
+        // (its cells zero, as for a layer that never came).
+        try stepIDs.withUnsafeMutableBufferPointer { idp in
+            try stepWeights.withUnsafeMutableBufferPointer { wp in
+                do {
+                    for run in runs {
+                        for r in run.firstRow..<(run.firstRow + run.count) {
+                            try Self.insertCell(
+                                base: (r * L + layer) * k, from: r * k, k: k, experts: E, src: ids, wsrc: weights, ids: idp,
+                                weights: wp, row: r, layer: layer)
+                        }
+                    }
+                } catch {
+                    for run in runs {
+                        for r in run.firstRow..<(run.firstRow + run.count) {
+                            for j in 0..<k {
+                                idp[(r * L + layer) * k + j] = 0
+                                wp[(r * L + layer) * k + j] = 0
+                            }
+                        }
+                    }
+                    throw error
+                }
+            }
+        }
+        stepPresent.withUnsafeMutableBufferPointer { pp in
+            for run in runs {
+                for r in run.firstRow..<(run.firstRow + run.count) { pp[r * L + layer] = true }
+            }
+        }
         layerSeen[layer] = true
         statistics.layerCalls += 1
-        for run in runs {
-            let lo = run.firstRow * k
-            let hi = (run.firstRow + run.count) * k
-            try run.state.setLayer(
-                layer, firstToken: run.firstToken, rows: run.count,
-                ids: UnsafeBufferPointer(rebasing: ids[lo..<hi]), weights: UnsafeBufferPointer(rebasing: weights[lo..<hi]))
+    }
+
+    /// Writes one cell: each of the k (id, weight) pairs checked and inserted in weight order,
+    /// highest first (ties keep their order).
+    @inline(__always)
+    private static func insertCell(
+        base: Int, from: Int, k: Int, experts E: Int, src: UnsafeBufferPointer<Int32>, wsrc: UnsafeBufferPointer<Float>,
+        ids: UnsafeMutableBufferPointer<UInt16>, weights: UnsafeMutableBufferPointer<Float>, row r: Int, layer: Int
+    ) throws {
+        for j in 0..<k {
+            let e = Int(src[from + j])
+            let w = wsrc[from + j]
+            guard e >= 0, e < E else {
+                throw RoutingError.invalidRecord(
+                    RecordIssue(.expertOutOfRange, "row \(r) of layer \(layer): expert id \(e) is outside 0..<\(E) (E)"))
+            }
+            guard w.isFinite, w >= 0 else {
+                throw RoutingError.invalidRecord(
+                    RecordIssue(.invalidWeight, "row \(r) of layer \(layer): weight \(w) is not a finite, non-negative number"))
+            }
+            for q in 0..<j where Int(ids[base + q]) == e {
+                throw RoutingError.invalidRecord(
+                    RecordIssue(.duplicateExpert, "row \(r) of layer \(layer): expert id \(e) appears twice in one cell"))
+            }
+            var i = j
+            while i > 0, weights[base + i - 1] < w {
+                ids[base + i] = ids[base + i - 1]
+                weights[base + i] = weights[base + i - 1]
+                i -= 1
+            }
+            ids[base + i] = UInt16(e)
+            weights[base + i] = w
         }
     }
 
@@ -383,6 +371,19 @@ public final class RoutingAssembler {
     public func endStep() {
         guard stepRows >= 0 else { return }
         if layerSeen.contains(false) { statistics.incompleteSteps += 1 }
+        let L = shape.layers
+        let k = shape.topK
+        for run in runs {
+            let state = run.state
+            let rows = run.firstRow..<(run.firstRow + run.count)
+            state.ids.append(contentsOf: stepIDs[(rows.lowerBound * L * k)..<(rows.upperBound * L * k)])
+            state.weights.append(contentsOf: stepWeights[(rows.lowerBound * L * k)..<(rows.upperBound * L * k)])
+            state.present.append(contentsOf: stepPresent[(rows.lowerBound * L)..<(rows.upperBound * L)])
+            state.position.append(contentsOf: stepPosition[rows])
+            state.phase.append(contentsOf: stepPhase[rows])
+            state.tokenID.append(contentsOf: stepTokenID[rows])
+            state.step.append(contentsOf: repeatElement(stepIndex, count: run.count))
+        }
         stepRows = -1
         runs.removeAll(keepingCapacity: true)
     }

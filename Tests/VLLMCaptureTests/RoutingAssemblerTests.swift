@@ -237,6 +237,12 @@ private func layersFor(_ rows: [(Int32, Int32, Int32, UInt8)], layers: Int) -> [
         #expect(message([2, 3], [.nan, 0.5]).contains("not a finite, non-negative number"))
         #expect(message([2, 3], [0.5, -0.1]).contains("not a finite, non-negative number"))
         a.endStep()
+        // The bad layer of request 0's step is missing, zeros and all; its good layer is kept.
+        let r0 = try a.finishRequest(0, promptLength: 1, generatedCount: 1).block
+        #expect(r0.present == [true, false])
+        #expect((0..<2).map { r0.expert(token: 0, layer: 0, slot: $0) } == [0, 1])
+        #expect((0..<2).map { r0.expert(token: 0, layer: 1, slot: $0) } == [0, 0])
+        #expect((0..<2).map { r0.weight(token: 0, layer: 1, slot: $0) } == [0, 0])
         // Non-consecutive positions within one request's rows.
         let gap: [(Int32, Int32, Int32, UInt8)] = [(1, 0, 1, 1), (1, 2, 1, 1)]
         #expect(throws: CaptureError.self) { try f.step(gap, layers: []) }
