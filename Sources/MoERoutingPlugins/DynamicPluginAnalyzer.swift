@@ -67,15 +67,17 @@ final class DynamicPluginAnalyzer: RoutingAnalyzer {
                                     phase.withUnsafeBufferPointer { phP in
                                         block.tokenID.withUnsafeBufferPointer { tP in
                                             namePointers.withUnsafeBufferPointer { nP in
-                                                var c = moe_routing_block(
-                                                    layers: Int32(block.shape.layers), experts: Int32(block.shape.experts),
-                                                    top_k: Int32(block.shape.topK), domain_count: Int32(block.domains.count),
-                                                    token_count: Int64(block.tokenCount), ids: idsP.baseAddress,
-                                                    weights: wP.baseAddress, present: prP.baseAddress, domain: dP.baseAddress,
-                                                    problem_id: pP.baseAddress, position: posP.baseAddress, phase: phP.baseAddress,
-                                                    token_id: tP.baseAddress, domain_names: nP.baseAddress
-                                                )
-                                                return vtable.pointee.consume(instance, &c, err)
+                                                withStepPointer(block.step) { sP in
+                                                    var c = moe_routing_block(
+                                                        layers: Int32(block.shape.layers), experts: Int32(block.shape.experts),
+                                                        top_k: Int32(block.shape.topK), domain_count: Int32(block.domains.count),
+                                                        token_count: Int64(block.tokenCount), ids: idsP.baseAddress,
+                                                        weights: wP.baseAddress, present: prP.baseAddress, domain: dP.baseAddress,
+                                                        problem_id: pP.baseAddress, position: posP.baseAddress, phase: phP.baseAddress,
+                                                        token_id: tP.baseAddress, domain_names: nP.baseAddress, step: sP
+                                                    )
+                                                    return vtable.pointee.consume(instance, &c, err)
+                                                }
                                             }
                                         }
                                     }
@@ -86,6 +88,15 @@ final class DynamicPluginAnalyzer: RoutingAnalyzer {
                 }
             }
         }
+    }
+
+    /// Calls `body` with the block's step column (ABI version 2): NULL when the block has no
+    /// steps, and never NULL when it has them, even for zero tokens (an empty array may have no
+    /// base address). Plugins of version 1 never read it.
+    private func withStepPointer<R>(_ step: [UInt32]?, _ body: (UnsafePointer<UInt32>?) -> R) -> R {
+        guard let step else { return body(nil) }
+        if step.isEmpty { return withUnsafePointer(to: UInt32.max) { body($0) } }
+        return step.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     func merge(_ other: any RoutingAnalyzer) throws {

@@ -132,7 +132,8 @@ private func guarded(
 }
 
 extension RoutingBlock {
-    /// Copies a C block into a Swift block, validating it.
+    /// Copies a C block into a Swift block, validating it. A non-NULL `step` becomes
+    /// ``RoutingBlock/step``; NULL gives `nil`.
     init(borrowing c: moe_routing_block) throws {
         let shape = try ModelShape(layers: Int(c.layers), experts: Int(c.experts), topK: Int(c.top_k))
         let t = Int(c.token_count)
@@ -166,7 +167,9 @@ extension RoutingBlock {
             problemID: try copy(c.problem_id, t, "problem_id"),
             position: try copy(c.position, t, "position"),
             phase: try copy(c.phase, t, "phase").map { RoutingPhase(rawValue: $0) ?? .decode },
-            tokenID: try copy(c.token_id, t, "token_id")
+            tokenID: try copy(c.token_id, t, "token_id"),
+            // ABI version 2 (what this exporter declares): NULL means the block has no steps.
+            step: c.step == nil ? nil : try copy(c.step, t, "step")
         )
     }
 }

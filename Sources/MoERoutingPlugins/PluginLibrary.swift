@@ -23,8 +23,15 @@ import Darwin
 ///
 /// The library stays loaded for the life of the process (analyzers made from it point into it).
 public final class PluginLibrary: Sendable {
+    /// The plugin ABI versions this host loads: 1 (blocks without `step`) through the version of
+    /// `moe_routing_plugin.h` it was built with (see the header's comment on versions).
+    public static let supportedABIVersions: ClosedRange<UInt32> =
+        MOE_ROUTING_PLUGIN_MIN_ABI_VERSION...MOE_ROUTING_PLUGIN_ABI_VERSION
+
     /// The path it was loaded from.
     public let path: String
+    /// The ABI version the library declares (one of ``supportedABIVersions``).
+    public let abiVersion: UInt32
     /// The analyzers it provides: name and one-line summary.
     public let analyzers: [(name: String, summary: String)]
     private let plugin: PluginTable
@@ -32,9 +39,8 @@ public final class PluginLibrary: Sendable {
     /// Loads a plugin library.
     ///
     /// - Throws: ``PluginError`` when the file cannot be loaded, lacks the entry point, or was built
-    ///   for another ABI version.
-    public init(path: String) throws {
-        self.path = path
+    ///   for an ABI version outside ``supportedABIVersions``.
+    public convenience init(path: String) throws {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             let why = dlerror().map { String(cString: $0) } ?? "unknown error"
             throw PluginError(path: path, message: "cannot load: \(why)")
@@ -47,10 +53,21 @@ public final class PluginLibrary: Sendable {
         }
         let entry = unsafeBitCast(sym, to: moe_routing_plugin_entry_fn.self)
         guard let table = entry() else { throw PluginError(path: path, message: "the entry point returned NULL") }
-        guard table.pointee.abi_version == MOE_ROUTING_PLUGIN_ABI_VERSION else {
+        try self.init(table: UnsafeRawPointer(table), path: path)
+    }
+
+    /// Wraps a `moe_routing_plugin` table already in memory (e.g. one built in-process by
+    /// ``PluginExporter``), checking it as a loaded library's table is checked; `path` names it in
+    /// errors. The table must outlive every analyzer made from it.
+    package init(table rawTable: UnsafeRawPointer, path: String) throws {
+        let table = rawTable.assumingMemoryBound(to: moe_routing_plugin.self)
+        let version = table.pointee.abi_version
+        let supported = Self.supportedABIVersions
+        guard supported.contains(version) else {
             throw PluginError(
                 path: path,
-                message: "built for plugin ABI \(table.pointee.abi_version), this host speaks \(MOE_ROUTING_PLUGIN_ABI_VERSION); rebuild the plugin against this version"
+                message: "built for plugin ABI version \(version), but this host loads versions "
+                    + "\(supported.lowerBound) to \(supported.upperBound); rebuild the plugin against this host's moe_routing_plugin.h"
             )
         }
         let count = Int(table.pointee.analyzer_count)
@@ -67,6 +84,8 @@ public final class PluginLibrary: Sendable {
             }
             list.append((String(cString: n), vt.summary.map { String(cString: $0) } ?? ""))
         }
+        self.path = path
+        self.abiVersion = version
         self.analyzers = list
         self.plugin = PluginTable(pointer: table)
     }

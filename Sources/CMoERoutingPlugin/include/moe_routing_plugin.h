@@ -15,6 +15,15 @@
 // `free_string`. All calls to one instance come from one thread at a time.
 //
 // Return codes: 0 on success; non-zero on failure, with `*error` set to a message (or NULL).
+//
+// ABI versions. Version 2 appended `step` as the last member of moe_routing_block; every other
+// offset is unchanged. Structs only grow at the end, and a plugin never reads past the struct it
+// was built against, so:
+//   - a host of version 2 loads plugins of versions 1 and 2 (MOE_ROUTING_PLUGIN_MIN_ABI_VERSION
+//     ... MOE_ROUTING_PLUGIN_ABI_VERSION); a version-1 plugin simply never reads `step`;
+//   - a version-2 plugin must not be loaded by a version-1 host (which would hand it a block
+//     without `step`); a version-1 host refuses every version but 1, so this holds;
+//   - a host refuses any version outside its range, naming the library and the versions it loads.
 
 #ifndef MOE_ROUTING_PLUGIN_H
 #define MOE_ROUTING_PLUGIN_H
@@ -25,8 +34,11 @@
 extern "C" {
 #endif
 
-/// The ABI version this header describes. A host refuses a plugin with another version.
-#define MOE_ROUTING_PLUGIN_ABI_VERSION 1u
+/// The ABI version this header describes; a plugin built against it declares this version.
+#define MOE_ROUTING_PLUGIN_ABI_VERSION 2u
+
+/// The oldest plugin ABI version a host built against this header still loads.
+#define MOE_ROUTING_PLUGIN_MIN_ABI_VERSION 1u
 
 /// The name of the symbol every plugin library exports.
 #define MOE_ROUTING_PLUGIN_ENTRY_SYMBOL "moe_routing_plugin_entry"
@@ -48,6 +60,8 @@ typedef struct moe_routing_block {
     const uint8_t *phase;           ///< per token: 0 prefill, 1 decode
     const int32_t *token_id;        ///< per token: vocabulary id, -1 unknown
     const char *const *domain_names;///< UTF-8, NUL-terminated
+    // Added in ABI version 2; keep new members after this one.
+    const uint32_t *step;           ///< per token: engine step, UINT32_MAX unknown; NULL when the block has no steps
 } moe_routing_block;
 
 /// One analyzer a plugin provides.
