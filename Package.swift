@@ -96,11 +96,11 @@ let package = Package(
             dependencies: ["MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "AnalysisSupport", "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer"]
         ),
         .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
-        .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI"]),
-        .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime"]),
+        .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit"]),
+        .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "MoERoutingTestKit"]),
         .testTarget(
             name: "VLLMCaptureTests",
-            dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime", "VLLMCapture", "TransitionAnalyzer"]
+            dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime", "VLLMCapture", "TransitionAnalyzer", "MoERoutingTestKit"]
         ),
         .testTarget(name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit"]),
     ]

@@ -2,18 +2,13 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
+import MoERoutingTestKit
 import MoERouting
 import MoERoutingTraces
 import Testing
 
 /// The package root, found from this file's path.
-let packageRoot: URL = {
-    var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
-        url.deleteLastPathComponent()
-    }
-    return url
-}()
+let packageRoot: URL = TestPaths.packageRoot(from: #filePath) ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 
 /// ../shared/data, when present.
 let sharedData: URL? = {

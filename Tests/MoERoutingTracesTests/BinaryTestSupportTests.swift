@@ -5,6 +5,7 @@
 // with known contents, an independent chunk walker, and running Python when it has numpy.
 
 import Foundation
+import MoERoutingTestKit
 import MoERouting
 import MoERoutingTraces
 import Testing
@@ -33,16 +34,7 @@ enum BinaryTestSupport {
     }
 
     /// The package root (the directory holding Package.swift), found from this file's path.
-    static var packageRoot: String {
-        var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while url.path != "/" {
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
-                return url.path
-            }
-            url = url.deletingLastPathComponent()
-        }
-        return "/"
-    }
+    static var packageRoot: String { TestPaths.packageRoot(from: #filePath)?.path ?? "/" }
 
     // MARK: Reading
 

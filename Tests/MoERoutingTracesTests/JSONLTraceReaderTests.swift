@@ -76,14 +76,7 @@ enum JSONLFixtures {
     }
 
     /// The package root (the directory holding Package.swift), found from this file.
-    static var packageRoot: URL? {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while dir.path != "/" {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
-            dir.deleteLastPathComponent()
-        }
-        return nil
-    }
+    static var packageRoot: URL? { TestPaths.packageRoot(from: #filePath) }
 
     /// A file of the shared data directory (../shared/data from the package root), if present.
     static func sharedData(_ name: String) -> String? {

@@ -2,20 +2,14 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
+import MoERoutingTestKit
 import PythonRuntime
 
 /// Shared set-up for the Python tests: the project root, the venv, and one interpreter started
 /// once for the whole (parallel) test process, never finalised.
 enum TestPython {
     /// The package root: the directory holding Package.swift above this file.
-    static let projectRoot: String = {
-        var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while url.path != "/" {
-            if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
-            url.deleteLastPathComponent()
-        }
-        return FileManager.default.currentDirectoryPath
-    }()
+    static let projectRoot: String = TestPaths.packageRoot(from: #filePath)?.path ?? FileManager.default.currentDirectoryPath
 
     /// The venv the tests use: MOE_ROUTING_VENV, else <root>/.venv.
     static let environment: PythonEnvironment = {

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
+import MoERoutingTestKit
 import MoERouting
 import MoERoutingReport
 import Testing
@@ -11,14 +12,7 @@ import Testing
 /// Skipped (with a message) when no Chromium is on PATH; `scripts/test.sh` installs it.
 struct ScreenshotTests {
     /// The package root: the nearest directory above this file holding Package.swift.
-    static let packageRoot: URL? = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while dir.path != "/" {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }()
+    static let packageRoot: URL? = TestPaths.packageRoot(from: #filePath)
 
     /// The first of chromium, chromium-browser on PATH.
     static let chromium: String? = {

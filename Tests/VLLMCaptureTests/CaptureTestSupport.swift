@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
+import MoERoutingTestKit
 import MoERouting
 import PythonRuntime
 import VLLMCapture
@@ -11,14 +12,7 @@ import VLLMCapture
 /// by every engine test (vLLM in-process is heavy: about 7 s to import, 15 s to start).
 enum CaptureTestEnvironment {
     /// The package root: the directory holding Package.swift above this file.
-    static let projectRoot: String = {
-        var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while url.path != "/" {
-            if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
-            url.deleteLastPathComponent()
-        }
-        return FileManager.default.currentDirectoryPath
-    }()
+    static let projectRoot: String = TestPaths.packageRoot(from: #filePath)?.path ?? FileManager.default.currentDirectoryPath
 
     /// ../shared/data relative to the project root, when present.
     static let sharedData: String? = {
