@@ -366,6 +366,11 @@ class Engine:
                     f"not below --max-model-len {limit}; raise --max-model-len"
                 )
         request_index: dict[str, int] = {}
+        if sink is not None and hasattr(sink, "on_begin"):
+            # Set-up, before the hook goes in and the clock starts.
+            info = self.describe()
+            info["requests"] = len(problems)
+            sink.on_begin(info)
         capture = None
         if sink is not None:
             capture = RoutingCapture(sink, request_index, router_logits=router_logits, timing=timing, gather=gather)
@@ -376,10 +381,6 @@ class Engine:
         t0 = time.perf_counter()
         c0 = time.process_time()
         try:
-            if sink is not None and hasattr(sink, "on_begin"):
-                info = self.describe()
-                info["requests"] = len(problems)
-                sink.on_begin(info)
             for i, (p, ids) in enumerate(zip(problems, prompts)):
                 params = SamplingParams(
                     max_tokens=max_tokens if max_tokens is not None else options.max_tokens,
