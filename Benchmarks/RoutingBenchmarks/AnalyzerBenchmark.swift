@@ -64,22 +64,23 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
     var shape = ModelShape.mixtral8x7B
     var tokensPerProblem = 512
     var problemsPerBlock = 8
+    func positive(_ value: String?, _ name: String) throws -> Int {
+        guard let value, let n = Int(value), n > 0 else { throw AnalyzerBenchmarkError.usage("\(name) needs a positive integer") }
+        return n
+    }
     var i = 0
     while i < args.count {
         let a = args[i]
         let v = i + 1 < args.count ? args[i + 1] : nil
         switch a {
         case "--records":
-            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--records needs a positive integer") }
-            records = n
+            records = try positive(v, "--records")
             i += 2
         case "--tokens":
-            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--tokens needs a positive integer") }
-            distinctTokens = n
+            distinctTokens = try positive(v, "--tokens")
             i += 2
         case "--max-order":
-            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--max-order needs a positive integer") }
-            maxOrder = n
+            maxOrder = try positive(v, "--max-order")
             i += 2
         case "--only":
             guard let v else { throw AnalyzerBenchmarkError.usage("--only needs transition, multihop, domain or all") }
@@ -92,12 +93,10 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
             shape = s
             i += 2
         case "--tokens-per-problem":
-            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--tokens-per-problem needs a positive integer") }
-            tokensPerProblem = n
+            tokensPerProblem = try positive(v, "--tokens-per-problem")
             i += 2
         case "--problems-per-block":
-            guard let v, let n = Int(v), n > 0 else { throw AnalyzerBenchmarkError.usage("--problems-per-block needs a positive integer") }
-            problemsPerBlock = n
+            problemsPerBlock = try positive(v, "--problems-per-block")
             i += 2
         case "--digest":
             digest = true

@@ -139,20 +139,14 @@ private func buildCPlugin(version: Int) throws -> String {
     let source = dir.appendingPathComponent("steps_seen.c")
     try cPluginSource.write(to: source, atomically: true, encoding: .utf8)
     let library = dir.appendingPathComponent("libStepsSeenV\(version).so").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: cCompiler)
-    process.arguments = [
-        "-shared", "-fPIC", "-std=c11", "-Wall", "-Wextra", "-Werror", "-DPLUGIN_ABI=\(version)",
-        "-I", packageRoot.appendingPathComponent("Sources/CMoERoutingPlugin/include").path,
-        "-o", library, source.path,
-    ]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
+    let (status, output) = try TestProcess.run(
+        cCompiler,
+        [
+            "-shared", "-fPIC", "-std=c11", "-Wall", "-Wextra", "-Werror", "-DPLUGIN_ABI=\(version)",
+            "-I", packageRoot.appendingPathComponent("Sources/CMoERoutingPlugin/include").path,
+            "-o", library, source.path,
+        ])
+    guard status == 0 else {
         throw PluginError(path: source.path, message: "compiling the test plugin failed:\n\(output)")
     }
     return library

@@ -15,18 +15,12 @@ private let packageRoot: URL = TestPaths.packageRoot(from: #filePath) ?? URL(fil
 /// the build that runs these tests) and returns the shared library's path.
 private let examplePluginLibrary: Result<String, any Error> = {
     let scratch = packageRoot.appendingPathComponent(".build-examples").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["swift", "build", "--package-path", packageRoot.appendingPathComponent("examples/expert-load-plugin").path,
-                         "--scratch-path", scratch]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
     do {
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let (status, output) = try TestProcess.run(
+            "/usr/bin/env",
+            ["swift", "build", "--package-path", packageRoot.appendingPathComponent("examples/expert-load-plugin").path,
+             "--scratch-path", scratch])
+        guard status == 0 else {
             return .failure(PluginError(path: scratch, message: "building the example failed:\n\(output)"))
         }
         return .success(scratch + "/debug/libExpertLoadPlugin.so")

@@ -38,16 +38,9 @@ struct ScreenshotTests {
         try HTMLReport.render(ReportFixtures.mixtralSized(), title: "Synthetic report", subtitle: "32 layers, 8 experts")
             .write(to: html, atomically: true, encoding: .utf8)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [root.appendingPathComponent("scripts/screenshot-report.sh").path, html.path, png.path, "1200x2400"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "screenshot-report.sh failed: \(output)")
+        let (status, output) = try TestProcess.run(
+            "/bin/bash", [root.appendingPathComponent("scripts/screenshot-report.sh").path, html.path, png.path, "1200x2400"])
+        #expect(status == 0, "screenshot-report.sh failed: \(output)")
 
         let image = try PNGImage(bytes: Array(try Data(contentsOf: png)))
         #expect(image.width == 1200)
