@@ -53,16 +53,18 @@ public struct RequestRouting: Sendable {
 
 /// Assembles routing batches from an engine hook into per-request ``RoutingBlock``s.
 ///
-/// The engine calls, per step: ``beginStep(runIndex:positions:tokenIDs:prefill:)`` with one value
+/// The engine calls, per step: ``beginStep(step:runIndex:positions:tokenIDs:prefill:)`` with one value
 /// per row, then ``addLayer(_:ids:weights:)`` once per MoE layer with `rows x k` ids and weights,
 /// then ``endStep()``. Rows of one request are contiguous within a step and their positions
-/// increase. When a request finishes, ``finishRequest(_:promptLength:generatedCount:)`` returns its
+/// increase. Each layer's cells are checked and ordered into a token-major staging area for the
+/// step; ``endStep()`` appends every request's rows to its columns in one go. When a request
+/// finishes, ``finishRequest(_:promptLength:generatedCount:)`` returns its
 /// block: every token it routed, ordered by position, each cell's experts ordered by weight.
 /// Memory is bounded by the requests in flight.
 ///
 /// ```swift
 /// let assembler = RoutingAssembler(shape: .tinyMixtral, problems: problems)
-/// try assembler.beginStep(runIndex: ri, positions: pos, tokenIDs: tok, prefill: pf)
+/// try assembler.beginStep(step: 0, runIndex: ri, positions: pos, tokenIDs: tok, prefill: pf)
 /// for layer in 0..<4 { try assembler.addLayer(layer, ids: ids[layer], weights: w[layer]) }
 /// assembler.endStep()
 /// let routing = try assembler.finishRequest(0, promptLength: 12, generatedCount: 8)
@@ -170,7 +172,7 @@ public final class RoutingAssembler {
         self.finished = Array(repeating: false, count: problems.count)
     }
 
-    /// Whether a step is open (between ``beginStep(runIndex:positions:tokenIDs:prefill:)`` and ``endStep()``).
+    /// Whether a step is open (between ``beginStep(step:runIndex:positions:tokenIDs:prefill:)`` and ``endStep()``).
     public var stepIsOpen: Bool { stepRows >= 0 }
 
     /// Requests with routing that have not finished.
