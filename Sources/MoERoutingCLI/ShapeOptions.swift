@@ -57,7 +57,12 @@ struct ReadOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Domain label for records that carry no dataset field.", valueName: "label"))
     var domain: String?
 
+    @Flag(help: "JSONL traces whose problems' records interleave (a per-engine-step dump): hold every problem in memory until the end, two to three times the trace's .moetrace size, instead of one problem at a time.")
+    var interleaved = false
+
     func traceOptions() throws -> TraceReadOptions {
-        TraceReadOptions(shape: try shape.statedShape(), lenient: lenient, defaultDomain: domain)
+        TraceReadOptions(
+            shape: try shape.statedShape(), lenient: lenient, defaultDomain: domain, interleavedProblems: interleaved
+        )
     }
 }

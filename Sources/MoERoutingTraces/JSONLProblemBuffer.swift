@@ -14,7 +14,8 @@ struct JSONLProblemKey: Hashable {
 /// Trace files list a problem's records layer-major (all tokens of layer 0, then layer 1, ...)
 /// or token-major; either way a token is complete only when the problem ends, so its cells are
 /// gathered here, by token, then handed to the block builder in position order. Memory is
-/// bounded by one problem.
+/// bounded by one problem; in interleaved mode the reader keeps one buffer per problem until the
+/// end of the input.
 struct JSONLProblemBuffer {
     /// Positions below this are looked up in a dense table; larger ones in a dictionary.
     static let denseLimit = 1 << 20

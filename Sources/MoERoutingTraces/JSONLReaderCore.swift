@@ -25,6 +25,8 @@ struct JSONLReaderCore {
     let shapeWasInferred: Bool
     private let blockTokens: Int
     private let scratch = JSONLScratch()
+    /// ``TraceReadOptions/interleavedProblems``.
+    private let interleaved: Bool
 
     private(set) var builder: RoutingBlockBuilder
     private var source: JSONLLineSource?
@@ -35,9 +37,29 @@ struct JSONLReaderCore {
     private var pending: [RoutingBlock] = []
     private var done = false
 
+    // Interleaved mode: every problem's buffer, in order of first appearance, and its slot by key.
+    // The current problem lives in `problem`; its slot then holds an empty buffer, swapped back
+    // in O(1) when another problem's record comes. Stored lines carry their file index above
+    // `lineBits` (`fileTag`), since a problem may span files. Keys hold indices into
+    // `heldDomains`; a domain reaches the block builder only when its first problem is emitted
+    // (see `drainOpenProblem`), so the blocks' domain tables grow as in streaming mode.
+    private var open: [JSONLProblemBuffer] = []
+    private var openSlots: [JSONLProblemKey: Int] = [:]
+    private var openFirstFiles: [Int] = []
+    private var heldDomains: [String] = []
+    private var heldDomainIndex: [String: UInt16] = [:]
+    private var currentSlot = -1
+    private var drained = 0
+    private var fileTag = 0
+    private static let lineBits = 40
+
     private var cachedDomainBytes: [UInt8] = []
     private var cachedDomainIndex: UInt16 = 0
     private var hasCachedDomain = false
+    /// The first `knownDomainLimit` `dataset` spellings met and their indices, looked through when
+    /// the record's domain is not the last one's (records of several domains interleaved).
+    private var knownDomains: [(bytes: [UInt8], index: UInt16)] = []
+    private static let knownDomainLimit = 32
 
     private(set) var summary = TraceReadSummary()
     private(set) var linesRead = 0
@@ -51,6 +73,7 @@ struct JSONLReaderCore {
         self.paths = paths
         self.shapeWasInferred = shapeWasInferred
         self.blockTokens = max(1, options.blockTokens)
+        self.interleaved = options.interleavedProblems
         self.builder = RoutingBlockBuilder(shape: shape)
         self.problem = JSONLProblemBuffer(layers: shape.layers, topK: shape.topK)
     }
@@ -72,18 +95,20 @@ struct JSONLReaderCore {
     private mutating func advance() throws {
         while pending.isEmpty {
             guard let src = source else {
-                fileIndex += 1
-                guard fileIndex < paths.count else {
+                guard fileIndex + 1 < paths.count else {
+                    if interleaved, try drainOpenProblem() { continue }
                     if builder.tokenCount > 0 { pending.append(builder.makeBlock()) }
                     done = true
                     return
                 }
+                fileIndex += 1
                 source = try JSONLLineSource(path: paths[fileIndex])
                 fileDomain = nil
+                if interleaved { fileTag = fileIndex << Self.lineBits }
                 continue
             }
             guard let line = try src.nextLine() else {
-                try flushProblem()
+                if !interleaved { try flushProblem() }
                 bytesOfClosedFiles += src.bytesRead
                 source = nil
                 continue
@@ -116,14 +141,19 @@ struct JSONLReaderCore {
             return
         }
         if !problem.active || key != problem.key {
-            if let earlier = finished[key] {
-                try rejectResumed(key, line: line, earlierFile: earlier)
-                return
+            if interleaved {
+                switchProblem(to: key)
+            } else {
+                if let earlier = finished[key] {
+                    try rejectResumed(key, line: line, earlierFile: earlier)
+                    return
+                }
+                try flushProblem()
+                problem.active = true
+                problem.key = key
             }
-            try flushProblem()
-            problem.active = true
-            problem.key = key
         }
+        let stored = line | fileTag  // the line as buffers keep it
         let t: Int
         if let existing = problem.token(at: record.position) {
             t = existing
@@ -135,39 +165,40 @@ struct JSONLReaderCore {
             }
         } else {
             t = problem.addToken(
-                position: record.position, phase: record.phase, tokenID: record.tokenID, step: record.step, line: line
+                position: record.position, phase: record.phase, tokenID: record.tokenID, step: record.step,
+                line: stored
             )
         }
-        problem.setCell(token: t, layer: record.layer, line: line, scratch: scratch)
+        problem.setCell(token: t, layer: record.layer, line: stored, scratch: scratch)
         recordsRead += 1
     }
 
     /// Checks a record for a token that already has records: a new layer, the same metadata.
     private func checkSameToken(_ r: JSONLRecord, token t: Int) throws(RecordIssue) {
-        func who() -> String { "token \(r.position) of problem \(r.problemID) (\(builder.domains[Int(problem.key.domain)]))" }
+        func who() -> String { "token \(r.position) of problem \(r.problemID) (\(domainName(problem.key.domain)))" }
         if problem.present[t * shape.layers + r.layer] {
             throw RecordIssue(
                 .duplicateCell,
-                "a second record for layer \(r.layer) of \(who()); the first is on line \(problem.lines[t * shape.layers + r.layer])"
+                "a second record for layer \(r.layer) of \(who()); the first is on \(lineName(problem.lines[t * shape.layers + r.layer]))"
             )
         }
         if problem.phases[t] != r.phase {
             throw RecordIssue(
                 .malformed,
-                "\(who()) has phase '\(r.phase)' here but '\(problem.phases[t])' on line \(problem.firstLines[t])"
+                "\(who()) has phase '\(r.phase)' here but '\(problem.phases[t])' on \(lineName(problem.firstLines[t]))"
             )
         }
         if problem.tokenIDs[t] != r.tokenID {
             throw RecordIssue(
                 .malformed,
-                "\(who()) has vocabulary id \(r.tokenID) here but \(problem.tokenIDs[t]) on line \(problem.firstLines[t])"
+                "\(who()) has vocabulary id \(r.tokenID) here but \(problem.tokenIDs[t]) on \(lineName(problem.firstLines[t]))"
             )
         }
         if problem.steps[t] != r.step {
             func name(_ s: UInt32) -> String { s == .max ? "no 'step'" : "'step' \(s)" }
             throw RecordIssue(
                 .malformed,
-                "\(who()) has \(name(r.step)) here but \(name(problem.steps[t])) on line \(problem.firstLines[t]); all records of a token must carry the same step"
+                "\(who()) has \(name(r.step)) here but \(name(problem.steps[t])) on \(lineName(problem.firstLines[t])); all records of a token must carry the same step"
             )
         }
     }
@@ -185,6 +216,19 @@ struct JSONLReaderCore {
         {
             return cachedDomainIndex
         }
+        return try newDomainIndex(r, raw, n)
+    }
+
+    /// The domain index of a record whose `dataset` differs from the last record's.
+    @inline(never)
+    private mutating func newDomainIndex(_ r: JSONLRecord, _ raw: UnsafePointer<UInt8>, _ n: Int) throws(RecordIssue) -> UInt16 {
+        for known in knownDomains where known.bytes.count == n {
+            if known.bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, raw, n) == 0 }) {
+                cachedDomainBytes = known.bytes
+                cachedDomainIndex = known.index
+                return known.index
+            }
+        }
         let rawBytes = UnsafeBufferPointer(start: raw, count: n)
         let decoded = r.datasetEscaped ? JSONLRecordParser.unescape(rawBytes) : Array(rawBytes)
         guard let name = String(validating: decoded, as: UTF8.self) else {
@@ -194,6 +238,7 @@ struct JSONLReaderCore {
         cachedDomainBytes = Array(rawBytes)
         cachedDomainIndex = index
         hasCachedDomain = true
+        if knownDomains.count < Self.knownDomainLimit { knownDomains.append((cachedDomainBytes, index)) }
         return index
     }
 
@@ -207,7 +252,31 @@ struct JSONLReaderCore {
         return index
     }
 
+    /// The index of a domain name for problem keys: the builder's, or in interleaved mode the
+    /// reader's own (`heldDomains`).
     private mutating func register(_ name: String) throws(RecordIssue) -> UInt16 {
+        guard interleaved else { return try registerInBuilder(name) }
+        if let i = heldDomainIndex[name] { return i }
+        guard heldDomains.count <= Int(UInt16.max) else {
+            throw RecordIssue(.malformed, "more than 65536 distinct domains")
+        }
+        let i = UInt16(heldDomains.count)
+        heldDomains.append(name)
+        heldDomainIndex[name] = i
+        return i
+    }
+
+    /// The name of a problem key's domain.
+    private func domainName(_ index: UInt16) -> String {
+        interleaved ? heldDomains[Int(index)] : builder.domains[Int(index)]
+    }
+
+    /// Interleaved mode: the builder's index of a held domain, registering it there when new.
+    private mutating func builderDomain(_ held: UInt16) throws(RecordIssue) -> UInt16 {
+        try registerInBuilder(heldDomains[Int(held)])
+    }
+
+    private mutating func registerInBuilder(_ name: String) throws(RecordIssue) -> UInt16 {
         do {
             return try builder.domainIndex(of: name)
         } catch let RoutingError.invalidRecord(issue) {
@@ -226,20 +295,83 @@ struct JSONLReaderCore {
 
     // MARK: - Problems and blocks
 
+    /// Interleaved mode: makes `key`'s buffer the current problem, opening one on its first record.
+    /// O(1): buffers are swapped, never copied.
+    private mutating func switchProblem(to key: JSONLProblemKey) {
+        if problem.active { swap(&problem, &open[currentSlot]) }
+        if let slot = openSlots[key] {
+            currentSlot = slot
+        } else {
+            currentSlot = open.count
+            openSlots[key] = currentSlot
+            open.append(JSONLProblemBuffer(layers: shape.layers, topK: shape.topK))
+            openFirstFiles.append(fileIndex)
+        }
+        swap(&problem, &open[currentSlot])
+        problem.active = true
+        problem.key = key
+    }
+
+    /// Interleaved mode, at the end of the input: hands the next open problem (in order of first
+    /// appearance) to the block builder and frees its buffer; `false` when none is left.
+    ///
+    /// The builder learns the problem's domain now, and the next problem's too when that one
+    /// first appeared in the same file: streaming mode has read the next problem's first record
+    /// when it emits a problem, except at the end of a file. A contiguous input so gets blocks
+    /// with the same domain tables both ways.
+    private mutating func drainOpenProblem() throws -> Bool {
+        if problem.active {
+            swap(&problem, &open[currentSlot])
+            currentSlot = -1
+        }
+        guard drained < open.count else {
+            openSlots = [:]
+            open = []
+            return false
+        }
+        let i = drained
+        swap(&problem, &open[i])
+        drained += 1
+        let domain = try builderDomain(problem.key.domain)
+        if i + 1 < open.count, openFirstFiles[i + 1] == openFirstFiles[i] {
+            _ = try builderDomain(open[i + 1].key.domain)
+        }
+        try flushProblem(domain: domain)
+        problem = JSONLProblemBuffer(layers: shape.layers, topK: shape.topK)
+        return true
+    }
+
+    /// A stored line for messages: `line N`, or in interleaved mode `line N of PATH` when it is
+    /// in another file than the one being read.
+    private func lineName(_ stored: Int) -> String {
+        guard interleaved else { return "line \(stored)" }
+        let (file, line) = location(stored)
+        return file == fileIndex ? "line \(line)" : "line \(line) of \(paths[file])"
+    }
+
+    /// The file index and line of a stored line.
+    private func location(_ stored: Int) -> (file: Int, line: Int) {
+        guard interleaved else { return (fileIndex, stored) }
+        return (stored >> Self.lineBits, stored & ((1 << Self.lineBits) - 1))
+    }
+
     /// Hands the current problem's tokens, in position order, to the block builder.
-    private mutating func flushProblem() throws {
+    ///
+    /// - Parameter domain: the builder's index of the problem's domain; `nil`: the key's (streaming
+    ///   mode, where keys hold the builder's indices).
+    private mutating func flushProblem(domain: UInt16? = nil) throws {
         guard problem.active else { return }
-        finished[problem.key] = fileIndex
+        let domainIndex = domain ?? problem.key.domain
+        if !interleaved { finished[problem.key] = fileIndex }
         let L = shape.layers
         let k = shape.topK
-        let path = paths[fileIndex]
         let order = problem.order()
         // Unsafe buffers: the builder's generic setCell is much cheaper on them than on slices.
         try problem.experts.withUnsafeBufferPointer { experts in
             try problem.weights.withUnsafeBufferPointer { weights in
                 for t in order {
                     let bt = builder.appendToken(
-                        domainIndex: problem.key.domain, problemID: problem.key.problem,
+                        domainIndex: domainIndex, problemID: problem.key.problem,
                         position: problem.positions[t], phase: problem.phases[t], tokenID: problem.tokenIDs[t],
                         step: problem.steps[t]
                     )
@@ -253,9 +385,8 @@ struct JSONLReaderCore {
                             )
                         } catch let RoutingError.invalidRecord(issue) {
                             recordsRead -= 1
-                            try report(
-                                TraceError(path: path, line: problem.lines[t * L + l], issue: issue, hint: hint(for: issue))
-                            )
+                            let (file, line) = location(problem.lines[t * L + l])
+                            try report(TraceError(path: paths[file], line: line, issue: issue, hint: hint(for: issue)))
                         }
                     }
                     if builder.tokenCount >= blockTokens { pending.append(builder.makeBlock()) }
@@ -286,7 +417,7 @@ struct JSONLReaderCore {
             error = TraceError(
                 path: paths[fileIndex], line: line,
                 issue: RecordIssue(.nonContiguousProblem, "records of \(who) resume at line \(line) after other problems"),
-                hint: "sort the file by problem first"
+                hint: "sort the file by problem first, or read it with --interleaved (holds every problem in memory)"
             )
         } else {
             error = TraceError(
@@ -295,7 +426,7 @@ struct JSONLReaderCore {
                     .nonContiguousProblem,
                     "records of \(who) appear at line \(line), but that problem was already read from \(paths[earlierFile])"
                 ),
-                hint: "keep each problem's records in one file"
+                hint: "keep each problem's records in one file, or read them with --interleaved (holds every problem in memory)"
             )
         }
         try report(error)

@@ -23,12 +23,19 @@ public import MoERouting
 /// ``TraceReadOptions/defaultDomain``, else the file's base name without its extension
 /// (`runs/gsm8k.jsonl` -> `gsm8k`).
 ///
-/// The file is read in 4 MiB chunks, never whole. Records of one (domain, problem) must be
-/// contiguous; within a problem they may come in any order (the shared data is layer-major, the
+/// The file is read in 4 MiB chunks, never whole. By default the records of one (domain, problem)
+/// must be contiguous; within a problem they may come in any order (the shared data is layer-major, the
 /// writer token-major). The reader holds the current problem's records until the problem ends,
 /// then emits its tokens in position order, in blocks of about ``TraceReadOptions/blockTokens``
 /// tokens; memory is bounded by one problem. Blocks are built by ``RoutingBlockBuilder``, so each
 /// cell's experts are ordered by weight, highest first.
+///
+/// Traces dumped per engine step interleave the records of many problems. Read them with
+/// ``TraceReadOptions/interleavedProblems`` (`--interleaved`): records of different problems may
+/// then come in any order, and a problem may span files. Every problem is held until the end of
+/// the input (memory grows with the input's routing, two to three times its `.moetrace` size);
+/// the blocks then come out, problems in order of first appearance, each exactly as a contiguous
+/// file would give them. Time stays O(records).
 ///
 /// Without a stated shape (``TraceReadOptions/shape`` `nil`) a fast pre-pass over all files infers
 /// it: L = largest layer + 1, E = largest expert id + 1, k = the first record's expert count. An
@@ -40,8 +47,9 @@ public import MoERouting
 /// expert in a record, a NaN, infinite or negative weight (`NaN`/`Infinity` are read as numbers
 /// for this), a second record for a (token, layer), a token whose phase, vocabulary id or `step`
 /// differs between records (a record without `step` counts as unknown), a `step` outside
-/// 0...4294967294, and records of a problem after other problems (``RecordIssue/Kind/nonContiguousProblem``,
-/// also when a (domain, problem) appears in two files). Strict mode throws the first; lenient
+/// 0...4294967294, and, unless ``TraceReadOptions/interleavedProblems`` is set, records of a
+/// problem after other problems (``RecordIssue/Kind/nonContiguousProblem``, also when a
+/// (domain, problem) appears in two files). Strict mode throws the first; lenient
 /// mode skips each bad record and counts it in ``summary``. Blank lines are skipped; CRLF line
 /// ends and a missing final newline are fine.
 ///
@@ -72,7 +80,8 @@ public final class JSONLTraceReader: RoutingBlockSource {
     }
 
     /// Opens several trace files, read in order as one stream with one shape (stated, or inferred
-    /// across all of them). A domain may span files; a (domain, problem) may not.
+    /// across all of them). A domain may span files; a (domain, problem) may not, unless
+    /// ``TraceReadOptions/interleavedProblems`` is set.
     ///
     /// - Throws: ``TraceFileError`` when a file cannot be read; ``TraceError`` when inferring the
     ///   shape fails.
@@ -123,7 +132,8 @@ public final class JSONLTraceReader: RoutingBlockSource {
     public var tokensRead: Int { core.tokensRead }
     /// Bytes read from the files so far.
     public var bytesRead: Int { core.bytesRead }
-    /// Domain names seen so far, in block index order.
+    /// Domain names seen so far, in block index order (in interleaved mode, those of the problems
+    /// emitted so far).
     public var domains: [String] { core.builder.domains }
 
     /// Throws a clear error when a file cannot be opened for reading (missing, a directory, ...).

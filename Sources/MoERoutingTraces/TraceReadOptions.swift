@@ -20,13 +20,29 @@ public struct TraceReadOptions: Sendable, Equatable {
     public var defaultDomain: String?
     /// Tokens per emitted block (a bound on memory, not on results).
     public var blockTokens: Int
+    /// JSONL only (`--interleaved`): records of different problems may interleave anywhere in the
+    /// files, as in a trace dumped per engine step, and a problem may span files. Every problem is
+    /// held until the end of the input, so memory grows with the input's routing: L x (9 + 6k)
+    /// bytes per token plus array slack, two to three times the trace's `.moetrace` size. Blocks
+    /// come out at the end, problems in order of first appearance, each problem's tokens in
+    /// position order. `false` (the default): each problem's records must be contiguous, and
+    /// memory is bounded by one problem.
+    public var interleavedProblems: Bool
 
-    /// Defaults: infer the shape, strict, no default domain, 8192 tokens per block.
-    public init(shape: ModelShape? = nil, lenient: Bool = false, defaultDomain: String? = nil, blockTokens: Int = 8192) {
+    /// Defaults: infer the shape, strict, no default domain, 8192 tokens per block, problems
+    /// contiguous.
+    public init(
+        shape: ModelShape? = nil,
+        lenient: Bool = false,
+        defaultDomain: String? = nil,
+        blockTokens: Int = 8192,
+        interleavedProblems: Bool = false
+    ) {
         self.shape = shape
         self.lenient = lenient
         self.defaultDomain = defaultDomain
         self.blockTokens = blockTokens
+        self.interleavedProblems = interleavedProblems
     }
 }
 

@@ -307,7 +307,7 @@ struct JSONLTraceReaderTests {
         try expectStrictError(
             [record(3, 0), record(4, 0), record(3, 1, "humaneval"), record(3, 1)],
             kind: .nonContiguousProblem, line: 4,
-            phrase: "records of problem 3 (gsm8k) resume at line 4 after other problems (sort the file by problem first)"
+            phrase: "records of problem 3 (gsm8k) resume at line 4 after other problems (sort the file by problem first, or read it with --interleaved (holds every problem in memory))"
         )
         let path = try JSONLFixtures.file(lines: [record(3, 0), record(4, 0), record(3, 1), record(3, 2), record(4, 1)])
         let reader = try JSONLTraceReader(path: path, options: TraceReadOptions(shape: tiny, lenient: true))
