@@ -155,6 +155,20 @@ enum BinaryTestSupport {
         return nil
     }()
 
+    /// Writes the Python reader documented in docs/trace-format.md and `check` (a script that
+    /// imports it from the directory in its second argument) into `dir`; returns the Python to run
+    /// `check` with, or nil (after printing why the test is skipped) when none can import numpy.
+    static func documentedReaderCheck(_ check: String, in dir: String) throws -> String? {
+        guard let python = pythonWithNumpy else {
+            print("skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)")
+            return nil
+        }
+        try BinaryTraceFormatTests.documentedPythonReader().write(
+            toFile: dir + "/moetrace_reader.py", atomically: true, encoding: .utf8)
+        try check.write(toFile: dir + "/check.py", atomically: true, encoding: .utf8)
+        return python
+    }
+
     /// Runs a program and returns its exit status and combined output.
     static func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         try TestProcess.run(executable, arguments)

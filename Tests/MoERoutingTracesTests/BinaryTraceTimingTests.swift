@@ -184,14 +184,8 @@ struct BinaryTraceTimingTests {
     }
 
     @Test func pythonSnippetReadsTimingChunks() throws {
-        guard let python = S.pythonWithNumpy else {
-            print("skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)")
-            return
-        }
         let dir = try S.temporaryDirectory()
         defer { S.removeDirectory(dir) }
-        try BinaryTraceFormatTests.documentedPythonReader().write(
-            toFile: dir + "/moetrace_reader.py", atomically: true, encoding: .utf8)
         let check = """
             import sys
             sys.path.insert(0, sys.argv[2])
@@ -199,7 +193,7 @@ struct BinaryTraceTimingTests {
             header, a, end = read_moetrace(sys.argv[1])
             print("OK", a["phase"].shape[0], list(end), a["timing_routing_ns"].sum(axis=0).tolist(), a["timing_step"].tolist())
             """
-        try check.write(toFile: dir + "/check.py", atomically: true, encoding: .utf8)
+        guard let python = try S.documentedReaderCheck(check, in: dir) else { return }
         let blocks = try S.sampleBlocks()
         try Self.writeInterleaved(blocks, to: dir + "/t.moetrace")
         let (status, output) = try S.runProcess(python, [dir + "/check.py", dir + "/t.moetrace", dir])

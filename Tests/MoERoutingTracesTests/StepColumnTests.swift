@@ -190,14 +190,8 @@ struct StepColumnTests {
     }
 
     @Test func documentedPythonReaderReturnsSteps() throws {
-        guard let python = S.pythonWithNumpy else {
-            print("skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)")
-            return
-        }
         let dir = try S.temporaryDirectory()
         defer { S.removeDirectory(dir) }
-        try BinaryTraceFormatTests.documentedPythonReader().write(
-            toFile: dir + "/moetrace_reader.py", atomically: true, encoding: .utf8)
         let check = """
             import sys
             sys.path.insert(0, sys.argv[2])
@@ -210,7 +204,7 @@ struct StepColumnTests {
             step = a.get("step")
             print("OK", a["phase"].shape[0], None if step is None else (str(step.dtype), step.tolist()))
             """
-        try check.write(toFile: dir + "/check.py", atomically: true, encoding: .utf8)
+        guard let python = try S.documentedReaderCheck(check, in: dir) else { return }
         func run(_ trace: String) throws -> String {
             let (status, output) = try S.runProcess(python, [dir + "/check.py", trace, dir])
             #expect(status == 0, "\(output)")
