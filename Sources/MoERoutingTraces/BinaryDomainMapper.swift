@@ -67,6 +67,28 @@ struct BinaryDomainMapper {
         return remap
     }
 
+    /// The checks every writer makes on a block before it writes it, then ``absorb(_:)`` of its
+    /// domain names: columns of one length, domain indices within the block's own table.
+    ///
+    /// - Returns: as ``absorb(_:)``.
+    /// - Throws: a one-line error naming `path` for a malformed block or a table over 65,536 names.
+    mutating func absorbChecked(_ block: RoutingBlock, path: String) throws(TraceFileError) -> [UInt16]? {
+        guard block.hasConsistentColumns else {
+            throw TraceFileError(
+                path: path, message: "block columns disagree with its token count \(block.tokenCount); the block is malformed")
+        }
+        let remap: [UInt16]?
+        do {
+            remap = try absorb(block.domains)
+        } catch {
+            throw TraceFileError(path: path, message: error.message)
+        }
+        if let bad = block.domain.first(where: { Int($0) >= block.domains.count }) {
+            throw TraceFileError(path: path, message: "block domain index \(bad) but only \(block.domains.count) domain names")
+        }
+        return remap
+    }
+
     private mutating func add(_ name: String) throws(BinaryFormatProblem) {
         guard names.count < 65_536 else {
             throw BinaryFormatProblem(.malformed, "more than 65536 distinct domain names")

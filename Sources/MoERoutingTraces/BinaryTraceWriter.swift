@@ -84,19 +84,8 @@ public final class BinaryTraceWriter: RoutingBlockSink {
             )
         }
         let T = block.tokenCount
-        guard block.hasConsistentColumns else {
-            throw TraceFileError(path: path, message: "block columns disagree with its token count \(T); the block is malformed")
-        }
         let before = mapper.names.count
-        let remap: [UInt16]?
-        do {
-            remap = try mapper.absorb(block.domains)
-        } catch {
-            throw TraceFileError(path: path, message: error.message)
-        }
-        if let bad = block.domain.first(where: { Int($0) >= block.domains.count }) {
-            throw TraceFileError(path: path, message: "block domain index \(bad) but only \(block.domains.count) domain names")
-        }
+        let remap = try mapper.absorbChecked(block, path: path)
         if mapper.names.count > before {
             try writeDomainChunk(first: before)
         }

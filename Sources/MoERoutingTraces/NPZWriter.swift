@@ -122,18 +122,7 @@ public final class NPZWriter: RoutingBlockSink {
             )
         }
         let T = block.tokenCount
-        guard block.hasConsistentColumns else {
-            throw TraceFileError(path: path, message: "block columns disagree with its token count \(T); the block is malformed")
-        }
-        let remap: [UInt16]?
-        do {
-            remap = try mapper.absorb(block.domains)
-        } catch {
-            throw TraceFileError(path: path, message: error.message)
-        }
-        if let bad = block.domain.first(where: { Int($0) >= block.domains.count }) {
-            throw TraceFileError(path: path, message: "block domain index \(bad) but only \(block.domains.count) domain names")
-        }
+        let remap = try mapper.absorbChecked(block, path: path)
         guard T > 0 else { return }
         switch block.ids {
         case .narrow(let a): try column(.ids).append(a)
