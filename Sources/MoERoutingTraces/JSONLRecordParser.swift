@@ -433,18 +433,7 @@ struct JSONLRecordParser {
             }
             out[n] = Int(v)
             n += 1
-            skipWhitespace()
-            let b = base[i]
-            if b == UInt8(ascii: ",") {
-                i += 1
-                skipWhitespace()
-                continue
-            }
-            if b == UInt8(ascii: "]") {
-                i += 1
-                return n
-            }
-            throw malformed("expected ',' or ']' in '\(key.name)' but found \(found()) at column \(i + 1)")
+            if try !arrayContinues(key) { return n }
         }
     }
 
@@ -469,19 +458,26 @@ struct JSONLRecordParser {
             }
             out[n] = f
             n += 1
-            skipWhitespace()
-            let b = base[i]
-            if b == UInt8(ascii: ",") {
-                i += 1
-                skipWhitespace()
-                continue
-            }
-            if b == UInt8(ascii: "]") {
-                i += 1
-                return n
-            }
-            throw malformed("expected ',' or ']' in '\(key.name)' but found \(found()) at column \(i + 1)")
+            if try !arrayContinues(key) { return n }
         }
+    }
+
+    /// After an array element: consumes `,` (and the whitespace after it) and returns true, or
+    /// consumes `]` and returns false; anything else is malformed.
+    @inline(__always)
+    private mutating func arrayContinues(_ key: Key) throws(RecordIssue) -> Bool {
+        skipWhitespace()
+        let b = base[i]
+        if b == UInt8(ascii: ",") {
+            i += 1
+            skipWhitespace()
+            return true
+        }
+        if b == UInt8(ascii: "]") {
+            i += 1
+            return false
+        }
+        throw malformed("expected ',' or ']' in '\(key.name)' but found \(found()) at column \(i + 1)")
     }
 
     // MARK: - Numbers
