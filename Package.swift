@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "capture-overhead-benchmark",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "PythonRuntime", "VLLMCapture",
+                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "PythonRuntime", "VLLMCapture",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
             ],
             path: "Benchmarks/CaptureOverhead"

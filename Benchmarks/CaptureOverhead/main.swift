@@ -24,6 +24,7 @@
 import DomainAnalyzer
 import Foundation
 import MoERouting
+import MoERoutingTestKit
 import MoERoutingTraces
 import MultiHopAnalyzer
 import PythonRuntime
@@ -110,17 +111,10 @@ func quantile(_ values: [Double], _ q: Double) -> Double {
 /// A 95% percentile-bootstrap interval of the median of `values` (2000 resamples, fixed seed):
 /// how far the median could move if the rounds were run again under the same disturbances.
 func bootstrapMedianInterval(_ values: [Double]) -> (low: Double, high: Double) {
-    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-    func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
     var medians: [Double] = []
     for _ in 0..<2000 {
-        let sample = (0..<values.count).map { _ in values[Int(next() % UInt64(values.count))] }
+        let sample = (0..<values.count).map { _ in values[Int(random.next() % UInt64(values.count))] }
         medians.append(median(sample))
     }
     return (quantile(medians, 0.025), quantile(medians, 0.975))
