@@ -210,15 +210,13 @@ def moe_layer_table(runner: Any) -> list[tuple[str, Any]]:
 
 
 class _Step:
-    """The attribution of one engine step. ``host``: layer batches are on the host (the CPU) and
-    go to the sink as zero-copy views during their call; else they are staged (device) or copied."""
+    """The attribution of one engine step."""
 
-    __slots__ = ("index", "rows", "host", "layer_calls", "routing_ns", "moe_ns", "staged", "stage")
+    __slots__ = ("index", "rows", "layer_calls", "routing_ns", "moe_ns", "staged", "stage")
 
-    def __init__(self, index: int, rows: int, host: bool, layers: int, timing: bool):
+    def __init__(self, index: int, rows: int, layers: int, timing: bool):
         self.index = index
         self.rows = rows
-        self.host = host
         self.layer_calls = 0
         self.routing_ns = np.zeros(layers, dtype=np.int64) if timing else None
         self.moe_ns = np.zeros(layers, dtype=np.int64) if timing else None
@@ -285,7 +283,7 @@ class RoutingCapture:
         self._current_layer: int | None = None  # legacy API: set by the wrapped FusedMoE.forward
         self._layout_cache: tuple[Any, Any, Any] | None = None  # the last step's request layout
         self._views: dict[str, tuple[Any, np.ndarray]] = {}  # runner buffers' cached host views
-        self._on_cpu = True
+        self._host_steps = True  # set by install(): see the routing wrapper's fast path
         self._on_layer: Callable[..., Any] = sink.on_layer
         #: Whether the engine runs under graph compilation (routing arrives through the custom op).
         self.compiled = False
@@ -323,8 +321,8 @@ class RoutingCapture:
         )
         device = getattr(runner, "device", None)
         on_cpu = device is None or str(device).startswith("cpu")
-        self._on_cpu = on_cpu
         self._stage_on_device = self.gather == "step" or (self.gather == "auto" and not on_cpu)
+        self._host_steps = on_cpu and not self._stage_on_device
         self.compiled = _engine_is_compiled(runner)
         if self.compiled:
             if not compiled_capture_prepared() or api != "router":
@@ -375,6 +373,9 @@ class RoutingCapture:
             layer_of = self._layer_of
             clock = time.perf_counter_ns
             int32, float32 = _torch_dtypes()
+            # Set by install() before the wrapper is made: layer batches are on the host (the CPU)
+            # and go to the sink as zero-copy views during their call; else staged or copied.
+            host = self._host_steps
 
             def select_experts(router_self, hidden_states, router_logits, *args, **kwargs):
                 if capture.timing:
@@ -396,7 +397,7 @@ class RoutingCapture:
                 # padding, the dtypes the Swift side takes, contiguous tensors. Zero-copy views.
                 if (
                     step is not None
-                    and step.host
+                    and host
                     and layer is not None
                     and not capture.router_logits
                     and ids.shape[0] == step.rows
@@ -549,8 +550,7 @@ class RoutingCapture:
             positions = positions.astype(np.int64)
         if token_ids.dtype != np.int32:
             token_ids = token_ids.astype(np.int32)
-        host = self._on_cpu and not self._stage_on_device
-        step = _Step(self._step_counter, total, host, len(self.layer_names), self.timing)
+        step = _Step(self._step_counter, total, len(self.layer_names), self.timing)
         self._step_counter += 1
         self._step = step
         self.stats["steps"] += 1
