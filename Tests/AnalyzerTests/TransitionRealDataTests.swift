@@ -1,9 +1,8 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-// The transition and multihop analyzers on the real Mixtral-8x7B traces in ../shared/data (decode
-// tokens of 2 HumanEval and 2 GSM8K problems), read with a small test-local JSONL parser.
-// Skipped when the data is absent.
+// The transition and multihop analyzers on the real Mixtral-8x7B traces in ../shared/data
+// (MixtralRealTraces). Skipped when the data is absent.
 
 import Foundation
 import MoERouting
@@ -12,66 +11,15 @@ import MultiHopAnalyzer
 import Testing
 import TransitionAnalyzer
 
-enum TransitionRealTraces {
-    /// ../shared/data relative to the package root (the directory holding Package.swift).
-    static let directory: URL? = TestPaths.sharedData(from: #filePath)
-
-    static let humaneval = "mixtral_humaneval_2problems_routing.jsonl"
-    static let gsm8k = "mixtral_gsm8k_2problems_routing.jsonl"
-
-    static var available: Bool {
-        guard let d = directory else { return false }
-        return [humaneval, gsm8k].allSatisfy { FileManager.default.fileExists(atPath: d.appendingPathComponent($0).path) }
-    }
-
-    /// The tokens of one routing file as one block, and its record count. Records
-    /// `{"dataset", "problem_id", "layer", "experts", "gating_probs", "token_idx"}`; tokens are
-    /// (problem, token_idx), in that order.
-    static func block(_ name: String) throws -> (block: RoutingBlock, records: Int) {
-        guard let dir = directory else { throw CocoaError(.fileNoSuchFile) }
-        struct Key: Hashable, Comparable {
-            var problem: Int64
-            var token: Int
-            static func < (a: Key, b: Key) -> Bool { (a.problem, a.token) < (b.problem, b.token) }
-        }
-        var cells: [Key: [(layer: Int, experts: [Int], weights: [Double])]] = [:]
-        var domain = ""
-        var records = 0
-        let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
-        for (n, line) in text.split(separator: "\n").enumerated() where !line.isEmpty {
-            guard let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let dataset = obj["dataset"] as? String,
-                let problem = (obj["problem_id"] as? NSNumber)?.int64Value,
-                let layer = (obj["layer"] as? NSNumber)?.intValue,
-                let token = (obj["token_idx"] as? NSNumber)?.intValue,
-                let experts = (obj["experts"] as? [NSNumber])?.map(\.intValue),
-                let weights = (obj["gating_probs"] as? [NSNumber])?.map(\.doubleValue)
-            else {
-                Issue.record("\(name):\(n + 1): unexpected record")
-                continue
-            }
-            domain = dataset
-            cells[Key(problem: problem, token: token), default: []].append((layer, experts, weights))
-            records += 1
-        }
-        var builder = RoutingBlockBuilder(shape: .mixtral8x7B)
-        for key in cells.keys.sorted() {
-            let t = try builder.appendToken(TokenMetadata(domain: domain, problemID: key.problem, position: Int32(key.token), phase: .decode))
-            for c in cells[key] ?? [] { try builder.setCell(token: t, layer: c.layer, experts: c.experts, weights: c.weights) }
-        }
-        return (builder.makeBlock(), records)
-    }
-}
-
 struct TransitionRealDataTests {
     /// Next-layer top-1 equality on real Mixtral routing is at chance (1/8): science.md measured
     /// 0.127 (HumanEval) and 0.117 (GSM8K). Skipped when ../shared/data is absent.
-    @Test(.enabled(if: TransitionRealTraces.available, "skipped: ../shared/data with the Mixtral routing traces is absent"))
+    @Test(.enabled(if: MixtralRealTraces.available, "skipped: ../shared/data with the Mixtral routing traces is absent"))
     func nextLayerTop1IsAtChance() throws {
         for (name, measured, records) in [
-            (TransitionRealTraces.humaneval, 0.127, 10779), (TransitionRealTraces.gsm8k, 0.117, 7889),
+            (MixtralRealTraces.humaneval, 0.127, 10779), (MixtralRealTraces.gsm8k, 0.117, 7889),
         ] {
-            let (block, n) = try TransitionRealTraces.block(name)
+            let (block, n) = try MixtralRealTraces.block([name])
             #expect(n == records)
             #expect(block.recordCount == records)
             let a = TransitionAnalyzer()
@@ -93,11 +41,11 @@ struct TransitionRealDataTests {
     }
 
     /// The same at distances 2..16 (science.md): every same-id rate stays near chance.
-    @Test(.enabled(if: TransitionRealTraces.available, "skipped: ../shared/data with the Mixtral routing traces is absent"))
+    @Test(.enabled(if: MixtralRealTraces.available, "skipped: ../shared/data with the Mixtral routing traces is absent"))
     func sameIdRatesAtLongerDistancesAreAtChance() throws {
         let a = MultiHopAnalyzer()
         try a.begin(AnalysisContext(shape: .mixtral8x7B))
-        for name in [TransitionRealTraces.humaneval, TransitionRealTraces.gsm8k] { try a.consume(try TransitionRealTraces.block(name).block) }
+        for name in [MixtralRealTraces.humaneval, MixtralRealTraces.gsm8k] { try a.consume(try MixtralRealTraces.block([name]).block) }
         let json = try a.finish().json
         for d in 2...16 {
             let row = json["distances"]?[d - 1]
