@@ -18,31 +18,7 @@ import TransitionAnalyzer
 
 /// Peak and current resident memory in MiB, from /proc/self/status (nil where unavailable).
 private func memoryMiB() -> (peak: Double?, current: Double?) {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (nil, nil) }
-    func field(_ name: String) -> Double? {
-        for line in text.split(separator: "\n") where line.hasPrefix(name) {
-            let digits = line.split(separator: " ").compactMap { Double($0) }
-            if let kb = digits.first { return kb / 1024 }
-        }
-        return nil
-    }
-    return (field("VmHWM:"), field("VmRSS:"))
-}
-
-/// CPU time of the calling thread in seconds (wall-clock figures suffer when the machine is
-/// shared; CPU time much less).
-private func threadCPUSeconds() -> Double {
-    #if canImport(Glibc)
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    #else
-    return Double(clock()) / Double(CLOCKS_PER_SEC)
-    #endif
-}
-
-private func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    (processStatusKB("VmHWM:").map { Double($0) / 1024 }, processStatusKB("VmRSS:").map { Double($0) / 1024 })
 }
 
 private func format(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
@@ -120,7 +96,7 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
     }
     let recordsPerPass = blocks.reduce(0) { $0 + $1.recordCount }
     print("analyzer benchmark: \(shape), \(blocks.count) blocks of \(problemsPerBlock * tokensPerProblem) tokens")
-    print("  generated \(generated) tokens (\(recordsPerPass) records) in \(format(seconds(ContinuousClock.now - genStart))) s; fed repeatedly")
+    print("  generated \(generated) tokens (\(recordsPerPass) records) in \(format(durationSeconds(ContinuousClock.now - genStart))) s; fed repeatedly")
     let m0 = memoryMiB()
     print("  memory after generation: peak \(format(m0.peak ?? .nan, 1)) MiB, current \(format(m0.current ?? .nan, 1)) MiB")
 
@@ -152,7 +128,7 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
                     if fed >= target { break outer }
                 }
             }
-            let consumeTime = seconds(ContinuousClock.now - start)
+            let consumeTime = durationSeconds(ContinuousClock.now - start)
             let consumeCPU = threadCPUSeconds() - cpuStart
             let finishStart = ContinuousClock.now
             var reports: [AnalyzerReport] = []
@@ -163,7 +139,7 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
             } else {
                 reports = [try a.finish()]
             }
-            let finishTime = seconds(ContinuousClock.now - finishStart)
+            let finishTime = durationSeconds(ContinuousClock.now - finishStart)
             let mem = memoryMiB()
             let padded = name.padding(toLength: 18, withPad: " ", startingAt: 0)
             print(

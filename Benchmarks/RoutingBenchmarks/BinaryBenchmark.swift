@@ -188,26 +188,16 @@ private struct BinaryTiming {
     func min(_ o: BinaryTiming) -> BinaryTiming { BinaryTiming(wall: Swift.min(wall, o.wall), cpu: Swift.min(cpu, o.cpu)) }
 }
 
-private func binaryThreadCPU() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
 private func binaryMeasure(_ work: () throws -> Void) throws -> BinaryTiming {
     let clock = ContinuousClock()
-    let cpu0 = binaryThreadCPU()
+    let cpu0 = threadCPUSeconds()
     let wall = try clock.measure(work)
-    return BinaryTiming(wall: binarySeconds(wall), cpu: binaryThreadCPU() - cpu0)
+    return BinaryTiming(wall: durationSeconds(wall), cpu: threadCPUSeconds() - cpu0)
 }
 
 private struct BinaryBenchmarkError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
-}
-
-private func binarySeconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
 private func binaryFormat(_ x: Double, _ decimals: Int) -> String {
@@ -228,19 +218,5 @@ private func binaryBenchmarkFileSize(_ path: String) throws -> Int {
 
 /// VmHWM from /proc/self/status, or "unavailable".
 private func binaryBenchmarkPeakRSS() -> String {
-    guard let f = fopen("/proc/self/status", "r") else { return "unavailable" }
-    defer { fclose(f) }
-    var line = [CChar](repeating: 0, count: 512)
-    while fgets(&line, Int32(line.count), f) != nil {
-        let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if s.hasPrefix("VmHWM:") {
-            return binaryTrimmed(s.dropFirst(6))
-        }
-    }
-    return "unavailable"
-}
-
-private func binaryTrimmed(_ s: Substring) -> String {
-    let blank: Set<Character> = [" ", "\t", "\n"]
-    return String(String(s.drop { blank.contains($0) }.reversed().drop { blank.contains($0) }.reversed()))
+    processStatusKB("VmHWM:").map { "\($0) kB" } ?? "unavailable"
 }

@@ -159,20 +159,7 @@ private func resetPeakRSS() {
 }
 
 /// VmHWM from /proc/self/status, in MiB.
-private func peakRSSMiB() -> Int? {
-    let fd = open("/proc/self/status", O_RDONLY)
-    guard fd >= 0 else { return nil }
-    defer { _ = close(fd) }
-    var bytes = [UInt8](repeating: 0, count: 16384)
-    let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    guard n > 0 else { return nil }
-    let text = String(decoding: bytes[0..<n], as: UTF8.self)
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Int($0) }.first
-        return kb.map { $0 / 1024 }
-    }
-    return nil
-}
+private func peakRSSMiB() -> Int? { processStatusKB("VmHWM:").map { $0 / 1024 } }
 
 // MARK: - Generating a trace
 

@@ -1,0 +1,46 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// What the routing benchmarks measure besides wall time: the calling thread's CPU time and the
+// process's resident memory.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// CPU time of the calling thread in seconds (wall-clock figures suffer when the machine is
+/// shared; CPU time much less).
+func threadCPUSeconds() -> Double {
+    #if canImport(Glibc) || canImport(Musl)
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    #else
+    return Double(clock()) / Double(CLOCKS_PER_SEC)
+    #endif
+}
+
+/// A duration in seconds.
+func durationSeconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+/// A `/proc/self/status` field in kB (`VmHWM:` peak resident memory, `VmRSS:` current), or nil
+/// where the file or the field is missing.
+func processStatusKB(_ field: String) -> Int? {
+    let fd = open("/proc/self/status", O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { _ = close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 16384)
+    let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard n > 0 else { return nil }
+    let text = String(decoding: bytes[0..<n], as: UTF8.self)
+    for line in text.split(separator: "\n") where line.hasPrefix(field) {
+        return line.split(separator: " ").compactMap { Int($0) }.first
+    }
+    return nil
+}
