@@ -111,19 +111,16 @@ public final class CaptureRecorder: CaptureObserver {
     }
 
     public func stepEnded(_ timing: StepTiming) throws {
-        if !traceWriters.isEmpty {
-            let record = LayerTimingRecord(timing)
-            for w in traceWriters {
-                do {
-                    try w.addTiming(record)
-                } catch {
-                    throw CaptureError.sinkFailed("\(error)")
-                }
+        for w in traceWriters {
+            do {
+                try w.addTiming(timing)
+            } catch {
+                throw CaptureError.sinkFailed("\(error)")
             }
         }
         guard let timings else { return }
         let record = TimingRecord(
-            step: timing.step, rows: timing.rows, routing_ns: timing.routingNanoseconds, moe_ns: timing.moeNanoseconds)
+            step: Int(timing.step), rows: Int(timing.rows), routing_ns: timing.routingNanoseconds, moe_ns: timing.moeNanoseconds)
         try timings.append(try encoder.encode(record))
     }
 

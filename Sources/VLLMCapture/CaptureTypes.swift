@@ -65,45 +65,14 @@ public struct GenerationOutput: Sendable, Equatable, Codable {
     }
 }
 
-/// Wall time of routing and of the whole MoE layer, per MoE layer, in one engine step.
-public struct StepTiming: Sendable, Equatable {
-    /// The step's index in the run.
-    public var step: Int
-    /// Rows (tokens) the step processed.
-    public var rows: Int
-    /// Nanoseconds in the router's `select_experts`, per layer.
-    public var routingNanoseconds: [Int64]
-    /// Nanoseconds in the whole MoE layer (routing included, the hook's own work excluded), per layer.
-    public var moeNanoseconds: [Int64]
-
-    /// Creates a step's timings.
-    public init(step: Int, rows: Int, routingNanoseconds: [Int64], moeNanoseconds: [Int64]) {
-        self.step = step
-        self.rows = rows
-        self.routingNanoseconds = routingNanoseconds
-        self.moeNanoseconds = moeNanoseconds
-    }
-}
+/// Wall time of routing and of the whole MoE layer, per MoE layer, in one engine step: the
+/// record a `.moetrace` keeps in its layer-timings chunks (the MoE layer's time excludes the
+/// hook's own work).
+public typealias StepTiming = LayerTimingRecord
 
 /// Totals of ``StepTiming`` per layer: the same totals a `.moetrace` reader sums from the trace's
 /// layer-timings chunks.
 public typealias LayerTimingTotals = TraceTimingTotals
-
-extension TraceTimingTotals {
-    /// Adds one engine step.
-    public mutating func add(_ t: StepTiming) {
-        add(LayerTimingRecord(t))
-    }
-}
-
-extension LayerTimingRecord {
-    /// The trace record of an engine step.
-    public init(_ t: StepTiming) {
-        self.init(
-            step: Int64(t.step), rows: Int32(clamping: t.rows),
-            routingNanoseconds: t.routingNanoseconds, moeNanoseconds: t.moeNanoseconds)
-    }
-}
 
 /// Per-layer statistics of the router's full distribution (collected with router logits on):
 /// mean entropy of the softmax over all E experts (nats), and mean margin between the k-th and

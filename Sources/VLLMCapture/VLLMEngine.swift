@@ -354,7 +354,8 @@ final class CaptureRunState: @unchecked Sendable {
         let step = try args.value(at: 0, as: Int.self)
         let routing = try args.withBuffer(at: 1, of: Int64.self) { Array($0.elements) }
         let moe = try args.withBuffer(at: 2, of: Int64.self) { Array($0.elements) }
-        let t = StepTiming(step: step, rows: stepRows, routingNanoseconds: routing, moeNanoseconds: moe)
+        let t = StepTiming(
+            step: Int64(step), rows: Int32(clamping: stepRows), routingNanoseconds: routing, moeNanoseconds: moe)
         timing?.add(t)
         try observer.stepEnded(t)
     }

@@ -158,7 +158,7 @@ struct VLLMEngineTests {
             for s in steps { tokensPerStep[Int(s), default: 0] += 1 }
             #expect(steps == steps.sorted(), "request \(i): steps increase with position")
         }
-        #expect(tokensPerStep == Dictionary(uniqueKeysWithValues: observer.timings.map { ($0.step, $0.rows) }))
+        #expect(tokensPerStep == Dictionary(uniqueKeysWithValues: observer.timings.map { (Int($0.step), Int($0.rows)) }))
         let logits = try #require(summary.routerLogits)
         for l in 0..<engine.shape.layers {
             #expect(logits.rows[l] == summary.assembly.rows)
