@@ -36,6 +36,11 @@ struct ReportPage {
             out += "<a href=\"#\(Self.esc(id))\"\(cls)>\(Self.esc(HTMLEscaping.truncated(report.title, to: 48)))</a>"
         }
         out += "</nav>\n</header>\n<main>\n"
+        if !result.notices.isEmpty {
+            out += "<section class=\"notices\" role=\"alert\">\n"
+            for notice in result.notices { out += "<p>\(Self.esc(notice))</p>\n" }
+            out += "</section>\n"
+        }
 
         out += summary(result, sectionIDs: sectionIDs)
         out += run(result)

@@ -64,6 +64,8 @@ enum Stylesheet {
         table.kv td{border:none;word-break:break-word}
         section.failures{border-color:#cf222e;background:#fff5f5}
         section.failures h2{color:#a40e26}
+        section.notices{border-color:#d4a72c;background:#fff8c5;font-weight:600}
+        section.notices p{margin:4px 0}
         .empty{color:#57606a;font-style:italic}
         .figures{display:flex;flex-wrap:wrap;gap:18px 32px;align-items:flex-start;margin:8px 0;overflow-x:auto}
         figure{margin:0;width:min-content;min-width:340px}
