@@ -154,7 +154,9 @@ public enum ReportFigure: Sendable, Equatable {
     /// Labelled bars, for example the most frequent expert paths.
     case bars(BarChart)
 
-    /// A heatmap: `values[row][column]`.
+    /// A heatmap: `values[row][column]`. A NaN cell means *no data* (for example a source expert
+    /// that was never selected, or a masked diagonal): the report draws it apart from every
+    /// value, and the JSON behind it should say `null`.
     public struct Heatmap: Sendable, Equatable {
         public var title: String
         public var xLabel: String
@@ -172,15 +174,21 @@ public enum ReportFigure: Sendable, Equatable {
         }
     }
 
-    /// One named curve; `dashed` marks reference lines such as chance.
+    /// One named curve; `dashed` marks reference lines such as chance. `lower` and `upper`, when
+    /// given, bound an interval around each value (a confidence interval, a spread over folds),
+    /// drawn as a band or error bars; NaN at a point means no interval there.
     public struct Series: Sendable, Equatable {
         public var name: String
         public var values: [Double]
         public var dashed: Bool
-        public init(name: String, values: [Double], dashed: Bool = false) {
+        public var lower: [Double]?
+        public var upper: [Double]?
+        public init(name: String, values: [Double], dashed: Bool = false, lower: [Double]? = nil, upper: [Double]? = nil) {
             self.name = name
             self.values = values
             self.dashed = dashed
+            self.lower = lower
+            self.upper = upper
         }
     }
 
@@ -201,6 +209,9 @@ public enum ReportFigure: Sendable, Equatable {
     }
 
     /// Labelled bars; `highlighted` marks bars to emphasise (for example significant layers).
+    /// `lower`/`upper`, when given, are an interval per bar (error bars; NaN: none). `reference`,
+    /// when given, is a value to compare each bar with (an expected count under independence, a
+    /// null mean), drawn as a marker on the bar and named by `referenceLabel` in the legend.
     public struct BarChart: Sendable, Equatable {
         public var title: String
         public var xLabel: String
@@ -208,13 +219,24 @@ public enum ReportFigure: Sendable, Equatable {
         public var labels: [String]
         public var values: [Double]
         public var highlighted: [Bool]
-        public init(title: String, xLabel: String, yLabel: String, labels: [String], values: [Double], highlighted: [Bool] = []) {
+        public var lower: [Double]?
+        public var upper: [Double]?
+        public var reference: [Double]?
+        public var referenceLabel: String?
+        public init(
+            title: String, xLabel: String, yLabel: String, labels: [String], values: [Double], highlighted: [Bool] = [],
+            lower: [Double]? = nil, upper: [Double]? = nil, reference: [Double]? = nil, referenceLabel: String? = nil
+        ) {
             self.title = title
             self.xLabel = xLabel
             self.yLabel = yLabel
             self.labels = labels
             self.values = values
             self.highlighted = highlighted
+            self.lower = lower
+            self.upper = upper
+            self.reference = reference
+            self.referenceLabel = referenceLabel
         }
     }
 }
