@@ -182,13 +182,6 @@ func binaryRemoveFile(_ path: String) {
     _ = unlink(path)
 }
 
-/// Renames a file atomically within a file system.
-func binaryRenameFile(_ from: String, _ to: String) throws {
-    guard rename(from, to) == 0 else {
-        throw TraceFileError(path: to, message: "cannot rename \(from) into place: \(binarySystemErrorText())")
-    }
-}
-
 /// The process id, for unique temporary names.
 func binaryProcessID() -> Int { Int(getpid()) }
 
