@@ -6,8 +6,14 @@
 /// Each source numbers its domains its own way; blocks are re-indexed into a table shared by
 /// the whole stream (names keep their first-seen order), so analyzers see stable indices.
 ///
+/// Given the sources' names, the stream also refuses a (problem, domain) key that two sources
+/// hold (``DuplicateProblemError``): the same trace given twice, or a JSONL trace and its converted
+/// `.moetrace`, would otherwise count every token of that problem twice. A problem may span
+/// several blocks of one source.
+///
 /// ```swift
 /// let all = try ConcatenatedSource([humaneval, gsm8k])   // shapes must match
+/// let files = try ConcatenatedSource([a, b], names: ["a.jsonl", "b.moetrace"])
 /// ```
 public final class ConcatenatedSource: RoutingBlockSource {
     public let shape: ModelShape
@@ -16,11 +22,17 @@ public final class ConcatenatedSource: RoutingBlockSource {
     /// The stream's domain names so far.
     public private(set) var domains: [String] = []
     private var index: [String: UInt16] = [:]
+    /// Each problem's source, when the sources are named.
+    private var origins: ProblemOrigins?
 
     /// Chains `sources`.
     ///
+    /// - Parameters:
+    ///   - sources: The sources, read in this order.
+    ///   - names: The sources' names (file names) in the same order; with them, a (problem,
+    ///     domain) key found in two sources throws ``DuplicateProblemError`` from ``nextBlock()``.
     /// - Throws: ``RoutingError/invalidShape(_:)`` when the sources' shapes differ in L, E or k.
-    public init(_ sources: [any RoutingBlockSource]) throws {
+    public init(_ sources: [any RoutingBlockSource], names: [String]? = nil) throws {
         guard let first = sources.first else { throw RoutingError.invalidShape("no input sources") }
         for s in sources.dropFirst() {
             let a = first.shape, b = s.shape
@@ -30,11 +42,18 @@ public final class ConcatenatedSource: RoutingBlockSource {
         }
         self.shape = first.shape
         self.sources = sources
+        self.origins = names.map(ProblemOrigins.init(names:))
     }
 
+    /// The next block of the current source, re-indexed into the stream's domain table.
+    ///
+    /// - Throws: the sources' errors, and ``DuplicateProblemError`` (named sources only).
     public func nextBlock() throws -> RoutingBlock? {
         while current < sources.count {
-            if let block = try sources[current].nextBlock() { return try remap(block) }
+            if let block = try sources[current].nextBlock() {
+                try origins?.record(block, from: current)
+                return try remap(block)
+            }
             current += 1
         }
         return nil

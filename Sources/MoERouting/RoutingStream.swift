@@ -13,8 +13,17 @@ public protocol RoutingBlockSource: AnyObject {
 public protocol RoutingBlockSink: AnyObject {
     /// Writes one block.
     func write(_ block: RoutingBlock) throws
-    /// Flushes and closes. Called once at the end of the stream.
+    /// Flushes and closes. Called once at the end of the stream. A file sink puts its file in
+    /// place here (written under a temporary name until then).
     func close() throws
+    /// Abandons the output after a failure, instead of ``close()``: a file sink removes what it
+    /// wrote so far and leaves any earlier file at its path untouched. The default does nothing.
+    func discard()
+}
+
+extension RoutingBlockSink {
+    /// Does nothing: a sink with nothing to abandon.
+    public func discard() {}
 }
 
 /// Counts of what passed through a stream.
@@ -89,10 +98,22 @@ public final class AnalysisDispatcher {
         try analyzers.consume(block)
     }
 
-    /// Drains `source` and closes the sinks.
+    /// Drains `source` and closes the sinks; when reading, analyzing or writing fails, discards
+    /// the sinks (``RoutingBlockSink/discard()``) and rethrows, so no partial output is put in place.
     public func run(source: some RoutingBlockSource, context: AnalysisContext) throws {
-        try begin(context)
-        while let block = try source.nextBlock() { try dispatch(block) }
-        for s in sinks { try s.close() }
+        do {
+            try begin(context)
+            while let block = try source.nextBlock() { try dispatch(block) }
+            for s in sinks { try s.close() }
+        } catch {
+            discardSinks()
+            throw error
+        }
+    }
+
+    /// Abandons every sink's output (``RoutingBlockSink/discard()``); a sink already closed
+    /// keeps its file.
+    public func discardSinks() {
+        for s in sinks { s.discard() }
     }
 }

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import MoERouting
+import MoERoutingTraces
 
 extension MoERoutingCommand {
     struct Analyze: ParsableCommand {
@@ -12,8 +13,12 @@ extension MoERoutingCommand {
             discussion: """
                 With --format json, standard output is one JSON object keyed by analyzer name \
                 (keys documented in docs/analyzers.md). With --output DIR, report.html (charts, \
-                self-contained), report.json, report.md, report.txt and run.json are written there too. An analyzer that fails is reported \
-                on standard error and dropped; the others go on, and the exit code is 3.
+                self-contained), report.json, report.md, report.txt and run.json are written there too \
+                (DIR is checked before the analysis starts; each file is written under a temporary name \
+                and renamed into place). An analyzer that fails is reported \
+                on standard error and dropped; the others go on, and the exit code is 3. Inputs with no \
+                routing records are refused (unless --allow-empty), and so is a file given twice or a \
+                problem that two inputs hold (a trace and its converted copy): its counts would double.
 
                 Examples:
                   moe-routing analyze ../shared/data/mixtral_*_routing.jsonl
@@ -45,6 +50,9 @@ extension MoERoutingCommand {
         @Flag(help: "List the available analyzers (with plugins) and exit.")
         var listAnalyzers = false
 
+        @Flag(name: .customLong("allow-empty"), help: "Analyze even when the traces hold no routing records (empty tables).")
+        var allowEmpty = false
+
         @OptionGroup var read: ReadOptions
 
         func validate() throws {
@@ -59,6 +67,9 @@ extension MoERoutingCommand {
             }
             let names = analyzers.isEmpty ? BuiltinAnalyzers.defaultNames : analyzers
             let instances = try names.map { try registry.make($0) }
+            if let output {
+                try OutputPreflight.check(files: ReportFiles.paths(in: output), directories: [output], inputs: traces)
+            }
             let inputs = try TraceInputs(paths: traces, options: try read.traceOptions())
             var result = try AnalysisRunner.run(
                 source: inputs.source,
@@ -79,6 +90,9 @@ extension MoERoutingCommand {
             }
             for w in inputs.warnings { Console.warn(w) }
             if inputs.shapeWasInferred { Console.warn("shape inferred from the data: \(inputs.shape) (state it with --shape)") }
+            try EmptyTraceCheck.require(
+                records: result.statistics.records, in: traces, skipped: inputs.skipped.values.reduce(0, +),
+                allowEmpty: allowEmpty)
             try emit(result, format: format, output: output, subtitle: traces.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))
             if !result.failures.isEmpty { throw ExitCode(3) }
         }

@@ -43,18 +43,14 @@ extension MoERoutingCommand {
         func run() throws {
             let paths = CapturePaths(trace: output)
             let job = try CaptureJob(options: capture, label: "collect")
-            let outcome = try job.execute(paths: paths, jsonl: jsonl, analyzers: [])
+            let outcome = try job.execute(paths: paths, jsonl: jsonl, analyzers: [], alsoWrites: [paths.summary])
             if let summary = outcome.summary {
                 let info: ReportValue = .object([
                     .init("trace", .string(paths.trace)),
                     .init("settings", .object(outcome.settings.keys.sorted().map { .init($0, .string(outcome.settings[$0] ?? "")) })),
                     .init("capture", summary.reportValue),
                 ])
-                do {
-                    try Data((info.jsonString(indent: 2) + "\n").utf8).write(to: URL(fileURLWithPath: paths.summary), options: .atomic)
-                } catch {
-                    throw CLIError("cannot write \(paths.summary): \(error.localizedDescription)")
-                }
+                try AtomicOutputFile.write(Array((info.jsonString(indent: 2) + "\n").utf8), to: paths.summary)
                 Console.warn("summary: \(paths.summary)")
             }
             Console.warn("trace: \(paths.trace) (\(outcome.traceTotals))")
@@ -161,6 +157,17 @@ struct CaptureCommandOptions: ParsableArguments {
     @Flag(name: .customLong("no-progress"), help: "Print no progress lines.")
     var noProgress = false
 
+    /// The local files the capture reads (dataset files), which no output may replace.
+    var inputFiles: [String] {
+        let files = datasetFiles.map { f -> String in
+            if let eq = f.firstIndex(of: "="), DatasetSpec.builtinNames.contains(String(f[..<eq])) {
+                return String(f[f.index(after: eq)...])
+            }
+            return f
+        }
+        return files + dataset.filter { $0.hasPrefix("jsonl:") }.map { String($0.dropFirst("jsonl:".count)) }
+    }
+
     func validate() throws {
         do {
             _ = try datasetSpecs(samples: { "\($0)_sample.jsonl" })
@@ -252,6 +259,12 @@ struct CapturePaths {
         summary = base + ".capture.json"
     }
 
+    /// The files the capture itself writes (trace, outputs, and the JSONL trace and timings when
+    /// asked for), for the check before the run.
+    func captureFiles(jsonl: Bool, timing: Bool) -> [String] {
+        [trace, outputs] + (jsonl ? [self.jsonl] : []) + (timing ? [timings] : [])
+    }
+
     /// The files of `run`, inside a directory.
     init(directory: String) {
         let d = (directory as NSString)
@@ -302,9 +315,18 @@ struct CaptureJob {
         self.label = label
     }
 
-    func execute(paths: CapturePaths, jsonl: Bool, analyzers: [any RoutingAnalyzer], analysisSeed: UInt64 = 0x5EED)
-        throws -> CaptureOutcome
-    {
+    /// Runs the capture. Before anything starts (Python, vLLM), every output is checked
+    /// (``OutputPreflight``): the capture's files and `alsoWrites` (the summary, the report files)
+    /// must be writable and none may be a dataset file.
+    func execute(
+        paths: CapturePaths, jsonl: Bool, analyzers: [any RoutingAnalyzer], analysisSeed: UInt64 = 0x5EED,
+        alsoWrites: [String] = []
+    ) throws -> CaptureOutcome {
+        let captureFiles = paths.captureFiles(jsonl: jsonl, timing: options.timing)
+        let traceDirectory = (paths.trace as NSString).deletingLastPathComponent
+        try OutputPreflight.check(
+            files: captureFiles + alsoWrites.filter { !captureFiles.contains($0) },
+            directories: traceDirectory.isEmpty ? [] : [traceDirectory], inputs: options.inputFiles)
         let environment = try PythonEnvironment.locate(explicitPath: options.venv)
         try CapturePythonPackage.prepare(environment: environment, verbose: options.verbose)
         let model: String

@@ -46,16 +46,21 @@ extension MoERoutingCommand {
 
         func run() throws {
             let shape = try self.shape.statedShape() ?? .mixtral8x7B
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
             let tracePath = (output as NSString).appendingPathComponent("demo.moetrace")
+            try OutputPreflight.check(files: [tracePath] + ReportFiles.paths(in: output), directories: [output])
             var generator = SyntheticRouting(shape: shape, seed: seed, dependence: dependence, missingRate: 0.002)
             let blocks = ["humaneval-like", "gsm8k-like"].map {
                 generator.makeBlock(problems: problems, tokensPerProblem: tokens, domain: $0)
             }
             let settings = ["generator": "SyntheticRouting", "dependence": "\(dependence)", "seed": "\(seed)"]
             let writer = try BinaryTraceWriter(path: tracePath, shape: shape, settings: settings)
-            for b in blocks { try writer.write(b) }
-            try writer.close()
+            do {
+                for b in blocks { try writer.write(b) }
+                try writer.close()
+            } catch {
+                writer.discard()
+                throw error
+            }
             let reader = try BinaryTraceReader(path: tracePath, options: TraceReadOptions())
             let registry = try BuiltinAnalyzers.registry(plugins: [])
             let result = try AnalysisRunner.run(

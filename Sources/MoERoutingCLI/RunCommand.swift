@@ -56,7 +56,9 @@ extension MoERoutingCommand {
             let instances = try names.map { try registry.make($0) }
             let paths = CapturePaths(directory: output)
             let job = try CaptureJob(options: capture, label: "run")
-            let outcome = try job.execute(paths: paths, jsonl: jsonl, analyzers: instances, analysisSeed: analysisSeed)
+            let outcome = try job.execute(
+                paths: paths, jsonl: jsonl, analyzers: instances, analysisSeed: analysisSeed,
+                alsoWrites: ReportFiles.paths(in: output))
             if outcome.error != nil {
                 Console.warn("trace so far: \(paths.trace) (\(outcome.traceTotals)); analyze it with `moe-routing analyze \(paths.trace)`")
                 try outcome.rethrow()

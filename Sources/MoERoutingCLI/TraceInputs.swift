@@ -6,6 +6,10 @@ import MoERoutingTraces
 
 /// Opens the trace files named on the command line as one stream, and collects what the readers
 /// met on the way (skipped records, lost bytes, inferred shapes).
+///
+/// A file given twice (the same path, or two paths of one file) is refused, and so is a
+/// (problem, domain) key that two inputs hold, in any formats (``DuplicateProblemError``): either
+/// would count every token twice.
 final class TraceInputs {
     let paths: [String]
     let source: any RoutingBlockSource
@@ -18,8 +22,10 @@ final class TraceInputs {
 
     init(paths: [String], options: TraceReadOptions) throws {
         self.paths = paths
+        try FileIdentity.requireDistinct(paths)
         var jsonlPaths: [String] = []
         var sources: [any RoutingBlockSource] = []
+        var names: [String] = []
         var binaries: [(String, BinaryTraceReader)] = []
         var settings: [String: String] = [:]
         for p in paths {
@@ -30,6 +36,7 @@ final class TraceInputs {
                 let r = try BinaryTraceReader(path: p, options: options)
                 binaries.append((p, r))
                 sources.append(r)
+                names.append(p)
                 settings.merge(r.header.settings) { a, _ in a }
             case .npz:
                 throw CLIError("\(p): .npz is an export format for Python and cannot be read back; keep the .moetrace or .jsonl")
@@ -43,6 +50,7 @@ final class TraceInputs {
             let r = try JSONLTraceReader(paths: jsonlPaths, options: jsonlOptions)
             jsonl = r
             sources.insert(r, at: 0)
+            names.insert(jsonlPaths.count == 1 ? jsonlPaths[0] : "one of \(jsonlPaths.joined(separator: ", "))", at: 0)
             shapeWasInferred = r.shapeWasInferred
         } else {
             jsonl = nil
@@ -50,7 +58,7 @@ final class TraceInputs {
         }
         self.binaries = binaries
         self.settings = settings
-        source = sources.count == 1 ? sources[0] : try ConcatenatedSource(sources)
+        source = sources.count == 1 ? sources[0] : try ConcatenatedSource(sources, names: names)
     }
 
     var shape: ModelShape { source.shape }

@@ -1,9 +1,9 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-// Thin POSIX file wrappers shared by the binary trace and .npz writers and the binary reader:
-// unbuffered writes (so every chunk reaches the kernel when `write` returns), positioned reads,
-// and errors that name the file and the system's reason.
+// Thin POSIX file wrappers for the .npz writer's temporary column files and the binary reader:
+// unbuffered writes, positioned reads, and errors that name the file and the system's reason.
+// (Output files themselves go through AtomicOutputFile.)
 
 #if canImport(Glibc)
 import Glibc
@@ -180,13 +180,6 @@ final class BinaryInputFile {
 /// Removes a file, ignoring errors (cleanup of temporary files).
 func binaryRemoveFile(_ path: String) {
     _ = unlink(path)
-}
-
-/// Renames a file atomically within a file system.
-func binaryRenameFile(_ from: String, _ to: String) throws {
-    guard rename(from, to) == 0 else {
-        throw TraceFileError(path: to, message: "cannot rename \(from) into place: \(binarySystemErrorText())")
-    }
 }
 
 /// The process id, for unique temporary names.

@@ -15,6 +15,12 @@ public import MoERouting
 /// to the kernel in one `write(2)` before ``write(_:)`` returns: a killed process loses at most the
 /// chunk being written (a machine crash may lose what the kernel had not yet stored).
 /// ``close()`` writes an end chunk with the totals, which tells readers the file is complete.
+///
+/// The file is written under a temporary name beside `path` (``temporaryPath``,
+/// `<path>.partial-<pid>`, see ``AtomicOutputFile``) and renamed onto `path` by ``close()``, so an
+/// earlier file at `path` stays whole until the new one is complete; ``discard()`` abandons the
+/// output instead. A killed process leaves its chunks at ``temporaryPath``, readable up to the
+/// last complete one.
 /// A block with a ``RoutingBlock/step`` column is written with the optional step column (tag 32,
 /// `u32`); blocks without steps are written exactly as before.
 ///
@@ -25,8 +31,10 @@ public import MoERouting
 /// try writer.close()
 /// ```
 public final class BinaryTraceWriter: RoutingBlockSink {
-    /// The file written.
+    /// The file written (at ``close()``; until then the bytes go to ``temporaryPath``).
     public let path: String
+    /// Where the chunks go until ``close()`` renames the file onto ``path``.
+    public var temporaryPath: String { file.temporaryPath }
     /// The header written at the start of the file.
     public let header: BinaryTraceHeader
     /// The shape every block must have.
@@ -38,7 +46,7 @@ public final class BinaryTraceWriter: RoutingBlockSink {
     /// Timing records written to the file so far (not counting those still buffered).
     public private(set) var timingRecordsWritten = 0
 
-    private let file: BinaryOutputFile
+    private let file: AtomicOutputFile
     private var mapper: BinaryDomainMapper
     private var closed = false
     /// Timing records added with ``addTiming(_:)`` and not yet written.
@@ -46,19 +54,20 @@ public final class BinaryTraceWriter: RoutingBlockSink {
     /// Scratch space for one chunk (frame and payload), reused across blocks.
     private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
-    /// Creates (or truncates) `path` and writes the header.
+    /// Creates the temporary file beside `path` and writes the header; any file at `path` is
+    /// untouched until ``close()``.
     ///
     /// - Parameters:
     ///   - path: The output file, conventionally ending in `.moetrace`.
     ///   - shape: The shape of every block that will be written.
     ///   - domains: Domain names to register up front (indices 0, 1, ...); more may come with blocks.
     ///   - settings: Capture settings to record in the header.
-    /// - Throws: ``TraceFileError`` when the file cannot be created or written.
+    /// - Throws: ``OutputFileError`` when the file cannot be created or written.
     public init(path: String, shape: ModelShape, domains: [String] = [], settings: [String: String] = [:]) throws {
         self.path = path
         self.mapper = BinaryDomainMapper(domains)
         self.header = BinaryTraceHeader(shape: shape, domains: mapper.names, settings: settings)
-        self.file = try BinaryOutputFile(creating: path)
+        self.file = try AtomicOutputFile(path: path)
         try file.write(header.encoded())
     }
 
@@ -97,9 +106,10 @@ public final class BinaryTraceWriter: RoutingBlockSink {
         totals.records += Self.countPresent(block.present)
     }
 
-    /// Writes the end chunk with the totals and closes the file. A second call does nothing.
+    /// Writes the end chunk with the totals, closes the file and renames it onto ``path``
+    /// (``AtomicOutputFile/commit()``). A second call does nothing.
     ///
-    /// - Throws: ``TraceFileError`` when the write or close fails.
+    /// - Throws: ``OutputFileError`` when the write, flush or rename fails.
     public func close() throws {
         guard !closed else { return }
         try flushTimings()
@@ -111,7 +121,16 @@ public final class BinaryTraceWriter: RoutingBlockSink {
         e.u32(UInt32(mapper.names.count))
         e.u32(0)
         try writeSmallChunk(kind: .end, payload: e.bytes)
-        try file.close()
+        try file.commit()
+    }
+
+    /// Abandons the output: removes the temporary file, leaving any file at ``path`` as it was.
+    /// Later writes are refused; ``close()`` does nothing. Does nothing after ``close()``.
+    public func discard() {
+        guard !closed else { return }
+        closed = true
+        pendingTimings.removeAll()
+        file.discard()
     }
 
     // MARK: - Timings

@@ -3,14 +3,6 @@
 
 public import MoERouting
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Writes routing blocks as a JSONL trace that ``JSONLTraceReader`` (and the seed's tools, which
 /// ignore the extra keys) can read back.
 ///
@@ -23,42 +15,43 @@ import Darwin
 /// tokens are contiguous in the stream. Weights use `Float`'s shortest round-trip spelling, so
 /// reading back gives the same values. Output is buffered; ``close()`` flushes.
 ///
+/// The file is written under a temporary name beside `path` (``temporaryPath``, see
+/// ``AtomicOutputFile``) and renamed onto `path` by ``close()``: a failure or an interrupt never
+/// leaves a half-written trace under the final name nor destroys the file that was there.
+/// ``discard()`` abandons the output.
+///
 /// ```swift
 /// let writer = try JSONLTraceWriter(path: "out/trace.jsonl")
 /// try writer.write(block)
 /// try writer.close()
 /// ```
 public final class JSONLTraceWriter: RoutingBlockSink {
-    /// The file written.
+    /// The file written (at ``close()``; until then the lines go to ``temporaryPath``).
     public let path: String
+    /// Where the lines go until ``close()`` renames the file onto ``path``.
+    public var temporaryPath: String { file.temporaryPath }
     /// Records (cells) written so far.
     public private(set) var recordsWritten = 0
 
     /// Bytes gathered before a write to the file.
     static let flushBytes = 1 << 20
 
-    private let fd: Int32
+    private let file: AtomicOutputFile
     private var buffer: [UInt8] = []
     private var closed = false
 
-    /// Creates (or truncates) the file.
+    /// Creates the temporary file beside `path`; any file at `path` is untouched until ``close()``.
     ///
-    /// - Throws: ``TraceFileError`` naming the file when it cannot be created.
+    /// - Throws: ``OutputFileError`` naming the file when it cannot be created.
     public init(path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else {
-            throw TraceFileError(path: path, message: "cannot open for writing: \(JSONLLineSource.lastError())")
-        }
+        self.file = try AtomicOutputFile(path: path)
         self.path = path
-        self.fd = fd
         buffer.reserveCapacity(Self.flushBytes + 4096)
     }
 
     deinit {
-        if !closed {
-            try? flush()
-            _ = systemClose(fd)
-        }
+        // Never closed: the lines so far stay at the temporary name, as after a kill.
+        if !closed { try? flush() }
     }
 
     /// Appends one block's present cells.
@@ -107,36 +100,36 @@ public final class JSONLTraceWriter: RoutingBlockSink {
         }
     }
 
-    /// Flushes and closes the file. Later calls do nothing.
+    /// Flushes, closes and renames the file onto ``path`` (``AtomicOutputFile/commit()``). Later
+    /// calls do nothing.
     ///
-    /// - Throws: ``TraceFileError`` when the last write or the close fails.
+    /// - Throws: ``OutputFileError`` when the last write, the flush or the rename fails; the
+    ///   temporary file is then removed.
     public func close() throws {
         guard !closed else { return }
         closed = true
         do {
             try flush()
         } catch {
-            _ = systemClose(fd)
+            file.discard()
             throw error
         }
-        guard systemClose(fd) == 0 else {
-            throw TraceFileError(path: path, message: "cannot close after writing: \(JSONLLineSource.lastError())")
-        }
+        try file.commit()
+    }
+
+    /// Abandons the output: removes the temporary file, leaving any file at ``path`` as it was.
+    /// Later writes are refused; ``close()`` does nothing. Does nothing after ``close()``.
+    public func discard() {
+        guard !closed else { return }
+        closed = true
+        buffer.removeAll()
+        file.discard()
     }
 
     // MARK: - Output
 
-    private func flush() throws(TraceFileError) {
-        var written = 0
-        let total = buffer.count
-        while written < total {
-            let n = buffer.withUnsafeBytes { systemWrite(fd, $0.baseAddress! + written, total - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw TraceFileError(path: path, message: "cannot write: \(JSONLLineSource.lastError())")
-            }
-            written += n
-        }
+    private func flush() throws(OutputFileError) {
+        try file.write(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 
@@ -177,9 +170,3 @@ public final class JSONLTraceWriter: RoutingBlockSink {
         return out
     }
 }
-
-/// `write(2)`, under a name the writer's methods do not shadow.
-private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
-
-/// `close(2)`, under a name the writer's methods do not shadow.
-private func systemClose(_ fd: Int32) -> Int32 { close(fd) }

@@ -80,7 +80,7 @@ final class NPZZipWriter {
         var zip64: Bool
     }
 
-    private let out: BinaryOutputFile
+    private let out: AtomicOutputFile
     private var entries: [Entry] = []
     /// Use zip64 records even when sizes fit in 32 bits (tests exercise the zip64 path this way).
     let forceZip64: Bool
@@ -88,7 +88,7 @@ final class NPZZipWriter {
     private static let dosTime: UInt16 = 0  // 00:00:00
     private static let dosDate: UInt16 = (0 << 9) | (1 << 5) | 1  // 1980-01-01
 
-    init(out: BinaryOutputFile, forceZip64: Bool) {
+    init(out: AtomicOutputFile, forceZip64: Bool) {
         self.out = out
         self.forceZip64 = forceZip64
     }

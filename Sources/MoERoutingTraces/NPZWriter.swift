@@ -26,8 +26,10 @@ public import MoERouting
 /// | `model_name` | `<U{n}` unicode, empty when unnamed | [] (0-d) |
 ///
 /// Missing cells hold zeros in `ids` and `weights`. Each column streams to a temporary file next
-/// to the output while blocks arrive; ``close()`` writes the archive under a temporary name, then
-/// renames it onto `path`, so a reader never sees a half-written `.npz`. Members and the archive
+/// to the output (`<path>.part-<pid>.<column>`) while blocks arrive; ``close()`` writes the archive
+/// under a temporary name (an ``AtomicOutputFile``, `<path>.partial-<pid>`), then renames it onto
+/// `path`, so a reader never sees a half-written `.npz` and an earlier file at `path` stays whole
+/// until the new one is complete. ``discard()`` abandons the output. Members and the archive
 /// use zip64 extensions beyond 4 GiB.
 ///
 /// ```swift
@@ -164,12 +166,12 @@ public final class NPZWriter: RoutingBlockSink {
     /// Assembles the archive under a temporary name, renames it onto ``path`` and removes the
     /// temporary column files. A second call does nothing.
     ///
-    /// - Throws: ``TraceFileError`` when a write fails; the temporary files are removed and
-    ///   nothing is left at ``path``.
+    /// - Throws: ``TraceFileError`` or ``OutputFileError`` when a write fails; the temporary
+    ///   files are removed and ``path`` keeps what it had.
     public func close() throws {
         guard !closed else { return }
         closed = true
-        let archivePath = tempPrefix
+        var archive: AtomicOutputFile?
         defer {
             for c in columns { c.discard() }
             stepColumn?.discard()
@@ -177,7 +179,8 @@ public final class NPZWriter: RoutingBlockSink {
         do {
             for c in columns { try c.finish() }
             try stepColumn?.finish()
-            let out = try BinaryOutputFile(creating: archivePath)
+            let out = try AtomicOutputFile(path: path)
+            archive = out
             let zip = NPZZipWriter(out: out, forceZip64: forceZip64)
             let T = tokenCount, L = shape.layers, k = shape.topK
             let narrow = shape.usesNarrowIDs
@@ -229,12 +232,20 @@ public final class NPZWriter: RoutingBlockSink {
                 source: .bytes(model.data)
             )
             try zip.finish()
-            try out.close()
-            try binaryRenameFile(archivePath, path)
+            try out.commit()
         } catch {
-            binaryRemoveFile(archivePath)
+            archive?.discard()
             throw error
         }
+    }
+
+    /// Abandons the output: removes the temporary column files; nothing is written at ``path``
+    /// (an earlier file there stays as it was). Does nothing after ``close()``.
+    public func discard() {
+        guard !closed else { return }
+        closed = true
+        for c in columns { c.discard() }
+        stepColumn?.discard()
     }
 
     private func column(_ c: Column) -> NPZColumnFile { columns[c.rawValue] }

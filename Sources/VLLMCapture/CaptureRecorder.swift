@@ -176,33 +176,39 @@ public final class CaptureRecorder: CaptureObserver {
 }
 
 /// An append-only text file written a line at a time (each line reaches the kernel at once, so a
-/// killed run keeps every finished line).
+/// killed run keeps every finished line), under a temporary name beside `path` until ``close()``
+/// renames it into place (an ``AtomicOutputFile``).
 final class LineFile {
     let path: String
-    private let handle: FileHandle
+    private let file: AtomicOutputFile
     private var closed = false
 
     init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw CaptureError.sinkFailed("cannot create \(path)")
+        do {
+            file = try AtomicOutputFile(path: path)
+        } catch {
+            throw CaptureError.sinkFailed(error.description)
         }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw CaptureError.sinkFailed("cannot open \(path)") }
         self.path = path
-        self.handle = h
     }
 
     func append(_ line: Data) throws {
         guard !closed else { throw CaptureError.sinkFailed("\(path): write after close") }
         do {
-            try handle.write(contentsOf: line + Data("\n".utf8))
+            try file.write(Array(line) + [0x0A])
         } catch {
-            throw CaptureError.sinkFailed("\(path): \(error.localizedDescription)")
+            throw CaptureError.sinkFailed(error.description)
         }
     }
 
+    /// Puts the file in place (flush, rename).
     func close() throws {
         guard !closed else { return }
         closed = true
-        try handle.close()
+        do {
+            try file.commit()
+        } catch {
+            throw CaptureError.sinkFailed(error.description)
+        }
     }
 }

@@ -119,7 +119,8 @@ enum BinaryTestSupport {
         return blocks
     }
 
-    /// Writes blocks to a new trace and returns its path.
+    /// Writes blocks to a new trace and returns its path: `path`, or when not closed (a killed
+    /// writer) the temporary file the writer leaves, since only close() puts the file in place.
     @discardableResult
     static func writeTrace(
         _ blocks: [RoutingBlock],
@@ -130,7 +131,8 @@ enum BinaryTestSupport {
     ) throws -> String {
         let writer = try BinaryTraceWriter(path: path, shape: shape, settings: settings)
         for b in blocks { try writer.write(b) }
-        if close { try writer.close() }
+        guard close else { return writer.temporaryPath }
+        try writer.close()
         return path
     }
 

@@ -118,9 +118,11 @@ struct BinaryTraceTimingTests {
         let dir = try S.temporaryDirectory()
         defer { S.removeDirectory(dir) }
         let blocks = try S.sampleBlocks()
-        // Step 6 stays buffered when the writer is never closed (a killed run).
+        // Step 6 stays buffered when the writer is never closed (a killed run); the chunks written
+        // stay at the temporary name, since only close() puts the file in place.
         try Self.writeInterleaved(blocks, to: dir + "/t.moetrace", close: false)
-        let (read, reader) = try S.readAll(dir + "/t.moetrace")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/t.moetrace"))
+        let (read, reader) = try S.readAll(AtomicOutputFile.temporaryPath(for: dir + "/t.moetrace"))
         #expect(read.count == 3)
         #expect(reader.timingTotals?.steps == 6)
         #expect(!reader.isComplete)

@@ -48,7 +48,8 @@ struct BinaryTraceWriterTests {
             path: path, shape: S.narrowShape, domains: ["humaneval", "gsm8k", "humaneval"], settings: ["b": "2", "a": "1"]
         )
         #expect(writer.domains == ["humaneval", "gsm8k"])
-        let bytes = try S.bytes(path)
+        // Until close() the bytes are under the temporary name.
+        let bytes = try S.bytes(writer.temporaryPath)
         // Nothing but the header is written before the first block.
         #expect(bytes.count == S.chunks(bytes).headerEnd)
         #expect(Array(bytes[0..<8]) == [0x89, 0x4D, 0x4F, 0x45, 0x54, 0x52, 0x43, 0x0A])
@@ -57,7 +58,7 @@ struct BinaryTraceWriterTests {
         #expect(Array(bytes[16..<29]) == [4, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 1])
         #expect(Array(bytes[29..<33]) == [12, 0, 0, 0])
         #expect(String(decoding: bytes[33..<45], as: UTF8.self) == "tiny-mixtral")
-        let reader = try BinaryTraceReader(path: path)
+        let reader = try BinaryTraceReader(path: writer.temporaryPath)
         #expect(reader.header.domains == ["humaneval", "gsm8k"])
         #expect(reader.header.settings == ["a": "1", "b": "2"])
         #expect(reader.header.shape.name == "tiny-mixtral")
@@ -71,7 +72,8 @@ struct BinaryTraceWriterTests {
         let writer = try BinaryTraceWriter(path: path, shape: S.narrowShape)
         for (i, b) in blocks.enumerated() {
             try writer.write(b)
-            let (read, reader) = try S.readAll(path)
+            // On disk under the temporary name (where a killed run leaves it) until close().
+            let (read, reader) = try S.readAll(writer.temporaryPath)
             #expect(read == Array(blocks[0...i]))
             #expect(reader.summary.lostBytes == 0)
         }

@@ -69,7 +69,7 @@ struct JSONLTraceWriterTests {
         #expect {
             try JSONLTraceWriter(path: path)
         } throws: { error in
-            (error as? TraceFileError)?.description == "\(path): cannot open for writing: No such file or directory"
+            (error as? OutputFileError)?.description == "cannot write \(path): No such file or directory"
         }
     }
 }

@@ -1,0 +1,52 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// What the commands that write traces or reports share so that no data is lost or misread:
+// draining a stream into file sinks that are discarded on failure, and refusing a stream that
+// holds no routing records.
+
+import MoERouting
+
+/// Drains `source` through `dispatcher`; `check` runs once the source is drained and before the
+/// sinks are closed (put in place). When reading, writing or `check` fails, the sinks are
+/// discarded (a file sink removes its temporary file; an earlier file at its path stays as it
+/// was) and the error is rethrown.
+///
+/// ```swift
+/// try drain(dispatcher, source: inputs.source, context: context) {
+///     try EmptyTraceCheck.require(records: dispatcher.statistics.records, in: paths, skipped: 0, allowEmpty: false)
+/// }
+/// ```
+func drain(
+    _ dispatcher: AnalysisDispatcher, source: any RoutingBlockSource, context: AnalysisContext,
+    beforeClosing check: () throws -> Void
+) throws {
+    do {
+        try dispatcher.begin(context)
+        while let block = try source.nextBlock() { try dispatcher.dispatch(block) }
+        try check()
+        for s in dispatcher.sinks { try s.close() }
+    } catch {
+        dispatcher.discardSinks()
+        throw error
+    }
+}
+
+/// Refuses a stream with no routing records (an empty file, or one whose every record was
+/// skipped as bad): converting or analyzing it would print empty tables or write an empty trace
+/// and exit 0, hiding that there was nothing there. `--allow-empty` accepts it knowingly.
+enum EmptyTraceCheck {
+    /// Throws "no routing records in FILE" unless `records > 0` or `allowEmpty`.
+    ///
+    /// - Parameters:
+    ///   - records: The present (token, layer) cells read.
+    ///   - paths: The inputs, for the message.
+    ///   - skipped: Bad records skipped (lenient reading), for the message.
+    ///   - allowEmpty: `--allow-empty`.
+    static func require(records: Int, in paths: [String], skipped: Int, allowEmpty: Bool) throws {
+        guard records == 0, !allowEmpty else { return }
+        let files = paths.joined(separator: ", ")
+        let why = skipped > 0 ? ": all \(skipped) records were skipped as bad (see above)" : ""
+        throw CLIError("no routing records in \(files)\(why); give --allow-empty to accept an empty trace")
+    }
+}
