@@ -12,7 +12,7 @@ public import MoERouting
 ///
 /// ```swift
 /// Insufficient.layers(3)                      // "needs at least 3 MoE layers"
-/// Insufficient.folds(problems: 1, filled: 1)  // "needs test tokens in at least 2 folds by problem; 1 problem(s) fill 1 fold(s)"
+/// Insufficient.folds(problems: 1, filled: 1)  // "cross-validation needs tokens in at least 2 folds by problem; 1 problem(s) fill 1 fold(s)"
 /// Insufficient.json(Insufficient.layers(2))   // {"insufficient":"needs at least 2 MoE layers"}
 /// Insufficient.note("multi-hop distances", Insufficient.layers(3))  // "not computed: multi-hop distances (needs at least 3 MoE layers)"
 /// ```
@@ -25,7 +25,7 @@ public enum Insufficient {
 
     /// Cross-validation by problem is impossible: fewer than two folds hold test tokens.
     public static func folds(problems: Int, filled: Int) -> String {
-        "needs test tokens in at least 2 folds by problem; \(problems) problem(s) fill \(filled) fold(s)"
+        "cross-validation needs tokens in at least 2 folds by problem; \(problems) problem(s) fill \(filled) fold(s)"
     }
 
     /// No (token, layer) pair had both layers present.
