@@ -527,7 +527,7 @@ struct MultiHopReportBuilder {
             notes.append(
                 Insufficient.note(
                     "frequent paths over \(missingWindows.map(String.init).joined(separator: " and ")) consecutive layers",
-                    Insufficient.layers(missingWindows[0])
+                    missingWindows.count == 1 ? Insufficient.layers(missingWindows[0]) : "a window of w layers needs at least w MoE layers"
                 )
             )
         }

@@ -98,6 +98,25 @@ struct DegenerateShapeTests {
         }
     }
 
+    /// Paths of prediction objects (`prediction`, `path_predictor`) whose accuracy is null but
+    /// that do not say why.
+    static func unexplainedNulls(_ v: ReportValue, _ path: String = "$") -> [String] {
+        switch v {
+        case .array(let a): return a.enumerated().flatMap { unexplainedNulls($0.element, "\(path)[\($0.offset)]") }
+        case .object(let m):
+            var out: [String] = []
+            for member in m {
+                if ["prediction", "path_predictor"].contains(member.key), let value = member.value.objectMembers {
+                    let accuracy = value.first { $0.key == "top1_accuracy" || $0.key == "accuracy" }?.value
+                    if accuracy == .null, !value.contains(where: { $0.key == Insufficient.key }) { out.append("\(path).\(member.key)") }
+                }
+                out += unexplainedNulls(member.value, "\(path).\(member.key)")
+            }
+            return out
+        default: return []
+        }
+    }
+
     static func run(_ make: () -> any RoutingAnalyzer, _ shape: ModelShape, _ blocks: [RoutingBlock]) throws -> AnalyzerReport {
         let a = make()
         try a.begin(AnalysisContext(shape: shape, seed: 5))
@@ -126,8 +145,30 @@ struct DegenerateShapeTests {
             #expect(Self.nonFinitePaths(report.json).isEmpty, "\(c): \(name) non-finite numbers at \(Self.nonFinitePaths(report.json))")
             // The whole report survives the plugin round trip.
             #expect((try? AnalyzerReport(reportValue: report.reportValue)) != nil, "\(c): \(name)")
+            #expect(Self.unexplainedNulls(report.json).isEmpty, "\(c): \(name) null predictions without a reason at \(Self.unexplainedNulls(report.json))")
+            // The report says "not computed" rather than printing an empty table.
+            #expect(report.tables.allSatisfy { !$0.rows.isEmpty }, "\(c): \(name) has an empty table")
             reports.append(report)
         }
+        // What a shallow model cannot have is null with the reason.
+        let multihop = reports[2].json, transition = reports[1].json
+        let L = c.shape.layers
+        if L <= 2 {
+            #expect(multihop["insufficient"]?["distances_2_and_more"]?.stringValue == "needs at least 3 MoE layers", "\(c)")
+            let w3 = multihop["paths"]?["windows"]?.arrayValue?.first { $0["length"]?.intValue == 3 }
+            #expect(w3?["top"] == .null && w3?["windows"] == .null, "\(c)")
+            #expect(w3?["insufficient"]?.stringValue == "needs at least 3 MoE layers", "\(c)")
+            #expect(reports[2].headlines.contains { $0.value == "not computed (needs at least 3 MoE layers)" }, "\(c)")
+            let needs = L == 2 ? "needs at least 3 MoE layers" : "needs at least 2 MoE layers"
+            #expect(reports[2].notes.contains { $0.hasPrefix("not computed:") && $0.contains(needs) }, "\(c)")
+        }
+        if L == 1 {
+            #expect(multihop["insufficient"]?["distances"]?.stringValue == "needs at least 2 MoE layers", "\(c)")
+            #expect(multihop["path_predictor"]?["insufficient"]?.stringValue == "needs at least 2 MoE layers", "\(c)")
+            #expect(transition["pooled"]?["insufficient"]?.stringValue == "needs at least 2 MoE layers", "\(c)")
+            #expect(transition["pooled"]?["prediction"]?["insufficient"]?.stringValue == "needs at least 2 MoE layers", "\(c)")
+        }
+        if L >= 4 { #expect(multihop["insufficient"] == nil, "\(c)") }
         let result = AnalysisResult(reports: reports, failures: [], statistics: StreamStatistics())
         #expect(!result.renderText().isEmpty)
         #expect(!result.renderMarkdown().isEmpty)
