@@ -137,6 +137,27 @@ struct ReportHonestyTests {
         #expect(!r.renderText().contains("Pooled affinity"))
     }
 
+    @Test func affinityDeviationMatchesItsIndependenceReferenceOnlyWithoutDependence() throws {
+        func pooled(_ dependence: Double) throws -> ReportValue? {
+            var gen = SyntheticRouting(shape: .tinyMixtral, seed: 31, dependence: dependence)
+            let blocks = (0..<5).map { _ in gen.makeBlock(problems: 4, tokensPerProblem: 100, domain: "x") }
+            return try Self.run(TransitionAnalyzer(), .tinyMixtral, blocks).json["pooled"]
+        }
+        // 2,000 tokens, about 500 per source expert: the sampling bias is small, and with no
+        // dependence the observed deviation is that bias.
+        let none = try pooled(0)
+        let observed = none?["affinity_deviation"]?.doubleValue ?? -1
+        let expected = none?["affinity_deviation_independent"]?.doubleValue ?? -1
+        #expect(expected > 0.01 && expected < 0.05)
+        #expect(abs(observed - expected) < 0.4 * expected)
+        // Strong top-1 dependence (the other member stays random, so half of each set's
+        // combinations carry it): several times the reference.
+        let strong = try pooled(0.9)
+        let strongReference = strong?["affinity_deviation_independent"]?.doubleValue ?? 1
+        #expect((strong?["affinity_deviation"]?.doubleValue ?? 0) > 4 * strongReference)
+        #expect(strongReference < 0.05)
+    }
+
     @Test func multihopMutualInformationHeatmapMasksTheDiagonal() throws {
         let r = try TransitionHandTrace.run(MultiHopAnalyzer())
         guard case .heatmap(let h) = r.figures.first else {
