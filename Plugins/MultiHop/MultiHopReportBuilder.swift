@@ -60,6 +60,7 @@ struct MultiHopReportBuilder {
                 .init("distances", .array([])), .init("chance", .null), .init("per_layer", .null),
                 .init("mutual_information_matrix", .array([])), .init("path_predictor", .null), .init("paths", .null),
                 .init("shape", .null), .init("tokens", .int(0)),
+                .init(Insufficient.key, .string("the stream was empty: no blocks were consumed")),
             ]),
             notes: ["the stream was empty: no blocks were consumed"]
         )

@@ -21,6 +21,8 @@ struct TransitionReportBuilder {
     let affinity: [Int]
 
     static let title = "Layer-to-layer transitions (l -> l+1)"
+    /// Why an empty stream's report has no figures.
+    static let emptyStream = "the stream was empty: no blocks were consumed"
 
     static func emptyReport(name: String) -> AnalyzerReport {
         AnalyzerReport(
@@ -29,8 +31,9 @@ struct TransitionReportBuilder {
             json: .object([
                 .init("layers", .array([])), .init("pooled", .null), .init("chance", .null), .init("shape", .null),
                 .init("tokens", .int(0)), .init("pairs", .int(0)),
+                .init(Insufficient.key, .string(emptyStream)),
             ]),
-            notes: ["the stream was empty: no blocks were consumed"]
+            notes: [emptyStream]
         )
     }
 

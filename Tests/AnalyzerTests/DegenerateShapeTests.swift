@@ -78,6 +78,8 @@ struct DegenerateShapeTests {
         Case(name: "no rows at all", shape: .tinyMixtral, groups: two, present: { _, _ in false }),
         Case(name: "prefill only", shape: .tinyMixtral, groups: two, phase: .prefill),
         Case(name: "Mixtral depth, one token", shape: .mixtral8x7B, groups: [("a", 1, 1)]),
+        Case(name: "no tokens", shape: .tinyMixtral, groups: []),
+        Case(name: "no tokens L=2", shape: try! ModelShape(layers: 2, experts: 8, topK: 2), groups: []),
     ]
 
     static let makers: [(String, @Sendable () -> any RoutingAnalyzer)] = [
