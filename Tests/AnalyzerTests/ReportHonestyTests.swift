@@ -216,6 +216,15 @@ struct ReportHonestyTests {
         #expect(t.headlines.allSatisfy { $0.value.hasPrefix("not computed") })
     }
 
+    @Test func summaryNamesLayersWithoutRows() throws {
+        let shape = try ModelShape(layers: 3, experts: 4, topK: 2)
+        let tokens: [(Int64, [[Int]?])] = [(0, [[0, 1], nil, [2, 3]]), (1, [[1, 2], nil, nil])]
+        let r = try Self.run(TraceSummaryAnalyzer(), shape, [try Self.block(shape, tokens)])
+        #expect(r.json["missing_cells_by_layer"] == [0, 2, 1])
+        #expect(r.notes.contains { $0.hasPrefix("no token has a routing decision at layer(s) 1:") })
+        #expect(!r.notes.contains { $0.contains("layer(s) 1, 2") })
+    }
+
     @Test func aLayerPairWithoutPairsHasNullInformation() throws {
         // Layer 1 never present: pairs (0, 1) and (1, 2) have no data.
         let shape = try ModelShape(layers: 3, experts: 4, topK: 2)
