@@ -234,6 +234,8 @@ struct MultiHopReportBuilder {
             .init("mutual_information_bits", pairMatrix { .number($0.hasPairs ? $0.mi : nil) }),
             .init("mutual_information_null_bits", pairMatrix { .number($0.hasPairs ? $0.null.mean : nil) }),
             .init("top1_accuracy", pairMatrix { .number($0.cv?.model.top1Accuracy) }),
+            .init("top1_accuracy_low", pairMatrix { .number($0.cv?.modelByFold.range { $0.top1Accuracy }?.low) }),
+            .init("top1_accuracy_high", pairMatrix { .number($0.cv?.modelByFold.range { $0.top1Accuracy }?.high) }),
             .init("baseline_top1_accuracy", pairMatrix { .number($0.cv?.baseline.top1Accuracy) }),
         ])
         // NaN: no data (a layer without rows, a pair of layers no token has both of).

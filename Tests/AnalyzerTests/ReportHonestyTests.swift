@@ -74,6 +74,8 @@ struct ReportHonestyTests {
         #expect(close(d1?["interval"]?["top1_accuracy"]?["high"], 0.75))
         #expect(close(d1?["baseline_most_frequent"]?["interval"]?["top1_accuracy"]?["high"], 1))
         #expect(d1?["below_baseline"] == .bool(true))
+        #expect(close(r.json["per_layer"]?["top1_accuracy_low"]?[0]?[1], 0.75))
+        #expect(close(r.json["per_layer"]?["top1_accuracy_high"]?[0]?[1], 0.75))
         // The path predictor at L = 2 is the same one-layer context predictor.
         let path = r.json["path_predictor"]
         #expect(close(path?["accuracy"], 0.75))
