@@ -31,6 +31,12 @@ public enum Insufficient {
     /// No (token, layer) pair had both layers present.
     public static let noPairs = "no token has both layers present"
 
+    /// No token has every layer present (full-depth statistics).
+    public static let noCompleteTokens = "no token has every layer present"
+
+    /// No token has a routing decision at one layer.
+    public static func noRows(layer: Int) -> String { "no token has a routing decision at layer \(layer)" }
+
     /// `{"insufficient": reason}`.
     public static func json(_ reason: String) -> ReportValue { .object([.init(key, .string(reason))]) }
 

@@ -184,8 +184,16 @@ struct MultiHopReportBuilder {
         for w in Self.windowLengthsReported where w > L {
             insufficient.append(.init("windows_\(w)", .string(Insufficient.layers(w))))
         }
-        let pathReason: String? =
-            path.total.predictions > 0 ? nil : (L < 2 ? Insufficient.layers(2) : Insufficient.folds(problems: problems.count, filled: foldsWithProblems))
+        let pathReason: String?
+        if path.total.predictions > 0 {
+            pathReason = nil
+        } else if L < 2 {
+            pathReason = Insufficient.layers(2)
+        } else if path.byTarget.allSatisfy({ $0.tokensAtTarget == 0 }) {
+            pathReason = "no token has a routing decision at any layer after the first"
+        } else {
+            pathReason = Insufficient.folds(problems: problems.count, filled: path.byTarget.map(\.foldsAtTarget).max() ?? 0)
+        }
 
         // MARK: JSON
         let randomJSON = ReportFormat.randomPrediction(chance)
@@ -272,8 +280,8 @@ struct MultiHopReportBuilder {
                         )
                     ),
                     .init("distinct_full_paths", .int(distinctFullPaths)),
-                    .init("full_path_entropy_bits", .number(fullPathEntropy)),
-                    .init("full_path_entropy_max_bits", .number(completeTokens > 0 ? log2(Double(completeTokens)) : 0)),
+                    .init("full_path_entropy_bits", .number(completeTokens > 0 ? fullPathEntropy : nil)),
+                    .init("full_path_entropy_max_bits", .number(completeTokens > 0 ? log2(Double(completeTokens)) : nil)),
                     .init("complete_tokens", .int(completeTokens)),
                 ])
             ),
@@ -323,7 +331,8 @@ struct MultiHopReportBuilder {
             )
             var pathRows: [[String]] = path.byTarget.map { t in
                 guard t.total.predictions > 0 else {
-                    return ["\(t.layer)", "0", Insufficient.cell(Insufficient.folds(problems: problems.count, filled: foldsWithProblems)), "", "", "", "", ""]
+                    let reason = t.tokensAtTarget == 0 ? Insufficient.noRows(layer: t.layer) : Insufficient.folds(problems: problems.count, filled: t.foldsAtTarget)
+                    return ["\(t.layer)", "0", Insufficient.cell(reason), "", "", "", "", ""]
                 }
                 return [
                     "\(t.layer)", "\(t.total.predictions)", fx(t.total.top1Accuracy), t.totalByFold.rangeText { $0.top1Accuracy },
@@ -370,7 +379,11 @@ struct MultiHopReportBuilder {
             ReportTable(
                 title: "Full-depth top-1 paths (tokens with every layer present)",
                 columns: ["complete tokens", "distinct paths", "entropy bits", "max possible bits (log2 tokens)"],
-                rows: [["\(completeTokens)", "\(distinctFullPaths)", fx(fullPathEntropy), fx(completeTokens > 0 ? log2(Double(completeTokens)) : 0)]]
+                rows: [
+                    completeTokens > 0
+                        ? ["\(completeTokens)", "\(distinctFullPaths)", fx(fullPathEntropy), fx(log2(Double(completeTokens)))]
+                        : ["0", "0", Insufficient.cell(Insufficient.noCompleteTokens), ""]
+                ]
             )
         )
 
@@ -474,7 +487,8 @@ struct MultiHopReportBuilder {
         // MARK: Headlines and notes
         var headlines: [AnalyzerReport.Headline] = []
         if let d1 = distances.first {
-            headlines.append(.init(label: "top-1 same id at distance 1", value: fx(share(d1.top1Same, d1.pairs)), reference: "chance \(fx(chance.top1Same))"))
+            let value = d1.pairs > 0 ? fx(share(d1.top1Same, d1.pairs)) : Insufficient.cell(Insufficient.noPairs)
+            headlines.append(.init(label: "top-1 same id at distance 1", value: value, reference: "chance \(fx(chance.top1Same))"))
         } else {
             headlines.append(.init(label: "top-1 same id at distance 1", value: Insufficient.cell(Insufficient.layers(2)), reference: "chance \(fx(chance.top1Same))"))
         }
@@ -482,7 +496,8 @@ struct MultiHopReportBuilder {
             let far = distances.dropFirst()
             let n = far.reduce(0) { $0 + $1.pairs }
             let same = far.reduce(0) { $0 + $1.top1Same }
-            headlines.append(.init(label: "top-1 same id at distances 2..\(L - 1)", value: fx(share(same, n)), reference: "chance \(fx(chance.top1Same))"))
+            let value = n > 0 ? fx(share(same, n)) : Insufficient.cell(Insufficient.noPairs)
+            headlines.append(.init(label: "top-1 same id at distances 2..\(L - 1)", value: value, reference: "chance \(fx(chance.top1Same))"))
         } else {
             headlines.append(.init(label: "top-1 same id at distances 2..", value: Insufficient.cell(Insufficient.layers(3)), reference: "chance \(fx(chance.top1Same))"))
         }
@@ -502,7 +517,9 @@ struct MultiHopReportBuilder {
         headlines.append(
             .init(
                 label: "distinct full-depth paths", value: "\(distinctFullPaths) of \(completeTokens) complete tokens",
-                reference: "entropy \(fx(fullPathEntropy)) bits (max \(fx(completeTokens > 0 ? log2(Double(completeTokens)) : 0)))"
+                reference: completeTokens > 0
+                    ? "entropy \(fx(fullPathEntropy)) bits (max \(fx(log2(Double(completeTokens)))))"
+                    : "entropy " + Insufficient.cell(Insufficient.noCompleteTokens)
             )
         )
         var notes = [
@@ -542,7 +559,7 @@ struct MultiHopReportBuilder {
         if !below.isEmpty {
             notes.append("the d-hop predictor is below its most-frequent baseline (top-1 accuracy) at distances \(below.joined(separator: ", "))")
         }
-        if !distances.contains(where: { $0.anyCV }) && L > 1 {
+        if !distances.contains(where: { $0.anyCV }) && distances.contains(where: { $0.pairs > 0 }) {
             notes.append(
                 "cross-validation needs tokens in at least 2 folds; \(problems.count) problem(s) fill \(foldsWithProblems) fold(s), so prediction figures are null"
             )

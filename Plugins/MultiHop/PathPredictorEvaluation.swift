@@ -32,6 +32,9 @@ struct PathPredictorEvaluation {
         /// `total` and `baseline` per fold, for the spread over folds.
         var totalByFold: FoldTallies
         var baselineByFold: FoldTallies
+        /// Tokens with a top-1 at the target layer, and the folds they fill.
+        var tokensAtTarget = 0
+        var foldsAtTarget = 0
     }
 
     struct Result {
@@ -114,7 +117,7 @@ struct PathPredictorEvaluation {
                 .init(
                     "by_target_layer",
                     .array(byTarget.map { r in
-                        .object([
+                        var m: [ReportValue.Member] = [
                             .init("layer", .int(r.layer)),
                             .init("predictions", .int(r.total.predictions)),
                             .init("top1_accuracy", .number(r.total.top1Accuracy)),
@@ -123,7 +126,13 @@ struct PathPredictorEvaluation {
                             .init("interval", interval(r.totalByFold, r.total.predictions)),
                             .init("order_coverage", coverageJSON(r)),
                             .init("baseline_most_frequent", baselineJSON(r.baseline, r.baselineByFold)),
-                        ])
+                        ]
+                        if r.total.predictions == 0 {
+                            let reason = r.tokensAtTarget == 0
+                                ? Insufficient.noRows(layer: r.layer) : Insufficient.folds(problems: problems, filled: r.foldsAtTarget)
+                            m.append(.init(Insufficient.key, .string(reason)))
+                        }
+                        return .object(m)
                     })
                 ),
             ]
@@ -172,7 +181,9 @@ struct PathPredictorEvaluation {
                 layer: t, byOrder: [PredictionTally](repeating: PredictionTally(), count: order + 1),
                 total: PredictionTally(), baseline: PredictionTally(), totalByFold: FoldTallies(folds: F), baselineByFold: FoldTallies(folds: F)
             )
-            guard foldTotals.filter({ $0 > 0 }).count >= 2 else {
+            result.tokensAtTarget = foldTotals.reduce(0, +)
+            result.foldsAtTarget = foldTotals.filter { $0 > 0 }.count
+            guard result.foldsAtTarget >= 2 else {
                 byTarget.append(result)
                 continue
             }

@@ -295,8 +295,12 @@ struct TransitionReportBuilder {
                 return ["\(r.layer)->\(r.layer + 1)", fx4(r.mi), fx4(r.null.mean) + " ± " + fx4(r.null.standardDeviation), fx4(r.mi - r.null.mean),
                         fx4(r.millerMadow), fx(r.conditionalEntropy)]
             }
-            infoRows.append(["pooled (pair-weighted mean)", fx4(pooledMI), fx4(pooledNull) + " ± " + fx4(pooledNullSD),
-                             fx4(pooledMI.flatMap { mi in pooledNull.map { mi - $0 } }), fx4(pooledMM), fx(pooledCond)])
+            if pooledMI == nil {
+                infoRows.append(["pooled (pair-weighted mean)", Insufficient.cell(Insufficient.noPairs), "", "", "", ""])
+            } else {
+                infoRows.append(["pooled (pair-weighted mean)", fx4(pooledMI), fx4(pooledNull) + " ± " + fx4(pooledNullSD),
+                                 fx4(pooledMI.flatMap { mi in pooledNull.map { mi - $0 } }), fx4(pooledMM), fx(pooledCond)])
+            }
             func predRow(_ label: String, _ model: FoldTallies?, _ baseline: FoldTallies?, _ reason: String) -> [String] {
                 guard let model, let baseline else { return [label, Insufficient.cell(reason), "", "", "", "", "", "", ""] }
                 let m = model.total, b = baseline.total

@@ -243,5 +243,9 @@ struct ReportHonestyTests {
         #expect(m.json["mutual_information_matrix"]?[0]?[1] == .null)
         #expect(m.json["mutual_information_matrix"]?[1]?[1] == .null)
         #expect(m.json["mutual_information_matrix"]?[0]?[2]?.doubleValue != nil)
+        // No complete token: no full-path entropy; target layer 1 has no rows.
+        #expect(m.json["paths"]?["full_path_entropy_bits"] == .null)
+        #expect(m.json["path_predictor"]?["by_target_layer"]?[0]?["insufficient"]?.stringValue == "no token has a routing decision at layer 1")
+        #expect(m.headlines.contains { $0.reference == "entropy not computed (no token has every layer present)" })
     }
 }
