@@ -63,6 +63,7 @@ struct DegenerateShapeTests {
         Case(name: "L=1", shape: try! ModelShape(layers: 1, experts: 4, topK: 2), groups: two),
         Case(name: "L=2 (top-2 fast paths)", shape: try! ModelShape(layers: 2, experts: 8, topK: 2), groups: two),
         Case(name: "L=2 general paths", shape: try! ModelShape(layers: 2, experts: 12, topK: 3), groups: two),
+        Case(name: "L=2 wide ids (E=300, sparse windows)", shape: try! ModelShape(layers: 2, experts: 300, topK: 3), groups: two),
         Case(name: "L=3", shape: try! ModelShape(layers: 3, experts: 8, topK: 2), groups: two),
         Case(name: "k=1", shape: try! ModelShape(layers: 4, experts: 4, topK: 1), groups: two),
         Case(name: "k=E", shape: try! ModelShape(layers: 4, experts: 4, topK: 4), groups: two),
