@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import AnalysisSupport
+import DomainAnalyzer
 import MoERouting
 import MoERoutingTestKit
 import MultiHopAnalyzer
@@ -216,6 +217,18 @@ struct ReportHonestyTests {
         #expect(t.json["pooled"]?["top1_same"] == .null)
         #expect(t.tables.isEmpty)
         #expect(t.headlines.allSatisfy { $0.value.hasPrefix("not computed") })
+    }
+
+    @Test func everyAnalyzerUsesAndStatesTheOneFoldDefault() throws {
+        let F = ProblemFolds.defaultCount
+        #expect(DomainAnalyzer.crossValidationFolds == F)
+        let t = try TransitionHandTrace.run(TransitionAnalyzer())
+        let m = try TransitionHandTrace.run(MultiHopAnalyzer())
+        #expect(t.json["folds"]?.intValue == F && m.json["folds"]?.intValue == F)
+        for r in [t, m] {
+            #expect(r.headlines.contains { $0.label.contains("\(F) folds by problem") }, "\(r.analyzer)")
+            #expect(r.notes.contains { $0.contains("\(F) folds by problem") }, "\(r.analyzer)")
+        }
     }
 
     @Test func summaryNamesLayersWithoutRows() throws {
