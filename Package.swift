@@ -93,7 +93,10 @@ let package = Package(
         .testTarget(name: "MoERoutingTracesTests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit"]),
         .testTarget(
             name: "AnalyzerTests",
-            dependencies: ["MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "AnalysisSupport", "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer"]
+            dependencies: [
+                "MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "MoERoutingReport", "AnalysisSupport", "TransitionAnalyzer",
+                "MultiHopAnalyzer", "DomainAnalyzer",
+            ]
         ),
         .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
         .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit"]),

@@ -3,7 +3,8 @@
 
 // AnalysisSupport: statistics shared by the analyzer plugins (chance values, information
 // measures, contingency tables and their shuffled nulls, problem-level folds, per-problem counts,
-// count-table predictors and their cross-validation).
+// count-table predictors and their cross-validation, per-fold tallies for the spread of an
+// accuracy over folds, and the "insufficient" reasons of statistics that cannot be computed).
 
 /// What the same-id figures would be if two layers chose their top-k sets independently and
 /// uniformly at random: the chance level every same-id rate is reported beside.

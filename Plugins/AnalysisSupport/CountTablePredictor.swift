@@ -52,6 +52,10 @@ public enum CountTablePredictor {
         public var baseline: PredictionTally
         /// Folds that held test data.
         public var foldsWithData: Int
+        /// The model's hits per fold (their sum is ``model``), for the spread over folds.
+        public var modelByFold: FoldTallies
+        /// The baseline's hits per fold (their sum is ``baseline``).
+        public var baselineByFold: FoldTallies
     }
 
     /// Adds the hits of predicting one test row with `guesses` (best first).
@@ -104,7 +108,7 @@ public enum CountTablePredictor {
         var all = ContingencyTable(rows: rows, columns: cols)
         for t in top1 { all.add(t) }
         let limit = max(2, topK)
-        var model = PredictionTally(), baseline = PredictionTally()
+        var modelByFold = FoldTallies(folds: top1.count), baselineByFold = FoldTallies(folds: top1.count)
         var train = [Int](repeating: 0, count: rows * cols)
         var columnTotals = [Int](repeating: 0, count: cols)
         for (f, test) in top1.enumerated() where foldTotals[f] > 0 {
@@ -115,6 +119,7 @@ public enum CountTablePredictor {
             }
             let fallback = ranking(columnTotals, limit: limit)
             let member = membership.flatMap { f < $0.count ? $0[f] : nil }
+            var model = PredictionTally(), baseline = PredictionTally()
             test.counts.withUnsafeBufferPointer { testBuf in
                 train.withUnsafeBufferPointer { trainBuf in
                     for i in 0..<rows {
@@ -137,7 +142,12 @@ public enum CountTablePredictor {
                     }
                 }
             }
+            modelByFold[f] = model
+            baselineByFold[f] = baseline
         }
-        return CrossValidation(model: model, baseline: baseline, foldsWithData: withData)
+        return CrossValidation(
+            model: modelByFold.total, baseline: baselineByFold.total, foldsWithData: withData, modelByFold: modelByFold,
+            baselineByFold: baselineByFold
+        )
     }
 }

@@ -63,9 +63,10 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     public static let maximumUsageCells = 1 << 22
     /// Transition statistics (affinity and transfer) are skipped when `(L-1) E^2` is larger.
     public static let maximumTransitionCells = 1 << 20
-    /// The number of cross-validation folds for domains of at least this many problems; smaller
-    /// domains use leave-one-problem-out.
-    public static let crossValidationFolds = 5
+    /// The number of cross-validation folds for domains of at least this many problems (the
+    /// project-wide default of every analyzer, `ProblemFolds.defaultCount`); smaller domains use
+    /// leave-one-problem-out.
+    public static let crossValidationFolds = ProblemFolds.defaultCount
     /// The project-wide fold rule (AnalysisSupport): `fold = (id mod 5 + fnv1a(domain) mod 5) mod 5`.
     static let folds = ProblemFolds(count: crossValidationFolds)
     /// At most this many domain pairs get permutation p-values and bootstrap intervals, in

@@ -379,9 +379,11 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                                                             path: path, windowDense: wdense.baseAddress, windowStarts: wstarts.baseAddress!,
                                                             pairBase: pbase.baseAddress!, orderOffset: ooff.baseAddress ?? pbase.baseAddress!,
                                                             windowOffset: woff.baseAddress!,
-                                                            pathIndex: pidx.baseAddress.map { $0 + fill },
+                                                            pathIndex: pidx.isEmpty ? nil : pidx.baseAddress.map { $0 + fill },
                                                             powers: pow.baseAddress!,
-                                                            windowComplete4: wc4.baseAddress
+                                                            // An empty array may still have a base address: only a
+                                                            // table that exists turns on the complete-token loop.
+                                                            windowComplete4: wc4.isEmpty ? nil : wc4.baseAddress
                                                         )
                                                         counted = scratch.withPointers { sc in
                                                             Self.kernel(
@@ -638,9 +640,11 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             if m == L { completeCount &+= 1 }
         }
         if completeFast > 0 {
-            for l in 1..<L { ws2[l] &+= completeFast }
-            for l in 2..<L { ws3[l] &+= completeFast }
-            for l in 3..<L { ws4[l] &+= completeFast }
+            // Window starts of complete tokens: windows of w layers end at layers w-1 ..< L (none
+            // when L < w).
+            for l in stride(from: 1, to: L, by: 1) { ws2[l] &+= completeFast }
+            for l in stride(from: 2, to: L, by: 1) { ws3[l] &+= completeFast }
+            for l in stride(from: 3, to: L, by: 1) { ws4[l] &+= completeFast }
         }
         // 2. Every pair (l, j), l < j, one at a time.
         if fastSix != nil, let ovt = c.overlapTable {

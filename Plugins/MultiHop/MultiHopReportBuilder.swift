@@ -32,6 +32,14 @@ struct MultiHopReportBuilder {
     let fullPathEntropy: Double
 
     static let title = "Multi-hop routing: layer l -> l+d and path prediction"
+    /// Window lengths the JSON always lists (those longer than the model are not computed).
+    static let windowLengthsReported = MultiHopAnalyzer.windowLengths
+
+    /// Whether a predictor's top-1 accuracy is below its baseline's.
+    static func isBelow(_ model: PredictionTally, _ baseline: PredictionTally) -> Bool {
+        guard let m = model.top1Accuracy, let b = baseline.top1Accuracy else { return false }
+        return m < b
+    }
 
     /// Window counts handed over by the analyzer.
     struct WindowCounts {
@@ -52,6 +60,7 @@ struct MultiHopReportBuilder {
                 .init("distances", .array([])), .init("chance", .null), .init("per_layer", .null),
                 .init("mutual_information_matrix", .array([])), .init("path_predictor", .null), .init("paths", .null),
                 .init("shape", .null), .init("tokens", .int(0)),
+                .init(Insufficient.key, .string("the stream was empty: no blocks were consumed")),
             ]),
             notes: ["the stream was empty: no blocks were consumed"]
         )
@@ -64,6 +73,10 @@ struct MultiHopReportBuilder {
         var mi = 0.0
         var null = ContingencyTable.NullDistribution(mean: 0, standardDeviation: 0, replicates: 0)
         var cv: CountTablePredictor.CrossValidation?
+        /// Folds whose tokens have both layers.
+        var foldsWithPairs = 0
+        /// The information figures, nil without pairs.
+        var hasPairs: Bool { pairs > 0 }
     }
 
     func build() -> AnalyzerReport {
@@ -105,6 +118,7 @@ struct MultiHopReportBuilder {
                     replicates: nullReplicates, seed: SeededRandom(seed: seed, stream: UInt64(p + 1)).seedValue
                 )
                 r.cv = CountTablePredictor.crossValidate(top1: foldTables, membership: foldMembers, topK: k)
+                r.foldsWithPairs = foldTables.filter { $0.total > 0 }.count
                 pairs[l][j] = r
                 p += 1
             }
@@ -117,11 +131,14 @@ struct MultiHopReportBuilder {
             var pairs = 0, top1Same = 0, overlapSum = 0, anyOverlap = 0, setSame = 0
             var miWeighted = 0.0, nullWeighted = 0.0
             var model = PredictionTally(), baseline = PredictionTally()
+            var modelByFold: FoldTallies, baselineByFold: FoldTallies
             var anyCV = false
+            /// Layer pairs at this distance with a table (some tokens present at both layers).
+            var foldsWithPairs = 0
         }
         var distances: [DistanceResult] = []
         for d in 1..<max(1, L) {
-            var r = DistanceResult(d: d)
+            var r = DistanceResult(d: d, modelByFold: FoldTallies(folds: F), baselineByFold: FoldTallies(folds: F))
             for l in 0..<(L - d) {
                 guard let pr = pairs[l][l + d] else { continue }
                 r.pairs += pr.pairs
@@ -131,24 +148,71 @@ struct MultiHopReportBuilder {
                 r.setSame += pr.setSame
                 r.miWeighted += pr.mi * Double(pr.pairs)
                 r.nullWeighted += pr.null.mean * Double(pr.pairs)
+                r.foldsWithPairs = max(r.foldsWithPairs, pr.foldsWithPairs)
                 if let cv = pr.cv {
                     r.anyCV = true
                     r.model += cv.model
                     r.baseline += cv.baseline
+                    r.modelByFold += cv.modelByFold
+                    r.baselineByFold += cv.baselineByFold
                 }
             }
             distances.append(r)
         }
-        let entropies: [Double] = (0..<L).map { InformationTheory.entropyBits(Array(layerTop1[($0 * E)..<(($0 + 1) * E)])) }
+        // Entropy of each layer's top-1, nil for a layer without rows.
+        let entropies: [Double?] = (0..<L).map { l in
+            let row = Array(layerTop1[(l * E)..<((l + 1) * E)])
+            return row.reduce(0, +) > 0 ? InformationTheory.entropyBits(row) : nil
+        }
 
         // MARK: Path predictor and windows
         let path = PathPredictorEvaluation(
             layers: L, experts: E, folds: F, order: effectiveMaxOrder, counts: pathCounts, orderOffset: orderOffset
         ).run()
         let windowResults = windows.map { topWindows($0) }
+        let foldsWithProblems = problems.nonEmptyFolds(of: folds)
+        func predictionReason(pairs: Int, foldsWithPairs: Int) -> String {
+            pairs == 0 ? Insufficient.noPairs : Insufficient.folds(problems: problems.count, filled: foldsWithPairs)
+        }
+        // What cannot be computed for this depth.
+        var insufficient: [ReportValue.Member] = []
+        if L < 2 {
+            insufficient.append(.init("distances", .string(Insufficient.layers(2))))
+            insufficient.append(.init("path_predictor", .string(Insufficient.layers(2))))
+        }
+        if L < 3 { insufficient.append(.init("distances_2_and_more", .string(Insufficient.layers(3)))) }
+        for w in Self.windowLengthsReported where w > L {
+            insufficient.append(.init("windows_\(w)", .string(Insufficient.layers(w))))
+        }
+        let pathReason: String?
+        if path.total.predictions > 0 {
+            pathReason = nil
+        } else if L < 2 {
+            pathReason = Insufficient.layers(2)
+        } else if path.byTarget.allSatisfy({ $0.tokensAtTarget == 0 }) {
+            pathReason = "no token has a routing decision at any layer after the first"
+        } else {
+            pathReason = Insufficient.folds(problems: problems.count, filled: path.byTarget.map(\.foldsAtTarget).max() ?? 0)
+        }
 
         // MARK: JSON
         let randomJSON = ReportFormat.randomPrediction(chance)
+        func distancePredictionJSON(_ r: DistanceResult) -> ReportValue {
+            var baseline = (r.anyCV ? r.baseline : PredictionTally()).json(topK: k).objectMembers ?? []
+            baseline.append(.init("interval", r.anyCV ? r.baselineByFold.intervalJSON(topK: k, problems: problems.count) : .null))
+            var m: [ReportValue.Member] = [
+                .init("top1_accuracy", .number(r.anyCV ? r.model.top1Accuracy : nil)),
+                .init("top2_accuracy", .number(r.anyCV ? r.model.top2Accuracy : nil)),
+                .init("set_recall", .number(r.anyCV ? r.model.setRecall(topK: k) : nil)),
+                .init("coverage", .number(r.anyCV ? r.model.coverage : nil)),
+                .init("interval", r.anyCV ? r.modelByFold.intervalJSON(topK: k, problems: problems.count) : .null),
+                .init("baseline_most_frequent", .object(baseline)),
+                .init("random", randomJSON),
+                .init("below_baseline", r.anyCV ? .bool(Self.isBelow(r.model, r.baseline)) : .null),
+            ]
+            if !r.anyCV { m.append(.init(Insufficient.key, .string(predictionReason(pairs: r.pairs, foldsWithPairs: r.foldsWithPairs)))) }
+            return .object(m)
+        }
         let distancesJSON: [ReportValue] = distances.map { r in
             let mi = r.pairs > 0 ? r.miWeighted / Double(r.pairs) : nil
             let null = r.pairs > 0 ? r.nullWeighted / Double(r.pairs) : nil
@@ -163,17 +227,7 @@ struct MultiHopReportBuilder {
                 .init("mutual_information_bits", .number(mi)),
                 .init("mutual_information_null_bits", .number(null)),
                 .init("mutual_information_excess_bits", .number(mi.flatMap { m in null.map { m - $0 } })),
-                .init(
-                    "prediction",
-                    .object([
-                        .init("top1_accuracy", .number(r.anyCV ? r.model.top1Accuracy : nil)),
-                        .init("top2_accuracy", .number(r.anyCV ? r.model.top2Accuracy : nil)),
-                        .init("set_recall", .number(r.anyCV ? r.model.setRecall(topK: k) : nil)),
-                        .init("coverage", .number(r.anyCV ? r.model.coverage : nil)),
-                        .init("baseline_most_frequent", (r.anyCV ? r.baseline : PredictionTally()).json(topK: k)),
-                        .init("random", randomJSON),
-                    ])
-                ),
+                .init("prediction", distancePredictionJSON(r)),
             ])
         }
         func pairMatrix(_ value: (PairResult) -> ReportValue) -> ReportValue {
@@ -185,31 +239,49 @@ struct MultiHopReportBuilder {
             .init("overlap_fraction", pairMatrix { .number(share($0.overlapSum, $0.pairs * k)) }),
             .init("any_overlap", pairMatrix { .number(share($0.anyOverlap, $0.pairs)) }),
             .init("set_same", pairMatrix { .number(share($0.setSame, $0.pairs)) }),
-            .init("mutual_information_bits", pairMatrix { .number($0.mi) }),
-            .init("mutual_information_null_bits", pairMatrix { .number($0.null.mean) }),
+            .init("mutual_information_bits", pairMatrix { .number($0.hasPairs ? $0.mi : nil) }),
+            .init("mutual_information_null_bits", pairMatrix { .number($0.hasPairs ? $0.null.mean : nil) }),
             .init("top1_accuracy", pairMatrix { .number($0.cv?.model.top1Accuracy) }),
+            .init("top1_accuracy_low", pairMatrix { .number($0.cv?.modelByFold.range { $0.top1Accuracy }?.low) }),
+            .init("top1_accuracy_high", pairMatrix { .number($0.cv?.modelByFold.range { $0.top1Accuracy }?.high) }),
             .init("baseline_top1_accuracy", pairMatrix { .number($0.cv?.baseline.top1Accuracy) }),
         ])
+        // NaN: no data (a layer without rows, a pair of layers no token has both of).
         let miMatrix: [[Double]] = (0..<L).map { i in
             (0..<L).map { j in
-                if i == j { return entropies[i] }
+                if i == j { return entropies[i] ?? .nan }
                 let a = min(i, j), b = max(i, j)
-                return pairs[a][b]?.mi ?? 0
+                guard let pr = pairs[a][b], pr.hasPairs else { return .nan }
+                return pr.mi
             }
         }
-        let json: ReportValue = .object([
+        // The heatmap masks the diagonal (each layer's entropy, which would set the colour
+        // scale and wash out every other cell): the off-diagonal cells scale on their own.
+        let miFigure: [[Double]] = miMatrix.enumerated().map { i, row in row.enumerated().map { j, x in i == j ? .nan : x } }
+        var jsonMembers: [ReportValue.Member] = [
             .init("distances", .array(distancesJSON)),
             .init("chance", ReportFormat.chance(chance)),
             .init("per_layer", perLayer),
             .init("mutual_information_matrix", .matrix(miMatrix)),
-            .init("path_predictor", path.json(maxOrder: maxOrder, chance: chance)),
+            .init("path_predictor", path.json(maxOrder: maxOrder, chance: chance, problems: problems.count, insufficient: pathReason)),
             .init(
                 "paths",
                 .object([
-                    .init("windows", .array(windowResults.map { $0.json })),
+                    .init(
+                        "windows",
+                        .array(
+                            windowResults.map { $0.json }
+                                + Self.windowLengthsReported.filter { $0 > L }.map { w in
+                                    .object([
+                                        .init("length", .int(w)), .init("windows", .null), .init("distinct", .null), .init("top", .null),
+                                        .init(Insufficient.key, .string(Insufficient.layers(w))),
+                                    ])
+                                }
+                        )
+                    ),
                     .init("distinct_full_paths", .int(distinctFullPaths)),
-                    .init("full_path_entropy_bits", .number(fullPathEntropy)),
-                    .init("full_path_entropy_max_bits", .number(completeTokens > 0 ? log2(Double(completeTokens)) : 0)),
+                    .init("full_path_entropy_bits", .number(completeTokens > 0 ? fullPathEntropy : nil)),
+                    .init("full_path_entropy_max_bits", .number(completeTokens > 0 ? log2(Double(completeTokens)) : nil)),
                     .init("complete_tokens", .int(completeTokens)),
                 ])
             ),
@@ -220,62 +292,84 @@ struct MultiHopReportBuilder {
             .init("folds", .int(F)),
             .init("null_replicates", .int(nullReplicates)),
             .init("seed", .string(String(seed))),
-        ])
+        ]
+        if !insufficient.isEmpty { jsonMembers.append(.init(Insufficient.key, .object(insufficient))) }
+        let json = ReportValue.object(jsonMembers)
 
         // MARK: Tables
         let fx = { (x: Double?) in ReportFormat.fixed(x, 3) }
         let fx4 = { (x: Double?) in ReportFormat.fixed(x, 4) }
-        var distanceRows: [[String]] = distances.map { r in
-            let mi = r.pairs > 0 ? r.miWeighted / Double(r.pairs) : nil
-            let null = r.pairs > 0 ? r.nullWeighted / Double(r.pairs) : nil
-            return [
-                "\(r.d)", "\(r.pairs)", fx(share(r.top1Same, r.pairs)), fx(share(r.overlapSum, r.pairs * k)),
-                fx(share(r.anyOverlap, r.pairs)), fx4(share(r.setSame, r.pairs)), fx4(mi), fx4(null),
-                fx(r.anyCV ? r.model.top1Accuracy : nil), fx(r.anyCV ? r.model.top2Accuracy : nil),
-                fx(r.anyCV ? r.model.setRecall(topK: k) : nil), fx(r.anyCV ? r.baseline.top1Accuracy : nil),
-            ]
-        }
-        distanceRows.append([
-            "chance", "", fx(chance.top1Same), fx(chance.overlapFraction), fx(chance.anyOverlap), fx4(chance.setSame), "", "",
-            fx(chance.top1Accuracy), fx(chance.top2Accuracy), fx(chance.setRecall), "",
-        ])
-        var tables = [
-            ReportTable(
-                title: "By hop distance d (pairs (l, l+d) pooled over l; prediction of top1_l+d from top1_l, \(F)-fold CV by problem)",
-                columns: ["d", "pairs", "top-1 same", "overlap", "any overlap", "same set", "MI bits", "MI null",
-                          "top-1 acc", "top-2 acc", "set recall", "most-freq top-1"],
-                rows: distanceRows
-            )
-        ]
-        var pathRows: [[String]] = path.byTarget.map { t in
-            [
-                "\(t.layer)", "\(t.total.predictions)", fx(t.total.top1Accuracy), fx(t.total.top2Accuracy), fx(t.total.coverage),
-                fx(t.baseline.top1Accuracy), fx(t.baseline.top2Accuracy),
-            ]
-        }
-        pathRows.append([
-            "all", "\(path.total.predictions)", fx(path.total.top1Accuracy), fx(path.total.top2Accuracy), fx(path.total.coverage),
-            fx(path.baseline.top1Accuracy), fx(path.baseline.top2Accuracy),
-        ])
-        pathRows.append(["random", "", fx(chance.top1Accuracy), fx(chance.top2Accuracy), "", "", ""])
-        tables.append(
-            ReportTable(
-                title: "Path predictor P(top1_l+1 | top1_l-c+1..l), c <= \(effectiveMaxOrder), back-off to shorter contexts then the most frequent expert",
-                columns: ["target layer", "predictions", "top-1 acc", "top-2 acc", "coverage", "most-freq top-1", "most-freq top-2"],
-                rows: pathRows
-            )
-        )
-        tables.append(
-            ReportTable(
-                title: "Path predictor: share of predictions answered by each context order, and their top-1 accuracy",
-                columns: ["order", "share", "top-1 acc"],
-                rows: path.orderRows(maxOrder: maxOrder).map { [$0.label, fx($0.share), fx($0.accuracy)] }
-            )
-        )
-        for w in windowResults {
+        var tables: [ReportTable] = []
+        if L >= 2 {
+            var distanceRows: [[String]] = distances.map { r in
+                let mi = r.pairs > 0 ? r.miWeighted / Double(r.pairs) : nil
+                let null = r.pairs > 0 ? r.nullWeighted / Double(r.pairs) : nil
+                let prediction: [String] =
+                    r.anyCV
+                    ? [
+                        fx(r.model.top1Accuracy) + (Self.isBelow(r.model, r.baseline) ? " (below baseline)" : ""),
+                        r.modelByFold.rangeText { $0.top1Accuracy }, fx(r.model.top2Accuracy), fx(r.model.setRecall(topK: k)),
+                        fx(r.baseline.top1Accuracy),
+                    ]
+                    : [Insufficient.cell(predictionReason(pairs: r.pairs, foldsWithPairs: r.foldsWithPairs)), "", "", "", ""]
+                return [
+                    "\(r.d)", "\(r.pairs)", fx(share(r.top1Same, r.pairs)), fx(share(r.overlapSum, r.pairs * k)),
+                    fx(share(r.anyOverlap, r.pairs)), fx4(share(r.setSame, r.pairs)), fx4(mi), fx4(null),
+                ] + prediction
+            }
+            distanceRows.append([
+                "chance", "", fx(chance.top1Same), fx(chance.overlapFraction), fx(chance.anyOverlap), fx4(chance.setSame), "", "",
+                fx(chance.top1Accuracy), "", fx(chance.top2Accuracy), fx(chance.setRecall), "",
+            ])
             tables.append(
                 ReportTable(
-                    title: "Most frequent top-1 paths over \(w.length) consecutive layers (\(w.total) windows, \(w.distinct) distinct)",
+                    title: "By hop distance d (pairs (l, l+d) pooled over l; prediction of top1_l+d from top1_l, \(F) folds by problem; range: lowest-highest per-fold top-1 accuracy)",
+                    columns: ["d", "pairs", "top-1 same", "overlap", "any overlap", "same set", "MI bits", "MI null",
+                              "top-1 acc", "range over folds", "top-2 acc", "set recall", "most-freq top-1"],
+                    rows: distanceRows
+                )
+            )
+            var pathRows: [[String]] = path.byTarget.map { t in
+                guard t.total.predictions > 0 else {
+                    let reason = t.tokensAtTarget == 0 ? Insufficient.noRows(layer: t.layer) : Insufficient.folds(problems: problems.count, filled: t.foldsAtTarget)
+                    return ["\(t.layer)", "0", Insufficient.cell(reason), "", "", "", "", ""]
+                }
+                return [
+                    "\(t.layer)", "\(t.total.predictions)", fx(t.total.top1Accuracy), t.totalByFold.rangeText { $0.top1Accuracy },
+                    fx(t.total.top2Accuracy), fx(t.total.coverage), fx(t.baseline.top1Accuracy), fx(t.baseline.top2Accuracy),
+                ]
+            }
+            if let pathReason {
+                pathRows.append(["all", "0", Insufficient.cell(pathReason), "", "", "", "", ""])
+            } else {
+                pathRows.append([
+                    "all", "\(path.total.predictions)", fx(path.total.top1Accuracy) + (path.belowBaseline == true ? " (below baseline)" : ""),
+                    path.totalByFold.rangeText { $0.top1Accuracy }, fx(path.total.top2Accuracy), fx(path.total.coverage),
+                    fx(path.baseline.top1Accuracy), fx(path.baseline.top2Accuracy),
+                ])
+            }
+            pathRows.append(["random", "", fx(chance.top1Accuracy), "", fx(chance.top2Accuracy), "", "", ""])
+            tables.append(
+                ReportTable(
+                    title: "Path predictor P(top1_l+1 | top1_l-c+1..l), c <= \(effectiveMaxOrder), back-off to shorter contexts then the most frequent expert (\(F) folds by problem)",
+                    columns: ["target layer", "predictions", "top-1 acc", "range over folds", "top-2 acc", "coverage", "most-freq top-1", "most-freq top-2"],
+                    rows: pathRows
+                )
+            )
+            if pathReason == nil {
+                tables.append(
+                    ReportTable(
+                        title: "Path predictor: share of predictions answered by each context order, and their top-1 accuracy",
+                        columns: ["order", "share", "top-1 acc"],
+                        rows: path.orderRows(maxOrder: maxOrder).map { [$0.label, fx($0.share), fx($0.accuracy)] }
+                    )
+                )
+            }
+        }
+        for w in windowResults where w.total > 0 {
+            tables.append(
+                ReportTable(
+                    title: "Most frequent top-1 paths over \(w.length) consecutive layers (\(w.total) windows, \(w.distinct) distinct); expected if independent = windows x product of each layer's top-1 share",
                     columns: ["path", "count", "share", "expected if independent"],
                     rows: w.top.map { [$0.path.map(String.init).joined(separator: "-"), "\($0.count)", fx4($0.share), ReportFormat.fixed($0.expected, 1)] }
                 )
@@ -285,65 +379,106 @@ struct MultiHopReportBuilder {
             ReportTable(
                 title: "Full-depth top-1 paths (tokens with every layer present)",
                 columns: ["complete tokens", "distinct paths", "entropy bits", "max possible bits (log2 tokens)"],
-                rows: [["\(completeTokens)", "\(distinctFullPaths)", fx(fullPathEntropy), fx(completeTokens > 0 ? log2(Double(completeTokens)) : 0)]]
+                rows: [
+                    completeTokens > 0
+                        ? ["\(completeTokens)", "\(distinctFullPaths)", fx(fullPathEntropy), fx(log2(Double(completeTokens)))]
+                        : ["0", "0", Insufficient.cell(Insufficient.noCompleteTokens), ""]
+                ]
             )
         )
 
         // MARK: Figures
         let layerLabels = (0..<L).map { "\($0)" }
         let ds = distances.map { Double($0.d) }
-        var figures: [ReportFigure] = [
-            .heatmap(
-                ReportFigure.Heatmap(
-                    title: "Mutual information between top-1 choices of layers i and j (bits; diagonal: entropy)",
-                    xLabel: "layer j", yLabel: "layer i", rowLabels: layerLabels, columnLabels: layerLabels, values: miMatrix
+        var figures: [ReportFigure] = []
+        if L >= 2 {
+            let modelBounds = distances.map { $0.anyCV ? $0.modelByFold.bounds { $0.top1Accuracy } : (.nan, .nan) }
+            let baselineBounds = distances.map { $0.anyCV ? $0.baselineByFold.bounds { $0.top1Accuracy } : (.nan, .nan) }
+            figures = [
+                .heatmap(
+                    ReportFigure.Heatmap(
+                        title: "Mutual information between top-1 choices of layers i and j (bits; diagonal masked: a layer with itself is its entropy; colour scale from the off-diagonal cells)",
+                        xLabel: "layer j", yLabel: "layer i", rowLabels: layerLabels, columnLabels: layerLabels, values: miFigure
+                    )
+                ),
+                .lines(
+                    ReportFigure.LineChart(
+                        title: "Same-id rates against hop distance, with chance",
+                        xLabel: "hop distance d", yLabel: "rate", x: ds,
+                        series: [
+                            .init(name: "top-1 same", values: distances.map { share($0.top1Same, $0.pairs) ?? .nan }),
+                            .init(name: "top-1 same, chance", values: ds.map { _ in chance.top1Same }, dashed: true),
+                            .init(name: "overlap fraction", values: distances.map { share($0.overlapSum, $0.pairs * k) ?? .nan }),
+                            .init(name: "overlap fraction, chance", values: ds.map { _ in chance.overlapFraction }, dashed: true),
+                            .init(name: "any overlap", values: distances.map { share($0.anyOverlap, $0.pairs) ?? .nan }),
+                            .init(name: "any overlap, chance", values: ds.map { _ in chance.anyOverlap }, dashed: true),
+                        ]
+                    )
+                ),
+                .lines(
+                    ReportFigure.LineChart(
+                        title: "Out-of-sample top-1 accuracy predicting layer l+d from layer l (\(F) folds by problem; bands: lowest-highest fold), with baselines",
+                        xLabel: "hop distance d", yLabel: "top-1 accuracy", x: ds,
+                        series: [
+                            .init(
+                                name: "d-hop top-1 table", values: distances.map { $0.anyCV ? ($0.model.top1Accuracy ?? .nan) : .nan },
+                                lower: modelBounds.map(\.lower), upper: modelBounds.map(\.upper)
+                            ),
+                            .init(
+                                name: "most frequent (train)", values: distances.map { $0.anyCV ? ($0.baseline.top1Accuracy ?? .nan) : .nan },
+                                dashed: true, lower: baselineBounds.map(\.lower), upper: baselineBounds.map(\.upper)
+                            ),
+                            .init(name: "random 1/E", values: ds.map { _ in chance.top1Accuracy }, dashed: true),
+                        ]
+                    )
+                ),
+                .lines(
+                    ReportFigure.LineChart(
+                        title: "Mutual information against hop distance, with the shuffled null",
+                        xLabel: "hop distance d", yLabel: "bits", x: ds,
+                        series: [
+                            .init(name: "MI (mean over l)", values: distances.map { $0.pairs > 0 ? $0.miWeighted / Double($0.pairs) : .nan }),
+                            .init(name: "shuffled null", values: distances.map { $0.pairs > 0 ? $0.nullWeighted / Double($0.pairs) : .nan }, dashed: true),
+                        ]
+                    )
+                ),
+            ]
+            if pathReason == nil {
+                let targets = path.byTarget
+                let tBounds = targets.map { $0.totalByFold.bounds { $0.top1Accuracy } }
+                let bBounds = targets.map { $0.baselineByFold.bounds { $0.top1Accuracy } }
+                figures.append(
+                    .lines(
+                        ReportFigure.LineChart(
+                            title: "Path predictor top-1 accuracy by target layer (\(F) folds by problem; bands: lowest-highest fold), with baselines",
+                            xLabel: "target layer", yLabel: "top-1 accuracy", x: targets.map { Double($0.layer) },
+                            series: [
+                                .init(
+                                    name: "path predictor", values: targets.map { $0.total.top1Accuracy ?? .nan },
+                                    lower: tBounds.map(\.lower), upper: tBounds.map(\.upper)
+                                ),
+                                .init(
+                                    name: "most frequent (train)", values: targets.map { $0.baseline.top1Accuracy ?? .nan }, dashed: true,
+                                    lower: bBounds.map(\.lower), upper: bBounds.map(\.upper)
+                                ),
+                                .init(name: "random 1/E", values: targets.map { _ in chance.top1Accuracy }, dashed: true),
+                            ]
+                        )
+                    )
                 )
-            ),
-            .lines(
-                ReportFigure.LineChart(
-                    title: "Same-id rates against hop distance, with chance",
-                    xLabel: "hop distance d", yLabel: "rate", x: ds,
-                    series: [
-                        .init(name: "top-1 same", values: distances.map { share($0.top1Same, $0.pairs) ?? .nan }),
-                        .init(name: "top-1 same, chance", values: ds.map { _ in chance.top1Same }, dashed: true),
-                        .init(name: "overlap fraction", values: distances.map { share($0.overlapSum, $0.pairs * k) ?? .nan }),
-                        .init(name: "overlap fraction, chance", values: ds.map { _ in chance.overlapFraction }, dashed: true),
-                        .init(name: "any overlap", values: distances.map { share($0.anyOverlap, $0.pairs) ?? .nan }),
-                        .init(name: "any overlap, chance", values: ds.map { _ in chance.anyOverlap }, dashed: true),
-                    ]
-                )
-            ),
-            .lines(
-                ReportFigure.LineChart(
-                    title: "Out-of-sample top-1 accuracy predicting layer l+d from layer l, with baselines",
-                    xLabel: "hop distance d", yLabel: "top-1 accuracy", x: ds,
-                    series: [
-                        .init(name: "d-hop top-1 table", values: distances.map { $0.anyCV ? ($0.model.top1Accuracy ?? .nan) : .nan }),
-                        .init(name: "most frequent (train)", values: distances.map { $0.anyCV ? ($0.baseline.top1Accuracy ?? .nan) : .nan }, dashed: true),
-                        .init(name: "random 1/E", values: ds.map { _ in chance.top1Accuracy }, dashed: true),
-                    ]
-                )
-            ),
-            .lines(
-                ReportFigure.LineChart(
-                    title: "Mutual information against hop distance, with the shuffled null",
-                    xLabel: "hop distance d", yLabel: "bits", x: ds,
-                    series: [
-                        .init(name: "MI (mean over l)", values: distances.map { $0.pairs > 0 ? $0.miWeighted / Double($0.pairs) : .nan }),
-                        .init(name: "shuffled null", values: distances.map { $0.pairs > 0 ? $0.nullWeighted / Double($0.pairs) : .nan }, dashed: true),
-                    ]
-                )
-            ),
-        ]
+            }
+        }
         for w in windowResults where !w.top.isEmpty {
             figures.append(
                 .bars(
                     ReportFigure.BarChart(
-                        title: "Most frequent top-1 paths over \(w.length) consecutive layers (highlighted: over 1.5x the count expected if independent)",
+                        title: "Most frequent top-1 paths over \(w.length) consecutive layers, beside the count expected if layers were independent (highlighted: over 1.5x that count)",
                         xLabel: "path", yLabel: "count",
                         labels: w.top.map { $0.path.map(String.init).joined(separator: "-") },
                         values: w.top.map { Double($0.count) },
-                        highlighted: w.top.map { Double($0.count) > 1.5 * $0.expected }
+                        highlighted: w.top.map { Double($0.count) > 1.5 * $0.expected },
+                        reference: w.top.map(\.expected),
+                        referenceLabel: "expected if independent"
                     )
                 )
             )
@@ -352,18 +487,29 @@ struct MultiHopReportBuilder {
         // MARK: Headlines and notes
         var headlines: [AnalyzerReport.Headline] = []
         if let d1 = distances.first {
-            headlines.append(.init(label: "top-1 same id at distance 1", value: fx(share(d1.top1Same, d1.pairs)), reference: "chance \(fx(chance.top1Same))"))
+            let value = d1.pairs > 0 ? fx(share(d1.top1Same, d1.pairs)) : Insufficient.cell(Insufficient.noPairs)
+            headlines.append(.init(label: "top-1 same id at distance 1", value: value, reference: "chance \(fx(chance.top1Same))"))
+        } else {
+            headlines.append(.init(label: "top-1 same id at distance 1", value: Insufficient.cell(Insufficient.layers(2)), reference: "chance \(fx(chance.top1Same))"))
         }
         if distances.count > 1 {
             let far = distances.dropFirst()
             let n = far.reduce(0) { $0 + $1.pairs }
             let same = far.reduce(0) { $0 + $1.top1Same }
-            headlines.append(.init(label: "top-1 same id at distances 2..\(L - 1)", value: fx(share(same, n)), reference: "chance \(fx(chance.top1Same))"))
+            let value = n > 0 ? fx(share(same, n)) : Insufficient.cell(Insufficient.noPairs)
+            headlines.append(.init(label: "top-1 same id at distances 2..\(L - 1)", value: value, reference: "chance \(fx(chance.top1Same))"))
+        } else {
+            headlines.append(.init(label: "top-1 same id at distances 2..", value: Insufficient.cell(Insufficient.layers(3)), reference: "chance \(fx(chance.top1Same))"))
         }
-        if path.total.predictions > 0 {
+        let pathLabel = "path predictor top-1 accuracy (orders <= \(effectiveMaxOrder), \(F) folds by problem)"
+        if let pathReason {
+            headlines.append(.init(label: pathLabel, value: Insufficient.cell(pathReason), reference: "random \(fx(chance.top1Accuracy))"))
+        } else {
             headlines.append(
                 .init(
-                    label: "path predictor top-1 accuracy (orders <= \(effectiveMaxOrder), CV by problem)", value: fx(path.total.top1Accuracy),
+                    label: pathLabel,
+                    value: fx(path.total.top1Accuracy) + " (folds \(path.totalByFold.rangeText { $0.top1Accuracy }))"
+                        + (path.belowBaseline == true ? " WORSE than baseline" : ""),
                     reference: "most frequent \(fx(path.baseline.top1Accuracy)), random \(fx(chance.top1Accuracy))"
                 )
             )
@@ -371,14 +517,17 @@ struct MultiHopReportBuilder {
         headlines.append(
             .init(
                 label: "distinct full-depth paths", value: "\(distinctFullPaths) of \(completeTokens) complete tokens",
-                reference: "entropy \(fx(fullPathEntropy)) bits (max \(fx(completeTokens > 0 ? log2(Double(completeTokens)) : 0)))"
+                reference: completeTokens > 0
+                    ? "entropy \(fx(fullPathEntropy)) bits (max \(fx(log2(Double(completeTokens)))))"
+                    : "entropy " + Insufficient.cell(Insufficient.noCompleteTokens)
             )
         )
         var notes = [
             "Expert ids are local to a layer: same-id rates are only meaningful beside chance; mutual information and prediction do not assume shared ids.",
             "Rates at distance d are micro-averages over all pairs (l, l+d) with both layers present; mutual information at d is the pair-weighted mean over l, beside the shuffled-token null (\(nullReplicates) replicates, same margins).",
-            "Prediction uses \(F) folds by problem: fold = (problem id mod \(F) + FNV-1a(domain) mod \(F)) mod \(F); a context unseen in training backs off (path predictor) or falls back to the training most frequent expert of the target layer, which is not covered.",
+            "Prediction uses \(F) folds by problem (the default of every analyzer): fold = (problem id mod \(F) + FNV-1a(domain) mod \(F)) mod \(F); a context unseen in training backs off (path predictor) or falls back to the training most frequent expert of the target layer, which is not covered. Each accuracy's interval is its range over folds (lowest and highest per-fold value among folds with test tokens).",
             "Path predictor: order c uses the top-1 of the c previous layers; tokens with a hole start from their longest hole-free context; set recall is not measured for it. The full-depth path table is the one structure that grows with the data (one entry per distinct path).",
+            "Mutual-information heatmap: diagonal (a layer with itself = its entropy) masked; colour scale from the off-diagonal cells (the JSON matrix keeps the entropies on its diagonal). Frequent paths: expected if independent = sum over starting layers of windows there x product over the window's layers of that layer's top-1 share of the path's expert.",
         ]
         if effectiveMaxOrder < min(maxOrder, max(0, L - 1)) {
             notes.append(
@@ -388,9 +537,31 @@ struct MultiHopReportBuilder {
         if tokens > completeTokens {
             notes.append("\(tokens - completeTokens) of \(tokens) tokens lack some layers; their pairs with a missing layer were skipped and counted")
         }
-        if !distances.contains(where: { $0.anyCV }) && L > 1 {
+        if L < 2 {
+            notes.append(Insufficient.note("hop distances, mutual information between layers and the path predictor", Insufficient.layers(2)))
+        } else if L < 3 {
+            notes.append(Insufficient.note("same-id rates and prediction at distances 2 and more", Insufficient.layers(3)))
+        }
+        let missingWindows = Self.windowLengthsReported.filter { $0 > L }
+        if !missingWindows.isEmpty {
             notes.append(
-                "cross-validation needs tokens in at least 2 folds; \(problems.count) problem(s) fill \(problems.nonEmptyFolds(of: folds)) fold(s), so prediction figures are null"
+                Insufficient.note(
+                    "frequent paths over \(missingWindows.map(String.init).joined(separator: " and ")) consecutive layers",
+                    missingWindows.count == 1 ? Insufficient.layers(missingWindows[0]) : "a window of w layers needs at least w MoE layers"
+                )
+            )
+        }
+        let noPairs = pairs.joined().compactMap { $0 }.filter { !$0.hasPairs }.map { "(\($0.l), \($0.j))" }
+        if !noPairs.isEmpty {
+            notes.append(Insufficient.note("information and prediction figures of layer pairs \(noPairs.joined(separator: ", "))", Insufficient.noPairs))
+        }
+        let below = distances.filter { $0.anyCV && Self.isBelow($0.model, $0.baseline) }.map { "\($0.d)" }
+        if !below.isEmpty {
+            notes.append("the d-hop predictor is below its most-frequent baseline (top-1 accuracy) at distances \(below.joined(separator: ", "))")
+        }
+        if !distances.contains(where: { $0.anyCV }) && distances.contains(where: { $0.pairs > 0 }) {
+            notes.append(
+                "cross-validation needs tokens in at least 2 folds; \(problems.count) problem(s) fill \(foldsWithProblems) fold(s), so prediction figures are null"
             )
         }
         return AnalyzerReport(

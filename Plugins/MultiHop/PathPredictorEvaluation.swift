@@ -29,6 +29,12 @@ struct PathPredictorEvaluation {
         var byOrder: [PredictionTally]
         var total: PredictionTally
         var baseline: PredictionTally
+        /// `total` and `baseline` per fold, for the spread over folds.
+        var totalByFold: FoldTallies
+        var baselineByFold: FoldTallies
+        /// Tokens with a top-1 at the target layer, and the folds they fill.
+        var tokensAtTarget = 0
+        var foldsAtTarget = 0
     }
 
     struct Result {
@@ -38,6 +44,8 @@ struct PathPredictorEvaluation {
         var byOrder: [PredictionTally]
         var total: PredictionTally
         var baseline: PredictionTally
+        var totalByFold: FoldTallies
+        var baselineByFold: FoldTallies
 
         struct OrderRow {
             var label: String
@@ -60,7 +68,15 @@ struct PathPredictorEvaluation {
             total.predictions > 0 ? Double(t.predictions) / Double(total.predictions) : nil
         }
 
-        func json(maxOrder: Int, chance: ChanceRates) -> ReportValue {
+        /// Whether the predictor's top-1 accuracy is below the most-frequent baseline's.
+        var belowBaseline: Bool? {
+            guard let m = total.top1Accuracy, let b = baseline.top1Accuracy else { return nil }
+            return m < b
+        }
+
+        /// The JSON object; `problems` names the problem count in an interval's reason, and
+        /// `insufficient` (when the predictor made no predictions) says why.
+        func json(maxOrder: Int, chance: ChanceRates, problems: Int, insufficient: String?) -> ReportValue {
             let rows = orderRows(maxOrder: maxOrder)
             func coverageJSON(_ r: TargetResult) -> ReportValue {
                 var m: [ReportValue.Member] = []
@@ -72,39 +88,56 @@ struct PathPredictorEvaluation {
                 m.append(.init("fallback", .number(r.total.predictions > 0 ? Double(fb.predictions) / Double(r.total.predictions) : nil)))
                 return .object(m)
             }
-            let baselineJSON: (PredictionTally) -> ReportValue = { b in
-                .object([.init("top1_accuracy", .number(b.top1Accuracy)), .init("top2_accuracy", .number(b.top2Accuracy))])
+            func interval(_ t: FoldTallies, _ n: Int) -> ReportValue {
+                n > 0 ? t.intervalJSON(topK: 1, hasSetRecall: false, problems: problems) : .null
             }
-            return .object([
+            let baselineJSON: (PredictionTally, FoldTallies) -> ReportValue = { b, folds in
+                .object([
+                    .init("top1_accuracy", .number(b.top1Accuracy)), .init("top2_accuracy", .number(b.top2Accuracy)),
+                    .init("interval", interval(folds, b.predictions)),
+                ])
+            }
+            var members: [ReportValue.Member] = [
                 .init("max_order", .int(maxOrder)),
                 .init("effective_max_order", .int(order)),
                 .init("predictions", .int(total.predictions)),
                 .init("accuracy", .number(total.top1Accuracy)),
                 .init("top2_accuracy", .number(total.top2Accuracy)),
                 .init("coverage", .number(total.coverage)),
+                .init("interval", interval(totalByFold, total.predictions)),
                 .init("order_coverage", .object(rows.map { .init($0.label, .number($0.share)) })),
                 .init("order_accuracy", .object(rows.map { .init($0.label, .number($0.accuracy)) })),
-                .init("baseline_most_frequent", baselineJSON(baseline)),
+                .init("baseline_most_frequent", baselineJSON(baseline, baselineByFold)),
                 .init(
                     "random",
                     .object([.init("top1_accuracy", .number(chance.top1Accuracy)), .init("top2_accuracy", .number(chance.top2Accuracy))])
                 ),
                 .init("folds", .int(folds)),
+                .init("below_baseline", belowBaseline.map(ReportValue.bool) ?? .null),
                 .init(
                     "by_target_layer",
                     .array(byTarget.map { r in
-                        .object([
+                        var m: [ReportValue.Member] = [
                             .init("layer", .int(r.layer)),
                             .init("predictions", .int(r.total.predictions)),
                             .init("top1_accuracy", .number(r.total.top1Accuracy)),
                             .init("top2_accuracy", .number(r.total.top2Accuracy)),
                             .init("coverage", .number(r.total.coverage)),
+                            .init("interval", interval(r.totalByFold, r.total.predictions)),
                             .init("order_coverage", coverageJSON(r)),
-                            .init("baseline_most_frequent", baselineJSON(r.baseline)),
-                        ])
+                            .init("baseline_most_frequent", baselineJSON(r.baseline, r.baselineByFold)),
+                        ]
+                        if r.total.predictions == 0 {
+                            let reason = r.tokensAtTarget == 0
+                                ? Insufficient.noRows(layer: r.layer) : Insufficient.folds(problems: problems, filled: r.foldsAtTarget)
+                            m.append(.init(Insufficient.key, .string(reason)))
+                        }
+                        return .object(m)
                     })
                 ),
-            ])
+            ]
+            if let insufficient, total.predictions == 0 { members.append(.init(Insufficient.key, .string(insufficient))) }
+            return .object(members)
         }
     }
 
@@ -119,6 +152,7 @@ struct PathPredictorEvaluation {
         var byTarget: [TargetResult] = []
         var byOrderAll = [PredictionTally](repeating: PredictionTally(), count: order + 1)
         var totalAll = PredictionTally(), baselineAll = PredictionTally()
+        var totalAllByFold = FoldTallies(folds: F), baselineAllByFold = FoldTallies(folds: F)
         var exact = [Int](repeating: 0, count: E)
         var train = [Int](repeating: 0, count: E)
         for t in 1..<max(1, L) where !orderOffset.isEmpty {
@@ -145,9 +179,11 @@ struct PathPredictorEvaluation {
             }
             var result = TargetResult(
                 layer: t, byOrder: [PredictionTally](repeating: PredictionTally(), count: order + 1),
-                total: PredictionTally(), baseline: PredictionTally()
+                total: PredictionTally(), baseline: PredictionTally(), totalByFold: FoldTallies(folds: F), baselineByFold: FoldTallies(folds: F)
             )
-            guard foldTotals.filter({ $0 > 0 }).count >= 2 else {
+            result.tokensAtTarget = foldTotals.reduce(0, +)
+            result.foldsAtTarget = foldTotals.filter { $0 > 0 }.count
+            guard result.foldsAtTarget >= 2 else {
                 byTarget.append(result)
                 continue
             }
@@ -191,20 +227,27 @@ struct PathPredictorEvaluation {
                         for g in guesses.prefix(2) { tally.top2Hits += exact[g] }
                         result.byOrder[answered] += tally
                         result.total += tally
+                        result.totalByFold[f] += tally
                         var base = PredictionTally()
                         base.predictions = n
                         base.covered = n
                         if let g = fallback.first { base.top1Hits = exact[g] }
                         for g in fallback.prefix(2) { base.top2Hits += exact[g] }
                         result.baseline += base
+                        result.baselineByFold[f] += base
                     }
                 }
             }
             for c in 0...order { byOrderAll[c] += result.byOrder[c] }
             totalAll += result.total
             baselineAll += result.baseline
+            totalAllByFold += result.totalByFold
+            baselineAllByFold += result.baselineByFold
             byTarget.append(result)
         }
-        return Result(order: order, folds: F, byTarget: byTarget, byOrder: byOrderAll, total: totalAll, baseline: baselineAll)
+        return Result(
+            order: order, folds: F, byTarget: byTarget, byOrder: byOrderAll, total: totalAll, baseline: baselineAll,
+            totalByFold: totalAllByFold, baselineByFold: baselineAllByFold
+        )
     }
 }

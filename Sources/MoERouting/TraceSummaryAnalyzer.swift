@@ -120,6 +120,12 @@ public final class TraceSummaryAnalyzer: RoutingAnalyzer {
         if total.tokens > total.complete {
             notes.append("\(total.tokens - total.complete) of \(total.tokens) tokens lack some layers; cross-layer statistics use only the layer pairs present")
         }
+        let emptyLayers = missingByLayer.indices.filter { total.tokens > 0 && missingByLayer[$0] >= total.tokens }
+        if !emptyLayers.isEmpty {
+            notes.append(
+                "no token has a routing decision at layer(s) \(emptyLayers.map(String.init).joined(separator: ", ")): statistics of those layers are not computed"
+            )
+        }
         return AnalyzerReport(
             analyzer: name,
             title: "Trace summary",

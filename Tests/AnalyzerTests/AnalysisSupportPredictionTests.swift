@@ -99,4 +99,49 @@ struct AnalysisSupportPredictionTests {
                 == #"{"top1_same":0.125,"overlap_fraction":0.25,"any_overlap":0.4642857142857143,"set_same":0.03571428571428571}"#
         )
     }
+
+    @Test func foldTalliesGiveTheRangeOverFoldsWithData() {
+        var t = FoldTallies(folds: 5)
+        t[0].predictions = 10
+        t[0].top1Hits = 4
+        // One fold with data: no range, and the interval says why.
+        #expect(t.range { $0.top1Accuracy } == nil)
+        #expect(t.intervalJSON(topK: 2, problems: 1)["insufficient"]?.stringValue?.hasPrefix("cross-validation needs") == true)
+        t[3].predictions = 20
+        t[3].top1Hits = 12
+        t[3].setHits = 20
+        let r = t.range { $0.top1Accuracy }
+        #expect(r?.low == 0.4 && r?.high == 0.6)
+        #expect(t.total.top1Accuracy == 16.0 / 30)
+        #expect(t.foldsWithData == 2)
+        let json = t.intervalJSON(topK: 2, problems: 2)
+        #expect(json["top1_accuracy"] == ["low": 0.4, "high": 0.6])
+        #expect(json["set_recall"] == ["low": 0.0, "high": 0.5])
+        #expect(json["insufficient"] == nil)
+        #expect(t.rangeText { $0.top1Accuracy } == "0.400–0.600")
+        // Adding per fold: fold 1 gains data, so three folds count.
+        var u = FoldTallies(folds: 5)
+        u[1].predictions = 5
+        u[1].top1Hits = 5
+        t += u
+        #expect(t.range { $0.top1Accuracy }?.high == 1)
+        #expect(t.foldsWithData == 3)
+    }
+
+    @Test func crossValidationKeepsPerFoldTalliesThatSumToTheTotal() {
+        // Two folds, 2 x 2 tables: fold 0 {(0,0): 3, (1,1): 1}, fold 1 {(0,1): 2, (1,1): 2}.
+        let f0 = ContingencyTable(rows: 2, columns: 2, counts: [3, 0, 0, 1])
+        let f1 = ContingencyTable(rows: 2, columns: 2, counts: [0, 2, 0, 2])
+        guard let cv = CountTablePredictor.crossValidate(top1: [f0, f1], membership: nil, topK: 1) else {
+            Issue.record("no cross-validation")
+            return
+        }
+        // Test fold 0 with fold 1's table: row 0 -> 1 (miss 3), row 1 -> 1 (hit 1): 1/4.
+        // Test fold 1 with fold 0's table: row 0 -> 0 (miss 2), row 1 -> 1 (hit 2): 2/4.
+        #expect(cv.modelByFold[0].top1Hits == 1 && cv.modelByFold[0].predictions == 4)
+        #expect(cv.modelByFold[1].top1Hits == 2 && cv.modelByFold[1].predictions == 4)
+        #expect(cv.model == cv.modelByFold.total)
+        #expect(cv.baseline == cv.baselineByFold.total)
+        #expect(cv.modelByFold.range { $0.top1Accuracy }?.low == 0.25)
+    }
 }

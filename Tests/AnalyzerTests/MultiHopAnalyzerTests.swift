@@ -144,8 +144,10 @@ struct MultiHopAnalyzerTests {
         #expect(w3?["length"]?.intValue == 3)
         #expect(w3?["windows"]?.intValue == 4)
         #expect(w3?["top"]?.arrayValue?.map { $0["path"] } == [[0, 0, 1], [0, 0, 3], [0, 2, 2], [1, 2, 2]])
-        // No window of 4 layers in a 3-layer model.
-        #expect(paths?["windows"]?.arrayValue?.count == 2)
+        // No window of 4 layers in a 3-layer model: listed as not computed, with the reason.
+        #expect(paths?["windows"]?.arrayValue?.count == 3)
+        #expect(paths?["windows"]?[2]?["top"] == .null)
+        #expect(paths?["windows"]?[2]?["insufficient"]?.stringValue == "needs at least 4 MoE layers")
         // Four complete tokens, four distinct full paths: entropy log2 4 = 2 bits.
         #expect(paths?["complete_tokens"]?.intValue == 4)
         #expect(paths?["distinct_full_paths"]?.intValue == 4)

@@ -131,7 +131,8 @@ struct TransitionAnalyzerTests {
         let t = l0?["top1_matrix"]?.arrayValue?.map { doubles($0) ?? [] } ?? []
         #expect(t.count == 4)
         #expect(t[0] == [2.0 / 3, 0, 1.0 / 3, 0])
-        #expect(t[3] == [0, 0, 0, 0])
+        // Top-1 row 3 (expert 3 never the top-1 of layer 0) has no data: null, not zeros.
+        #expect(l0?["top1_matrix"]?[3] == [nil, nil, nil, nil])
     }
 
     @Test func mutualInformationByHand() throws {
@@ -201,18 +202,20 @@ struct TransitionAnalyzerTests {
             #expect(pred.contains(key))
         }
         #expect(json["layers"]?.arrayValue?.count == 2)
-        for key in ["top1_same", "overlap_fraction", "any_overlap", "set_same", "matrix", "mutual_information_bits", "prediction"] {
+        for key in ["top1_same", "overlap_fraction", "any_overlap", "set_same", "mutual_information_bits", "affinity_deviation", "prediction"] {
             #expect(json["pooled"]?[key] != nil)
         }
+        // No affinity matrix pools expert ids across layer pairs.
+        for key in ["matrix", "top1_matrix", "top1_counts", "empty_affinity_rows"] { #expect(json["pooled"]?[key] == nil) }
     }
 
     @Test func reportHasTablesFiguresAndHeadlines() throws {
         let report = try TransitionHandTrace.run(TransitionAnalyzer())
         #expect(report.analyzer == "transition")
         #expect(report.tables.count >= 3)
-        // One top-1 heatmap per layer pair plus the pooled affinity.
+        // One top-1 heatmap per layer pair, and no pooled affinity heatmap (ids are per layer).
         let heatmaps = report.figures.filter { if case .heatmap = $0 { return true } else { return false } }
-        #expect(heatmaps.count == 3)
+        #expect(heatmaps.count == 2)
         #expect(report.headlines.contains { $0.reference.contains("chance 0.250") })
         #expect(report.notes.contains { $0.contains("1 of 10 layer pairs had a missing layer") })
         #expect(report.renderText().contains("Same-id rates"))
