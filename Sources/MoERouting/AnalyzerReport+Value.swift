@@ -67,10 +67,26 @@ extension ReportFigure {
         case .lines(let c):
             return ["kind": "lines", "title": .string(c.title), "x_label": .string(c.xLabel), "y_label": .string(c.yLabel),
                     "x": nums(c.x),
-                    "series": .array(c.series.map { ["name": .string($0.name), "values": nums($0.values), "dashed": .bool($0.dashed)] })]
+                    "series": .array(c.series.map { series in
+                        var members: [ReportValue.Member] = [
+                            .init("name", .string(series.name)), .init("values", nums(series.values)), .init("dashed", .bool(series.dashed)),
+                        ]
+                        if let lower = series.lower { members.append(.init("lower", nums(lower))) }
+                        if let upper = series.upper { members.append(.init("upper", nums(upper))) }
+                        return .object(members)
+                    })]
         case .bars(let b):
-            return ["kind": "bars", "title": .string(b.title), "x_label": .string(b.xLabel), "y_label": .string(b.yLabel),
-                    "labels": strs(b.labels), "values": nums(b.values), "highlighted": .array(b.highlighted.map(ReportValue.bool))]
+            var members: [ReportValue.Member] = [
+                .init("kind", "bars"), .init("title", .string(b.title)), .init("x_label", .string(b.xLabel)),
+                .init("y_label", .string(b.yLabel)), .init("labels", strs(b.labels)), .init("values", nums(b.values)),
+                .init("highlighted", .array(b.highlighted.map(ReportValue.bool))),
+            ]
+            // Optional parts only when present, so figures without them keep their bytes.
+            if let lower = b.lower { members.append(.init("lower", nums(lower))) }
+            if let upper = b.upper { members.append(.init("upper", nums(upper))) }
+            if let reference = b.reference { members.append(.init("reference", nums(reference))) }
+            if let label = b.referenceLabel { members.append(.init("reference_label", .string(label))) }
+            return .object(members)
         }
     }
 
@@ -87,11 +103,14 @@ extension ReportFigure {
                                   columnLabels: strs(v["column_labels"]), values: (v["values"]?.arrayValue ?? []).map { nums($0) }))
         case "lines":
             self = .lines(.init(title: title, xLabel: xl, yLabel: yl, x: nums(v["x"]), series: (v["series"]?.arrayValue ?? []).map {
-                Series(name: $0["name"]?.stringValue ?? "", values: nums($0["values"]), dashed: $0["dashed"] == .bool(true))
+                Series(name: $0["name"]?.stringValue ?? "", values: nums($0["values"]), dashed: $0["dashed"] == .bool(true),
+                       lower: $0["lower"].map { nums($0) }, upper: $0["upper"].map { nums($0) })
             }))
         case "bars":
             self = .bars(.init(title: title, xLabel: xl, yLabel: yl, labels: strs(v["labels"]), values: nums(v["values"]),
-                               highlighted: (v["highlighted"]?.arrayValue ?? []).map { $0 == .bool(true) }))
+                               highlighted: (v["highlighted"]?.arrayValue ?? []).map { $0 == .bool(true) },
+                               lower: v["lower"].map { nums($0) }, upper: v["upper"].map { nums($0) },
+                               reference: v["reference"].map { nums($0) }, referenceLabel: v["reference_label"]?.stringValue))
         default:
             throw RoutingError.analyzerFailed(name: "?", message: "bad report: unknown figure kind \(v["kind"]?.jsonString() ?? "null")")
         }

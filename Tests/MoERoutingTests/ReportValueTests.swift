@@ -41,6 +41,33 @@ struct ReportValueTests {
         #expect(try AnalyzerReport(reportValue: ReportValue.parse(json: text)) == report)
     }
 
+    @Test func intervalsAndReferenceMarkersRoundTripThroughValue() throws {
+        // A plugin's report crosses the C boundary as JSON: intervals and references must survive.
+        let report = AnalyzerReport(
+            analyzer: "x", title: "X", json: [:],
+            figures: [
+                .lines(.init(title: "l", xLabel: "d", yLabel: "r", x: [1, 2], series: [
+                    .init(name: "acc", values: [0.2, 0.3], lower: [0.1, .nan], upper: [0.25, 0.4]),
+                ])),
+                .bars(.init(title: "b", xLabel: "", yLabel: "", labels: ["a", "b"], values: [3, 4], lower: [2, 3], upper: [4, 5],
+                            reference: [1.5, 2.5], referenceLabel: "expected if independent")),
+            ]
+        )
+        let back = try AnalyzerReport(reportValue: ReportValue.parse(json: report.reportValue.jsonString()))
+        guard case .lines(let l) = back.figures[0], case .bars(let b) = back.figures[1] else {
+            Issue.record("figures changed kind: \(back.figures)")
+            return
+        }
+        #expect(l.series[0].lower?[0] == 0.1)
+        #expect(l.series[0].lower?[1].isNaN == true)
+        #expect(l.series[0].upper == [0.25, 0.4])
+        #expect(b.lower == [2, 3] && b.upper == [4, 5] && b.reference == [1.5, 2.5])
+        #expect(b.referenceLabel == "expected if independent")
+        // Figures without them keep their old JSON: no new keys appear.
+        let plain = ReportFigure.bars(.init(title: "b", xLabel: "", yLabel: "", labels: ["a"], values: [3]))
+        #expect(plain.reportValue.objectMembers?.map(\.key) == ["kind", "title", "x_label", "y_label", "labels", "values", "highlighted"])
+    }
+
     @Test func tablesRenderAsTextAndMarkdown() {
         let t = ReportTable(title: "Rates", columns: ["layer", "top1_same"], rows: [["0", "0.127"], ["10", "0.1|2"]])
         #expect(t.renderText() == "Rates\nlayer  top1_same\n-----  ---------\n0      0.127\n10     0.1|2\n")
