@@ -66,9 +66,9 @@ struct HTMLReportTests {
         #expect(titled == cells)
         // One gradient legend per heatmap drawn on its own, one per grid of small multiples.
         #expect(Markup.count("<linearGradient ", in: Self.html) == 1 + 1 + 1 + 2 + 1)
-        // The 32 diagonal cells of the 32 x 32 heatmap are NaN: hatched, with an n/a tooltip.
+        // The 32 diagonal cells of the 32 x 32 heatmap are NaN: hatched, with a "no data" tooltip.
         #expect(Markup.count(" #d0d7de\"><title>", in: Self.html) == 32)
-        #expect(Markup.count("= n/a</title>", in: Self.html) == 32)
+        #expect(Markup.count("= no data</title>", in: Self.html) == 32)
     }
 
     @Test func linesBarsAndHighlights() {
