@@ -33,18 +33,27 @@ public import MoERouting
 ///   pairs of every token with both layers present, normalised to sum 1; its JS divergence and
 ///   total variation;
 /// - significance: domain labels permuted across whole problems (exactly when there are at most
-///   ``relabelings`` distinct relabelings, otherwise a seeded sample of that many), and a
-///   percentile bootstrap over problems (within each domain) for a 95% interval of each layer's
-///   JS divergence;
+///   ``relabelings`` distinct relabelings, otherwise a seeded sample of that many), per-layer
+///   p-values, p-values adjusted for the L layers (single-step max-T), the null's mean and 95th
+///   percentile, and a percentile bootstrap over problems (within each domain) for a 95%
+///   interval of each layer's JS divergence;
+/// - transitions: per layer pair `l -> l+1`, the JS divergence between the two domains' joint
+///   distributions of `(top1_l, top1_{l+1})`, with the same permutation test and bootstrap
+///   (at most ``transitionRelabelingLimit`` relabelings and ``transitionResampleLimit``
+///   resamples);
 /// - transfer: the next-layer top-1 predictor (argmax of the top-1 -> top-1 count matrix)
-///   fitted on domain A and scored on B, beside one cross-validated within B by problem.
+///   fitted on domain A and scored on B, beside one cross-validated within B by problem, each
+///   with a 95% bootstrap interval over B's problems and a flag when it does worse than its
+///   most-frequent baseline.
 ///
 /// ### Memory
 /// Per problem: two `[L][E]` count vectors (4 bytes a cell, so a problem may hold up to 2^32 - 1
-/// tokens). Per domain: the affinity counts and
-/// five fold-wise top-1 -> top-1 count matrices, `[L-1][E][E]` each, plus per-problem top-1
-/// matrices for domains of fewer than 5 problems (needed for leave-one-problem-out). Transition
-/// statistics are skipped (with a note) when `(L-1) E^2` exceeds ``maximumTransitionCells``.
+/// tokens) and, when `(L-1) E^2` is at most ``maximumProblemTransitionCells``, its own
+/// `[L-1][E][E]` top-1 -> top-1 matrix (8 KB for Mixtral-8x7B), which the transition test and
+/// the transfer intervals need. Per domain: the affinity counts and five fold-wise top-1 -> top-1
+/// count matrices, `[L-1][E][E]` each (and, above that per-problem limit, per-problem matrices
+/// only for domains of fewer than 5 problems, for leave-one-problem-out). Transition statistics
+/// are skipped (with a note) when `(L-1) E^2` exceeds ``maximumTransitionCells``.
 ///
 /// - Complexity: ``consume(_:)`` is O(T L k^2) for a block of T tokens with one dictionary look-up
 ///   per run of consecutive tokens of the same problem; ``finish()`` is O(R n L E) for R
@@ -63,6 +72,16 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     public static let maximumUsageCells = 1 << 22
     /// Transition statistics (affinity and transfer) are skipped when `(L-1) E^2` is larger.
     public static let maximumTransitionCells = 1 << 20
+    /// Every problem keeps its own `[L-1][E][E]` top-1 -> top-1 matrix (for the transition
+    /// domain test and the transfer intervals) only up to this many cells (64 KB a problem);
+    /// above it both are skipped with a note.
+    public static let maximumProblemTransitionCells = 1 << 14
+    /// The transition domain test evaluates at most this many relabelings (exactly, when there
+    /// are no more distinct ones; it costs `(L-1) E^2` per problem summed, 8 times the usage test
+    /// for Mixtral).
+    public static let transitionRelabelingLimit = 2_000
+    /// The transition domain test's bootstrap draws at most this many resamples.
+    public static let transitionResampleLimit = 500
     /// The number of cross-validation folds for domains of at least this many problems; smaller
     /// domains use leave-one-problem-out.
     public static let crossValidationFolds = 5
@@ -99,6 +118,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     /// Cells of one `[L-1][E][E]` transition matrix, 0 when transition statistics are off.
     var pairCells = 0
     var transitionsEnabled = false
+    /// Whether every problem keeps its own top-1 -> top-1 matrix (``maximumProblemTransitionCells``).
+    var problemPairsEnabled = false
 
     /// Domain names in order of registration (local indices).
     var domainNames: [String] = []
@@ -126,7 +147,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     var problemTop1: [UInt32] = []
     /// Offset into ``smallPairs`` of a problem's own top-1 -> top-1 matrix, or -1.
     var problemSmallOffset: [Int] = []
-    /// Per-problem top-1 -> top-1 matrices of problems of small domains, [L-1][E][E] each.
+    /// Per-problem top-1 -> top-1 matrices, [L-1][E][E] each: of every problem when
+    /// ``problemPairsEnabled``, otherwise of the problems of small domains.
     var smallPairs: [UInt32] = []
 
     // Scratch reused across blocks.
@@ -152,6 +174,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         let cells = (s.layers - 1) * s.experts * s.experts
         transitionsEnabled = s.layers > 1 && cells <= Self.maximumTransitionCells
         pairCells = transitionsEnabled ? cells : 0
+        problemPairsEnabled = transitionsEnabled && cells <= Self.maximumProblemTransitionCells
     }
 
     public func consume(_ block: RoutingBlock) throws {
@@ -217,7 +240,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         problemIncomplete.append(0)
         problemUsage.append(contentsOf: repeatElement(0, count: layers * experts))
         problemTop1.append(contentsOf: repeatElement(0, count: layers * experts))
-        if transitionsEnabled && domainProblemCount[key.domain] < Self.crossValidationFolds {
+        if transitionsEnabled && (problemPairsEnabled || domainProblemCount[key.domain] < Self.crossValidationFolds) {
             problemSmallOffset.append(smallPairs.count)
             smallPairs.append(contentsOf: repeatElement(0, count: pairCells))
         } else {
@@ -510,8 +533,9 @@ public final class DomainAnalyzer: RoutingAnalyzer {
                 problemTop1[s * LE + c] &+= o.problemTop1[os * LE + c]
             }
         }
-        // Per-problem matrices matter only for domains still below the fold count; every problem
-        // of such a domain has one (see `slot(for:)`).
+        // Every problem has a matrix when `problemPairsEnabled`; otherwise they matter only for
+        // domains still below the fold count, and every problem of such a domain has one (see
+        // `slot(for:)`).
         for (os, s) in slotMap.enumerated() {
             let oo = o.problemSmallOffset[os]
             let so = problemSmallOffset[s]
