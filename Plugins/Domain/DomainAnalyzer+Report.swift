@@ -55,8 +55,8 @@ extension DomainAnalyzer {
         }
     }
 
-    /// Domains with at least one problem, sorted by name.
-    func summaries() -> [DomainSummary] {
+    /// Domains with at least one problem, sorted by name; `folds` is ``foldPairs()``.
+    func summaries(folds: [Int]) -> [DomainSummary] {
         let LE = layers * experts
         let cells = pairCells
         let F = Self.crossValidationFolds
@@ -82,7 +82,7 @@ extension DomainAnalyzer {
             for c in 0..<cells {
                 sum.affinity[c] = Double(domainAffinity[d * cells + c])
                 var p = 0
-                for f in 0..<F { p += domainFoldPairs[(d * F + f) * cells + c] }
+                for f in 0..<F { p += folds[(d * F + f) * cells + c] }
                 sum.pairs[c] = Double(p)
             }
             out.append(sum)
@@ -303,7 +303,7 @@ extension DomainAnalyzer {
     /// below two problems.
     /// `index` is the domain's place in sorted name order (it seeds the bootstrap, so the result
     /// does not depend on the order in which shards registered domains).
-    func crossValidate(_ d: DomainSummary, index: Int) -> CrossValidation? {
+    func crossValidate(_ d: DomainSummary, index: Int, folds: [Int]) -> CrossValidation? {
         let n = d.slots.count
         guard transitionsEnabled, n >= 2 else { return nil }
         let LE = layers * experts
@@ -346,7 +346,7 @@ extension DomainAnalyzer {
                 for c in 0..<LE { ft[c] += Double(problemTop1[s * LE + c]) }
             }
             let base = (d.local * F + f) * cells
-            let fp = (0..<cells).map { Double(domainFoldPairs[base + $0]) }
+            let fp = (0..<cells).map { Double(folds[base + $0]) }
             run(foldPairs: fp, foldTop1: ft, members: members)
         }
         return finished("\(F)-fold by problem (fold = (problem id mod \(F) + fnv1a(domain) mod \(F)) mod \(F))", folds: used)
@@ -378,9 +378,9 @@ extension DomainAnalyzer {
         }
     }
 
-    func transfers(_ domains: [DomainSummary]) -> [Transfer] {
+    func transfers(_ domains: [DomainSummary], folds: [Int]) -> [Transfer] {
         guard transitionsEnabled else { return [] }
-        let cvs = domains.enumerated().map { crossValidate($1, index: $0) }
+        let cvs = domains.enumerated().map { crossValidate($1, index: $0, folds: folds) }
         var out: [Transfer] = []
         for (i, a) in domains.enumerated() {
             let predictor = NextLayerPredictor(pairs: a.pairs, top1: a.top1, layers: layers, experts: experts)
@@ -405,7 +405,8 @@ extension DomainAnalyzer {
         guard shape != nil else {
             throw RoutingError.analyzerFailed(name: name, message: "finish was called before begin; call begin(_:) first")
         }
-        let domains = summaries()
+        let folds = foldPairs()
+        let domains = summaries(folds: folds)
         guard domains.count >= 2 else { return notApplicable(domains) }
         var pairs: [PairComparison] = []
         var pairIndex = 0
@@ -415,7 +416,7 @@ extension DomainAnalyzer {
                 pairIndex += 1
             }
         }
-        let transfer = transfers(domains)
+        let transfer = transfers(domains, folds: folds)
         return report(domains: domains, pairs: pairs, transfer: transfer)
     }
 

@@ -79,7 +79,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     /// The transition domain test evaluates at most this many relabelings (exactly, when there
     /// are no more distinct ones; it costs `(L-1) E^2` per problem summed, 8 times the usage test
     /// for Mixtral).
-    public static let transitionRelabelingLimit = 2_000
+    public static let transitionRelabelingLimit = 1_000
     /// The transition domain test's bootstrap draws at most this many resamples.
     public static let transitionResampleLimit = 500
     /// The number of cross-validation folds for domains of at least this many problems; smaller
@@ -130,7 +130,10 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     var domainFoldOffset: [Int] = []
     /// Affinity counts [D][L-1][E][E]: i in S_l, j in S_{l+1}.
     var domainAffinity: [Int] = []
-    /// Top-1 -> top-1 counts per fold [D][F][L-1][E][E], folds by ``ProblemFolds``.
+    /// Top-1 -> top-1 counts per fold [D][F][L-1][E][E], folds by ``ProblemFolds``. Counted
+    /// only when problems keep no matrices of their own; with ``problemPairsEnabled`` they stay
+    /// zero and ``foldPairs()`` sums them from the per-problem matrices (one increment per
+    /// record either way).
     var domainFoldPairs: [Int] = []
 
     var problemLookup: [ProblemKey: Int] = [:]
@@ -278,7 +281,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     /// - Complexity: O(T L k^2); no allocation, no look-up.
     private func accumulate<ID: FixedWidthInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
         let geometry = Geometry(
-            layers: layers, experts: experts, topK: topK, pairCells: pairCells, transitions: transitionsEnabled
+            layers: layers, experts: experts, topK: topK, pairCells: pairCells, transitions: transitionsEnabled,
+            foldsFromProblems: problemPairsEnabled
         )
         block.present.withUnsafeBufferPointer { present in
             tokenSlots.withUnsafeBufferPointer { slots in
@@ -333,6 +337,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         var topK: Int
         var pairCells: Int
         var transitions: Bool
+        /// Every problem has its own matrix: count there only (folds are summed at finish).
+        var foldsFromProblems: Bool
     }
 
     /// The loop over tokens and layers, on raw buffers.
@@ -361,6 +367,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         let EE = E * E
         let cells = g.pairCells
         let transitions = g.transitions
+        let foldsFromProblems = g.foldsFromProblems
         let folds = crossValidationFolds
         for tok in 0..<slots.count {
             let s = slots[tok]
@@ -386,8 +393,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
                 for j in 0..<k { usage[row + Int(ids[ib + j])] &+= 1 }
                 if transitions && prevPresent {
                     let pc = (l - 1) * EE + prevTop * E + top
-                    foldPairs[fb + pc] &+= 1
                     if sb >= 0 { small[sb + pc] &+= 1 }
+                    if !foldsFromProblems { foldPairs[fb + pc] &+= 1 }
                     let pib = ib - k
                     let arow = ab + (l - 1) * EE
                     for a in 0..<k {
@@ -433,6 +440,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         let LE = L * E
         let cells = g.pairCells
         let transitions = g.transitions
+        let foldsFromProblems = g.foldsFromProblems
         let folds = crossValidationFolds
         for tok in 0..<slots.count {
             let s = slots[tok]
@@ -466,8 +474,12 @@ public final class DomainAnalyzer: RoutingAnalyzer {
                     if prevPresent {
                         let lb = (l &- 1) &* EE
                         let pc = lb &+ p0 &* E &+ c0
-                        fold[pc] &+= 1
-                        if let smallRow { smallRow[pc] &+= 1 }
+                        if let smallRow {
+                            smallRow[pc] &+= 1
+                            if !foldsFromProblems { fold[pc] &+= 1 }
+                        } else {
+                            fold[pc] &+= 1
+                        }
                         let a0 = lb &+ p0 &* E
                         let a1 = lb &+ p1 &* E
                         aff[a0 &+ c0] &+= 1
@@ -493,6 +505,22 @@ public final class DomainAnalyzer: RoutingAnalyzer {
             records[s] &+= n
             if n < L { incomplete[s] &+= 1 }
         }
+    }
+
+    /// The fold-wise top-1 -> top-1 counts [D][F][L-1][E][E]: ``domainFoldPairs`` as counted, or,
+    /// with ``problemPairsEnabled``, summed from every problem's own matrix into its fold.
+    func foldPairs() -> [Int] {
+        guard problemPairsEnabled else { return domainFoldPairs }
+        let cells = pairCells
+        let F = Self.crossValidationFolds
+        var out = [Int](repeating: 0, count: domainNames.count * F * cells)
+        for s in problemKeys.indices {
+            let o = problemSmallOffset[s]
+            guard o >= 0 else { continue }  // unreachable: every problem has one when enabled
+            let base = (problemDomain[s] * F + problemFold[s]) * cells
+            for c in 0..<cells { out[base + c] += Int(smallPairs[o + c]) }
+        }
+        return out
     }
 
     // MARK: - Merge

@@ -465,6 +465,20 @@ struct DomainAnalyzerTests {
         #expect(r.notes.contains { $0.hasPrefix("Transition domain test and transfer intervals skipped") && $0.contains("25600") })
         // The usage test still runs.
         #expect(r.json["permutation"]?["method"] == "exact")
+        // Without per-problem matrices the folds are counted directly: cross-validation and
+        // transfer still match a brute-force computation (6 and 5 problems: 5 folds each).
+        let tokens = DomainAnalyzerMergeTests.randomTokens(domains: [("a", 6), ("b", 5)], seed: 5, experts: 160, layers: 2, topK: 1)
+        let r2 = try DomainFixture.run(wide, [try DomainFixture.block(wide, tokens)])
+        let bf = DomainAnalyzerMergeTests.BruteForce(tokens: tokens, layers: 2, experts: 160)
+        for (train, test) in [("a", "b"), ("b", "a")] {
+            let t = try #require(DomainFixture.transfer(r2, train: train, test: test))
+            let (c, _, n) = bf.score(train: tokens.filter { $0.domain == train }, test: tokens.filter { $0.domain == test })
+            #expect(abs((t["top1_accuracy"]?.doubleValue ?? -1) - c / n) < 1e-12)
+            let (cv, cvBase) = bf.crossValidated(test)
+            #expect(abs((t["within_test_cv_top1_accuracy"]?.doubleValue ?? -1) - cv) < 1e-12)
+            #expect(abs((t["within_test_cv_baseline_most_frequent"]?.doubleValue ?? -1) - cvBase) < 1e-12)
+            #expect(t["cv"]?["folds"] == 5)
+        }
     }
 
     @Test func fewerThanTwoDomainsIsNotApplicable() throws {
