@@ -874,6 +874,12 @@ extension DomainAnalyzer {
         notes.append(
             "Plug-in JS divergence is biased upward in small samples: compare it with the null mean (its average over relabelings). Bootstrap intervals (\(resamples) resamples of problems within each domain, percentile) carry the same bias."
         )
+        let fewest = domains.map(\.slots.count).min() ?? 0
+        if fewest < 10 {
+            notes.append(
+                "A domain has only \(fewest) problem\(fewest == 1 ? "" : "s"): a bootstrap over so few problems has few distinct resamples (3 for two problems), so its intervals understate the uncertainty; read them with the problem counts."
+            )
+        }
         if let t = first.transitions {
             let perm = t.permutation
             var s = "Transition test: per layer pair l->l+1, JS divergence (bits) between the two domains' joint distributions of (top1_l, top1_{l+1}) over tokens with both layers present (flattened E x E counts, normalised to sum 1); domain labels permuted across whole problems, "

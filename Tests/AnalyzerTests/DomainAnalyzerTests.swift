@@ -206,6 +206,7 @@ struct DomainAnalyzerTests {
         let headline = try #require(r.headlines.first { $0.label.hasPrefix("usage differs, gsm8k vs humaneval") })
         #expect(headline.value == "not significant (p = 0.6667 for the maximum)")
         #expect(headline.reference.contains("smallest attainable p 0.3333 with 2 vs 2 problems: too few problems to reach alpha"))
+        #expect(r.notes.contains { $0.hasPrefix("A domain has only 2 problems: a bootstrap over so few problems") })
         // The transition test.
         let t = try #require(r.json["transitions"]?["layer_pairs"]?[0])
         #expect(t["from"] == 0 && t["to"] == 1)
