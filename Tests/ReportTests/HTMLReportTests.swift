@@ -149,6 +149,32 @@ struct HTMLReportTests {
         #expect(html.contains("<title>MoE routing report</title>"))
     }
 
+    @Test func intervalsAndReferenceMarkersReachThePageWithTheirStyles() throws {
+        let figures: [ReportFigure] = [
+            .lines(.init(
+                title: "accuracy", xLabel: "layer", yLabel: "accuracy", x: [0, 1, 2],
+                series: [.init(name: "acc", values: [0.2, 0.3, 0.25], lower: [0.1, 0.2, 0.2], upper: [0.3, 0.4, 0.3])]
+            )),
+            .bars(.init(
+                title: "js", xLabel: "layer", yLabel: "bits", labels: ["0", "1"], values: [0.1, 0.2],
+                lower: [0.05, 0.1], upper: [0.2, 0.3], reference: [0.15, 0.15], referenceLabel: "null <95th>"
+            )),
+        ]
+        let result = AnalysisResult(
+            reports: [AnalyzerReport(analyzer: "t", title: "T", json: [:], figures: figures)], failures: [], statistics: .init()
+        )
+        let html = HTMLReport.render(result)
+        #expect(Markup.count("<polygon ", in: html) == 1)
+        #expect(Markup.count("class=\"err\"", in: html) == 2 * 3)
+        #expect(Markup.count("class=\"ref\"", in: html) == 2 + 1)
+        #expect(html.contains(">null &lt;95th&gt;</text>"))
+        for rule in ["svg.chart .band{", "svg.chart .err{", "svg.chart .ref{"] { #expect(html.contains(rule), "\(rule)") }
+        for svg in Markup.svgFragments(html) {
+            if case .failure(let error) = Markup.parse(svg) { Issue.record("\(error)") }
+        }
+        #expect(HTMLReport.svg(for: figures[1]).contains("svg.chart .ref{"))
+    }
+
     @Test func standaloneSVGOfAFigure() {
         let figure = ReportFigure.lines(.init(title: "t", xLabel: "x", yLabel: "y", x: [0, 1], series: [.init(name: "s", values: [1, 2])]))
         let svg = HTMLReport.svg(for: figure)
