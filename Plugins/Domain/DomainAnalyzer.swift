@@ -57,7 +57,8 @@ public import MoERouting
 ///
 /// - Complexity: ``consume(_:)`` is O(T L k^2) for a block of T tokens with one dictionary look-up
 ///   per run of consecutive tokens of the same problem; ``finish()`` is O(R n L E) for R
-///   relabelings or resamples of n problems per pair of domains.
+///   relabelings or resamples of n problems per pair of domains, plus O(R' n (L-1) E^2) for the
+///   transition test (R' at most ``transitionRelabelingLimit``).
 public final class DomainAnalyzer: RoutingAnalyzer {
     /// The registry name, `"domain"`.
     public let name = "domain"
