@@ -33,22 +33,32 @@ public import MoERouting
 ///   pairs of every token with both layers present, normalised to sum 1; its JS divergence and
 ///   total variation;
 /// - significance: domain labels permuted across whole problems (exactly when there are at most
-///   ``relabelings`` distinct relabelings, otherwise a seeded sample of that many), and a
-///   percentile bootstrap over problems (within each domain) for a 95% interval of each layer's
-///   JS divergence;
+///   ``relabelings`` distinct relabelings, otherwise a seeded sample of that many), per-layer
+///   p-values, p-values adjusted for the L layers (single-step max-T), the null's mean and 95th
+///   percentile, and a percentile bootstrap over problems (within each domain) for a 95%
+///   interval of each layer's JS divergence;
+/// - transitions: per layer pair `l -> l+1`, the JS divergence between the two domains' joint
+///   distributions of `(top1_l, top1_{l+1})`, with the same permutation test and bootstrap
+///   (at most ``transitionRelabelingLimit`` relabelings and ``transitionResampleLimit``
+///   resamples);
 /// - transfer: the next-layer top-1 predictor (argmax of the top-1 -> top-1 count matrix)
-///   fitted on domain A and scored on B, beside one cross-validated within B by problem.
+///   fitted on domain A and scored on B, beside one cross-validated within B by problem, each
+///   with a 95% bootstrap interval over B's problems and a flag when it does worse than its
+///   most-frequent baseline.
 ///
 /// ### Memory
 /// Per problem: two `[L][E]` count vectors (4 bytes a cell, so a problem may hold up to 2^32 - 1
-/// tokens). Per domain: the affinity counts and
-/// five fold-wise top-1 -> top-1 count matrices, `[L-1][E][E]` each, plus per-problem top-1
-/// matrices for domains of fewer than 5 problems (needed for leave-one-problem-out). Transition
-/// statistics are skipped (with a note) when `(L-1) E^2` exceeds ``maximumTransitionCells``.
+/// tokens) and, when `(L-1) E^2` is at most ``maximumProblemTransitionCells``, its own
+/// `[L-1][E][E]` top-1 -> top-1 matrix (8 KB for Mixtral-8x7B), which the transition test and
+/// the transfer intervals need. Per domain: the affinity counts and five fold-wise top-1 -> top-1
+/// count matrices, `[L-1][E][E]` each (and, above that per-problem limit, per-problem matrices
+/// only for domains of fewer than 5 problems, for leave-one-problem-out). Transition statistics
+/// are skipped (with a note) when `(L-1) E^2` exceeds ``maximumTransitionCells``.
 ///
 /// - Complexity: ``consume(_:)`` is O(T L k^2) for a block of T tokens with one dictionary look-up
 ///   per run of consecutive tokens of the same problem; ``finish()`` is O(R n L E) for R
-///   relabelings or resamples of n problems per pair of domains.
+///   relabelings or resamples of n problems per pair of domains, plus O(R' n (L-1) E^2) for the
+///   transition test (R' at most ``transitionRelabelingLimit``).
 public final class DomainAnalyzer: RoutingAnalyzer {
     /// The registry name, `"domain"`.
     public let name = "domain"
@@ -63,6 +73,16 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     public static let maximumUsageCells = 1 << 22
     /// Transition statistics (affinity and transfer) are skipped when `(L-1) E^2` is larger.
     public static let maximumTransitionCells = 1 << 20
+    /// Every problem keeps its own `[L-1][E][E]` top-1 -> top-1 matrix (for the transition
+    /// domain test and the transfer intervals) only up to this many cells (64 KB a problem);
+    /// above it both are skipped with a note.
+    public static let maximumProblemTransitionCells = 1 << 14
+    /// The transition domain test evaluates at most this many relabelings (exactly, when there
+    /// are no more distinct ones; it costs `(L-1) E^2` per problem summed, 8 times the usage test
+    /// for Mixtral).
+    public static let transitionRelabelingLimit = 1_000
+    /// The transition domain test's bootstrap draws at most this many resamples.
+    public static let transitionResampleLimit = 500
     /// The number of cross-validation folds for domains of at least this many problems (the
     /// project-wide default of every analyzer, `ProblemFolds.defaultCount`); smaller domains use
     /// leave-one-problem-out.
@@ -100,6 +120,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     /// Cells of one `[L-1][E][E]` transition matrix, 0 when transition statistics are off.
     var pairCells = 0
     var transitionsEnabled = false
+    /// Whether every problem keeps its own top-1 -> top-1 matrix (``maximumProblemTransitionCells``).
+    var problemPairsEnabled = false
 
     /// Domain names in order of registration (local indices).
     var domainNames: [String] = []
@@ -110,7 +132,10 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     var domainFoldOffset: [Int] = []
     /// Affinity counts [D][L-1][E][E]: i in S_l, j in S_{l+1}.
     var domainAffinity: [Int] = []
-    /// Top-1 -> top-1 counts per fold [D][F][L-1][E][E], folds by ``ProblemFolds``.
+    /// Top-1 -> top-1 counts per fold [D][F][L-1][E][E], folds by ``ProblemFolds``. Counted
+    /// only when problems keep no matrices of their own; with ``problemPairsEnabled`` they stay
+    /// zero and ``foldPairs()`` sums them from the per-problem matrices (one increment per
+    /// record either way).
     var domainFoldPairs: [Int] = []
 
     var problemLookup: [ProblemKey: Int] = [:]
@@ -127,7 +152,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     var problemTop1: [UInt32] = []
     /// Offset into ``smallPairs`` of a problem's own top-1 -> top-1 matrix, or -1.
     var problemSmallOffset: [Int] = []
-    /// Per-problem top-1 -> top-1 matrices of problems of small domains, [L-1][E][E] each.
+    /// Per-problem top-1 -> top-1 matrices, [L-1][E][E] each: of every problem when
+    /// ``problemPairsEnabled``, otherwise of the problems of small domains.
     var smallPairs: [UInt32] = []
 
     // Scratch reused across blocks.
@@ -153,6 +179,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         let cells = (s.layers - 1) * s.experts * s.experts
         transitionsEnabled = s.layers > 1 && cells <= Self.maximumTransitionCells
         pairCells = transitionsEnabled ? cells : 0
+        problemPairsEnabled = transitionsEnabled && cells <= Self.maximumProblemTransitionCells
     }
 
     public func consume(_ block: RoutingBlock) throws {
@@ -218,7 +245,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         problemIncomplete.append(0)
         problemUsage.append(contentsOf: repeatElement(0, count: layers * experts))
         problemTop1.append(contentsOf: repeatElement(0, count: layers * experts))
-        if transitionsEnabled && domainProblemCount[key.domain] < Self.crossValidationFolds {
+        if transitionsEnabled && (problemPairsEnabled || domainProblemCount[key.domain] < Self.crossValidationFolds) {
             problemSmallOffset.append(smallPairs.count)
             smallPairs.append(contentsOf: repeatElement(0, count: pairCells))
         } else {
@@ -256,7 +283,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     /// - Complexity: O(T L k^2); no allocation, no look-up.
     private func accumulate<ID: FixedWidthInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
         let geometry = Geometry(
-            layers: layers, experts: experts, topK: topK, pairCells: pairCells, transitions: transitionsEnabled
+            layers: layers, experts: experts, topK: topK, pairCells: pairCells, transitions: transitionsEnabled,
+            foldsFromProblems: problemPairsEnabled
         )
         block.present.withUnsafeBufferPointer { present in
             tokenSlots.withUnsafeBufferPointer { slots in
@@ -311,6 +339,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         var topK: Int
         var pairCells: Int
         var transitions: Bool
+        /// Every problem has its own matrix: count there only (folds are summed at finish).
+        var foldsFromProblems: Bool
     }
 
     /// The loop over tokens and layers, on raw buffers.
@@ -339,6 +369,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         let EE = E * E
         let cells = g.pairCells
         let transitions = g.transitions
+        let foldsFromProblems = g.foldsFromProblems
         let folds = crossValidationFolds
         for tok in 0..<slots.count {
             let s = slots[tok]
@@ -364,8 +395,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
                 for j in 0..<k { usage[row + Int(ids[ib + j])] &+= 1 }
                 if transitions && prevPresent {
                     let pc = (l - 1) * EE + prevTop * E + top
-                    foldPairs[fb + pc] &+= 1
                     if sb >= 0 { small[sb + pc] &+= 1 }
+                    if !foldsFromProblems { foldPairs[fb + pc] &+= 1 }
                     let pib = ib - k
                     let arow = ab + (l - 1) * EE
                     for a in 0..<k {
@@ -411,6 +442,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         let LE = L * E
         let cells = g.pairCells
         let transitions = g.transitions
+        let foldsFromProblems = g.foldsFromProblems
         let folds = crossValidationFolds
         for tok in 0..<slots.count {
             let s = slots[tok]
@@ -444,8 +476,12 @@ public final class DomainAnalyzer: RoutingAnalyzer {
                     if prevPresent {
                         let lb = (l &- 1) &* EE
                         let pc = lb &+ p0 &* E &+ c0
-                        fold[pc] &+= 1
-                        if let smallRow { smallRow[pc] &+= 1 }
+                        if let smallRow {
+                            smallRow[pc] &+= 1
+                            if !foldsFromProblems { fold[pc] &+= 1 }
+                        } else {
+                            fold[pc] &+= 1
+                        }
                         let a0 = lb &+ p0 &* E
                         let a1 = lb &+ p1 &* E
                         aff[a0 &+ c0] &+= 1
@@ -471,6 +507,22 @@ public final class DomainAnalyzer: RoutingAnalyzer {
             records[s] &+= n
             if n < L { incomplete[s] &+= 1 }
         }
+    }
+
+    /// The fold-wise top-1 -> top-1 counts [D][F][L-1][E][E]: ``domainFoldPairs`` as counted, or,
+    /// with ``problemPairsEnabled``, summed from every problem's own matrix into its fold.
+    func foldPairs() -> [Int] {
+        guard problemPairsEnabled else { return domainFoldPairs }
+        let cells = pairCells
+        let F = Self.crossValidationFolds
+        var out = [Int](repeating: 0, count: domainNames.count * F * cells)
+        for s in problemKeys.indices {
+            let o = problemSmallOffset[s]
+            guard o >= 0 else { continue }  // unreachable: every problem has one when enabled
+            let base = (problemDomain[s] * F + problemFold[s]) * cells
+            for c in 0..<cells { out[base + c] += Int(smallPairs[o + c]) }
+        }
+        return out
     }
 
     // MARK: - Merge
@@ -511,8 +563,9 @@ public final class DomainAnalyzer: RoutingAnalyzer {
                 problemTop1[s * LE + c] &+= o.problemTop1[os * LE + c]
             }
         }
-        // Per-problem matrices matter only for domains still below the fold count; every problem
-        // of such a domain has one (see `slot(for:)`).
+        // Every problem has a matrix when `problemPairsEnabled`; otherwise they matter only for
+        // domains still below the fold count, and every problem of such a domain has one (see
+        // `slot(for:)`).
         for (os, s) in slotMap.enumerated() {
             let oo = o.problemSmallOffset[os]
             let so = problemSmallOffset[s]

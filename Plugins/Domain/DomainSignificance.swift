@@ -1,8 +1,11 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-// Problem-level significance of per-layer usage divergences between two domains: a permutation
-// test over whole problems (exact or sampled) and a percentile bootstrap over problems.
+// Problem-level significance of per-layer divergences between two domains: a permutation test
+// over whole problems (exact or sampled), with per-layer p-values, p-values adjusted for the
+// number of layers (single-step max-T) and the null's mean and 95th percentile, and a percentile
+// bootstrap over problems. The same code serves expert usage ([L][E] rows) and top-1 -> top-1
+// transitions ([L-1][E*E] rows, one "layer" per layer pair).
 
 import AnalysisSupport
 
@@ -11,7 +14,8 @@ import AnalysisSupport
 /// `rows` holds one `[L][E]` count vector per problem: domain A's `nA` problems first, then B's
 /// `nB`. A relabeling assigns `nA` of the `n = nA + nB` problems to A and the rest to B; the
 /// statistic of layer `l` is the JS divergence (bits) between the pooled usage counts of the two
-/// sides at `l`.
+/// sides at `l`. Nothing here depends on what a "layer" row holds: transition tests pass one
+/// `[E*E]` joint count matrix per layer pair as a layer of width `E*E`.
 struct DomainSignificance {
     let rows: [Double]
     let nA: Int
@@ -33,6 +37,15 @@ struct DomainSignificance {
         var pValues: [Double]
         /// The p-value of the maximum over layers of the per-layer JS (corrected for L layers).
         var maxLayerP: Double
+        /// Per-layer p-values adjusted for the L layers by the single-step max-T method
+        /// (Westfall-Young): the share of relabelings whose *maximum over layers* is at least the
+        /// observed JS of this layer. Controls the family-wise error rate; never below `pValues`.
+        var adjustedP: [Double]
+        /// The 95th percentile (type 7) of each layer's JS over the relabelings.
+        var nullP95: [Double]
+        /// The 95th percentile of the maximum over layers: a layer whose JS exceeds it is
+        /// significant at 5% after the correction.
+        var nullMaxP95: Double
         /// Mean per-layer JS over the relabelings: the statistic's value under no difference.
         var nullMean: [Double]
         /// The smallest p-value this design can give.
@@ -111,6 +124,8 @@ struct DomainSignificance {
         var countGE = [Int](repeating: 0, count: L)
         var nullSum = [Double](repeating: 0, count: L)
         var nullCount = [Int](repeating: 0, count: L)
+        var nullValues = [[Double]](repeating: [], count: L)
+        var maxima: [Double] = []
         var maxGE = 0
         var chosen = [Int](repeating: 0, count: m)
         let exactCount = DomainStatistics.binomial(n, m, cap: limit)
@@ -136,9 +151,11 @@ struct DomainSignificance {
                                 for l in 0..<L where st[l].isFinite {
                                     nullSum[l] += st[l]
                                     nullCount[l] += 1
+                                    nullValues[l].append(st[l])
                                     if observed[l].isFinite && st[l] >= observed[l] - Self.tolerance { countGE[l] += 1 }
                                 }
                                 let mx = Self.maxFinite(st)
+                                maxima.append(mx)
                                 if observedMax.isFinite && mx.isFinite && mx >= observedMax - Self.tolerance { maxGE += 1 }
                             }
 
@@ -193,12 +210,28 @@ struct DomainSignificance {
         } else {
             minimumP = 1 / denominator
         }
+        let finiteMaxima = maxima.filter(\.isFinite).sorted()
+        let adjusted: [Double] = (0..<L).map { l in
+            guard observed[l].isFinite else { return .nan }
+            let threshold = observed[l] - Self.tolerance
+            // Maxima are sorted: count those >= threshold by binary search.
+            var lo = 0
+            var hi = finiteMaxima.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if finiteMaxima[mid] >= threshold { hi = mid } else { lo = mid + 1 }
+            }
+            return p(finiteMaxima.count - lo)
+        }
         return Permutation(
             method: exact ? "exact" : "sampled",
             relabelings: evaluated,
             observed: observed,
             pValues: (0..<L).map { observed[$0].isFinite ? p(countGE[$0]) : .nan },
             maxLayerP: observedMax == nil ? .nan : p(maxGE),
+            adjustedP: adjusted,
+            nullP95: nullValues.map { DomainStatistics.quantile(sorted: $0.sorted(), 0.95) },
+            nullMaxP95: DomainStatistics.quantile(sorted: finiteMaxima, 0.95),
             nullMean: (0..<L).map { nullCount[$0] > 0 ? nullSum[$0] / Double(nullCount[$0]) : .nan },
             minimumP: minimumP,
             minimumFraction: minimumFraction

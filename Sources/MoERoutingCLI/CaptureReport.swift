@@ -89,11 +89,7 @@ enum CaptureReport {
             let n = r.rows.count
             let entropy = (0..<n).map { r.rows[$0] > 0 ? r.entropySum[$0] / Double(r.rows[$0]) : .nan }
             let margin = (0..<n).map { r.rows[$0] > 0 ? r.marginSum[$0] / Double(r.rows[$0]) : .nan }
-            figures.append(.lines(.init(
-                title: "Router decisiveness per layer", xLabel: "MoE layer", yLabel: "mean over rows",
-                x: (0..<n).map(Double.init),
-                series: [.init(name: "entropy of the softmax over all experts (nats)", values: entropy),
-                         .init(name: "margin between the k-th and (k+1)-th probability", values: margin)])))
+            figures += decisivenessFigures(entropy: entropy, margin: margin)
             tables.append(ReportTable(
                 title: "Router distribution per layer",
                 columns: ["layer", "rows", "mean entropy (nats)", "mean k/(k+1) margin"],
@@ -103,6 +99,23 @@ enum CaptureReport {
         return AnalyzerReport(
             analyzer: "capture", title: "Capture: routing time and router decisiveness",
             json: .object(json), tables: tables, figures: figures, headlines: headlines, notes: notes)
+    }
+
+    /// The router's decisiveness per layer as two line charts, one unit per axis: the mean
+    /// entropy of the softmax over all experts (nats, 0...ln E), and the mean margin between the
+    /// k-th and (k+1)-th probability (a probability, 0...1). NaN where a layer saw no rows.
+    static func decisivenessFigures(entropy: [Double], margin: [Double]) -> [ReportFigure] {
+        let x = (0..<max(entropy.count, margin.count)).map(Double.init)
+        return [
+            .lines(.init(
+                title: "Router entropy per layer (mean over rows)", xLabel: "MoE layer",
+                yLabel: "entropy (nats)", x: x,
+                series: [.init(name: "entropy of the softmax over all experts (nats)", values: entropy)])),
+            .lines(.init(
+                title: "Router k/(k+1) margin per layer (mean over rows)", xLabel: "MoE layer",
+                yLabel: "probability margin", x: x,
+                series: [.init(name: "margin between the k-th and (k+1)-th probability", values: margin)])),
+        ]
     }
 
     private static func pow10(_ d: Int) -> Double { (0..<d).reduce(1.0) { a, _ in a * 10 } }

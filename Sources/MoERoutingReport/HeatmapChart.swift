@@ -5,7 +5,9 @@ import MoERouting
 
 /// Draws a ``ReportFigure/Heatmap`` as SVG: one rectangle per cell coloured on a viridis scale,
 /// with its value in a tooltip, row and column labels (every k-th when they would collide), axis
-/// titles and a colour legend. Cells that are not finite are hatched grey with an "n/a" tooltip.
+/// titles and a colour legend. A cell that is not finite means *no data* (a source expert never
+/// selected, a masked diagonal): it is hatched grey (plain grey in an image), left out of the
+/// colour scale, its tooltip says "no data", and the legend gains a "no data" swatch.
 ///
 /// Above ``maxVectorCells`` cells the cells become one embedded PNG, one pixel per cell
 /// (``imageElement(scale:x:y:width:height:)``), to keep the report small.
@@ -55,11 +57,16 @@ struct HeatmapChart {
     func rowLabel(_ r: Int) -> String { r < heatmap.rowLabels.count ? heatmap.rowLabels[r] : String(r) }
     func columnLabel(_ c: Int) -> String { c < heatmap.columnLabels.count ? heatmap.columnLabels[c] : String(c) }
 
-    /// The tooltip of a cell: "y-axis: row, x-axis: column = value".
+    /// The legend's and tooltips' name for a cell that is not finite.
+    static let noData = "no data"
+
+    /// The tooltip of a cell: "y-axis: row, x-axis: column = value" ("= no data" when the value
+    /// is not finite).
     func tooltip(_ r: Int, _ c: Int) -> String {
         let y = heatmap.yLabel.isEmpty ? "row" : heatmap.yLabel
         let x = heatmap.xLabel.isEmpty ? "column" : heatmap.xLabel
-        return "\(y): \(rowLabel(r)), \(x): \(columnLabel(c)) = \(NumberFormat.value(value(r, c)))"
+        let v = value(r, c)
+        return "\(y): \(rowLabel(r)), \(x): \(columnLabel(c)) = \(v.isFinite ? NumberFormat.value(v) : Self.noData)"
     }
 
     // MARK: - Drawing
@@ -223,6 +230,7 @@ struct HeatmapChart {
         let c = NumberFormat.coordinate
         let note = "\(rows) × \(columns) cells drawn as an image (too many for one tooltip each); "
             + "colour scale \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))"
+            + (hasMissing ? "; grey cells: \(Self.noData)" : "")
         return "<image class=\"raster\" x=\"\(c(x))\" y=\"\(c(y))\" width=\"\(c(width))\" height=\"\(c(height))\" "
             + "preserveAspectRatio=\"none\" href=\"data:image/png;base64,\(PNGEncoder.base64(png))\">"
             + "<title>\(HTMLEscaping.escape(note))</title></image>"
@@ -286,8 +294,8 @@ struct HeatmapChart {
         }
         if let hatch {
             canvas.rect(x: x, y: y + height + 10, width: 12, height: 12, fill: hatch)
-            canvas.text("n/a", x: x + 19, y: y + height + 20, class: "tk")
-            labelW = max(labelW, 22)
+            canvas.text(noData, x: x + 19, y: y + height + 20, class: "tk")
+            labelW = max(labelW, HTMLEscaping.estimatedWidth(noData, fontSize: 11))
         }
         return 19 + labelW + 4
     }
@@ -314,8 +322,8 @@ struct HeatmapChart {
                 fill = "url(#\(pid)) \(missingGrey)"
             }
             canvas.rect(x: width, y: 4, width: 12, height: 12, fill: fill)
-            canvas.text("n/a", x: width + 17, y: 14, class: "tk")
-            width += 50
+            canvas.text(noData, x: width + 17, y: 14, class: "tk")
+            width += 22 + HTMLEscaping.estimatedWidth(noData, fontSize: 11) + 6
         }
         return canvas.finish(width: width, height: 38)
     }

@@ -60,6 +60,20 @@ struct SVGCanvas {
         body += "/>"
     }
 
+    /// A straight line with a tooltip (`<title>`), for markers that carry a value.
+    mutating func line(x1: Double, y1: Double, x2: Double, y2: Double, class cls: String, stroke: String? = nil, title: String) {
+        body += "<line x1=\"\(Self.c(x1))\" y1=\"\(Self.c(y1))\" x2=\"\(Self.c(x2))\" y2=\"\(Self.c(y2))\" class=\"\(cls)\""
+        if let stroke { body += " stroke=\"\(stroke)\"" }
+        body += "><title>\(HTMLEscaping.escape(title))</title></line>"
+    }
+
+    /// A closed, filled polygon through `points` (an interval band), filled with `fill`.
+    mutating func polygon(_ points: [(Double, Double)], fill: String, class cls: String) {
+        guard points.count > 2 else { return }
+        let list = points.map { "\(Self.c($0.0)),\(Self.c($0.1))" }.joined(separator: " ")
+        body += "<polygon points=\"\(list)\" class=\"\(cls)\" fill=\"\(fill)\"/>"
+    }
+
     /// A polyline through `points`; `dashed` draws it dashed.
     mutating func polyline(_ points: [(Double, Double)], stroke: String, dashed: Bool) {
         guard points.count > 1 else { return }

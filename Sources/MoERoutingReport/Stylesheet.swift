@@ -23,6 +23,9 @@ enum Stylesheet {
         svg.chart .series.dashed{stroke-width:1.6;stroke-dasharray:6 4}
         svg.chart .pt{stroke:#fff;stroke-width:1}
         svg.chart .pt.hollow{fill:#fff;stroke-width:1.4}
+        svg.chart .band{fill-opacity:.18;stroke:none}
+        svg.chart .err{stroke-width:1.3;fill:none}
+        svg.chart .ref{stroke:#1f2328;stroke-width:2.2}
         svg.chart .raster{image-rendering:pixelated;image-rendering:crisp-edges}
         svg.chart .cells rect:hover,svg.chart .bar:hover,svg.chart .pt:hover{stroke:#111;stroke-width:1.5}
         """

@@ -198,6 +198,47 @@ struct DomainAnalyzerMergeTests {
             return out
         }
 
+        /// Joint counts of (top1_l, top1_{l+1}) over tokens with both layers present, E*E.
+        func joint(_ toks: [T], pair l: Int) -> [Double] {
+            var c = [Double](repeating: 0, count: experts * experts)
+            for t in toks {
+                if let a = t.cells[l], let b = t.cells[l + 1] { c[a[0] * experts + b[0]] += 1 }
+            }
+            return c
+        }
+
+        /// Exact permutation over whole problems of any per-"layer" statistic: per-layer p,
+        /// max-T adjusted p (share of relabelings whose maximum over layers reaches the layer's
+        /// observed value) and the per-layer null's 95th percentile (type 7).
+        func exactTest(_ a: String, _ b: String, count: Int, _ statistic: ([T], [T], Int) -> Double)
+            -> (p: [Double], adjusted: [Double], p95: [Double])
+        {
+            let probs = Set(tokens.filter { $0.domain == a || $0.domain == b }.map { "\($0.domain)#\($0.problem)" }).sorted()
+            let nA = probs.filter { $0.hasPrefix(a + "#") }.count
+            let byProblem = Dictionary(grouping: tokens, by: { "\($0.domain)#\($0.problem)" })
+            func stats(_ sideA: Set<String>) -> [Double] {
+                let ta = sideA.flatMap { byProblem[$0] ?? [] }
+                let tb = probs.filter { !sideA.contains($0) }.flatMap { byProblem[$0] ?? [] }
+                return (0..<count).map { statistic(ta, tb, $0) }
+            }
+            let observed = stats(Set(probs.filter { $0.hasPrefix(a + "#") }))
+            var null: [[Double]] = []
+            for mask in 0..<(1 << probs.count) where mask.nonzeroBitCount == nA {
+                null.append(stats(Set(probs.indices.filter { mask & (1 << $0) != 0 }.map { probs[$0] })))
+            }
+            let total = Double(null.count)
+            let maxima = null.map { $0.max() ?? 0 }
+            let p = (0..<count).map { l in Double(null.filter { $0[l] >= observed[l] - 1e-12 }.count) / total }
+            let adjusted = (0..<count).map { l in Double(maxima.filter { $0 >= observed[l] - 1e-12 }.count) / total }
+            let p95 = (0..<count).map { l -> Double in
+                let v = null.map { $0[l] }.sorted()
+                let h = Double(v.count - 1) * 0.95
+                let lo = Int(h.rounded(.down))
+                return v[lo] + (h - Double(lo)) * (v[min(lo + 1, v.count - 1)] - v[lo])
+            }
+            return (p, adjusted, p95)
+        }
+
         /// (correct, baseline correct, evaluated) of the next-layer predictor fitted on `train`.
         func score(train: [T], test: [T]) -> (Double, Double, Double) {
             var right = 0.0
@@ -241,6 +282,40 @@ struct DomainAnalyzerMergeTests {
             }
             return (right / n, base / n)
         }
+    }
+
+    /// The transition domain test (joint top-1 -> top-1 JS per layer pair) and the max-T
+    /// adjusted p-values and null percentiles of both tests, against an exhaustive enumeration
+    /// written independently here. 7 + 5 problems: C(12, 7) = 792 relabelings, exact for both.
+    @Test func transitionTestAndAdjustedPMatchABruteForceComputation() throws {
+        let tokens = Self.randomTokens(domains: [("left", 7), ("right", 5)], seed: 21, experts: 4, layers: 3, topK: 2, firstID: 10)
+        let r = try DomainFixture.run(shape, [try DomainFixture.block(shape, tokens)])
+        let bf = BruteForce(tokens: tokens, layers: 3, experts: 4)
+        let usage = bf.exactTest("left", "right", count: 3) { a, b, l in BruteForce.js(bf.usage(a, layer: l), bf.usage(b, layer: l)) }
+        for l in 0..<3 {
+            #expect(abs((DomainFixture.layer(r, l, "p_value_adjusted") ?? -1) - usage.adjusted[l]) < 1e-15, "layer \(l)")
+            #expect(abs((DomainFixture.layer(r, l, "null_p95_js_bits") ?? -1) - usage.p95[l]) < 1e-12, "layer \(l)")
+            #expect(abs((DomainFixture.layer(r, l, "p_value") ?? -1) - usage.p[l]) < 1e-15, "layer \(l)")
+        }
+        let transitions = bf.exactTest("left", "right", count: 2) { a, b, l in BruteForce.js(bf.joint(a, pair: l), bf.joint(b, pair: l)) }
+        let t = try #require(r.json["transitions"])
+        #expect(t["permutation"]?["method"] == "exact")
+        #expect(t["permutation"]?["relabelings"] == 792)
+        let left = tokens.filter { $0.domain == "left" }
+        let right = tokens.filter { $0.domain == "right" }
+        for l in 0..<2 {
+            let row = try #require(t["layer_pairs"]?[l])
+            let expected = BruteForce.js(bf.joint(left, pair: l), bf.joint(right, pair: l))
+            #expect(abs((row["js_divergence_bits"]?.doubleValue ?? -1) - expected) < 1e-12, "pair \(l)")
+            #expect(abs((row["p_value"]?.doubleValue ?? -1) - transitions.p[l]) < 1e-15, "pair \(l)")
+            #expect(abs((row["p_value_adjusted"]?.doubleValue ?? -1) - transitions.adjusted[l]) < 1e-15, "pair \(l)")
+            #expect(abs((row["null_p95_js_bits"]?.doubleValue ?? -1) - transitions.p95[l]) < 1e-12, "pair \(l)")
+            let ci = (row["ci95"]?.arrayValue ?? []).compactMap { $0.doubleValue }
+            #expect(ci.count == 2 && ci[0] <= ci[1] && ci[0] >= 0 && ci[1] <= 1)
+            print("pair \(l): JS \(expected) bits, p \(transitions.p[l]), adjusted \(transitions.adjusted[l])")
+        }
+        let minimumAdjusted = transitions.adjusted.min() ?? .nan
+        #expect(abs((t["permutation"]?["max_layer_pair_p_value"]?.doubleValue ?? -1) - minimumAdjusted) < 1e-15)
     }
 
     @Test func everyFigureMatchesABruteForceComputation() throws {

@@ -162,13 +162,66 @@ struct DomainAnalyzerTests {
         #expect(r.json["layers"]?[1]?["ci95"] == [1.0, 1.0])
         #expect(r.notes.contains { $0.contains("Smallest attainable p-value: 2/6") })
         #expect(r.notes.contains { $0.contains("no layer can reach p < 0.05") })
-        // The bar chart highlights nothing (no p < 0.05).
+        // The usage bar chart highlights nothing (no p < 0.05).
         let bars = r.figures.compactMap { f -> ReportFigure.BarChart? in
-            if case .bars(let b) = f { return b } else { return nil }
+            if case .bars(let b) = f, b.title.hasPrefix("JS divergence of expert usage") { return b } else { return nil }
         }
         #expect(bars.count == 1)
         #expect(bars.first?.highlighted == [false, false])
         #expect(bars.first?.values == [0, 1])
+    }
+
+    /// The same 2 + 2 design: the null's 95th percentile, max-T adjusted p-values, the chart's
+    /// intervals and markers, and the significance headline.
+    /// Layer 0 null: 0,0,1,1,0,0 -> sorted 0,0,0,0,1,1; type 7 at h = 5 x 0.95 = 4.75 -> 1.
+    /// Layer 1 null: 1,1,.5,.5,.5,.5 -> 95th percentile 1. Maximum over layers per relabeling:
+    /// 1,1,1,1,.5,.5 -> adjusted p at layer 0 (observed 0) = 6/6, at layer 1 (observed 1) = 4/6.
+    /// Transitions 0->1 (k = 1): every problem is one distinct (top1_0, top1_1) cell, so every
+    /// relabeling splits them into disjoint supports: JS = 1 always -> p = adjusted p = 1, null
+    /// mean and 95th percentile 1, bootstrap [1, 1].
+    @Test func nullPercentilesAdjustedPAndTheChartOfTwoAgainstTwo() throws {
+        let block = try DomainFixture.block(
+            shape1,
+            [
+                T("humaneval", 1, [[0], [0]]), T("humaneval", 2, [[1], [0]]),
+                T("gsm8k", 1, [[0], [1]]), T("gsm8k", 2, [[1], [2]]),
+            ]
+        )
+        let r = try DomainFixture.run(shape1, [block])
+        #expect(DomainFixture.layer(r, 0, "null_p95_js_bits") == 1)
+        #expect(DomainFixture.layer(r, 1, "null_p95_js_bits") == 1)
+        #expect(DomainFixture.layer(r, 0, "p_value_adjusted") == 1)
+        #expect(abs((DomainFixture.layer(r, 1, "p_value_adjusted") ?? 0) - 4.0 / 6) < 1e-15)
+        #expect(r.json["layers"]?[1]?["significant"] == .bool(false))
+        #expect(r.json["permutation"]?["significant"] == .bool(false))
+        #expect(r.json["permutation"]?["significant_layers"] == .array([]))
+        #expect(r.json["permutation"]?["can_reach_alpha"] == .bool(false))
+        let usage = try #require(r.figures.compactMap { f -> ReportFigure.BarChart? in
+            if case .bars(let b) = f, b.title.hasPrefix("JS divergence of expert usage") { return b } else { return nil }
+        }.first)
+        // Bootstrap: layer 1 is [1, 1] (see above); layer 0 reaches both 0 and 1 bit.
+        #expect(usage.lower == [0, 1] && usage.upper == [1, 1])
+        #expect(usage.reference == [1, 1])
+        #expect(usage.referenceLabel == "permutation null, 95th percentile")
+        let headline = try #require(r.headlines.first { $0.label.hasPrefix("usage differs, gsm8k vs humaneval") })
+        #expect(headline.value == "not significant (p = 0.6667 for the maximum)")
+        #expect(headline.reference.contains("smallest attainable p 0.3333 with 2 vs 2 problems: too few problems to reach alpha"))
+        #expect(r.notes.contains { $0.hasPrefix("A domain has only 2 problems: a bootstrap over so few problems") })
+        // The transition test.
+        let t = try #require(r.json["transitions"]?["layer_pairs"]?[0])
+        #expect(t["from"] == 0 && t["to"] == 1)
+        #expect(t["js_divergence_bits"]?.doubleValue == 1)
+        #expect(t["p_value"]?.doubleValue == 1 && t["p_value_adjusted"]?.doubleValue == 1)
+        #expect(t["null_mean_js_bits"]?.doubleValue == 1 && t["null_p95_js_bits"]?.doubleValue == 1)
+        #expect(t["ci95"] == [1.0, 1.0])
+        #expect(r.json["transitions"]?["permutation"]?["method"] == "exact")
+        #expect(r.json["transitions"]?["permutation"]?["relabelings"] == 6)
+        #expect(r.json["pairs"]?[0]?["transitions"] == r.json["transitions"])
+        let transitionChart = try #require(r.figures.compactMap { f -> ReportFigure.BarChart? in
+            if case .bars(let b) = f, b.title.hasPrefix("JS divergence of top-1 -> top-1 transitions") { return b } else { return nil }
+        }.first)
+        #expect(transitionChart.values == [1] && transitionChart.lower == [1] && transitionChart.reference == [1])
+        #expect(r.headlines.contains { $0.label == "top-1 transitions differ, gsm8k vs humaneval (p adjusted over 1 layer pair)" && $0.value.hasPrefix("not significant") })
     }
 
     /// 8 + 8 problems: C(16, 8) = 12,870 > 10,000 relabelings, so 10,000 are sampled.
@@ -198,6 +251,17 @@ struct DomainAnalyzerTests {
             if case .bars(let b) = f { return b } else { return nil }
         }
         #expect(bars.first?.highlighted == [true, false])
+        // Layer 0 is significant after the max-T adjustment too (layer 1 is 0 in every relabeling,
+        // so the maximum is layer 0's JS), and the summary says so.
+        let adjusted = try #require(DomainFixture.layer(r, 0, "p_value_adjusted"))
+        #expect(adjusted == p0)
+        #expect(r.json["layers"]?[0]?["significant"] == .bool(true))
+        #expect(r.json["layers"]?[1]?["significant"] == .bool(false))
+        #expect(r.json["permutation"]?["significant_layers"] == [0])
+        #expect(r.json["permutation"]?["significant"] == .bool(true))
+        let headline = try #require(r.headlines.first { $0.label.hasPrefix("usage differs, a vs b") })
+        #expect(headline.value.hasPrefix("significant at layer 0; p = 0.000"))
+        #expect(!headline.reference.contains("too few problems"))
         // Exactly at the limit the enumeration is exact: 7 + 7 gives C(14, 7) = 3432.
         let small = try DomainFixture.block(shape1, tokens.filter { $0.problem < 7 })
         let r3 = try DomainFixture.run(shape1, [small])
@@ -331,6 +395,91 @@ struct DomainAnalyzerTests {
         #expect(h.json["layers"]?[0]?["affinity_js_divergence_bits"] == .null)
         #expect(h.json["transfer"] == .array([]))
         #expect(h.notes.contains { $0.contains("exceeds 1048576 cells") })
+    }
+
+    /// k = 1; tokens are (layer 0 top-1 -> layer 1 top-1).
+    /// a: p0 = (0->1), (1->2); p1 = (2->2). b: p0 = (0->2) x2; p1 = (0->2) x2.
+    /// Fit on a: 0->1, 1->2, 2->2; most frequent layer-1 top-1 in a: 2 (2 of 3).
+    ///   On b: predicts 1 for every (0->2): 0/4, while the baseline "2" gets 4/4: BELOW BASELINE.
+    ///   Every b problem scores 0/2 (baseline 2/2), so every bootstrap resample gives accuracy 0,
+    ///   baseline 1, difference -1: the intervals are [0, 0], [1, 1], [-1, -1].
+    /// Fit on b: 0->2, most frequent 2. On a: (0->1) wrong, 1 and 2 unseen -> 2: right twice ->
+    ///   2/3, baseline 2/3: equal, not below. Per problem a: p0 1/2, p1 1/1; resamples {p0,p0}
+    ///   0.5, {p1,p1} 1, mixed 2/3 -> interval [0.5, 1].
+    /// Within a (leave-one-problem-out): 1/3 against baseline 1/3; within b: 1 against 1.
+    @Test func transferIntervalsAndBelowBaselineFlags() throws {
+        let block = try DomainFixture.block(
+            shape1,
+            [
+                T("a", 0, [[0], [1]]), T("a", 0, [[1], [2]]), T("a", 1, [[2], [2]]),
+                T("b", 0, [[0], [2]]), T("b", 0, [[0], [2]]), T("b", 1, [[0], [2]]), T("b", 1, [[0], [2]]),
+            ]
+        )
+        let r = try DomainFixture.run(shape1, [block])
+        let ab = try #require(DomainFixture.transfer(r, train: "a", test: "b"))
+        #expect(ab["top1_accuracy"]?.doubleValue == 0)
+        #expect(ab["baseline_most_frequent"]?.doubleValue == 1)
+        #expect(ab["top1_accuracy_ci95"] == [0.0, 0.0])
+        #expect(ab["baseline_most_frequent_ci95"] == [1.0, 1.0])
+        #expect(ab["top1_minus_baseline_ci95"] == [-1.0, -1.0])
+        #expect(ab["below_baseline"] == .bool(true))
+        #expect(ab["within_test_cv_top1_accuracy"]?.doubleValue == 1)
+        #expect(ab["within_test_cv_below_baseline"] == .bool(false))
+        let ba = try #require(DomainFixture.transfer(r, train: "b", test: "a"))
+        #expect(abs((ba["top1_accuracy"]?.doubleValue ?? 0) - 2.0 / 3) < 1e-15)
+        #expect(ba["below_baseline"] == .bool(false))
+        let ci = (ba["top1_accuracy_ci95"]?.arrayValue ?? []).compactMap { $0.doubleValue }
+        #expect(ci == [0.5, 1.0])
+        #expect(abs((ba["within_test_cv_top1_accuracy"]?.doubleValue ?? 0) - 1.0 / 3) < 1e-15)
+        #expect(r.json["transfer_bootstrap"]?["resamples"] == 1000)
+        // The summary flags exactly the predictor below its baseline.
+        let flags = r.headlines.filter { $0.label.hasPrefix("BELOW BASELINE") }
+        #expect(flags.map(\.label) == ["BELOW BASELINE: next-layer predictor fitted on a, tested on b"])
+        #expect(flags.first?.value == "0.0000 < 1.0000")
+        #expect(flags.first?.reference.contains("[-1.0000, -1.0000]") == true)
+        #expect(r.headlines.contains { $0.label == "next-layer top-1 accuracy, fitted on a, tested on b" && $0.reference.hasPrefix("95% CI [0.0000, 0.0000]") })
+        // The chart: transfers then within-domain CV, intervals, baselines as markers.
+        let chart = try #require(r.figures.compactMap { f -> ReportFigure.BarChart? in
+            if case .bars(let b) = f, b.title.hasPrefix("Next-layer top-1 accuracy") { return b } else { return nil }
+        }.first)
+        #expect(chart.labels == ["a -> b", "b -> a", "within b (CV)", "within a (CV)"])
+        #expect(chart.highlighted == [true, false, false, false])
+        #expect(chart.lower?[0] == 0 && chart.upper?[0] == 0 && chart.lower?[1] == 0.5)
+        #expect(chart.reference?[0] == 1 && chart.referenceLabel == "most-frequent baseline")
+        #expect(r.renderText().contains("below baseline"))
+    }
+
+    /// Above ``DomainAnalyzer/maximumProblemTransitionCells`` a problem keeps no transition matrix:
+    /// the transition test and the transfer intervals are null, with a note, and nothing traps.
+    @Test func largeShapesSkipTheTransitionTestWithANote() throws {
+        let wide = try ModelShape(layers: 2, experts: 160, topK: 1)  // (L-1) E^2 = 25,600 cells
+        #expect(wide.experts * wide.experts > DomainAnalyzer.maximumProblemTransitionCells)
+        let block = try DomainFixture.block(
+            wide,
+            [T("a", 0, [[0], [150]]), T("a", 1, [[1], [2]]), T("b", 0, [[159], [3]]), T("b", 1, [[0], [150]])]
+        )
+        let r = try DomainFixture.run(wide, [block])
+        #expect(r.json["transitions"] == .null)
+        #expect(r.json["transfer_bootstrap"] == .null)
+        #expect(DomainFixture.transfer(r, train: "a", test: "b")?["top1_accuracy_ci95"] == .null)
+        #expect(DomainFixture.transfer(r, train: "a", test: "b")?["top1_accuracy"] != nil)
+        #expect(r.notes.contains { $0.hasPrefix("Transition domain test and transfer intervals skipped") && $0.contains("25600") })
+        // The usage test still runs.
+        #expect(r.json["permutation"]?["method"] == "exact")
+        // Without per-problem matrices the folds are counted directly: cross-validation and
+        // transfer still match a brute-force computation (6 and 5 problems: 5 folds each).
+        let tokens = DomainAnalyzerMergeTests.randomTokens(domains: [("a", 6), ("b", 5)], seed: 5, experts: 160, layers: 2, topK: 1)
+        let r2 = try DomainFixture.run(wide, [try DomainFixture.block(wide, tokens)])
+        let bf = DomainAnalyzerMergeTests.BruteForce(tokens: tokens, layers: 2, experts: 160)
+        for (train, test) in [("a", "b"), ("b", "a")] {
+            let t = try #require(DomainFixture.transfer(r2, train: train, test: test))
+            let (c, _, n) = bf.score(train: tokens.filter { $0.domain == train }, test: tokens.filter { $0.domain == test })
+            #expect(abs((t["top1_accuracy"]?.doubleValue ?? -1) - c / n) < 1e-12)
+            let (cv, cvBase) = bf.crossValidated(test)
+            #expect(abs((t["within_test_cv_top1_accuracy"]?.doubleValue ?? -1) - cv) < 1e-12)
+            #expect(abs((t["within_test_cv_baseline_most_frequent"]?.doubleValue ?? -1) - cvBase) < 1e-12)
+            #expect(t["cv"]?["folds"] == 5)
+        }
     }
 
     @Test func fewerThanTwoDomainsIsNotApplicable() throws {

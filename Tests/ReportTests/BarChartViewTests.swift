@@ -55,6 +55,66 @@ struct BarChartViewTests {
         #expect(!BarChartView(chart: layers).horizontal)
     }
 
+    @Test func errorBarsAndReferenceMarkersOnVerticalBars() throws {
+        let chart = ReportFigure.BarChart(
+            title: "js", xLabel: "layer", yLabel: "bits", labels: ["0", "1", "2"], values: [0.1, 0.2, 0.05],
+            highlighted: [false, true, false], lower: [0.05, 0.15, .nan], upper: [0.3, 0.25, .nan],
+            reference: [0.08, .nan, 0.4], referenceLabel: "null 95th percentile"
+        )
+        let view = BarChartView(chart: chart)
+        #expect(!view.horizontal)
+        let svg = view.svg()
+        let elements = try HeatmapChartTests.elements(svg)
+        // Two bars with intervals: a stem and two caps each.
+        #expect(elements.filter { $0.name == "line" && $0.attributes["class"] == "err" }.count == 2 * 3)
+        // Two reference markers on bars plus one legend sample.
+        let refs = elements.filter { $0.name == "line" && $0.attributes["class"] == "ref" }
+        #expect(refs.count == 2 + 1)
+        #expect(svg.contains("<title>layer 0: 0.1 [0.05, 0.3]; null 95th percentile 0.08</title>"))
+        #expect(svg.contains("<title>layer 2: null 95th percentile 0.4</title>"))
+        #expect(svg.contains(">null 95th percentile</text>") && svg.contains(">highlighted (1 of 3)</text>"))
+        // The axis reaches the reference 0.4, twice the largest bar.
+        let ticks = elements.filter { $0.name == "text" && $0.attributes["class"] == "tk" }.compactMap { Double($0.text) }
+        #expect((ticks.max() ?? 0) >= 0.4)
+        // The interval's upper end lies above the bar's top (smaller y).
+        let bars = try Self.bars(svg)
+        let stem = try #require(elements.first { $0.name == "line" && $0.attributes["class"] == "err" })
+        let stemTop = min(Double(stem.attributes["y1"] ?? "") ?? 0, Double(stem.attributes["y2"] ?? "") ?? 0)
+        #expect(stemTop < (Double(bars[0].attributes["y"] ?? "") ?? 0))
+    }
+
+    @Test func referenceAloneGetsALegendAndHorizontalBarsGetIntervals() throws {
+        let chart = ReportFigure.BarChart(
+            title: "paths", xLabel: "expert path", yLabel: "tokens", labels: ["3→5→1→6→2", "0→0→2→4→4"], values: [30, 20],
+            lower: [25, 10], upper: [35, 28], reference: [12, 12], referenceLabel: "expected under independence"
+        )
+        let view = BarChartView(chart: chart)
+        #expect(view.horizontal)
+        let svg = view.svg()
+        let elements = try HeatmapChartTests.elements(svg)
+        #expect(elements.filter { $0.name == "line" && $0.attributes["class"] == "err" }.count == 2 * 3)
+        #expect(elements.filter { $0.name == "line" && $0.attributes["class"] == "ref" }.count == 2 + 1)
+        #expect(svg.contains(">expected under independence</text>") && !svg.contains("highlighted"))
+        // The value label sits right of the interval's end, not inside it.
+        let stem = try #require(elements.first { $0.name == "line" && $0.attributes["class"] == "err" })
+        let stemEnd = max(Double(stem.attributes["x1"] ?? "") ?? 0, Double(stem.attributes["x2"] ?? "") ?? 0)
+        let label = try #require(elements.first { $0.name == "text" && $0.attributes["class"] == "vl" && $0.text == "30" })
+        #expect((Double(label.attributes["x"] ?? "") ?? 0) > stemEnd)
+    }
+
+    @Test func chartsWithoutIntervalsOrReferencesDrawAsBefore() {
+        let plain = ReportFigure.BarChart(title: "js", xLabel: "layer", yLabel: "bits", labels: ["0", "1"], values: [0.1, 0.2])
+        let svg = BarChartView(chart: plain).svg()
+        #expect(!svg.contains("class=\"err\"") && !svg.contains("class=\"ref\"") && !svg.contains("legend"))
+        // NaN intervals and references draw nothing either, and no legend.
+        var empty = plain
+        empty.lower = [.nan, .nan]
+        empty.upper = [.nan, .nan]
+        empty.reference = [.nan, .nan]
+        empty.referenceLabel = "null"
+        #expect(BarChartView(chart: empty).svg() == svg)
+    }
+
     @Test func negativeValuesHangBelowZero() throws {
         let chart = ReportFigure.BarChart(title: "d", xLabel: "", yLabel: "", labels: ["1", "2"], values: [1, -1])
         let bars = try Self.bars(BarChartView(chart: chart).svg())

@@ -66,9 +66,9 @@ struct HTMLReportTests {
         #expect(titled == cells)
         // One gradient legend per heatmap drawn on its own, one per grid of small multiples.
         #expect(Markup.count("<linearGradient ", in: Self.html) == 1 + 1 + 1 + 2 + 1)
-        // The 32 diagonal cells of the 32 x 32 heatmap are NaN: hatched, with an n/a tooltip.
+        // The 32 diagonal cells of the 32 x 32 heatmap are NaN: hatched, with a "no data" tooltip.
         #expect(Markup.count(" #d0d7de\"><title>", in: Self.html) == 32)
-        #expect(Markup.count("= n/a</title>", in: Self.html) == 32)
+        #expect(Markup.count("= no data</title>", in: Self.html) == 32)
     }
 
     @Test func linesBarsAndHighlights() {
@@ -147,6 +147,32 @@ struct HTMLReportTests {
         #expect(!html.contains("id=\"failures\""))
         #expect(Markup.svgFragments(html).isEmpty)
         #expect(html.contains("<title>MoE routing report</title>"))
+    }
+
+    @Test func intervalsAndReferenceMarkersReachThePageWithTheirStyles() throws {
+        let figures: [ReportFigure] = [
+            .lines(.init(
+                title: "accuracy", xLabel: "layer", yLabel: "accuracy", x: [0, 1, 2],
+                series: [.init(name: "acc", values: [0.2, 0.3, 0.25], lower: [0.1, 0.2, 0.2], upper: [0.3, 0.4, 0.3])]
+            )),
+            .bars(.init(
+                title: "js", xLabel: "layer", yLabel: "bits", labels: ["0", "1"], values: [0.1, 0.2],
+                lower: [0.05, 0.1], upper: [0.2, 0.3], reference: [0.15, 0.15], referenceLabel: "null <95th>"
+            )),
+        ]
+        let result = AnalysisResult(
+            reports: [AnalyzerReport(analyzer: "t", title: "T", json: [:], figures: figures)], failures: [], statistics: .init()
+        )
+        let html = HTMLReport.render(result)
+        #expect(Markup.count("<polygon ", in: html) == 1)
+        #expect(Markup.count("class=\"err\"", in: html) == 2 * 3)
+        #expect(Markup.count("class=\"ref\"", in: html) == 2 + 1)
+        #expect(html.contains(">null &lt;95th&gt;</text>"))
+        for rule in ["svg.chart .band{", "svg.chart .err{", "svg.chart .ref{"] { #expect(html.contains(rule), "\(rule)") }
+        for svg in Markup.svgFragments(html) {
+            if case .failure(let error) = Markup.parse(svg) { Issue.record("\(error)") }
+        }
+        #expect(HTMLReport.svg(for: figures[1]).contains("svg.chart .ref{"))
     }
 
     @Test func standaloneSVGOfAFigure() {

@@ -49,10 +49,40 @@ struct HeatmapChartTests {
         let svg = HeatmapChart(h, size: .full).svg(scale: nil, ids: &ids)
         let cells = Self.cellRects(svg)
         #expect(cells.count == 4)
-        #expect(cells.filter { $0.contains("fill=\"url(#moe-na-1) #d0d7de\"") && $0.contains("= n/a</title>") }.count == 2)
+        #expect(cells.filter { $0.contains("fill=\"url(#moe-na-1) #d0d7de\"") && $0.contains("= no data</title>") }.count == 2)
         let elements = try Self.elements(svg)
         #expect(elements.contains { $0.name == "pattern" && $0.attributes["id"] == "moe-na-1" })
-        #expect(elements.contains { $0.name == "text" && $0.text == "n/a" })
+        #expect(elements.contains { $0.name == "text" && $0.text == "no data" })
+    }
+
+    @Test func noDataCellsStayOutOfTheScaleAndAreNamedInTheLegend() throws {
+        // A row whose source expert was never selected is NaN: "no data", not zero.
+        let h = Self.heatmap([[0.2, 0.4], [.nan, .nan]])
+        var ids = IDAllocator()
+        let svg = HeatmapChart(h, size: .full).svg(scale: nil, ids: &ids)
+        let cells = Self.cellRects(svg)
+        #expect(cells.count == 4)
+        #expect(cells.filter { $0.contains("= no data</title>") && $0.contains("url(#moe-na-1)") }.count == 2)
+        #expect(!svg.contains("n/a"))
+        // The colour scale covers 0.2...0.4 only (rounded to round ends), so 0.2 is not the darkest
+        // colour a NaN-as-zero scale would give 0.
+        let scale = ColorScale(minimum: 0.2, maximum: 0.4).rounded()
+        #expect(scale.minimum > 0)
+        #expect(cells[0].contains("fill=\"\(scale.hex(0.2))\""))
+        let texts = try Self.elements(svg).filter { $0.name == "text" }.map(\.text)
+        #expect(texts.filter { $0 == "no data" }.count == 1)
+        // No swatch when every cell has data.
+        var ids2 = IDAllocator()
+        let full = HeatmapChart(Self.heatmap([[0.2, 0.4]]), size: .full).svg(scale: nil, ids: &ids2)
+        #expect(!full.contains("no data") && !full.contains("moe-na"))
+        // The image path: grey cells, and its tooltip and the shared legend name them.
+        var big = [[Double]](repeating: [Double](repeating: 1, count: 70), count: 70)
+        big[3] = [Double](repeating: .nan, count: 70)
+        var ids3 = IDAllocator()
+        let image = HeatmapChart(Self.heatmap(big), size: .full).svg(scale: nil, ids: &ids3)
+        #expect(image.contains("grey cells: no data</title>"))
+        let legend = HeatmapChart.legend(scale: ColorScale(minimum: 0, maximum: 1), hasMissing: true, image: true, ids: &ids3, title: "t")
+        #expect(legend.contains(">no data</text>") && legend.contains("fill=\"#d0d7de\""))
     }
 
     @Test func labelsEveryKthTickOfALargeMatrixWithoutOverlap() throws {
@@ -89,7 +119,7 @@ struct HeatmapChartTests {
         #expect(!(try Self.elements(svg)).contains { $0.name == "text" && ($0.text == "expert" || $0.text == "layer") })
         let legend = HeatmapChart.legend(scale: shared, hasMissing: true, ids: &ids, title: "2 heatmaps")
         let texts = try Self.elements(legend).filter { $0.name == "text" }.map(\.text)
-        #expect(texts.first == "0" && texts.contains("10") && texts.contains("n/a"))
+        #expect(texts.first == "0" && texts.contains("10") && texts.contains("no data"))
     }
 
     @Test func printsValuesInLargeCellsInReadableColours() {
