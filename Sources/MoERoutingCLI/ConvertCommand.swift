@@ -12,7 +12,10 @@ extension MoERoutingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Convert traces between seed JSONL, the binary .moetrace format and NumPy .npz.",
             discussion: """
-                The output format follows OUT's extension (.jsonl, .moetrace, .npz) unless --format says.
+                The output format follows OUT's extension (.jsonl, .moetrace, .npz) unless --format says. \
+                Inputs may be .jsonl, .moetrace or .npz. Layer timings, capture settings, the \
+                model shape and name, and declared domains are carried into .moetrace and .npz; \
+                JSONL cannot hold them, and standard error lists what was left behind.
 
                 Examples:
                   moe-routing convert routing.jsonl routing.moetrace
@@ -37,13 +40,59 @@ extension MoERoutingCommand {
             guard let outFormat = format ?? TraceFormat(path: output) else {
                 throw CLIError("cannot tell the output format of \(output): name it .jsonl, .moetrace or .npz, or give --format")
             }
-            let inputs = try TraceInputs(paths: Array(paths.dropLast()), options: try read.traceOptions())
-            let sink = try openTraceSink(path: output, format: outFormat, shape: inputs.shape, settings: inputs.settings)
+            let inputs = try TraceInputs(paths: Array(paths.dropLast()), options: try read.traceOptions(), collectTimings: true)
+            let sink = try openTraceSink(
+                path: output, format: outFormat, shape: inputs.shape, domains: inputs.declaredDomains, settings: inputs.settings)
+            let carrier = TimingCarrier(inputs: inputs, sink: sink)
             let dispatcher = AnalysisDispatcher(analyzers: MultiplexAnalyzer([]), sinks: [sink])
-            try dispatcher.run(source: inputs.source, context: AnalysisContext(shape: inputs.shape))
+            try dispatcher.begin(AnalysisContext(shape: inputs.shape))
+            while let block = try inputs.source.nextBlock() {
+                try carrier.carry()  // the timing chunks read on the way to this block come first
+                try dispatcher.dispatch(block)
+            }
+            try carrier.carry()
+            try sink.close()
             for w in inputs.warnings { Console.warn(w) }
+            let left = carrier.leftBehind(format: outFormat)
+            if !left.isEmpty { Console.warn("\(output): the target format cannot hold: \(left.joined(separator: ", "))") }
             let s = dispatcher.statistics
             print("wrote \(output) (\(outFormat.rawValue)): \(s.tokens) tokens, \(s.records) token-layer records, shape \(inputs.shape)")
         }
+    }
+}
+
+/// Carries what a conversion copies besides blocks (layer timings) from the inputs into the
+/// output, and says what the output's format cannot hold.
+private final class TimingCarrier {
+    let inputs: TraceInputs
+    let sink: any RoutingBlockSink
+    /// Timing records read but not written (the output cannot hold them).
+    private(set) var droppedTimings = 0
+
+    init(inputs: TraceInputs, sink: any RoutingBlockSink) {
+        self.inputs = inputs
+        self.sink = sink
+    }
+
+    /// Writes the timing records read since the last call, or counts them when the sink cannot.
+    func carry() throws {
+        let records = inputs.takeTimingRecords()
+        guard !records.isEmpty else { return }
+        if let timed = sink as? any LayerTimingSink {
+            try timed.writeTimings(records)
+        } else {
+            droppedTimings += records.count
+        }
+    }
+
+    /// What the inputs had that a file of `format` cannot hold, one phrase each.
+    func leftBehind(format: TraceFormat) -> [String] {
+        var out: [String] = []
+        if droppedTimings > 0 { out.append("layer timings (\(droppedTimings) records)") }
+        guard format == .jsonl else { return out }
+        if !inputs.settings.isEmpty { out.append("capture settings (\(inputs.settings.count) keys)") }
+        if let name = inputs.shape.name { out.append("the model name (\(name))") }
+        out.append("the model shape (\(inputs.shape); state it with --layers \(inputs.shape.layers) --experts \(inputs.shape.experts) --top-k \(inputs.shape.topK) when reading it back)")
+        return out
     }
 }

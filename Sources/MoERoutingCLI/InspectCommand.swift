@@ -16,10 +16,12 @@ extension MoERoutingCommand {
                 """
         )
 
-        @Argument(help: "Trace files (.jsonl, .moetrace). Several are read as one stream.")
+        @Argument(help: "Trace files (.jsonl, .moetrace, .npz). Several are read as one stream.")
         var traces: [String]
 
         @OptionGroup var read: ReadOptions
+
+        @OptionGroup var phase: PhaseOption
 
         @Option(help: "Output format: text, json or markdown.")
         var format: OutputFormat = .text
@@ -30,7 +32,7 @@ extension MoERoutingCommand {
             let steps = StepColumnSummary()
             let mux = MultiplexAnalyzer([summary, steps])
             let dispatcher = AnalysisDispatcher(analyzers: mux)
-            try dispatcher.run(source: inputs.source, context: AnalysisContext(shape: inputs.shape, settings: inputs.settings))
+            try dispatcher.run(source: phase.filter(inputs.source), context: AnalysisContext(shape: inputs.shape, settings: inputs.settings))
             let (reports, failures) = mux.finishAll()
             if let f = failures.first { throw CLIError("\(f)") }
             var report = reports[0]
@@ -48,6 +50,7 @@ extension MoERoutingCommand {
                 members.append(.init("shape_inferred", .bool(inputs.shapeWasInferred)))
                 members.append(.init("skipped_records", .object(inputs.skipped.keys.sorted().map { .init($0.rawValue, .int(inputs.skipped[$0]!)) })))
                 members.append(.init("lost_bytes", .int(inputs.lostBytes)))
+                if phase.phase != .all { members.append(.init("phase_kept", .string(phase.phase.rawValue))) }
                 if let timing { members.append(.init("timing", timing.totals.reportValue)) }
                 if let value = steps.reportValue { members.append(.init("steps", value)) }
                 print(ReportValue.object(members).jsonString(indent: 2))

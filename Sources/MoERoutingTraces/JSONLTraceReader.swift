@@ -64,6 +64,9 @@ public final class JSONLTraceReader: RoutingBlockSource {
     public let shape: ModelShape
     /// Whether ``shape`` was inferred by the pre-pass (no shape was stated).
     public let shapeWasInferred: Bool
+    /// What an inferred ``shape`` rests on (how many rows use the highest layer and expert id);
+    /// `nil` when the shape was stated.
+    public let shapeEvidence: JSONLShapeEvidence?
     /// The files, read in order as one stream.
     public let paths: [String]
     /// The options the reader was created with.
@@ -90,8 +93,9 @@ public final class JSONLTraceReader: RoutingBlockSource {
         if let stated = options.shape {
             shape = stated
             shapeWasInferred = false
+            shapeEvidence = nil
         } else {
-            shape = try JSONLShapeInference.infer(paths: paths, lenient: options.lenient)
+            (shape, shapeEvidence) = try JSONLShapeInference.inferWithEvidence(paths: paths, lenient: options.lenient)
             shapeWasInferred = true
         }
         self.paths = paths
@@ -135,6 +139,11 @@ public final class JSONLTraceReader: RoutingBlockSource {
     /// Domain names seen so far, in block index order (in interleaved mode, those of the problems
     /// emitted so far).
     public var domains: [String] { core.builder.domains }
+
+    /// The advice given with a duplicate record whose position restarts the positions of its
+    /// (problem, layer): the input looks like the seed's raw per-step layout; read it with
+    /// ``TracePositions/byOrder``.
+    public static var rawLayoutHint: String { JSONLReaderCore.rawLayoutHint }
 
     /// Throws a clear error when a file cannot be opened for reading (missing, a directory, ...).
     private static func checkReadable(_ path: String) throws(TraceFileError) {
