@@ -82,7 +82,10 @@ extension MoERoutingCommand {
                     "seed": .string(String(seed)),
                 ]
             )
-            result.run = result.run.appending("input", inputs.facts(phase: phase.phase, droppedTokens: source.droppedTokens))
+            // What the readers skipped is known only now that the source is drained.
+            let facts = inputs.facts(phase: phase.phase, droppedTokens: source.droppedTokens)
+            result.run = result.run.replacing("skipped_records", facts["skipped_records"] ?? [:])
+                .replacing("lost_bytes", .int(inputs.lostBytes)).appending("input", facts)
             result.notices += inputs.notices
             if phase.phase != .all, result.statistics.tokens == 0 {
                 for w in inputs.warnings { Console.warn(w) }
@@ -152,6 +155,13 @@ func analysisJSON(_ result: AnalysisResult) -> ReportValue {
 }
 
 extension ReportValue {
+    /// This object with the value of member `key` replaced (a non-object, or an object without
+    /// `key`, is returned unchanged).
+    func replacing(_ key: String, _ value: ReportValue) -> ReportValue {
+        guard let members = objectMembers else { return self }
+        return .object(members.map { $0.key == key ? .init(key, value) : $0 })
+    }
+
     /// This object with one more member at the end (a non-object is returned unchanged).
     func appending(_ key: String, _ value: ReportValue) -> ReportValue {
         guard var members = objectMembers else { return self }

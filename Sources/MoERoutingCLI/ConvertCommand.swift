@@ -90,7 +90,7 @@ private final class TimingCarrier {
         var out: [String] = []
         if droppedTimings > 0 { out.append("layer timings (\(droppedTimings) records)") }
         guard format == .jsonl else { return out }
-        if !inputs.settings.isEmpty { out.append("capture settings (\(inputs.settings.count) keys)") }
+        if !inputs.settings.isEmpty { out.append("capture settings (\(inputs.settings.count) key\(inputs.settings.count == 1 ? "" : "s"))") }
         if let name = inputs.shape.name { out.append("the model name (\(name))") }
         out.append("the model shape (\(inputs.shape); state it with --layers \(inputs.shape.layers) --experts \(inputs.shape.experts) --top-k \(inputs.shape.topK) when reading it back)")
         return out

@@ -78,7 +78,7 @@ final class TraceInputs {
             if s.lostBytes > 0 {
                 out.append("\(name): \(s.lostBytes) bytes at the end were lost: \(s.lossReason ?? "incomplete chunk")")
             }
-            if s.restartedPositions > 0 {
+            if s.restartedPositions >= shape.layers {
                 out.append("\(name): \(s.restartedPositions) of the skipped duplicates restart the positions of their (problem, layer): \(JSONLTraceReader.rawLayoutHint)")
             }
         }
@@ -107,8 +107,12 @@ final class TraceInputs {
 
     var lostBytes: Int { binaries.reduce(0) { $0 + $1.1.summary.lostBytes } }
 
-    /// Skipped duplicates whose positions restart: the seed's raw per-step layout.
+    /// Skipped duplicates whose positions restart below positions already seen.
     var restartedPositions: Int { jsonl?.summary.restartedPositions ?? 0 }
+
+    /// Whether the restarts look like the seed's raw per-step layout rather than a stray
+    /// duplicate: at least one decode step's worth (L records).
+    var looksLikeRawLayout: Bool { restartedPositions >= shape.layers }
 
     /// Per-layer timing sums over the binary inputs' layer-timings chunks and the archives'
     /// `timing_*` arrays, or `nil` when none has any; final once the source has been drained.
@@ -157,7 +161,7 @@ final class TraceInputs {
             let kinds = skipped.keys.sorted().map { "\(skipped[$0]!) \($0.rawValue)" }.joined(separator: ", ")
             out.append("\(total) bad record\(total == 1 ? " was" : "s were") skipped (\(kinds)); the figures exclude \(total == 1 ? "it" : "them").")
         }
-        if restartedPositions > 0 {
+        if looksLikeRawLayout {
             out.append(
                 "\(restartedPositions) of the skipped duplicates restart the positions of their (problem, layer): the input looks like the seed's raw per-step layout, and what remains is only each problem's first forward pass; read it with --positions by-order."
             )
