@@ -12,7 +12,8 @@ public import MoERouting
 ///   readable anywhere.
 /// - `binary`: the native `.moetrace` format: checksummed append-only chunks, fast to read,
 ///   survives a killed writer (see docs/trace-format.md).
-/// - `npz`: a NumPy `.npz` archive of whole-run arrays, for Python analysis (write-only here).
+/// - `npz`: a NumPy `.npz` archive of whole-run arrays, for Python analysis (read back by
+///   ``NPZTraceReader``).
 ///
 /// ```swift
 /// TraceFormat(path: "run.moetrace")                 // .binary
