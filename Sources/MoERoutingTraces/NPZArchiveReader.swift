@@ -21,7 +21,7 @@ struct NPYArray {
     let descr: String
 
     /// Elements in the array.
-    var count: Int { shape.reduce(1, *) }
+    let count: Int
 
     /// Parses a `.npy` file's bytes.
     ///
@@ -87,6 +87,7 @@ struct NPYArray {
             throw NPZProblem("holds \(b.count - dataStart) data bytes, fewer than its shape \(dims) of '\(descr)' needs")
         }
         self.kind = kind
+        self.count = count
         self.itemSize = item
         self.bigEndian = big && item > 1
         self.shape = dims

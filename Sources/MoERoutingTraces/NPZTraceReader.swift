@@ -181,8 +181,11 @@ public final class NPZTraceReader: RoutingBlockSource {
                     for j in 0..<k { highest = max(highest, ids[(t * L + l) * k + j]) }
                 }
             }
+            guard highest < Int64(ModelShape.maximumExperts) else {
+                throw fail("array 'ids' holds the expert id \(highest), beyond the \(ModelShape.maximumExperts) experts supported")
+            }
             do {
-                resolved = try ModelShape(layers: L, experts: max(Int(clamping: highest) + 1, k), topK: k, name: modelName)
+                resolved = try ModelShape(layers: L, experts: max(Int(highest) + 1, k), topK: k, name: modelName)
             } catch {
                 throw fail("cannot infer a model shape from 'ids' of shape \(idsArray.shape): \(error)")
             }
@@ -232,6 +235,10 @@ public final class NPZTraceReader: RoutingBlockSource {
 
         // Domains: indices into `domains`, unicode names per token, or the file's base name.
         let names = try array("domains").map { a in try convert("domains", a) { a throws(NPZProblem) in try a.strings() } }
+        if let names {
+            guard names.count <= Int(UInt16.max) + 1 else { throw fail("array 'domains' holds more than 65536 names") }
+            guard Set(names).count == names.count else { throw fail("array 'domains' names a domain twice") }
+        }
         if let d = try array("domain") {
             guard d.shape == [T] else { throw fail("array 'domain' has shape \(d.shape), but [T] = [\(T)] is needed") }
             if d.kind == "U" {

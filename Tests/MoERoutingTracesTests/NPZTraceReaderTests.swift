@@ -3,6 +3,7 @@
 
 import Foundation
 import MoERouting
+import MoERoutingTestKit
 import MoERoutingTraces
 import Testing
 
@@ -192,4 +193,25 @@ struct NPZTraceReaderTests {
         #expect(reader.summary.skipped == [.expertOutOfRange: 1])
         #expect(blocks.map(\.recordCount) == [3])
     }
+
+    @Test func damagedAndCutOffArchivesNeverCrash() throws {
+        let dir = try S.temporaryDirectory()
+        defer { S.removeDirectory(dir) }
+        let good = try S.bytes(try Self.export(try S.sampleBlocks(), to: dir + "/good.npz", timings: [Self.timing(1, layers: 4)]))
+        var rng = SplitMix64(seed: 11)
+        var opened = 0
+        for i in 0..<300 {
+            var bytes = good
+            if i % 3 == 0 {
+                bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count))))
+            } else {
+                for _ in 0..<(1 + i % 4) { bytes[Int(rng.next() % UInt64(bytes.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+            }
+            try S.write(bytes, to: dir + "/bad.npz")
+            if (try? Self.readAll(dir + "/bad.npz", options: TraceReadOptions(lenient: i % 2 == 0))) != nil { opened += 1 }
+        }
+        // Flips in the zip's unchecked fields (times, attributes) may still read; most must not.
+        #expect(opened < 150, "\(opened)")
+    }
 }
+
