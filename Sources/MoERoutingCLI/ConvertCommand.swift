@@ -91,6 +91,7 @@ private final class TimingCarrier {
         if droppedTimings > 0 { out.append("layer timings (\(droppedTimings) records)") }
         guard format == .jsonl else { return out }
         if !inputs.settings.isEmpty { out.append("capture settings (\(inputs.settings.count) key\(inputs.settings.count == 1 ? "" : "s"))") }
+        guard inputs.shapeFromFile else { return out }  // inferred or stated: nothing is lost
         if let name = inputs.shape.name { out.append("the model name (\(name))") }
         out.append("the model shape (\(inputs.shape); state it with --layers \(inputs.shape.layers) --experts \(inputs.shape.experts) --top-k \(inputs.shape.topK) when reading it back)")
         return out

@@ -125,6 +125,10 @@ final class TraceInputs {
         binaries.flatMap { $0.1.takeTimingRecords() } + archives.flatMap { $0.1.takeTimingRecords() }
     }
 
+    /// Whether the shape came from a file (a `.moetrace` header, an `.npz` `shape` array) rather
+    /// than from the user or the data.
+    var shapeFromFile: Bool { !binaries.isEmpty || archives.contains { !$0.1.shapeWasInferred } }
+
     /// Domain names the binary and archive inputs declare (their tokens may not use them all).
     var declaredDomains: [String] {
         var seen = Set<String>(), out: [String] = []
