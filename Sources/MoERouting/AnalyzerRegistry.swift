@@ -25,6 +25,8 @@ public struct AnalyzerRegistry: Sendable {
         public var summary: String
         /// Makes an instance.
         public var factory: Factory
+        /// Where it comes from, for messages: "the built-in analyzers", "plugin /path/libX.so".
+        public var origin: String
     }
 
     private var entries: [String: Entry] = [:]
@@ -34,15 +36,27 @@ public struct AnalyzerRegistry: Sendable {
 
     /// Registers a factory under a name.
     ///
-    /// - Throws: ``RoutingError/invalidRecord(_:)`` when the name is taken or empty.
-    public mutating func register(_ name: String, summary: String, factory: @escaping Factory) throws {
+    /// - Parameters:
+    ///   - name: The registry name: non-empty, without spaces or commas.
+    ///   - summary: One line saying what it measures.
+    ///   - origin: Where the analyzer comes from, named in the error when two register one name
+    ///     (for example `"plugin /opt/libX.so"`).
+    ///   - factory: Makes a fresh instance.
+    /// - Throws: ``RoutingError/registrationFailed(name:message:)`` when the name is empty or malformed,
+    ///   or already taken; the message names both origins.
+    public mutating func register(
+        _ name: String, summary: String, origin: String = "the built-in analyzers", factory: @escaping Factory
+    ) throws {
         guard !name.isEmpty, !name.contains(where: { $0 == " " || $0 == "," }) else {
-            throw RoutingError.analyzerFailed(name: name, message: "analyzer names must be non-empty, without spaces or commas")
+            throw RoutingError.registrationFailed(name: name, message: "analyzer names must be non-empty, without spaces or commas")
         }
-        guard entries[name] == nil else {
-            throw RoutingError.analyzerFailed(name: name, message: "an analyzer named '\(name)' is already registered")
+        if let taken = entries[name] {
+            throw RoutingError.registrationFailed(
+                name: name,
+                message: "\(origin) registers an analyzer named '\(name)', but \(taken.origin) already has one; "
+                    + "rename one of them or load only one")
         }
-        entries[name] = Entry(name: name, summary: summary, factory: factory)
+        entries[name] = Entry(name: name, summary: summary, factory: factory, origin: origin)
     }
 
     /// Registered names, sorted.

@@ -16,6 +16,8 @@ public enum RoutingError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownAnalyzer(name: String, known: [String])
     /// An analyzer failed; the message says which and why.
     case analyzerFailed(name: String, message: String)
+    /// An analyzer could not be registered: a malformed name, or one that is already taken.
+    case registrationFailed(name: String, message: String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum RoutingError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownAnalyzer(let name, let known):
             return "unknown analyzer '\(name)'; known analyzers: \(known.sorted().joined(separator: ", "))"
         case .analyzerFailed(let name, let message): return "analyzer '\(name)' failed: \(message)"
+        case .registrationFailed(let name, let message): return "cannot register analyzer '\(name)': \(message)"
         }
     }
 }

@@ -19,10 +19,7 @@ enum BuiltinAnalyzers {
         try r.register("multihop", summary: "distances 1..L-1: same-id rates, MI matrix, d-hop and path predictors, frequent paths") { MultiHopAnalyzer() }
         try r.register("domain", summary: "domain comparator: per-layer JS divergence with problem-level permutation p-values, transfer") { DomainAnalyzer() }
         try r.register("summary", summary: "tokens, records, journeys, domains, problems, phases") { TraceSummaryAnalyzer() }
-        for path in plugins {
-            let library = try PluginLibrary(path: path)
-            try library.register(into: &r)
-        }
+        _ = try PluginLibrary.registerAll(paths: plugins, into: &r)
         return r
     }
 }

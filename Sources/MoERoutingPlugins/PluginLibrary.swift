@@ -103,10 +103,48 @@ public final class PluginLibrary: Sendable {
     /// - Throws: when a name is already registered.
     public func register(into registry: inout AnalyzerRegistry) throws {
         for (i, a) in analyzers.enumerated() {
-            try registry.register(a.name, summary: a.summary + " (plugin \(path))") { [self] in
+            try registry.register(a.name, summary: a.summary + " (plugin \(path))", origin: "plugin \(path)") { [self] in
                 (try? self.makeAnalyzer(at: i)) ?? FailedAnalyzer(name: a.name, message: "could not create an instance")
             }
         }
+    }
+}
+
+extension PluginLibrary {
+    /// Loads every library in `paths` and registers their analyzers, refusing a library given
+    /// twice (two spellings of one file, after symlinks) and any analyzer name already taken (by a
+    /// built-in or by another plugin), with a message that names both.
+    ///
+    /// ```swift
+    /// var registry = AnalyzerRegistry()
+    /// let libraries = try PluginLibrary.registerAll(paths: ["libA.so", "libB.so"], into: &registry)
+    /// ```
+    @discardableResult
+    public static func registerAll(paths: [String], into registry: inout AnalyzerRegistry) throws -> [PluginLibrary] {
+        var loaded: [(library: PluginLibrary, file: FileIdentity?)] = []
+        for path in paths {
+            let file = FileIdentity(path: path)
+            if let file, let first = loaded.first(where: { $0.file == file }) {
+                throw PluginError(path: path, message: "is the same library as \(first.library.path), given before; give each plugin once")
+            }
+            let library = try PluginLibrary(path: path)
+            try library.register(into: &registry)
+            loaded.append((library, file))
+        }
+        return loaded.map(\.library)
+    }
+}
+
+/// A file's device and inode (after symlinks): two spellings of one path compare equal.
+private struct FileIdentity: Equatable {
+    let device: UInt64
+    let inode: UInt64
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
     }
 }
 

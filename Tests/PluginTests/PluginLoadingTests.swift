@@ -112,4 +112,32 @@ private func run(_ analyzers: [any RoutingAnalyzer], shards: [[RoutingBlock]]) t
             #expect { try PluginLibrary(path: libc) } throws: { "\($0)".contains("not a speculative-moe plugin") }
         }
     }
+
+    @Test func refusesTheSameLibraryTwiceAndNamesBothOrigins() throws {
+        let path = try examplePluginLibrary.get()
+        // The same file under another name (a symlink) is still the same library.
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("libExpertLoadAlias-\(getpid()).so").path
+        try? FileManager.default.removeItem(atPath: link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        var registry = AnalyzerRegistry()
+        #expect {
+            try PluginLibrary.registerAll(paths: [path, link], into: &registry)
+        } throws: { error in
+            let m = "\(error)"
+            return m.contains(link) && m.contains("same library as \(path)")
+        }
+
+        // A plugin whose analyzer name is already taken: the message names the plugin and the
+        // one that registered the name first.
+        var withBuiltin = AnalyzerRegistry()
+        try withBuiltin.register("expert-load", summary: "a host's own") { ExpertLoadAnalyzer() }
+        #expect {
+            try PluginLibrary.registerAll(paths: [path], into: &withBuiltin)
+        } throws: { error in
+            "\(error)" == "cannot register analyzer 'expert-load': plugin \(path) registers an analyzer named 'expert-load', "
+                + "but the built-in analyzers already has one; rename one of them or load only one"
+        }
+        #expect(withBuiltin.names == ["expert-load"])
+    }
 }

@@ -26,8 +26,7 @@ enum TestPython {
             try Python.withGIL { gil throws in _ = try gil.import("numpy") }
             return true
         } catch {
-            print("skipped: Python tests need the venv with numpy (\(error)); run scripts/setup-python.sh")
-            return false
+            return TestRequirements.unavailable("the Python tests need the venv with numpy", error)
         }
     }()
 
@@ -36,7 +35,7 @@ enum TestPython {
         let lib = environment.path + "/lib"
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: lib)) ?? []
         let found = versions.contains { FileManager.default.fileExists(atPath: "\(lib)/\($0)/site-packages/vllm/__init__.py") }
-        if !found { print("skipped: vLLM is not installed in \(environment.path); run scripts/setup-python.sh") }
+        if !found { return TestRequirements.unavailable("vLLM tests", because: "vLLM is not installed in \(environment.path)") }
         return found
     }()
 

@@ -35,21 +35,23 @@ enum CaptureTestEnvironment {
             try Python.withGIL { gil in _ = try gil.import("numpy") }
             return true
         } catch {
-            print("skipped: capture tests need the project venv (\(error)); run scripts/setup-python.sh")
-            return false
+            return TestRequirements.unavailable("the capture tests need the project venv", error)
         }
     }()
 
     /// Whether vLLM and transformers are installed in the venv (checked on disk, without importing).
     static let vllmAvailable: Bool = {
-        guard pythonAvailable else { return false }
+        guard pythonAvailable else { return false }  // true under TestRequirements.pythonRequired
         let lib = environment.path + "/lib"
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: lib)) ?? []
         let found = versions.contains {
             FileManager.default.fileExists(atPath: "\(lib)/\($0)/site-packages/vllm/__init__.py")
                 && FileManager.default.fileExists(atPath: "\(lib)/\($0)/site-packages/transformers/__init__.py")
         }
-        if !found { print("skipped: vLLM or transformers is not installed in \(environment.path); run scripts/setup-python.sh") }
+        if !found {
+            return TestRequirements.unavailable(
+                "the capture tests", because: "vLLM or transformers is not installed in \(environment.path)")
+        }
         return found
     }()
 
