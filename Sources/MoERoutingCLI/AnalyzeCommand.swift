@@ -87,6 +87,11 @@ extension MoERoutingCommand {
             result.run = result.run.replacing("skipped_records", facts["skipped_records"] ?? [:])
                 .replacing("lost_bytes", .int(inputs.lostBytes)).appending("input", facts)
             result.notices += inputs.notices
+            if phase.phase != .all {
+                let other = phase.phase == .decode ? "prefill" : "decode"
+                result.notices.append(
+                    "Only \(phase.phase) tokens are analyzed (--phase \(phase.phase)); \(source.droppedTokens) \(other) tokens were left out.")
+            }
             if phase.phase != .all, result.statistics.tokens == 0 {
                 for w in inputs.warnings { Console.warn(w) }
                 throw CLIError(

@@ -32,13 +32,17 @@ extension MoERoutingCommand {
             let steps = StepColumnSummary()
             let mux = MultiplexAnalyzer([summary, steps])
             let dispatcher = AnalysisDispatcher(analyzers: mux)
-            try dispatcher.run(source: phase.filter(inputs.source), context: AnalysisContext(shape: inputs.shape, settings: inputs.settings))
+            let source = phase.filter(inputs.source)
+            try dispatcher.run(source: source, context: AnalysisContext(shape: inputs.shape, settings: inputs.settings))
             let (reports, failures) = mux.finishAll()
             if let f = failures.first { throw CLIError("\(f)") }
             var report = reports[0]
             let timing = inputs.timing
             if let timing { report.notes.append(timing.inspectLine) }
             if let line = steps.inspectLine { report.notes.append(line) }
+            if phase.phase != .all {
+                report.notes.insert("\(phase.phase) tokens only (--phase); \(source.droppedTokens) tokens of the other phase left out", at: 0)
+            }
             if inputs.shapeWasInferred {
                 report.notes.insert("shape inferred from the data (\(inputs.shape)); state it with --shape or --layers/--experts/--top-k", at: 0)
             }

@@ -165,6 +165,13 @@ struct ReadHonestyCLITests {
             #expect(copy["timing"] == timing, "\(target)")
             #expect(copy["tokens"] == .int(12))
         }
+        // Settings and the model name travel too.
+        let binaryCopy = try BinaryTraceReader(path: dir.appendingPathComponent("copy.moetrace").path)
+        #expect(binaryCopy.header.settings == ["engine": "test"])
+        #expect(binaryCopy.shape.name == "tiny-mixtral")
+        let npzCopy = try NPZTraceReader(path: dir.appendingPathComponent("copy.npz").path)
+        #expect(npzCopy.settings == ["engine": "test"])
+        #expect(npzCopy.shape.name == "tiny-mixtral")
         // npz -> moetrace carries them on.
         let back = dir.appendingPathComponent("back.moetrace").path
         #expect(try tool(["convert", dir.appendingPathComponent("copy.npz").path, back]).status == 0)
@@ -197,6 +204,8 @@ struct ReadHonestyCLITests {
         #expect(run["tokens"] == .int(decodeTokens))
         #expect(run["input"]?["phase"] == .string("decode"))
         #expect(run["input"]?["phase_dropped_tokens"] == .int(12 - decodeTokens))
+        let md = try String(contentsOfFile: dir.appendingPathComponent("out/report.md").path, encoding: .utf8)
+        #expect(md.contains("> **Notice:** Only decode tokens are analyzed (--phase decode); 4 prefill tokens were left out."))
         let p = try tool(["inspect", npz, "--phase", "prefill", "--format", "json"])
         #expect(try ReportValue.parse(json: p.stdout)["tokens"] == .int(4))
         let help = try tool(["analyze", "--help"])
