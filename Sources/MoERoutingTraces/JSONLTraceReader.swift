@@ -38,8 +38,14 @@ public import MoERouting
 /// file would give them. Time stays O(records).
 ///
 /// Without a stated shape (``TraceReadOptions/shape`` `nil`) a fast pre-pass over all files infers
-/// it: L = largest layer + 1, E = largest expert id + 1, k = the first record's expert count. An
-/// empty input then throws, since there is nothing to infer from.
+/// it: L = largest layer + 1, E = largest expert id + 1, k = the first record's expert count, with
+/// the evidence in ``shapeEvidence``. An empty input then throws, since there is nothing to infer
+/// from.
+///
+/// The seed's raw per-step capture writes `token_pos`, a row's index within its forward batch, so
+/// decode rows reuse position 0. A second record for a cell whose position lies below one already
+/// seen for its (problem, layer) is reported with ``rawLayoutHint`` (strict) or counted in
+/// ``TraceReadSummary/restartedPositions`` (lenient); ``TracePositions/byOrder`` reads such files.
 ///
 /// Bad input (each a ``TraceError`` naming file, line and problem): a malformed line (not JSON,
 /// a missing or mistyped field, `experts` and weights of different lengths, a line over 64 MiB),
