@@ -105,7 +105,7 @@ let package = Package(
             name: "VLLMCaptureTests",
             dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime", "VLLMCapture", "TransitionAnalyzer", "MoERoutingTestKit"]
         ),
-        .testTarget(name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit"]),
+        .testTarget(name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit", "MoERoutingTraces"]),
     ]
 )
 

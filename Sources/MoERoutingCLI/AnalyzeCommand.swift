@@ -24,11 +24,17 @@ extension MoERoutingCommand {
                   moe-routing analyze ../shared/data/mixtral_*_routing.jsonl
                   moe-routing analyze run.moetrace --analyzer transition multihop --format json
                   moe-routing analyze trace.jsonl --domain humaneval --plugin ./libExpertLoadPlugin.so --analyzer expert-load
+                  moe-routing analyze run.npz --phase decode
+                  moe-routing analyze raw_capture.jsonl --positions by-order --interleaved
                   moe-routing analyze --list-analyzers
+
+                With --lenient, bad records are skipped: standard error, run.json and the \
+                "input" member of the JSON output count them by reason, and every report opens \
+                with a notice saying so.
                 """
         )
 
-        @Argument(help: "Trace files (.jsonl, .moetrace). Several are read as one stream.")
+        @Argument(help: "Trace files (.jsonl, .moetrace, .npz). Several are read as one stream.")
         var traces: [String] = []
 
         @Option(name: .customLong("analyzer"), parsing: .upToNextOption,
@@ -55,6 +61,8 @@ extension MoERoutingCommand {
 
         @OptionGroup var read: ReadOptions
 
+        @OptionGroup var phase: PhaseOption
+
         func validate() throws {
             if !listAnalyzers && traces.isEmpty { throw ValidationError("give at least one trace file") }
         }
@@ -71,8 +79,9 @@ extension MoERoutingCommand {
                 try OutputPreflight.check(files: ReportFiles.paths(in: output), directories: [output], inputs: traces)
             }
             let inputs = try TraceInputs(paths: traces, options: try read.traceOptions())
+            let source = phase.filter(inputs.source)
             var result = try AnalysisRunner.run(
-                source: inputs.source,
+                source: source,
                 analyzers: instances,
                 context: AnalysisContext(shape: inputs.shape, settings: inputs.settings, seed: seed),
                 run: [
@@ -84,12 +93,30 @@ extension MoERoutingCommand {
                     "seed": .string(String(seed)),
                 ]
             )
+            // What the readers skipped is known only now that the source is drained.
+            let facts = inputs.facts(phase: phase.phase, droppedTokens: source.droppedTokens)
+            result.run = result.run.replacing("skipped_records", facts["skipped_records"] ?? [:])
+                .replacing("lost_bytes", .int(inputs.lostBytes)).appending("input", facts)
+            result.notices += inputs.notices
+            if phase.phase != .all {
+                let other = phase.phase == .decode ? "prefill" : "decode"
+                result.notices.append(
+                    "Only \(phase.phase) tokens are analyzed (--phase \(phase.phase)); \(source.droppedTokens) \(other) tokens were left out.")
+            }
+            if phase.phase != .all, result.statistics.tokens == 0 {
+                for w in inputs.warnings { Console.warn(w) }
+                throw CLIError(
+                    "no \(phase.phase) tokens in the input (\(source.droppedTokens) tokens of the other phase were left out; JSONL records without a 'phase' field are decode tokens)"
+                )
+            }
             // Traces captured with --timing carry per-layer timings: add the capture's timing section.
             if let timing = inputs.timing, let capture = CaptureReport.make(timing: timing) {
                 result.reports.append(capture)
             }
             for w in inputs.warnings { Console.warn(w) }
-            if inputs.shapeWasInferred { Console.warn("shape inferred from the data: \(inputs.shape) (state it with --shape)") }
+            if inputs.shapeWasInferred, !inputs.warnings.contains(where: { $0.hasPrefix("shape inferred") }) {
+                Console.warn("shape inferred from the data: \(inputs.shape) (state it with --shape)")
+            }
             try EmptyTraceCheck.require(
                 records: result.statistics.records, in: traces, skipped: inputs.skipped.values.reduce(0, +),
                 allowEmpty: allowEmpty)
@@ -127,12 +154,37 @@ enum AnalysisRunner {
 /// Prints a result in `format` and writes report files when `output` is set.
 func emit(_ result: AnalysisResult, format: OutputFormat, output: String?, subtitle: String? = nil) throws {
     switch format {
-    case .json: print(result.json.jsonString(indent: 2))
+    case .json: print(analysisJSON(result).jsonString(indent: 2))
     case .text: print(result.renderText(), terminator: "")
     case .markdown: print(result.renderMarkdown(), terminator: "")
     }
     if let output {
         let files = try ReportFiles.write(result, to: output, subtitle: subtitle)
         Console.warn("wrote \(files.joined(separator: ", "))")
+    }
+}
+
+/// The JSON output of an analysis (`--format json`, report.json): one member per analyzer, then,
+/// when the run facts carry one, the `input` section (records skipped by reason, bytes lost,
+/// phase, positions; docs/analyzers.md).
+func analysisJSON(_ result: AnalysisResult) -> ReportValue {
+    guard let input = result.run["input"], var members = result.json.objectMembers else { return result.json }
+    members.append(.init("input", input))
+    return .object(members)
+}
+
+extension ReportValue {
+    /// This object with the value of member `key` replaced (a non-object, or an object without
+    /// `key`, is returned unchanged).
+    func replacing(_ key: String, _ value: ReportValue) -> ReportValue {
+        guard let members = objectMembers else { return self }
+        return .object(members.map { $0.key == key ? .init(key, value) : $0 })
+    }
+
+    /// This object with one more member at the end (a non-object is returned unchanged).
+    func appending(_ key: String, _ value: ReportValue) -> ReportValue {
+        guard var members = objectMembers else { return self }
+        members.append(.init(key, value))
+        return .object(members)
     }
 }

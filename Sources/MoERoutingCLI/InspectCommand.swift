@@ -16,10 +16,12 @@ extension MoERoutingCommand {
                 """
         )
 
-        @Argument(help: "Trace files (.jsonl, .moetrace). Several are read as one stream.")
+        @Argument(help: "Trace files (.jsonl, .moetrace, .npz). Several are read as one stream.")
         var traces: [String]
 
         @OptionGroup var read: ReadOptions
+
+        @OptionGroup var phase: PhaseOption
 
         @Option(help: "Output format: text, json or markdown.")
         var format: OutputFormat = .text
@@ -30,13 +32,17 @@ extension MoERoutingCommand {
             let steps = StepColumnSummary()
             let mux = MultiplexAnalyzer([summary, steps])
             let dispatcher = AnalysisDispatcher(analyzers: mux)
-            try dispatcher.run(source: inputs.source, context: AnalysisContext(shape: inputs.shape, settings: inputs.settings))
+            let source = phase.filter(inputs.source)
+            try dispatcher.run(source: source, context: AnalysisContext(shape: inputs.shape, settings: inputs.settings))
             let (reports, failures) = mux.finishAll()
             if let f = failures.first { throw CLIError("\(f)") }
             var report = reports[0]
             let timing = inputs.timing
             if let timing { report.notes.append(timing.inspectLine) }
             if let line = steps.inspectLine { report.notes.append(line) }
+            if phase.phase != .all {
+                report.notes.insert("\(phase.phase) tokens only (--phase); \(source.droppedTokens) tokens of the other phase left out", at: 0)
+            }
             if inputs.shapeWasInferred {
                 report.notes.insert("shape inferred from the data (\(inputs.shape)); state it with --shape or --layers/--experts/--top-k", at: 0)
             }
@@ -48,6 +54,7 @@ extension MoERoutingCommand {
                 members.append(.init("shape_inferred", .bool(inputs.shapeWasInferred)))
                 members.append(.init("skipped_records", .object(inputs.skipped.keys.sorted().map { .init($0.rawValue, .int(inputs.skipped[$0]!)) })))
                 members.append(.init("lost_bytes", .int(inputs.lostBytes)))
+                if phase.phase != .all { members.append(.init("phase_kept", .string(phase.phase.rawValue))) }
                 if let timing { members.append(.init("timing", timing.totals.reportValue)) }
                 if let value = steps.reportValue { members.append(.init("steps", value)) }
                 print(ReportValue.object(members).jsonString(indent: 2))

@@ -34,7 +34,7 @@ enum ReportFiles {
             written.append(path)
         }
         try put("report.html", HTMLReport.render(result, title: "MoE routing report", subtitle: subtitle))
-        try put("report.json", result.json.jsonString(indent: 2) + "\n")
+        try put("report.json", analysisJSON(result).jsonString(indent: 2) + "\n")
         try put("report.md", result.renderMarkdown())
         try put("report.txt", result.renderText())
         try put("run.json", result.run.jsonString(indent: 2) + "\n")

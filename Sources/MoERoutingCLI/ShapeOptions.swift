@@ -60,9 +60,31 @@ struct ReadOptions: ParsableArguments {
     @Flag(help: "JSONL traces whose problems' records interleave (a per-engine-step dump): hold every problem in memory until the end, two to three times the trace's .moetrace size, instead of one problem at a time.")
     var interleaved = false
 
+    @Option(help: ArgumentHelp(
+        "JSONL token positions: as-written (token_idx/token_pos/token_id), or by-order: the n-th record of a (problem, layer) in file order is token n, for the seed's raw per-step capture whose token_pos restarts every step (docs/trace-format.md).",
+        valueName: "as-written|by-order"))
+    var positions: TracePositions = .asWritten
+
     func traceOptions() throws -> TraceReadOptions {
         TraceReadOptions(
-            shape: try shape.statedShape(), lenient: lenient, defaultDomain: domain, interleavedProblems: interleaved
+            shape: try shape.statedShape(), lenient: lenient, defaultDomain: domain, interleavedProblems: interleaved,
+            positions: positions
         )
+    }
+}
+
+extension TracePositions: ExpressibleByArgument {}
+extension PhaseSelection: ExpressibleByArgument {}
+
+/// `--phase prefill|decode|all`: which tokens a command analyzes.
+struct PhaseOption: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Tokens to keep by phase: prefill (prompt), decode (generated) or all. JSONL records without a 'phase' field are decode tokens.",
+        valueName: "prefill|decode|all"))
+    var phase: PhaseSelection = .all
+
+    /// `source`, filtered to the phase unless it is `all`.
+    func filter(_ source: any RoutingBlockSource) -> PhaseFilteredSource {
+        PhaseFilteredSource(source, keeping: phase)
     }
 }

@@ -15,18 +15,25 @@ final class TraceInputs {
     let source: any RoutingBlockSource
     private let jsonl: JSONLTraceReader?
     private let binaries: [(String, BinaryTraceReader)]
+    private let archives: [(String, NPZTraceReader)]
+    /// The options the inputs were read with.
+    let options: TraceReadOptions
     /// Whether the shape came from the data rather than the user or a header.
     let shapeWasInferred: Bool
     /// Capture settings from binary headers.
     let settings: [String: String]
 
-    init(paths: [String], options: TraceReadOptions) throws {
+    /// - Parameter collectTimings: keep the binary inputs' layer-timing records for
+    ///   ``takeTimingRecords()`` (convert), not only their sums.
+    init(paths: [String], options: TraceReadOptions, collectTimings: Bool = false) throws {
         self.paths = paths
         try FileIdentity.requireDistinct(paths)
+        self.options = options
         var jsonlPaths: [String] = []
         var sources: [any RoutingBlockSource] = []
         var names: [String] = []
         var binaries: [(String, BinaryTraceReader)] = []
+        var archives: [(String, NPZTraceReader)] = []
         var settings: [String: String] = [:]
         for p in paths {
             switch try TraceFormat.detect(readingPath: p) {
@@ -34,17 +41,22 @@ final class TraceInputs {
                 jsonlPaths.append(p)
             case .binary:
                 let r = try BinaryTraceReader(path: p, options: options)
+                r.collectsTimingRecords = collectTimings
                 binaries.append((p, r))
                 sources.append(r)
                 names.append(p)
                 settings.merge(r.header.settings) { a, _ in a }
             case .npz:
-                throw CLIError("\(p): .npz is an export format for Python and cannot be read back; keep the .moetrace or .jsonl")
+                let r = try NPZTraceReader(path: p, options: options)
+                archives.append((p, r))
+                sources.append(r)
+                names.append(p)
+                settings.merge(r.settings) { a, _ in a }
             }
         }
         var jsonlOptions = options
-        if jsonlOptions.shape == nil, let first = binaries.first?.1 {
-            jsonlOptions.shape = first.shape  // JSONL inputs must follow the binary trace's shape
+        if jsonlOptions.shape == nil, let first = binaries.first?.1.shape ?? archives.first?.1.shape {
+            jsonlOptions.shape = first  // JSONL inputs must follow the binary trace's shape
         }
         if !jsonlPaths.isEmpty {
             let r = try JSONLTraceReader(paths: jsonlPaths, options: jsonlOptions)
@@ -54,9 +66,10 @@ final class TraceInputs {
             shapeWasInferred = r.shapeWasInferred
         } else {
             jsonl = nil
-            shapeWasInferred = false
+            shapeWasInferred = binaries.isEmpty && archives.contains { $0.1.shapeWasInferred }
         }
         self.binaries = binaries
+        self.archives = archives
         self.settings = settings
         source = sources.count == 1 ? sources[0] : try ConcatenatedSource(sources, names: names)
     }
@@ -74,26 +87,102 @@ final class TraceInputs {
             if s.lostBytes > 0 {
                 out.append("\(name): \(s.lostBytes) bytes at the end were lost: \(s.lossReason ?? "incomplete chunk")")
             }
+            if s.restartedPositions >= shape.layers {
+                out.append("\(name): \(s.restartedPositions) of the skipped duplicates restart the positions of their (problem, layer): \(JSONLTraceReader.rawLayoutHint)")
+            }
         }
-        if let jsonl { add(paths.count == 1 ? paths[0] : "JSONL inputs", jsonl.summary) }
-        for (p, r) in binaries { add(p, r.summary) }
+        for (name, s) in summaries { add(name, s) }
+        if let jsonl, let evidence = jsonl.shapeEvidence {
+            out.append("shape inferred from the data: \(evidence.explanation(jsonl.shape))")
+        }
+        return out
+    }
+
+    /// Each reader's summary, named by its file (the JSONL inputs share one).
+    private var summaries: [(String, TraceReadSummary)] {
+        var out: [(String, TraceReadSummary)] = []
+        if let jsonl { out.append((jsonl.paths.count == 1 ? jsonl.paths[0] : "JSONL inputs", jsonl.summary)) }
+        for (p, r) in binaries { out.append((p, r.summary)) }
+        for (p, r) in archives { out.append((p, r.summary)) }
         return out
     }
 
     /// Skipped-record counts by kind over all inputs, for JSON output.
     var skipped: [RecordIssue.Kind: Int] {
         var all: [RecordIssue.Kind: Int] = [:]
-        if let jsonl { all.merge(jsonl.summary.skipped, uniquingKeysWith: +) }
-        for (_, r) in binaries { all.merge(r.summary.skipped, uniquingKeysWith: +) }
+        for (_, s) in summaries { all.merge(s.skipped, uniquingKeysWith: +) }
         return all
     }
 
     var lostBytes: Int { binaries.reduce(0) { $0 + $1.1.summary.lostBytes } }
 
-    /// Per-layer timing sums over the binary inputs' layer-timings chunks, or `nil` when none has
-    /// any; final once the source has been drained.
+    /// Skipped duplicates whose positions restart below positions already seen.
+    var restartedPositions: Int { jsonl?.summary.restartedPositions ?? 0 }
+
+    /// Whether the restarts look like the seed's raw per-step layout rather than a stray
+    /// duplicate: at least one decode step's worth (L records).
+    var looksLikeRawLayout: Bool { restartedPositions >= shape.layers }
+
+    /// Per-layer timing sums over the binary inputs' layer-timings chunks and the archives'
+    /// `timing_*` arrays, or `nil` when none has any; final once the source has been drained.
     var timing: CaptureReport.Timing? {
-        CaptureReport.Timing.merged(binaries.compactMap { $0.1.timingTotals })
+        CaptureReport.Timing.merged(binaries.compactMap { $0.1.timingTotals } + archives.compactMap { $0.1.timingTotals })
+    }
+
+    /// The layer-timing records read since the last call (with `collectTimings`).
+    func takeTimingRecords() -> [LayerTimingRecord] {
+        binaries.flatMap { $0.1.takeTimingRecords() } + archives.flatMap { $0.1.takeTimingRecords() }
+    }
+
+    /// Whether the shape came from a file (a `.moetrace` header, an `.npz` `shape` array) rather
+    /// than from the user or the data.
+    var shapeFromFile: Bool { !binaries.isEmpty || archives.contains { !$0.1.shapeWasInferred } }
+
+    /// Domain names the binary and archive inputs declare (their tokens may not use them all).
+    var declaredDomains: [String] {
+        var seen = Set<String>(), out: [String] = []
+        for name in binaries.flatMap({ $0.1.header.domains }) + archives.flatMap({ $0.1.domains }) where seen.insert(name).inserted {
+            out.append(name)
+        }
+        return out
+    }
+
+    /// What was read and what was left out, for `run.json` and the `input` member of the analysis
+    /// JSON (docs/analyzers.md, "The input section"): the records skipped by reason, their total,
+    /// the bytes lost, the phase kept and how positions were assigned.
+    func facts(phase: PhaseSelection, droppedTokens: Int) -> ReportValue {
+        let skipped = self.skipped
+        return .object([
+            .init("skipped_records", .object(skipped.keys.sorted().map { .init($0.rawValue, .int(skipped[$0]!)) })),
+            .init("skipped_total", .int(skipped.values.reduce(0, +))),
+            .init("restarted_positions", .int(restartedPositions)),
+            .init("lost_bytes", .int(lostBytes)),
+            .init("phase", .string(phase.rawValue)),
+            .init("phase_dropped_tokens", .int(droppedTokens)),
+            .init("positions", .string(options.positions.rawValue)),
+            .init("shape_inferred", .bool(shapeWasInferred)),
+        ])
+    }
+
+    /// Sentences a reader of a report must see first (``AnalysisResult/notices``): records
+    /// skipped, bytes lost, a raw per-step layout read as written.
+    var notices: [String] {
+        var out: [String] = []
+        let skipped = self.skipped
+        let total = skipped.values.reduce(0, +)
+        if total > 0 {
+            let kinds = skipped.keys.sorted().map { "\(skipped[$0]!) \($0.rawValue)" }.joined(separator: ", ")
+            out.append("\(total) bad record\(total == 1 ? " was" : "s were") skipped (\(kinds)); the figures exclude \(total == 1 ? "it" : "them").")
+        }
+        if looksLikeRawLayout {
+            out.append(
+                "\(restartedPositions) of the skipped duplicates restart the positions of their (problem, layer): the input looks like the seed's raw per-step layout, and what remains is only each problem's first forward pass; read it with --positions by-order."
+            )
+        }
+        for (p, r) in binaries where r.summary.lostBytes > 0 {
+            out.append("\(r.summary.lostBytes) bytes at the end of \(p) were lost (\(r.summary.lossReason ?? "incomplete chunk")); the figures exclude them.")
+        }
+        return out
     }
 }
 

@@ -32,6 +32,20 @@ public struct LayerTimingRecord: Sendable, Equatable {
     }
 }
 
+/// A trace writer that can hold layer-timing records: ``BinaryTraceWriter`` (layer-timings
+/// chunks) and ``NPZWriter`` (`timing_*` arrays). ``JSONLTraceWriter`` cannot.
+///
+/// ```swift
+/// if let timed = sink as? any LayerTimingSink { try timed.writeTimings(reader.takeTimingRecords()) }
+/// ```
+public protocol LayerTimingSink: AnyObject {
+    /// Writes timing records (one per engine step) in the order given.
+    func writeTimings(_ records: [LayerTimingRecord]) throws
+}
+
+extension BinaryTraceWriter: LayerTimingSink {}
+extension NPZWriter: LayerTimingSink {}
+
 /// Per-layer sums over the timing records of a trace.
 public struct TraceTimingTotals: Sendable, Equatable {
     /// Timing records (steps) counted.

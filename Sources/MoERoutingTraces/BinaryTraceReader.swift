@@ -51,6 +51,27 @@ public final class BinaryTraceReader: RoutingBlockSource {
     /// the blocks, so the sums are final once ``nextBlock()`` has returned `nil`); `nil` while
     /// no timing chunk has been read, and for traces captured without timing.
     public private(set) var timingTotals: TraceTimingTotals?
+    /// Whether to keep the layer-timing records themselves, not only their sums, for
+    /// ``takeTimingRecords()`` (a converter carrying them to another file sets this before
+    /// reading). Off by default: the records of a long run take 16 x L bytes per step.
+    public var collectsTimingRecords = false
+    private var timingRecords: [LayerTimingRecord] = []
+
+    /// The layer-timing records read since the last call, in file order (with
+    /// ``collectsTimingRecords`` set; otherwise always empty). Timing chunks are read on the way
+    /// to the blocks, so after ``nextBlock()`` has returned `nil` every record has been offered.
+    ///
+    /// ```swift
+    /// reader.collectsTimingRecords = true
+    /// while let block = try reader.nextBlock() {
+    ///     try writer.write(block)
+    ///     try writer.writeTimings(reader.takeTimingRecords())
+    /// }
+    /// ```
+    public func takeTimingRecords() -> [LayerTimingRecord] {
+        defer { timingRecords = [] }
+        return timingRecords
+    }
     /// Whether the end chunk was read: the writer closed the file cleanly.
     public var isComplete: Bool { endTotals != nil }
     /// The file's size in bytes when it was opened.
@@ -82,14 +103,8 @@ public final class BinaryTraceReader: RoutingBlockSource {
         }
         let fmt = BinaryTraceFormat.self
         let prefix = try file.read(count: fmt.headerPrefixSize, at: 0)
-        guard !prefix.isEmpty else {
-            throw fail(0, "the file is empty, so it is not a .moetrace binary trace")
-        }
         guard prefix.count >= fmt.magic.count, Array(prefix[0..<fmt.magic.count]) == fmt.magic else {
-            throw fail(
-                0,
-                "not a .moetrace binary trace: the file \(TraceFormat.describeContent(prefix)); a .moetrace file starts with the bytes 89 4D 4F 45 54 52 43 0A (\"\\x89MOETRC\\n\")"
-            )
+            throw fail(0, TraceFormat.notBinaryTraceMessage(prefix))
         }
         guard prefix.count == fmt.headerPrefixSize else {
             throw fail(0, "the file ends inside the .moetrace header (\(prefix.count) bytes): it is not a complete trace")
@@ -229,6 +244,7 @@ public final class BinaryTraceReader: RoutingBlockSource {
                     var t = timingTotals ?? TraceTimingTotals(layers: header.shape.layers)
                     for r in records { t.add(r) }
                     timingTotals = t
+                    if collectsTimingRecords { timingRecords += records }
                 } catch {
                     try invalid(at: pos, error)
                 }

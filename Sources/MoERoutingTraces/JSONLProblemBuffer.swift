@@ -42,6 +42,11 @@ struct JSONLProblemBuffer {
     private(set) var experts: [UInt16] = []
     private(set) var weights: [Float] = []
 
+    /// Per layer: records seen so far (``TracePositions/byOrder`` positions) and the highest
+    /// position stored (-1 none), to recognise positions that restart.
+    private var layerRecords: [Int]
+    private var layerMaxPosition: [Int32]
+
     private var dense: [Int32] = []
     private var sparse: [Int32: Int32] = [:]
     private var ascending = true
@@ -49,7 +54,22 @@ struct JSONLProblemBuffer {
     init(layers: Int, topK: Int) {
         self.layers = layers
         self.topK = topK
+        layerRecords = Array(repeating: 0, count: layers)
+        layerMaxPosition = Array(repeating: -1, count: layers)
     }
+
+    /// ``TracePositions/byOrder``: the position of the next record of `layer` (its index among
+    /// the layer's records of this problem), counting it.
+    @inline(__always)
+    mutating func nextOrderPosition(layer: Int) -> Int {
+        let p = layerRecords[layer]
+        layerRecords[layer] = p + 1
+        return p
+    }
+
+    /// Whether a record of `layer` at `position` restarts the layer's positions: below the
+    /// highest already stored.
+    func restarts(layer: Int, position: Int) -> Bool { position < Int(layerMaxPosition[layer]) }
 
     /// Number of tokens gathered.
     var tokenCount: Int { positions.count }
@@ -93,6 +113,7 @@ struct JSONLProblemBuffer {
     @inline(__always)
     mutating func setCell(token t: Int, layer: Int, line: Int, scratch: JSONLScratch) {
         let cell = t * layers + layer
+        if positions[t] > layerMaxPosition[layer] { layerMaxPosition[layer] = positions[t] }
         present[cell] = true
         lines[cell] = line
         let base = cell * topK
@@ -124,6 +145,10 @@ struct JSONLProblemBuffer {
         lines.removeAll(keepingCapacity: true)
         experts.removeAll(keepingCapacity: true)
         weights.removeAll(keepingCapacity: true)
+        for l in 0..<layers {
+            layerRecords[l] = 0
+            layerMaxPosition[l] = -1
+        }
         ascending = true
         active = false
     }

@@ -27,6 +27,8 @@ struct JSONLReaderCore {
     private let scratch = JSONLScratch()
     /// ``TraceReadOptions/interleavedProblems``.
     private let interleaved: Bool
+    /// ``TraceReadOptions/positions`` is ``TracePositions/byOrder``.
+    private let byOrder: Bool
 
     private(set) var builder: RoutingBlockBuilder
     private var source: JSONLLineSource?
@@ -74,6 +76,7 @@ struct JSONLReaderCore {
         self.shapeWasInferred = shapeWasInferred
         self.blockTokens = max(1, options.blockTokens)
         self.interleaved = options.interleavedProblems
+        self.byOrder = options.positions == .byOrder
         self.builder = RoutingBlockBuilder(shape: shape)
         self.problem = JSONLProblemBuffer(layers: shape.layers, topK: shape.topK)
     }
@@ -127,7 +130,7 @@ struct JSONLReaderCore {
     @inline(__always)
     private mutating func process(_ p: UnsafePointer<UInt8>, _ count: Int, line: Int) throws {
         var parser = JSONLRecordParser(line: p, count: count, scratch: scratch)
-        let record: JSONLRecord
+        var record: JSONLRecord
         let key: JSONLProblemKey
         do {
             guard let r = try parser.parse() else { return }
@@ -154,13 +157,18 @@ struct JSONLReaderCore {
             }
         }
         let stored = line | fileTag  // the line as buffers keep it
+        if byOrder { record.position = problem.nextOrderPosition(layer: record.layer) }
         let t: Int
         if let existing = problem.token(at: record.position) {
             t = existing
             do {
                 try checkSameToken(record, token: t)
             } catch {
-                try reject(error, line: line)
+                if error.kind == .duplicateCell, !byOrder, problem.restarts(layer: record.layer, position: record.position) {
+                    try rejectRestarted(error, line: line)
+                } else {
+                    try reject(error, line: line)
+                }
                 return
             }
         } else {
@@ -403,6 +411,20 @@ struct JSONLReaderCore {
         let path = fileIndex >= 0 && fileIndex < paths.count ? paths[fileIndex] : "?"
         try report(TraceError(path: path, line: line, issue: issue, hint: hint(for: issue)))
     }
+
+    /// Throws (strict) or counts (lenient) a second record for a cell whose position restarts
+    /// the positions of its (problem, layer): the seed's raw per-step layout.
+    private mutating func rejectRestarted(_ issue: RecordIssue, line: Int) throws(TraceError) {
+        let path = fileIndex >= 0 && fileIndex < paths.count ? paths[fileIndex] : "?"
+        let error = TraceError(path: path, line: line, issue: issue, hint: Self.rawLayoutHint)
+        guard options.lenient else { throw error }
+        summary.restartedPositions += 1
+        summary.skip(error)
+    }
+
+    /// What a duplicate record with restarting positions means, and the fix.
+    static let rawLayoutHint =
+        "this looks like the seed's raw per-step layout, where token_pos is a row's index within its forward batch and restarts every step; read it with --positions by-order"
 
     private mutating func report(_ error: TraceError) throws(TraceError) {
         guard options.lenient else { throw error }

@@ -96,9 +96,17 @@ enum JSONLShapeInference {
     /// - Throws: ``TraceFileError`` for a file that cannot be read; ``TraceError`` for a bad
     ///   record in strict mode, or when no file holds a record.
     static func infer(paths: [String], lenient: Bool) throws -> ModelShape {
+        try inferWithEvidence(paths: paths, lenient: lenient).shape
+    }
+
+    /// Infers one shape across `paths`, with what it was inferred from.
+    static func inferWithEvidence(paths: [String], lenient: Bool) throws -> (shape: ModelShape, evidence: JSONLShapeEvidence) {
         let scratch = JSONLScratch()
         var maxLayer = -1
         var maxExpert = -1
+        var records = 0
+        var maxLayerRecords = 0
+        var maxExpertRecords = 0
         var topK = 0
         var topKWhere = ""
         for path in paths {
@@ -134,8 +142,21 @@ enum JSONLShapeInference {
                     topK = record.expertCount
                     topKWhere = "\(path):\(lineNumber)"
                 }
-                maxLayer = max(maxLayer, record.layer)
-                for j in 0..<record.expertCount { maxExpert = max(maxExpert, scratch.experts[j]) }
+                records += 1
+                if record.layer > maxLayer {
+                    maxLayer = record.layer
+                    maxLayerRecords = 1
+                } else if record.layer == maxLayer {
+                    maxLayerRecords += 1
+                }
+                var top = -1
+                for j in 0..<record.expertCount { top = max(top, scratch.experts[j]) }
+                if top > maxExpert {
+                    maxExpert = top
+                    maxExpertRecords = 1
+                } else if top == maxExpert {
+                    maxExpertRecords += 1
+                }
             }
         }
         guard topK > 0 else {
@@ -146,7 +167,12 @@ enum JSONLShapeInference {
             )
         }
         do {
-            return try ModelShape(layers: max(maxLayer + 1, 1), experts: max(maxExpert + 1, topK), topK: topK)
+            let shape = try ModelShape(layers: max(maxLayer + 1, 1), experts: max(maxExpert + 1, topK), topK: topK)
+            let evidence = JSONLShapeEvidence(
+                records: records, highestLayer: maxLayer, highestLayerRecords: maxLayerRecords,
+                highestExpert: maxExpert, highestExpertRecords: maxExpertRecords, topKFrom: topKWhere
+            )
+            return (shape, evidence)
         } catch {
             throw TraceError(
                 path: paths.joined(separator: ", "),
@@ -154,5 +180,57 @@ enum JSONLShapeInference {
                 hint: "state the shape (--shape, or --layers/--experts/--top-k)"
             )
         }
+    }
+}
+
+/// What the JSONL shape pre-pass inferred the shape from: the records it counted, how many of them
+/// use the highest layer and the highest expert id, and where k came from. One stray id at the top
+/// silently makes E one larger and shifts every chance value, so the reader prints this.
+///
+/// ```swift
+/// let reader = try JSONLTraceReader(path: "routing.jsonl")
+/// if let e = reader.shapeEvidence { print("shape inferred from the data: \(e.explanation(reader.shape))") }
+/// // L=32 (highest layer 31 in 583 of 18668 rows), E=9 (highest expert id 8 used in 1 of 18668 rows; ...), k=2 (...)
+/// ```
+public struct JSONLShapeEvidence: Sendable, Equatable {
+    /// Good records the pre-pass counted.
+    public var records: Int
+    /// The largest layer index met (L - 1).
+    public var highestLayer: Int
+    /// Records at that layer.
+    public var highestLayerRecords: Int
+    /// The largest expert id met (E - 1, unless E was raised to k).
+    public var highestExpert: Int
+    /// Records that use that id in one of their slots.
+    public var highestExpertRecords: Int
+    /// `FILE:LINE` of the record whose expert count set k.
+    public var topKFrom: String
+
+    /// Creates evidence (the pre-pass does; public for tests and other readers).
+    public init(
+        records: Int, highestLayer: Int, highestLayerRecords: Int, highestExpert: Int, highestExpertRecords: Int,
+        topKFrom: String
+    ) {
+        self.records = records
+        self.highestLayer = highestLayer
+        self.highestLayerRecords = highestLayerRecords
+        self.highestExpert = highestExpert
+        self.highestExpertRecords = highestExpertRecords
+        self.topKFrom = topKFrom
+    }
+
+    /// Whether the highest expert id is rare enough (under 1 % of the records) to be a stray
+    /// value rather than a real expert.
+    public var highestExpertLooksStray: Bool { highestExpertRecords * 100 < records }
+
+    /// One line for standard error: each dimension of `shape` with its evidence, and, when the
+    /// highest expert id is rare, the options that state the shape without it.
+    public func explanation(_ shape: ModelShape) -> String {
+        var e = "E=\(shape.experts) (highest expert id \(highestExpert) used in \(highestExpertRecords) of \(records) rows"
+        if highestExpertLooksStray, highestExpert + 1 == shape.experts, highestExpert > shape.topK - 1 {
+            e += "; state --layers \(shape.layers) --experts \(highestExpert) --top-k \(shape.topK) if that is a stray id"
+        }
+        e += ")"
+        return "L=\(shape.layers) (highest layer \(highestLayer) in \(highestLayerRecords) of \(records) rows), \(e), k=\(shape.topK) (the expert count of the first record, \(topKFrom))"
     }
 }

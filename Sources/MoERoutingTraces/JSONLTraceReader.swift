@@ -38,8 +38,14 @@ public import MoERouting
 /// file would give them. Time stays O(records).
 ///
 /// Without a stated shape (``TraceReadOptions/shape`` `nil`) a fast pre-pass over all files infers
-/// it: L = largest layer + 1, E = largest expert id + 1, k = the first record's expert count. An
-/// empty input then throws, since there is nothing to infer from.
+/// it: L = largest layer + 1, E = largest expert id + 1, k = the first record's expert count, with
+/// the evidence in ``shapeEvidence``. An empty input then throws, since there is nothing to infer
+/// from.
+///
+/// The seed's raw per-step capture writes `token_pos`, a row's index within its forward batch, so
+/// decode rows reuse position 0. A second record for a cell whose position lies below one already
+/// seen for its (problem, layer) is reported with ``rawLayoutHint`` (strict) or counted in
+/// ``TraceReadSummary/restartedPositions`` (lenient); ``TracePositions/byOrder`` reads such files.
 ///
 /// Bad input (each a ``TraceError`` naming file, line and problem): a malformed line (not JSON,
 /// a missing or mistyped field, `experts` and weights of different lengths, a line over 64 MiB),
@@ -64,6 +70,9 @@ public final class JSONLTraceReader: RoutingBlockSource {
     public let shape: ModelShape
     /// Whether ``shape`` was inferred by the pre-pass (no shape was stated).
     public let shapeWasInferred: Bool
+    /// What an inferred ``shape`` rests on (how many rows use the highest layer and expert id);
+    /// `nil` when the shape was stated.
+    public let shapeEvidence: JSONLShapeEvidence?
     /// The files, read in order as one stream.
     public let paths: [String]
     /// The options the reader was created with.
@@ -90,8 +99,9 @@ public final class JSONLTraceReader: RoutingBlockSource {
         if let stated = options.shape {
             shape = stated
             shapeWasInferred = false
+            shapeEvidence = nil
         } else {
-            shape = try JSONLShapeInference.infer(paths: paths, lenient: options.lenient)
+            (shape, shapeEvidence) = try JSONLShapeInference.inferWithEvidence(paths: paths, lenient: options.lenient)
             shapeWasInferred = true
         }
         self.paths = paths
@@ -135,6 +145,11 @@ public final class JSONLTraceReader: RoutingBlockSource {
     /// Domain names seen so far, in block index order (in interleaved mode, those of the problems
     /// emitted so far).
     public var domains: [String] { core.builder.domains }
+
+    /// The advice given with a duplicate record whose position restarts the positions of its
+    /// (problem, layer): the input looks like the seed's raw per-step layout; read it with
+    /// ``TracePositions/byOrder``.
+    public static var rawLayoutHint: String { JSONLReaderCore.rawLayoutHint }
 
     /// Throws a clear error when a file cannot be opened for reading (missing, a directory, ...).
     private static func checkReadable(_ path: String) throws(TraceFileError) {

@@ -24,6 +24,10 @@ public import MoERouting
 /// | `shape` | `int64`: L, E, k | [3] |
 /// | `settings` | `<U{n}` unicode, (key, value) rows sorted by key | [S, 2] |
 /// | `model_name` | `<U{n}` unicode, empty when unnamed | [] (0-d) |
+/// | `timing_step` | `int64`, the step of each layer-timing record; only with timings | [N] |
+/// | `timing_rows` | `int32`, rows the step processed | [N] |
+/// | `timing_routing_ns` | `int64`, nanoseconds in routing per layer | [N, L] |
+/// | `timing_moe_ns` | `int64`, nanoseconds in the whole MoE layer per layer | [N, L] |
 ///
 /// Missing cells hold zeros in `ids` and `weights`. Each column streams to a temporary file next
 /// to the output (`<path>.part-<pid>.<column>`) while blocks arrive; ``close()`` writes the archive
@@ -55,6 +59,11 @@ public final class NPZWriter: RoutingBlockSink {
     private var columns: [NPZColumnFile]
     /// The `step` column, created by the first block that has steps (tokens before it are unknown).
     private var stepColumn: NPZColumnFile?
+    /// The four `timing_*` columns, created by the first ``writeTimings(_:)`` with records.
+    private var timingColumns: [NPZColumnFile] = []
+    /// Layer-timing records written so far.
+    public private(set) var timingRecordsWritten = 0
+    private static let timingNames = ["timing_step", "timing_rows", "timing_routing_ns", "timing_moe_ns"]
     private var closed = false
     private let tempPrefix: String
 
@@ -105,7 +114,38 @@ public final class NPZWriter: RoutingBlockSink {
         if !closed {
             for c in columns { c.discard() }
             stepColumn?.discard()
+            for c in timingColumns { c.discard() }
         }
+    }
+
+    /// Appends layer-timing records (one per engine step), stored as the `timing_step`,
+    /// `timing_rows`, `timing_routing_ns` and `timing_moe_ns` arrays.
+    ///
+    /// - Throws: ``TraceFileError`` for a record without one routing and one MoE time per layer,
+    ///   a negative row count or time, a write after ``close()``, or a failed write.
+    public func writeTimings(_ records: [LayerTimingRecord]) throws {
+        guard !closed else { throw TraceFileError(path: path, message: "write after close") }
+        guard !records.isEmpty else { return }
+        let L = shape.layers
+        for r in records {
+            guard r.routingNanoseconds.count == L, r.moeNanoseconds.count == L else {
+                throw TraceFileError(
+                    path: path,
+                    message: "timing record of step \(r.step) has \(r.routingNanoseconds.count) routing and \(r.moeNanoseconds.count) MoE times, expected \(L) each (one per layer)"
+                )
+            }
+            guard r.rows >= 0, r.routingNanoseconds.allSatisfy({ $0 >= 0 }), r.moeNanoseconds.allSatisfy({ $0 >= 0 }) else {
+                throw TraceFileError(path: path, message: "timing record of step \(r.step) holds a negative row count or time")
+            }
+        }
+        if timingColumns.isEmpty {
+            for name in Self.timingNames { timingColumns.append(try NPZColumnFile(path: "\(tempPrefix).\(name)")) }
+        }
+        try timingColumns[0].appendLittleEndian(records.map(\.step))
+        try timingColumns[1].appendLittleEndian(records.map(\.rows))
+        try timingColumns[2].appendLittleEndian(records.flatMap(\.routingNanoseconds))
+        try timingColumns[3].appendLittleEndian(records.flatMap(\.moeNanoseconds))
+        timingRecordsWritten += records.count
     }
 
     // MARK: - RoutingBlockSink
@@ -175,10 +215,12 @@ public final class NPZWriter: RoutingBlockSink {
         defer {
             for c in columns { c.discard() }
             stepColumn?.discard()
+            for c in timingColumns { c.discard() }
         }
         do {
             for c in columns { try c.finish() }
             try stepColumn?.finish()
+            for c in timingColumns { try c.finish() }
             let out = try AtomicOutputFile(path: path)
             archive = out
             let zip = NPZZipWriter(out: out, forceZip64: forceZip64)
@@ -231,6 +273,14 @@ public final class NPZWriter: RoutingBlockSink {
                 header: NPYHeader.encode(descr: "<U\(model.width)", shape: []),
                 source: .bytes(model.data)
             )
+            let N = timingRecordsWritten
+            for (i, f) in timingColumns.enumerated() {
+                try zip.addMember(
+                    name: "\(Self.timingNames[i]).npy",
+                    header: NPYHeader.encode(descr: i == 1 ? "<i4" : "<i8", shape: i < 2 ? [N] : [N, L]),
+                    source: .file(path: f.path, size: f.size)
+                )
+            }
             try zip.finish()
             try out.commit()
         } catch {

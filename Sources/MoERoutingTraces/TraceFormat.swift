@@ -12,7 +12,8 @@ public import MoERouting
 ///   readable anywhere.
 /// - `binary`: the native `.moetrace` format: checksummed append-only chunks, fast to read,
 ///   survives a killed writer (see docs/trace-format.md).
-/// - `npz`: a NumPy `.npz` archive of whole-run arrays, for Python analysis (write-only here).
+/// - `npz`: a NumPy `.npz` archive of whole-run arrays, for Python analysis (read back by
+///   ``NPZTraceReader``).
 ///
 /// ```swift
 /// TraceFormat(path: "run.moetrace")                 // .binary
@@ -71,7 +72,18 @@ public enum TraceFormat: String, Sendable, Hashable, CaseIterable, CustomStringC
         let file = try BinaryInputFile(path: path)
         defer { file.close() }
         let prefix = try file.read(count: 64, at: 0)
-        if let f = TraceFormat(contentPrefix: prefix) { return f }
+        let byContent = TraceFormat(contentPrefix: prefix)
+        switch TraceFormat(path: path) {
+        case .binary? where byContent != .binary:
+            throw TraceFileError(path: path, message: notBinaryTraceMessage(prefix))
+        case .npz? where byContent != .npz:
+            throw TraceFileError(
+                path: path,
+                message: "not a .npz archive: expected a zip archive (it starts with the bytes 50 4B 03 04), but the file \(describeFound(prefix))"
+            )
+        default: break
+        }
+        if let f = byContent { return f }
         if let f = TraceFormat(path: path) { return f }
         throw TraceFileError(
             path: path,
@@ -90,6 +102,40 @@ public enum TraceFormat: String, Sendable, Hashable, CaseIterable, CustomStringC
     }
 
     public var description: String { rawValue }
+
+    /// The message for a file named or opened as `.moetrace` that does not start with the magic:
+    /// `not a .moetrace trace: expected the 8-byte magic 89 4D 4F 45 54 52 43 0A, but the file holds only 4 bytes (89 4D 4F 45)`.
+    static func notBinaryTraceMessage(_ prefix: [UInt8]) -> String {
+        "not a .moetrace trace: expected the 8-byte magic 89 4D 4F 45 54 52 43 0A (\"\\x89MOETRC\\n\"), but the file \(describeFound(prefix))"
+    }
+
+    /// What a file's first bytes are, for "expected ..., but the file ..." messages: "is empty",
+    /// "holds only 4 bytes (89 4D 4F 45)", "looks like JSON text starting '{"problem_id' (a
+    /// .jsonl trace? name it .jsonl)", "is a zip archive (a .npz export? name it .npz)", or
+    /// "starts with the bytes ...".
+    static func describeFound(_ prefix: [UInt8]) -> String {
+        func hex(_ bytes: ArraySlice<UInt8>) -> String {
+            bytes.map { b -> String in
+                let s = String(b, radix: 16, uppercase: true)
+                return s.count == 1 ? "0" + s : s
+            }.joined(separator: " ")
+        }
+        switch TraceFormat(contentPrefix: prefix) {
+        case .jsonl?:
+            var start = prefix.startIndex
+            while start < prefix.endIndex, [0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains(prefix[start]) { start += 1 }
+            let shown = prefix[start...].prefix(12).prefix { $0 >= 0x20 && $0 < 0x7F && $0 != 0x27 }
+            return "looks like JSON text starting '\(String(decoding: shown, as: UTF8.self))' (a .jsonl trace? name it .jsonl)"
+        case .npz?:
+            return "is a zip archive (a .npz export? name it .npz)"
+        default:
+            if prefix.isEmpty { return "is empty" }
+            if prefix.count < BinaryTraceFormat.magic.count {
+                return "holds only \(prefix.count) byte\(prefix.count == 1 ? "" : "s") (\(hex(prefix[...])))"
+            }
+            return "starts with the bytes \(hex(prefix.prefix(8)))"
+        }
+    }
 
     /// A short description of what a file's first bytes look like, for error messages:
     /// "is empty", "looks like JSON text", "starts with the bytes 12 34 ...".

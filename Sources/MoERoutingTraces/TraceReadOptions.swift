@@ -28,22 +28,48 @@ public struct TraceReadOptions: Sendable, Equatable {
     /// position order. `false` (the default): each problem's records must be contiguous, and
     /// memory is bounded by one problem.
     public var interleavedProblems: Bool
+    /// JSONL only (`--positions`): where a token's position comes from. See
+    /// ``TracePositions``.
+    public var positions: TracePositions
 
     /// Defaults: infer the shape, strict, no default domain, 8192 tokens per block, problems
-    /// contiguous.
+    /// contiguous, positions as written.
     public init(
         shape: ModelShape? = nil,
         lenient: Bool = false,
         defaultDomain: String? = nil,
         blockTokens: Int = 8192,
-        interleavedProblems: Bool = false
+        interleavedProblems: Bool = false,
+        positions: TracePositions = .asWritten
     ) {
         self.shape = shape
         self.lenient = lenient
         self.defaultDomain = defaultDomain
         self.blockTokens = blockTokens
         self.interleavedProblems = interleavedProblems
+        self.positions = positions
     }
+}
+
+/// Where a JSONL reader takes each token's position from (`--positions`).
+///
+/// The seed's raw capture writes `token_pos`, a row's index within its forward batch: the
+/// prefill batch numbers the prompt 0, 1, 2, ..., and every decode step of a single request
+/// writes 0 again. Read as positions, every decode row then collides with prompt token 0.
+/// ``byOrder`` reads such a file correctly:
+///
+/// ```swift
+/// var options = TraceReadOptions()
+/// options.positions = .byOrder     // the n-th record of (problem, layer) is token n
+/// ```
+public enum TracePositions: String, Sendable, Hashable, CaseIterable {
+    /// The record's `token_idx`, `token_pos` or `token_id` (the default).
+    case asWritten = "as-written"
+    /// The index of the record among the records of its (problem, layer), in file order:
+    /// prefill rows then decode rows, as the raw capture writes them. The written position is
+    /// ignored. Every token must then have a record at every layer: a dropped row shifts the
+    /// later tokens of its layer.
+    case byOrder = "by-order"
 }
 
 /// What a reader met besides good records: records skipped in lenient mode, by kind, and for
@@ -57,6 +83,10 @@ public struct TraceReadSummary: Sendable, Equatable {
     public var lostBytes: Int = 0
     /// Why those bytes were lost, if any were.
     public var lossReason: String?
+    /// JSONL: of the skipped ``RecordIssue/Kind/duplicateCell`` records, those whose position
+    /// restarts below a position already seen for their (problem, layer): the
+    /// signature of the seed's raw per-step layout, to be read with ``TracePositions/byOrder``.
+    public var restartedPositions: Int = 0
 
     public init() {}
 

@@ -21,7 +21,7 @@ struct AnalyzeTimingTests {
         let a = try tool(["analyze", trace, "--format", "json"])
         #expect(a.status == 0, "\(a.stderr)")
         let v = try ReportValue.parse(json: a.stdout)
-        #expect(v.objectMembers?.map(\.key) == ["transition", "multihop", "domain", "capture"])
+        #expect(v.objectMembers?.map(\.key) == ["transition", "multihop", "domain", "capture", "input"])
         let timing = v["capture"]?["timing"]
         let layers = timing?["layers"]?.arrayValue ?? []
         #expect(layers.count == 4)

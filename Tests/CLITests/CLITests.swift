@@ -108,7 +108,7 @@ struct CLITests {
         let r = try tool(["analyze", humaneval, gsm8k, "--analyzer", "transition", "multihop", "domain", "--format", "json", "--output", dir.path])
         #expect(r.status == 0, "\(r.stderr)")
         let v = try ReportValue.parse(json: r.stdout)
-        #expect(v.objectMembers?.map(\.key) == ["transition", "multihop", "domain"])
+        #expect(v.objectMembers?.map(\.key) == ["transition", "multihop", "domain", "input"])
         #expect(v["transition"]?["layers"]?.arrayValue?.count == 31)
         #expect(v["multihop"]?["distances"]?.arrayValue?.count == 31)
         #expect(v["domain"]?["layers"]?.arrayValue?.count == 32)

@@ -51,6 +51,39 @@ struct TraceFormatTests {
         #expect(throws: TraceFileError.self) { _ = try TraceFormat.detect(readingPath: dir + "/absent.jsonl") }
     }
 
+    @Test func aFileNamedMoetraceThatIsNotOneSaysWhatWasExpectedAndFound() throws {
+        let dir = try S.temporaryDirectory()
+        defer { S.removeDirectory(dir) }
+        let magic = "expected the 8-byte magic 89 4D 4F 45 54 52 43 0A"
+        let cases: [([UInt8], String)] = [
+            ([0x89, 0x4D, 0x4F, 0x45], "holds only 4 bytes (89 4D 4F 45)"),
+            (Array(#"{"problem_id": 0, "layer": 0}"#.utf8), #"looks like JSON text starting '{"problem_id' (a .jsonl trace? name it .jsonl)"#),
+            ([0x50, 0x4B, 3, 4, 0, 0, 0, 0, 0, 0], "is a zip archive (a .npz export? name it .npz)"),
+            ([], "is empty"),
+        ]
+        for (bytes, found) in cases {
+            try S.write(bytes, to: dir + "/x.moetrace")
+            #expect {
+                _ = try TraceFormat.detect(readingPath: dir + "/x.moetrace")
+            } throws: { error in
+                let d = "\(error)"
+                return d.hasPrefix(dir + "/x.moetrace: not a .moetrace trace: " + magic) && d.contains("but the file " + found)
+            }
+            // The binary reader opened directly says the same.
+            #expect {
+                _ = try BinaryTraceReader(path: dir + "/x.moetrace")
+            } throws: { error in
+                "\(error)".contains(magic) && "\(error)".contains("but the file " + found)
+            }
+        }
+        try S.write(Array("{}\n".utf8), to: dir + "/y.npz")
+        #expect {
+            _ = try TraceFormat.detect(readingPath: dir + "/y.npz")
+        } throws: { error in
+            "\(error)".contains("not a .npz archive: expected a zip archive") && "\(error)".contains("looks like JSON text")
+        }
+    }
+
     @Test func openTraceSinkPicksTheWriter() throws {
         let dir = try S.temporaryDirectory()
         defer { S.removeDirectory(dir) }

@@ -1,6 +1,8 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import MoERoutingTraces
+
 /// A decoded 8-bit, non-interlaced PNG (greyscale, RGB, and either with alpha), enough to check
 /// the screenshots Chromium writes: size, share of non-white pixels, number of distinct colours.
 ///

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
+import MoERoutingTraces
 import Testing
 
 /// Streams made by Python's zlib (`zlib.compress(data, level)`), one per DEFLATE block type.
@@ -40,5 +41,12 @@ struct InflateTests {
             let junk = (0..<64).map { _ in UInt8.random(in: 0...255, using: &rng) }
             _ = try? Inflate.raw(junk)
         }
+    }
+
+    @Test func refusesOutputBeyondTheLimit() throws {
+        // "hello hello hello, inflate!" is 27 bytes: a limit of 10 stops it, 27 lets it through.
+        let deflated = Array(try Self.bytes("eNrLSM3JyVfIQJA6Cpl5aTmJJamKAIx9Cc0=").dropFirst(2).dropLast(4))
+        #expect(throws: Inflate.Failure.tooLong) { try Inflate.raw(deflated, limit: 10) }
+        #expect(try Inflate.raw(deflated, limit: 27).count == 27)
     }
 }

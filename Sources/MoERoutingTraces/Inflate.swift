@@ -1,16 +1,19 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-/// A small DEFLATE (RFC 1951) and zlib (RFC 1950) decoder for the tests, which read the PNG
-/// screenshots Chromium writes (Foundation on Linux has no public zlib API). Straightforward
-/// rather than fast: Huffman codes are decoded bit by bit, as in zlib's `puff.c`.
+/// A small DEFLATE (RFC 1951) and zlib (RFC 1950) decoder (Foundation on Linux has no public
+/// zlib API): ``NPZTraceReader`` inflates the members of archives `numpy.savez_compressed`
+/// writes, and the report tests the PNG screenshots Chromium writes. Straightforward rather than
+/// fast: Huffman codes are decoded bit by bit, as in zlib's `puff.c`. Any input fails cleanly
+/// (no trap, no hang), and output beyond a stated limit is refused.
 ///
 /// ```swift
 /// let plain = try Inflate.zlib(compressedBytes)
+/// let member = try Inflate.raw(deflated, limit: expectedSize)
 /// ```
-enum Inflate {
+package enum Inflate {
     /// Why a stream could not be decoded.
-    enum Failure: Error, Equatable {
+    package enum Failure: Error, Equatable {
         case truncated
         case badZlibHeader
         case badBlockType
@@ -19,16 +22,18 @@ enum Inflate {
         case badLengths
         case badDistance
         case badChecksum
+        /// The output would exceed the limit given.
+        case tooLong
     }
 
     /// Decodes a zlib stream (2-byte header, DEFLATE data, Adler-32 checked).
-    static func zlib(_ data: [UInt8]) throws -> [UInt8] {
+    package static func zlib(_ data: [UInt8]) throws -> [UInt8] {
         guard data.count >= 6 else { throw Failure.truncated }
         let cmf = Int(data[0])
         let flg = Int(data[1])
         guard cmf & 0x0F == 8, (cmf << 8 | flg) % 31 == 0, flg & 0x20 == 0 else { throw Failure.badZlibHeader }
         var reader = BitReader(data, start: 2)
-        let out = try inflate(&reader)
+        let out = try inflate(&reader, limit: .max)
         reader.alignToByte()
         guard reader.byte + 4 <= data.count else { throw Failure.truncated }
         let stored = data[reader.byte..<reader.byte + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
@@ -36,10 +41,10 @@ enum Inflate {
         return out
     }
 
-    /// Decodes raw DEFLATE data.
-    static func raw(_ data: [UInt8]) throws -> [UInt8] {
+    /// Decodes raw DEFLATE data (a zip member of method 8), refusing output beyond `limit` bytes.
+    package static func raw(_ data: [UInt8], limit: Int = .max) throws -> [UInt8] {
         var reader = BitReader(data, start: 0)
-        return try inflate(&reader)
+        return try inflate(&reader, limit: limit)
     }
 
     static func adler32(_ bytes: [UInt8]) -> UInt32 {
@@ -138,10 +143,11 @@ enum Inflate {
 
     // MARK: - Blocks
 
-    static func inflate(_ r: inout BitReader) throws -> [UInt8] {
+    static func inflate(_ r: inout BitReader, limit: Int) throws -> [UInt8] {
         var out: [UInt8] = []
         var last = false
         while !last {
+            guard out.count <= limit else { throw Failure.tooLong }
             last = try r.bits(1) == 1
             switch try r.bits(2) {
             case 0:
@@ -152,12 +158,13 @@ enum Inflate {
                 guard len == ~nlen & 0xFFFF else { throw Failure.badStoredLength }
                 r.byte += 4
                 guard r.byte + len <= r.data.count else { throw Failure.truncated }
+                guard out.count + len <= limit else { throw Failure.tooLong }
                 out += r.data[r.byte..<r.byte + len]
                 r.byte += len
             case 1:
                 let lit = try Huffman(lengths: (0..<288).map { $0 < 144 ? 8 : $0 < 256 ? 9 : $0 < 280 ? 7 : 8 })
                 let dist = try Huffman(lengths: [Int](repeating: 5, count: 30))
-                try codes(&r, &out, lit, dist)
+                try codes(&r, &out, lit, dist, limit: limit)
             case 2:
                 let nlen = try r.bits(5) + 257
                 let ndist = try r.bits(5) + 1
@@ -178,16 +185,20 @@ enum Inflate {
                     }
                 }
                 guard lengths.count == nlen + ndist, lengths[256] != 0 else { throw Failure.badLengths }
-                try codes(&r, &out, try Huffman(lengths: Array(lengths[0..<nlen])), try Huffman(lengths: Array(lengths[nlen...])))
+                try codes(
+                    &r, &out, try Huffman(lengths: Array(lengths[0..<nlen])), try Huffman(lengths: Array(lengths[nlen...])),
+                    limit: limit)
             default:
                 throw Failure.badBlockType
             }
         }
+        guard out.count <= limit else { throw Failure.tooLong }
         return out
     }
 
-    static func codes(_ r: inout BitReader, _ out: inout [UInt8], _ lit: Huffman, _ dist: Huffman) throws {
+    static func codes(_ r: inout BitReader, _ out: inout [UInt8], _ lit: Huffman, _ dist: Huffman, limit: Int) throws {
         while true {
+            guard out.count <= limit else { throw Failure.tooLong }
             let symbol = try lit.decode(&r)
             if symbol < 256 {
                 out.append(UInt8(symbol))
