@@ -53,22 +53,13 @@ extension MoERoutingCommand {
                 path: output, format: outFormat, shape: inputs.shape, domains: inputs.declaredDomains, settings: inputs.settings)
             let carrier = TimingCarrier(inputs: inputs, sink: sink)
             let dispatcher = AnalysisDispatcher(analyzers: MultiplexAnalyzer([]), sinks: [sink])
-            do {
-                try dispatcher.begin(AnalysisContext(shape: inputs.shape))
-                while let block = try inputs.source.nextBlock() {
-                    try carrier.carry()  // the timing chunks read on the way to this block come first
-                    try dispatcher.dispatch(block)
-                }
-                try carrier.carry()
+            // The timing chunks read on the way to each block are written before it; nothing
+            // half-written goes in place, and an existing OUT stays as it was on failure.
+            try drain(dispatcher, source: inputs.source, context: AnalysisContext(shape: inputs.shape), eachBlock: carrier.carry) {
                 for w in inputs.warnings { Console.warn(w) }
                 try EmptyTraceCheck.require(
                     records: dispatcher.statistics.records, in: inputPaths,
                     skipped: inputs.skipped.values.reduce(0, +), allowEmpty: allowEmpty)
-                try sink.close()
-            } catch {
-                // Nothing half-written goes in place; an existing OUT stays as it was.
-                dispatcher.discardSinks()
-                throw error
             }
             let left = carrier.leftBehind(format: outFormat)
             if !left.isEmpty { Console.warn("\(output): the target format cannot hold: \(left.joined(separator: ", "))") }

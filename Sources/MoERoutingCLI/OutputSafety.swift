@@ -7,8 +7,9 @@
 
 import MoERouting
 
-/// Drains `source` through `dispatcher`; `check` runs once the source is drained and before the
-/// sinks are closed (put in place). When reading, writing or `check` fails, the sinks are
+/// Drains `source` through `dispatcher`; `eachBlock` runs before every block is dispatched and
+/// once more after the last (convert carries the layer timings read on the way there), and
+/// `check` runs once the source is drained and before the sinks are closed (put in place). When reading, writing or `check` fails, the sinks are
 /// discarded (a file sink removes its temporary file; an earlier file at its path stays as it
 /// was) and the error is rethrown.
 ///
@@ -19,11 +20,15 @@ import MoERouting
 /// ```
 func drain(
     _ dispatcher: AnalysisDispatcher, source: any RoutingBlockSource, context: AnalysisContext,
-    beforeClosing check: () throws -> Void
+    eachBlock: () throws -> Void = {}, beforeClosing check: () throws -> Void
 ) throws {
     do {
         try dispatcher.begin(context)
-        while let block = try source.nextBlock() { try dispatcher.dispatch(block) }
+        while let block = try source.nextBlock() {
+            try eachBlock()
+            try dispatcher.dispatch(block)
+        }
+        try eachBlock()
         try check()
         for s in dispatcher.sinks { try s.close() }
     } catch {
