@@ -45,11 +45,16 @@ extension MoERoutingCommand {
             let job = try CaptureJob(options: capture, label: "collect")
             let outcome = try job.execute(paths: paths, jsonl: jsonl, analyzers: [])
             if let summary = outcome.summary {
-                let info: ReportValue = .object([
+                var members: [ReportValue.Member] = [
                     .init("trace", .string(paths.trace)),
                     .init("settings", .object(outcome.settings.keys.sorted().map { .init($0, .string(outcome.settings[$0] ?? "")) })),
                     .init("capture", summary.reportValue),
-                ])
+                ]
+                if let stop = outcome.interruption {
+                    members.append(.init("interrupted", stop.reportValue))
+                    Console.warn(stop.notice)
+                }
+                let info: ReportValue = .object(members)
                 do {
                     try Data((info.jsonString(indent: 2) + "\n").utf8).write(to: URL(fileURLWithPath: paths.summary), options: .atomic)
                 } catch {
@@ -62,6 +67,7 @@ extension MoERoutingCommand {
             if jsonl { Console.warn("jsonl: \(paths.jsonl)") }
             if capture.timing { Console.warn("timings: \(paths.timings)") }
             try outcome.rethrow()
+            try outcome.exitIfInterrupted()
         }
     }
 }
@@ -274,6 +280,21 @@ struct CaptureOutcome {
     var problems: [Problem]
     var error: (any Error)?
 
+    /// The facts of a run stopped by SIGINT or SIGTERM, or `nil` when it ran to the end.
+    var interruption: CaptureStopFacts? {
+        guard let summary, summary.interrupted else { return nil }
+        return CaptureStopFacts(
+            signal: CaptureInterruption.signal, completed: summary.outputs.count, total: problems.count,
+            partial: summary.partialRequests)
+    }
+
+    /// Exits after the outputs of an interrupted run were written: 130 after SIGINT, 143 after
+    /// SIGTERM (also when the signal came after generation had finished). Does nothing otherwise.
+    func exitIfInterrupted() throws {
+        if let code = CaptureInterruption.exitCode { throw ExitCode(code) }
+        if interruption != nil { throw ExitCode(130) }
+    }
+
     /// Prints the stopping error (with the Python traceback) and exits non-zero: 130 after
     /// Ctrl-C, 1 otherwise. Does nothing when the run completed.
     func rethrow() throws {
@@ -288,6 +309,41 @@ struct CaptureOutcome {
             throw ExitCode(1)
         }
         throw error
+    }
+}
+
+/// What a run stopped by a signal leaves: which signal, how many problems completed of how many,
+/// and the problems whose routing is partial (their tokens so far are in the trace).
+struct CaptureStopFacts {
+    var signal: Int32?
+    var completed: Int
+    var total: Int
+    var partial: [CaptureSummary.PartialRequest]
+
+    /// `SIGINT`, `SIGTERM`, or `request` (a stop asked for without a signal).
+    var signalName: String { signal.map(CaptureInterruption.name(of:)) ?? "request" }
+
+    /// The report banner: `interrupted after 3 of 8 problems (SIGINT); the routing of 5 unfinished
+    /// problems is partial (kept in the trace and the analyses): humaneval/4 (57 tokens), ...`.
+    var notice: String {
+        var s = "interrupted after \(completed) of \(total) problems (\(signalName))"
+        if partial.isEmpty {
+            s += "; no unfinished problem had routing yet"
+        } else {
+            let shown = partial.prefix(12).map { "\($0.problem.domain)/\($0.problem.problemID) (\($0.tokens) tokens)" }
+            s += "; the routing of \(partial.count) unfinished problem\(partial.count == 1 ? "" : "s") is partial "
+            s += "(kept in the trace and the analyses): " + shown.joined(separator: ", ")
+            if partial.count > shown.count { s += ", and \(partial.count - shown.count) more (run.json lists them)" }
+        }
+        return s
+    }
+
+    /// `run.json`'s `interrupted`: `{"signal", "completed", "total", "partial": [...]}`.
+    var reportValue: ReportValue {
+        [
+            "signal": .string(signalName), "completed": .int(completed), "total": .int(total),
+            "partial": .array(partial.map(\.reportValue)),
+        ]
     }
 }
 
@@ -359,8 +415,11 @@ struct CaptureJob {
             dispatcher: dispatcher, outputsPath: paths.outputs, timingsPath: options.timing ? paths.timings : nil,
             showsProgress: !options.noProgress, label: label)
 
-        CaptureInterruption.install()
-        defer { CaptureInterruption.uninstall() }
+        // From here on the first SIGINT or SIGTERM stops the run after the step in flight and
+        // the outputs are still written; the handler stays until the command exits, so a first
+        // signal during the report does not cut it short. (Before this point nothing was
+        // captured, and a signal ends the process as usual.)
+        CaptureInterruption.install(hardQuitNote: "the trace so far then stays readable in \(writer.path)")
         var summary: CaptureSummary?
         var failure: (any Error)?
         do {
@@ -370,12 +429,26 @@ struct CaptureJob {
         } catch {
             failure = error
         }
-        // Whatever happened, close the files so the trace is complete and readable.
+        // Whatever happened, close the files so the trace is complete and readable; a run that
+        // did not finish every problem closes its trace marked interrupted.
         for sink in sinks {
-            do { try sink.close() } catch { failure = failure ?? CaptureError.sinkFailed("\(error)") }
+            do {
+                if let writer = sink as? BinaryTraceWriter, summary?.interrupted != false {
+                    try writer.close(interruptedAfter: summary?.outputs.count ?? recorder.finishedRequests, of: problems.count)
+                } else {
+                    try sink.close()
+                }
+            } catch {
+                failure = failure ?? CaptureError.sinkFailed("\(error)")
+            }
         }
         do { try recorder.close() } catch { failure = failure ?? error }
-        if let summary {
+        if let summary, summary.interrupted {
+            recorder.finishProgress(summary, total: problems.count)
+            let n = summary.partialRequests.count
+            Console.warn(
+                "interrupted after \(summary.outputs.count) of \(problems.count) problems; the routing of \(n) unfinished problem\(n == 1 ? "" : "s") is in the trace as it stood (partial)")
+        } else if let summary {
             recorder.finishProgress(summary, total: problems.count)
             let unrouted = summary.unroutedPositions.values.reduce(0) { $0 + $1.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) + 1 } }
             if unrouted > 0 {

@@ -37,6 +37,8 @@ extension MoERoutingCommand {
             let timing = inputs.timing
             if let timing { report.notes.append(timing.inspectLine) }
             if let line = steps.inspectLine { report.notes.append(line) }
+            let closures = inputs.closures
+            for (path, closure) in closures { report.notes.append("\(path): \(closure)") }
             if inputs.shapeWasInferred {
                 report.notes.insert("shape inferred from the data (\(inputs.shape)); state it with --shape or --layers/--experts/--top-k", at: 0)
             }
@@ -50,6 +52,19 @@ extension MoERoutingCommand {
                 members.append(.init("lost_bytes", .int(inputs.lostBytes)))
                 if let timing { members.append(.init("timing", timing.totals.reportValue)) }
                 if let value = steps.reportValue { members.append(.init("steps", value)) }
+                if !closures.isEmpty {
+                    // The stream's closure is its worst file's: cut off, else interrupted, else closed.
+                    let names = closures.map(\.closure.name)
+                    let worst = names.contains("cut_off") ? "cut_off" : names.contains("interrupted") ? "interrupted" : "closed"
+                    members.append(.init("closure", .string(worst)))
+                    members.append(.init("closures", .array(closures.map { path, closure in
+                        var m: [ReportValue.Member] = [.init("file", .string(path)), .init("closure", .string(closure.name))]
+                        if case .interrupted(let completed, let total) = closure {
+                            m += [.init("completed", .int(completed)), .init("total", .int(total))]
+                        }
+                        return .object(m)
+                    })))
+                }
                 print(ReportValue.object(members).jsonString(indent: 2))
             case .text: print(report.renderText(), terminator: "")
             case .markdown: print(report.renderMarkdown(), terminator: "")

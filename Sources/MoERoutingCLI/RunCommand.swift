@@ -74,14 +74,20 @@ extension MoERoutingCommand {
                 .init("analysis_seed", .string(String(analysisSeed))),
             ]
             if let summary = outcome.summary { runInfo.append(.init("capture", summary.reportValue)) }
+            let stop = outcome.interruption
+            if let stop { runInfo.append(.init("interrupted", stop.reportValue)) }
             runInfo.append(.init("tokens", .int(s.tokens)))
             runInfo.append(.init("records", .int(s.records)))
             runInfo.append(.init("complete_journeys", .int(s.completeJourneys)))
             runInfo.append(.init("incomplete_journeys", .int(s.incompleteJourneys)))
             runInfo.append(.init("failures", .array(failures.map { ["analyzer": .string($0.analyzer), "stage": .string($0.stage), "message": .string($0.message)] })))
-            let result = AnalysisResult(reports: reports, failures: failures, statistics: s, run: .object(runInfo))
+            let result = AnalysisResult(
+                reports: reports, failures: failures, statistics: s, run: .object(runInfo),
+                notices: stop.map { [$0.notice] } ?? [])
             try emit(result, format: format, output: output)
             Console.warn("trace: \(paths.trace) (\(outcome.traceTotals)); outputs: \(paths.outputs)")
+            if let stop { Console.warn(stop.notice) }
+            try outcome.exitIfInterrupted()
             if !failures.isEmpty { throw ExitCode(3) }
         }
     }

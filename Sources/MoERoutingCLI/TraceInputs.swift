@@ -82,6 +82,10 @@ final class TraceInputs {
 
     var lostBytes: Int { binaries.reduce(0) { $0 + $1.1.summary.lostBytes } }
 
+    /// How each binary input ended (closed, interrupted, cut off), final once the source has
+    /// been drained; JSONL inputs have no end marker and are not listed.
+    var closures: [(path: String, closure: BinaryTraceClosure)] { binaries.map { ($0.0, $0.1.closure) } }
+
     /// Per-layer timing sums over the binary inputs' layer-timings chunks, or `nil` when none has
     /// any; final once the source has been drained.
     var timing: CaptureReport.Timing? {

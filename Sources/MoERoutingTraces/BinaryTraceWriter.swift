@@ -14,7 +14,8 @@ public import MoERouting
 /// domain chunk just before the first block that uses them; indices never change. Each chunk goes
 /// to the kernel in one `write(2)` before ``write(_:)`` returns: a killed process loses at most the
 /// chunk being written (a machine crash may lose what the kernel had not yet stored).
-/// ``close()`` writes an end chunk with the totals, which tells readers the file is complete.
+/// ``close()`` writes an end chunk with the totals, which tells readers the file is complete;
+/// ``close(interruptedAfter:of:)`` marks it interrupted, with the number of problems completed.
 /// A block with a ``RoutingBlock/step`` column is written with the optional step column (tag 32,
 /// `u32`); blocks without steps are written exactly as before.
 ///
@@ -97,10 +98,33 @@ public final class BinaryTraceWriter: RoutingBlockSink {
         totals.records += Self.countPresent(block.present)
     }
 
-    /// Writes the end chunk with the totals and closes the file. A second call does nothing.
+    /// Writes the end chunk with the totals, marked closed normally, and closes the file. A
+    /// second call (or one after ``close(interruptedAfter:of:)``) does nothing.
     ///
     /// - Throws: ``TraceFileError`` when the write or close fails.
     public func close() throws {
+        try finish(interrupted: nil)
+    }
+
+    /// Writes the end chunk with the totals, marked interrupted after `completed` of `total`
+    /// problems, and closes the file: readers see ``BinaryTraceClosure/interrupted(completed:total:)``.
+    /// A second call (or one after ``close()``) does nothing.
+    ///
+    /// ```swift
+    /// try writer.close(interruptedAfter: 3, of: 8)
+    /// ```
+    ///
+    /// - Throws: ``TraceFileError`` for negative counts, `completed` above `total`, or a failed
+    ///   write or close.
+    public func close(interruptedAfter completed: Int, of total: Int) throws {
+        guard completed >= 0, total >= completed else {
+            throw TraceFileError(
+                path: path, message: "an interrupted close needs 0 <= completed <= total, got \(completed) of \(total)")
+        }
+        try finish(interrupted: (completed, total))
+    }
+
+    private func finish(interrupted: (completed: Int, total: Int)?) throws {
         guard !closed else { return }
         try flushTimings()
         closed = true
@@ -109,7 +133,13 @@ public final class BinaryTraceWriter: RoutingBlockSink {
         e.u64(UInt64(totals.tokens))
         e.u64(UInt64(totals.records))
         e.u32(UInt32(mapper.names.count))
-        e.u32(0)
+        if let interrupted {
+            e.u32(BinaryTraceFormat.endStatusInterrupted)
+            e.u64(UInt64(interrupted.completed))
+            e.u64(UInt64(interrupted.total))
+        } else {
+            e.u32(BinaryTraceFormat.endStatusClosed)
+        }
         try writeSmallChunk(kind: .end, payload: e.bytes)
         try file.close()
     }
