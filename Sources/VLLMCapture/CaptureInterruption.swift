@@ -112,8 +112,8 @@ private enum SignalMessages {
     }
 }
 
-/// Half a second (the handler uses the literal: it must not touch a lazily initialised global).
-private let duplicateWindowNanoseconds: Int64 = 500_000_000
+/// A fifth of a second (the handler uses the literal: it must not touch a lazily initialised global).
+private let duplicateWindowNanoseconds: Int64 = 200_000_000
 
 private func setHandler(_ signalNumber: Int32, _ handler: (@convention(c) (Int32) -> Void)?) {
     _ = signal(signalNumber, handler)
@@ -136,7 +136,7 @@ private func onSignal(_ signalNumber: Int32) {
         return
     }
     let first = firstSignalNanoseconds.load(ordering: .acquiring)
-    if first == 0 || now - first < 500_000_000 {
+    if first == 0 || now - first < 200_000_000 {
         return  // the first signal delivered again (to the process, then to its group)
     }
     _ = signal(signalNumber, SIG_DFL)
