@@ -50,7 +50,8 @@ public enum CaptureInterruption {
     /// SIGINT, 143 for SIGTERM), or `nil` when no signal asked for one.
     public static var exitCode: Int32? { signal.map { 128 + $0 } }
 
-    /// Installs the handler for SIGINT and SIGTERM (the embedded Python installs none of its own).
+    /// Installs the handler for SIGINT and SIGTERM (the embedded Python installs none of its own)
+    /// and unblocks both signals on the calling thread.
     ///
     /// - Parameter hardQuitNote: added to the line printed at the first signal, after "a second
     ///   signal quits at once"; say there where the data then is (the handler may only call
@@ -66,6 +67,13 @@ public enum CaptureInterruption {
         }
         setHandler(SIGINT, onSignal)
         setHandler(SIGTERM, onSignal)
+        // A parent may have started this process with the signals blocked (the mask survives
+        // exec); threads started from here on inherit the unblocked mask.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// Restores the default SIGINT and SIGTERM behaviour.
