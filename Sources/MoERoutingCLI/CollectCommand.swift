@@ -315,6 +315,9 @@ struct CaptureStopFacts {
     /// `SIGINT`, `SIGTERM`, or `request` (a stop asked for without a signal).
     var signalName: String { signal.map(CaptureInterruption.name(of:)) ?? "request" }
 
+    /// Where the partial problems' routing went: `the trace and the analyses` (`run`), `the trace`.
+    var keptIn = "the trace"
+
     /// The report banner: `interrupted after 3 of 8 problems (SIGINT); the routing of 5 unfinished
     /// problems is partial (kept in the trace and the analyses): humaneval/4 (57 tokens), ...`.
     var notice: String {
@@ -324,7 +327,7 @@ struct CaptureStopFacts {
         } else {
             let shown = partial.prefix(12).map { "\($0.problem.domain)/\($0.problem.problemID) (\($0.tokens) tokens)" }
             s += "; the routing of \(partial.count) unfinished problem\(partial.count == 1 ? "" : "s") is partial "
-            s += "(kept in the trace and the analyses): " + shown.joined(separator: ", ")
+            s += "(kept in \(keptIn)): " + shown.joined(separator: ", ")
             if partial.count > shown.count { s += ", and \(partial.count - shown.count) more (run.json lists them)" }
         }
         return s
@@ -436,10 +439,7 @@ struct CaptureJob {
         }
         do { try recorder.close() } catch { failure = failure ?? error }
         if let summary, summary.interrupted {
-            recorder.finishProgress(summary, total: problems.count)
-            let n = summary.partialRequests.count
-            Console.warn(
-                "interrupted after \(summary.outputs.count) of \(problems.count) problems; the routing of \(n) unfinished problem\(n == 1 ? "" : "s") is in the trace as it stood (partial)")
+            recorder.finishProgress(summary, total: problems.count)  // the command prints the notice
         } else if let summary {
             recorder.finishProgress(summary, total: problems.count)
             let unrouted = summary.unroutedPositions.values.reduce(0) { $0 + $1.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) + 1 } }

@@ -82,7 +82,8 @@ extension MoERoutingCommand {
                 .init("analysis_seed", .string(String(analysisSeed))),
             ]
             if let summary = outcome.summary { runInfo.append(.init("capture", summary.reportValue)) }
-            let stop = outcome.interruption
+            var stop = outcome.interruption
+            stop?.keptIn = "the trace and the analyses"
             if let stop { runInfo.append(.init("interrupted", stop.reportValue)) }
             runInfo.append(.init("tokens", .int(s.tokens)))
             runInfo.append(.init("records", .int(s.records)))
