@@ -50,7 +50,7 @@ extension MoERoutingCommand {
         @Option(help: ArgumentHelp("Also write report files into this directory.", valueName: "dir"))
         var output: String?
 
-        @Option(help: "Seed for shuffled nulls, permutation tests and bootstraps.")
+        @Option(name: .customLong("analysis-seed"), help: "Seed for shuffled nulls, permutation tests and bootstraps.")
         var seed: UInt64 = 0x5EED
 
         @Flag(help: "List the available analyzers (with plugins) and exit.")

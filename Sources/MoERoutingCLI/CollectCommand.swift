@@ -21,13 +21,16 @@ extension MoERoutingCommand {
                 (<trace>.capture.json), with --jsonl a seed-format JSONL trace (<trace>.jsonl), and \
                 with --timing per-step routing and MoE-layer times (<trace>.timings.jsonl). With no --model, the tiny Mixtral-architecture model is \
                 generated under models/tiny-mixtral; with no --dataset, four built-in HumanEval and \
-                four GSM8K prompts are used. Ctrl-C stops after the current step with the trace \
-                flushed and readable (exit code 130).
+                four GSM8K prompts are used. Ctrl-C (SIGINT) or SIGTERM stops after the engine \
+                step in flight: the trace is closed marked interrupted (unfinished problems' \
+                routing so far kept), <trace>.capture.json says "interrupted", and the exit code \
+                is 130 (143 after SIGTERM); a second signal quits at once, leaving the trace \
+                readable up to its last complete chunk.
 
                 Examples:
                   moe-routing collect --output out/tiny.moetrace
                   moe-routing collect --model /models/Mixtral-8x7B-v0.1-AWQ --quantization awq \\
-                      --dataset humaneval --dataset-file ../shared/data/humaneval.jsonl \\
+                      --dataset humaneval=../shared/data/humaneval.jsonl \\
                       --num-problems 20 --output out/humaneval.moetrace --jsonl
                 """
         )
@@ -45,11 +48,16 @@ extension MoERoutingCommand {
             let job = try CaptureJob(options: capture, label: "collect")
             let outcome = try job.execute(paths: paths, jsonl: jsonl, analyzers: [], alsoWrites: [paths.summary])
             if let summary = outcome.summary {
-                let info: ReportValue = .object([
+                var members: [ReportValue.Member] = [
                     .init("trace", .string(paths.trace)),
                     .init("settings", .object(outcome.settings.keys.sorted().map { .init($0, .string(outcome.settings[$0] ?? "")) })),
                     .init("capture", summary.reportValue),
-                ])
+                ]
+                if let stop = outcome.interruption {
+                    members.append(.init("interrupted", stop.reportValue))
+                    Console.warn(stop.notice)
+                }
+                let info: ReportValue = .object(members)
                 try AtomicOutputFile.write(Array((info.jsonString(indent: 2) + "\n").utf8), to: paths.summary)
                 Console.warn("summary: \(paths.summary)")
             }
@@ -58,6 +66,7 @@ extension MoERoutingCommand {
             if jsonl { Console.warn("jsonl: \(paths.jsonl)") }
             if capture.timing { Console.warn("timings: \(paths.timings)") }
             try outcome.rethrow()
+            try outcome.exitIfInterrupted()
         }
     }
 }
@@ -65,30 +74,27 @@ extension MoERoutingCommand {
 /// Engine, dataset and capture options shared by `collect` and `run`.
 struct CaptureCommandOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Model directory or hub name (default: the tiny model, generated under models/tiny-mixtral when absent).",
+        "Model directory, or a Hugging Face repo id already in the local hub cache (nothing is downloaded; default: the tiny model, generated under models/tiny-mixtral when absent).",
         valueName: "path"))
     var model: String?
 
     @Option(help: ArgumentHelp(
-        "Dataset: humaneval, gsm8k or jsonl:PATH; repeat for several domains (default: the built-in samples of both).",
-        valueName: "name"))
+        "Dataset: humaneval or gsm8k (from a local JSONL copy: humaneval=PATH), or jsonl:PATH; repeat for several domains (default: the built-in samples of both).",
+        valueName: "name[=path]"))
     var dataset: [String] = []
-
-    @Option(name: .customLong("dataset-file"), help: ArgumentHelp(
-        "A local JSONL copy of a built-in dataset: PATH with one --dataset, or NAME=PATH (repeatable).",
-        valueName: "path"))
-    var datasetFiles: [String] = []
 
     @Option(name: .customLong("prompt-field"), help: ArgumentHelp("The prompt field of jsonl:PATH datasets (default: prompt).", valueName: "name"))
     var promptField: String?
 
-    @Option(name: .customLong("num-problems"), help: "Problems to take from each dataset (default: all).")
+    // Numbers are parsed `.unconditional`ly, so that a negative value reaches validate()
+    // ("must be a positive integer") instead of reading as an option ("Missing value").
+    @Option(name: .customLong("num-problems"), parsing: .unconditional, help: "Problems to take from each dataset, a positive integer (default: all).")
     var numProblems: Int?
 
-    @Option(help: "Problems to skip at the start of each dataset.")
+    @Option(parsing: .unconditional, help: "Problems to skip at the start of each dataset.")
     var offset: Int = 0
 
-    @Option(name: .customLong("max-tokens"), help: "New tokens per problem.")
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "New tokens per problem.")
     var maxTokens: Int = 256
 
     @Option(help: "Model dtype: auto, float32, bfloat16, float16.")
@@ -100,13 +106,13 @@ struct CaptureCommandOptions: ParsableArguments {
     @Option(help: "A tokenizer other than the model's.")
     var tokenizer: String?
 
-    @Option(name: .customLong("max-model-len"), help: "Longest sequence, prompt plus new tokens.")
+    @Option(name: .customLong("max-model-len"), parsing: .unconditional, help: "Longest sequence, prompt plus new tokens.")
     var maxModelLength: Int = 2048
 
-    @Option(name: .customLong("max-num-seqs"), help: "Most sequences decoded at once.")
+    @Option(name: .customLong("max-num-seqs"), parsing: .unconditional, help: "Most sequences decoded at once.")
     var maxConcurrentSequences: Int = 16
 
-    @Option(name: .customLong("max-num-batched-tokens"), help: "Most tokens per engine step (small values chunk long prompts).")
+    @Option(name: .customLong("max-num-batched-tokens"), parsing: .unconditional, help: "Most tokens per engine step (small values chunk long prompts).")
     var maxBatchedTokens: Int?
 
     @Flag(inversion: .prefixedNo, help: "Chunked prefill (default: vLLM's choice).")
@@ -121,22 +127,22 @@ struct CaptureCommandOptions: ParsableArguments {
     @Option(help: "Device: cpu or cuda (default: vLLM's choice).")
     var device: String?
 
-    @Option(help: "Engine seed; sampled decoding seeds problem i with seed + i.")
+    @Option(parsing: .unconditional, help: "Engine seed; sampled decoding seeds problem i with seed + i.")
     var seed: Int = 0
 
-    @Option(help: "0 for greedy decoding; above 0, sample with this temperature.")
+    @Option(parsing: .unconditional, help: "0 for greedy decoding; above 0, sample with this temperature.")
     var temperature: Double = 0
 
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling's p (with --temperature).")
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling's p (with --temperature).")
     var topP: Double = 1
 
     @Flag(name: .customLong("ignore-eos"), help: "Keep generating past the end-of-sequence token.")
     var ignoreEOS = false
 
-    @Option(name: .customLong("kv-cache-gib"), help: "CPU KV-cache size in GiB (default 1, or VLLM_CPU_KVCACHE_SPACE).")
+    @Option(name: .customLong("kv-cache-gib"), parsing: .unconditional, help: "CPU KV-cache size in GiB (default 1, or VLLM_CPU_KVCACHE_SPACE).")
     var kvCacheGiB: Double?
 
-    @Option(name: .customLong("gpu-memory-utilization"), help: "Fraction of GPU memory vLLM may use.")
+    @Option(name: .customLong("gpu-memory-utilization"), parsing: .unconditional, help: "Fraction of GPU memory vLLM may use.")
     var gpuMemoryUtilization: Double?
 
     @Flag(name: .customLong("trust-remote-code"), help: "Let the model's own Python code run.")
@@ -172,6 +178,9 @@ struct CaptureCommandOptions: ParsableArguments {
         do {
             _ = try datasetSpecs(samples: { "\($0)_sample.jsonl" })
             try engineConfiguration(model: model ?? "tiny").validate()
+            if let model, let problem = EngineConfiguration.modelLocationProblem(model) {
+                throw ValidationError(problem)
+            }
             if compile && timing {
                 throw ValidationError("--timing needs eager mode: under --compile the MoE layer is one compiled region; drop one of them")
             }
@@ -205,39 +214,28 @@ struct CaptureCommandOptions: ParsableArguments {
     }
 
     /// The datasets to load; with none given, the built-in samples (`samples(name)` gives a
-    /// sample's path).
+    /// sample's path). Each `--dataset` is `humaneval`, `gsm8k`, `NAME=PATH` (a local JSONL copy
+    /// of a built-in dataset) or `jsonl:PATH`.
     func datasetSpecs(samples: (String) throws -> String) throws -> [DatasetSpec] {
-        var files: [String: String] = [:]
-        var unnamed: String?
-        for f in datasetFiles {
-            if let eq = f.firstIndex(of: "="), DatasetSpec.builtinNames.contains(String(f[..<eq])) {
-                files[String(f[..<eq])] = String(f[f.index(after: eq)...])
-            } else if unnamed == nil {
-                unnamed = f
-            } else {
-                throw CaptureError.invalidOption("give --dataset-file as NAME=PATH when there are several (got '\(f)')")
-            }
-        }
         if dataset.isEmpty {
-            guard files.isEmpty, unnamed == nil else {
-                throw CaptureError.invalidOption("--dataset-file needs --dataset humaneval or gsm8k")
-            }
             return try DatasetSpec.builtinNames.map {
                 try DatasetSpec(name: $0, file: try samples($0), numProblems: numProblems, offset: offset)
             }
         }
-        if unnamed != nil {
-            let builtin = dataset.filter { DatasetSpec.builtinNames.contains($0) }
-            guard builtin.count == 1 else {
-                throw CaptureError.invalidOption("--dataset-file PATH is ambiguous with \(builtin.count) built-in datasets: use NAME=PATH")
+        return try dataset.map { value in
+            var name = value, file: String?
+            if !value.hasPrefix("jsonl:"), let eq = value.firstIndex(of: "=") {
+                name = String(value[..<eq])
+                file = String(value[value.index(after: eq)...])
+                guard DatasetSpec.builtinNames.contains(name) else {
+                    throw CaptureError.invalidOption(
+                        "--dataset \(value): NAME=PATH takes NAME \(DatasetSpec.builtinNames.joined(separator: " or ")); for another JSONL file use jsonl:PATH")
+                }
+                guard file?.isEmpty == false else {
+                    throw CaptureError.invalidOption("--dataset \(value): give the file after '=', as in \(name)=data/\(name).jsonl")
+                }
             }
-            files[builtin[0]] = unnamed
-        }
-        for name in files.keys where !dataset.contains(name) {
-            throw CaptureError.invalidOption("--dataset-file names '\(name)', which is not among the --dataset values")
-        }
-        return try dataset.map {
-            try DatasetSpec(name: $0, file: files[$0], promptField: promptField, numProblems: numProblems, offset: offset)
+            return try DatasetSpec(name: name, file: file, promptField: promptField, numProblems: numProblems, offset: offset)
         }
     }
 }
@@ -287,6 +285,21 @@ struct CaptureOutcome {
     var problems: [Problem]
     var error: (any Error)?
 
+    /// The facts of a run stopped by SIGINT or SIGTERM, or `nil` when it ran to the end.
+    var interruption: CaptureStopFacts? {
+        guard let summary, summary.interrupted else { return nil }
+        return CaptureStopFacts(
+            signal: CaptureInterruption.signal, completed: summary.outputs.count, total: problems.count,
+            partial: summary.partialRequests)
+    }
+
+    /// Exits after the outputs of an interrupted run were written: 130 after SIGINT, 143 after
+    /// SIGTERM (also when the signal came after generation had finished). Does nothing otherwise.
+    func exitIfInterrupted() throws {
+        if let code = CaptureInterruption.exitCode { throw ExitCode(code) }
+        if interruption != nil { throw ExitCode(130) }
+    }
+
     /// Prints the stopping error (with the Python traceback) and exits non-zero: 130 after
     /// Ctrl-C, 1 otherwise. Does nothing when the run completed.
     func rethrow() throws {
@@ -301,6 +314,44 @@ struct CaptureOutcome {
             throw ExitCode(1)
         }
         throw error
+    }
+}
+
+/// What a run stopped by a signal leaves: which signal, how many problems completed of how many,
+/// and the problems whose routing is partial (their tokens so far are in the trace).
+struct CaptureStopFacts {
+    var signal: Int32?
+    var completed: Int
+    var total: Int
+    var partial: [CaptureSummary.PartialRequest]
+
+    /// `SIGINT`, `SIGTERM`, or `request` (a stop asked for without a signal).
+    var signalName: String { signal.map(CaptureInterruption.name(of:)) ?? "request" }
+
+    /// Where the partial problems' routing went: `the trace and the analyses` (`run`), `the trace`.
+    var keptIn = "the trace"
+
+    /// The report banner: `interrupted after 3 of 8 problems (SIGINT); the routing of 5 unfinished
+    /// problems is partial (kept in the trace and the analyses): humaneval/4 (57 tokens), ...`.
+    var notice: String {
+        var s = "interrupted after \(completed) of \(total) problems (\(signalName))"
+        if partial.isEmpty {
+            s += "; no unfinished problem had routing yet"
+        } else {
+            let shown = partial.prefix(12).map { "\($0.problem.domain)/\($0.problem.problemID) (\($0.tokens) tokens)" }
+            s += "; the routing of \(partial.count) unfinished problem\(partial.count == 1 ? "" : "s") is partial "
+            s += "(kept in \(keptIn)): " + shown.joined(separator: ", ")
+            if partial.count > shown.count { s += ", and \(partial.count - shown.count) more (run.json lists them)" }
+        }
+        return s
+    }
+
+    /// `run.json`'s `interrupted`: `{"signal", "completed", "total", "partial": [...]}`.
+    var reportValue: ReportValue {
+        [
+            "signal": .string(signalName), "completed": .int(completed), "total": .int(total),
+            "partial": .array(partial.map(\.reportValue)),
+        ]
     }
 }
 
@@ -373,16 +424,28 @@ struct CaptureJob {
         let domains = problems.reduce(into: [String]()) { if !$0.contains($1.domain) { $0.append($1.domain) } }
         let writer = try BinaryTraceWriter(path: paths.trace, shape: d.shape, domains: domains, settings: settings)
         var sinks: [any RoutingBlockSink] = [writer]
-        if jsonl { sinks.append(try JSONLTraceWriter(path: paths.jsonl)) }
         let mux = MultiplexAnalyzer(analyzers)
-        let dispatcher = AnalysisDispatcher(analyzers: mux, sinks: sinks)
-        try dispatcher.begin(AnalysisContext(shape: d.shape, settings: settings, seed: analysisSeed))
-        let recorder = try CaptureRecorder(
-            dispatcher: dispatcher, outputsPath: paths.outputs, timingsPath: options.timing ? paths.timings : nil,
-            showsProgress: !options.noProgress, label: label)
+        let dispatcher: AnalysisDispatcher
+        let recorder: CaptureRecorder
+        do {
+            if jsonl { sinks.append(try JSONLTraceWriter(path: paths.jsonl)) }
+            dispatcher = AnalysisDispatcher(analyzers: mux, sinks: sinks)
+            try dispatcher.begin(AnalysisContext(shape: d.shape, settings: settings, seed: analysisSeed))
+            recorder = try CaptureRecorder(
+                dispatcher: dispatcher, outputsPath: paths.outputs, timingsPath: options.timing ? paths.timings : nil,
+                showsProgress: !options.noProgress, label: label)
+        } catch {
+            // Nothing was captured yet: leave no temporary files behind.
+            for sink in sinks { sink.discard() }
+            throw error
+        }
 
-        CaptureInterruption.install()
-        defer { CaptureInterruption.uninstall() }
+        // From here on the first SIGINT or SIGTERM stops the run after the step in flight and
+        // the outputs are still written; the handler stays until the command exits, so a first
+        // signal during the report does not cut it short. (Before this point nothing was
+        // captured, and a signal ends the process as usual.)
+        CaptureInterruption.install(
+            hardQuitNote: "the trace so far then stays readable in \(writer.temporaryPath) (in \(writer.path) once closed)")
         var summary: CaptureSummary?
         var failure: (any Error)?
         do {
@@ -392,12 +455,23 @@ struct CaptureJob {
         } catch {
             failure = error
         }
-        // Whatever happened, close the files so the trace is complete and readable.
+        // Whatever happened, close the files so the trace is complete and readable; a run that
+        // did not finish every problem closes its trace marked interrupted.
         for sink in sinks {
-            do { try sink.close() } catch { failure = failure ?? CaptureError.sinkFailed("\(error)") }
+            do {
+                if let writer = sink as? BinaryTraceWriter, summary?.interrupted != false {
+                    try writer.close(interruptedAfter: summary?.outputs.count ?? recorder.finishedRequests, of: problems.count)
+                } else {
+                    try sink.close()
+                }
+            } catch {
+                failure = failure ?? CaptureError.sinkFailed("\(error)")
+            }
         }
         do { try recorder.close() } catch { failure = failure ?? error }
-        if let summary {
+        if let summary, summary.interrupted {
+            recorder.finishProgress(summary, total: problems.count)  // the command prints the notice
+        } else if let summary {
             recorder.finishProgress(summary, total: problems.count)
             let unrouted = summary.unroutedPositions.values.reduce(0) { $0 + $1.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) + 1 } }
             if unrouted > 0 {

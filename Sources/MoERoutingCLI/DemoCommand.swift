@@ -14,8 +14,9 @@ extension MoERoutingCommand {
             discussion: """
                 Needs no model and no Python: a seeded generator makes routing with known \
                 structure (each layer's top-1 follows a fixed permutation of the previous one with \
-                probability --dependence; the two domains use different permutations). The trace is \
-                written as .moetrace and the report as report.{json,md,txt} under --output.
+                probability --dependence; the two domains use different permutations). Writes \
+                under --output: the trace (demo.moetrace), the report (report.html, report.json, \
+                report.md, report.txt) and run.json.
 
                 Example:
                   moe-routing demo --output out/demo
@@ -34,8 +35,11 @@ extension MoERoutingCommand {
         @Option(help: "Probability that a layer's top-1 follows the previous layer's (0...1).")
         var dependence = 0.3
 
-        @Option(help: "Generator and analysis seed.")
+        @Option(help: "The generator's seed.")
         var seed: UInt64 = 7
+
+        @Option(name: .customLong("analysis-seed"), help: "Seed for shuffled nulls, permutation tests and bootstraps (default: --seed).")
+        var analysisSeed: UInt64?
 
         @OptionGroup var shape: ShapeOptions
 
@@ -66,7 +70,7 @@ extension MoERoutingCommand {
             let result = try AnalysisRunner.run(
                 source: reader,
                 analyzers: try (["summary"] + BuiltinAnalyzers.defaultNames).map { try registry.make($0) },
-                context: AnalysisContext(shape: shape, settings: settings, seed: seed),
+                context: AnalysisContext(shape: shape, settings: settings, seed: analysisSeed ?? seed),
                 run: ["inputs": [.string(tracePath)], "generator": .object(settings.keys.sorted().map { .init($0, .string(settings[$0]!)) })]
             )
             try emit(result, format: .text, output: output)

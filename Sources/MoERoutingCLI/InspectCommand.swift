@@ -43,6 +43,8 @@ extension MoERoutingCommand {
             if phase.phase != .all {
                 report.notes.insert("\(phase.phase) tokens only (--phase); \(source.droppedTokens) tokens of the other phase left out", at: 0)
             }
+            let closures = inputs.closures
+            for (path, closure) in closures { report.notes.append("\(path): \(closure)") }
             if inputs.shapeWasInferred {
                 report.notes.insert("shape inferred from the data (\(inputs.shape)); state it with --shape or --layers/--experts/--top-k", at: 0)
             }
@@ -57,6 +59,19 @@ extension MoERoutingCommand {
                 if phase.phase != .all { members.append(.init("phase_kept", .string(phase.phase.rawValue))) }
                 if let timing { members.append(.init("timing", timing.totals.reportValue)) }
                 if let value = steps.reportValue { members.append(.init("steps", value)) }
+                if !closures.isEmpty {
+                    // The stream's closure is its worst file's: cut off, else interrupted, else closed.
+                    let names = closures.map(\.closure.name)
+                    let worst = names.contains("cut_off") ? "cut_off" : names.contains("interrupted") ? "interrupted" : "closed"
+                    members.append(.init("closure", .string(worst)))
+                    members.append(.init("closures", .array(closures.map { path, closure in
+                        var m: [ReportValue.Member] = [.init("file", .string(path)), .init("closure", .string(closure.name))]
+                        if case .interrupted(let completed, let total) = closure {
+                            m += [.init("completed", .int(completed)), .init("total", .int(total))]
+                        }
+                        return .object(m)
+                    })))
+                }
                 print(ReportValue.object(members).jsonString(indent: 2))
             case .text: print(report.renderText(), terminator: "")
             case .markdown: print(report.renderMarkdown(), terminator: "")

@@ -5,6 +5,7 @@
 // its own file as an extension of the root command.
 
 import ArgumentParser
+import Foundation
 
 @main
 struct MoERoutingCommand: ParsableCommand {
@@ -23,4 +24,21 @@ struct MoERoutingCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [Run.self, Collect.self, Inspect.self, Convert.self, Analyze.self, Demo.self, Setup.self, Doctor.self]
     )
+
+    /// The exit code of a usage error (an unknown option, a missing or malformed value, a value
+    /// out of range): 2, as for other command-line tools, instead of ArgumentParser's 64.
+    static let usageExitCode: Int32 = 2
+
+    /// Parses and runs a subcommand like ArgumentParser's own `main()`, with one change: usage
+    /// errors exit with ``usageExitCode``.
+    static func main() {
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(usageExitCode)
+        }
+    }
 }

@@ -12,17 +12,25 @@ extension MoERoutingCommand {
             abstract: "Collect routing with vLLM in this process and analyze it live; write the trace and a report.",
             discussion: """
                 The main job: `collect` and `analyze` in one process. Every finished problem's \
-                routing reaches the analyzers while generation goes on; the report is written at \
-                the end into --output (report.json, report.md, report.txt, run.json) next to the \
-                trace (trace.moetrace) and the generated outputs (outputs.jsonl). With no \
-                arguments it generates the tiny Mixtral-architecture model (models/tiny-mixtral) \
-                and runs it on four HumanEval and four GSM8K prompts: the whole pipeline on a CPU \
-                in about a minute. Ctrl-C stops after the current step; the trace so far stays \
-                readable (analyze it with `moe-routing analyze`), and the exit code is 130.
+                routing reaches the analyzers while generation goes on. Writes into --output: \
+                the trace (trace.moetrace), the generated outputs (outputs.jsonl), and at the end \
+                the report (report.html, report.json, report.md, report.txt) and run.json; with \
+                --jsonl also trace.jsonl, with --timing also timings.jsonl. With no arguments it \
+                generates the tiny Mixtral-architecture model (models/tiny-mixtral) and runs it \
+                on four HumanEval and four GSM8K prompts: the whole pipeline on a CPU in about a \
+                minute.
+
+                Ctrl-C (SIGINT) or SIGTERM: the engine step in flight finishes and no other \
+                starts; the unfinished problems are aborted (their routing so far is kept, and \
+                the report names them as partial); the trace is closed marked interrupted; \
+                run.json ("interrupted") and the report (banner "interrupted after N of M \
+                problems") are written for what was captured; the exit code is 130 (143 after \
+                SIGTERM). A second signal quits at once: the trace then stays readable up to \
+                its last complete chunk (`moe-routing inspect` says it was cut off).
 
                 Examples:
                   moe-routing run
-                  moe-routing run --dataset humaneval --dataset-file ../shared/data/humaneval.jsonl \\
+                  moe-routing run --dataset humaneval=../shared/data/humaneval.jsonl \\
                       --num-problems 16 --max-tokens 128 --output out/humaneval
                   moe-routing run --model /models/Mixtral-8x7B-v0.1-AWQ --quantization awq --device cuda \\
                       --dataset humaneval=../shared/data/humaneval.jsonl --dataset gsm8k ...
@@ -76,14 +84,21 @@ extension MoERoutingCommand {
                 .init("analysis_seed", .string(String(analysisSeed))),
             ]
             if let summary = outcome.summary { runInfo.append(.init("capture", summary.reportValue)) }
+            var stop = outcome.interruption
+            stop?.keptIn = "the trace and the analyses"
+            if let stop { runInfo.append(.init("interrupted", stop.reportValue)) }
             runInfo.append(.init("tokens", .int(s.tokens)))
             runInfo.append(.init("records", .int(s.records)))
             runInfo.append(.init("complete_journeys", .int(s.completeJourneys)))
             runInfo.append(.init("incomplete_journeys", .int(s.incompleteJourneys)))
             runInfo.append(.init("failures", .array(failures.map { ["analyzer": .string($0.analyzer), "stage": .string($0.stage), "message": .string($0.message)] })))
-            let result = AnalysisResult(reports: reports, failures: failures, statistics: s, run: .object(runInfo))
+            let result = AnalysisResult(
+                reports: reports, failures: failures, statistics: s, run: .object(runInfo),
+                notices: stop.map { [$0.notice] } ?? [])
             try emit(result, format: format, output: output)
             Console.warn("trace: \(paths.trace) (\(outcome.traceTotals)); outputs: \(paths.outputs)")
+            if let stop { Console.warn(stop.notice) }
+            try outcome.exitIfInterrupted()
             if !failures.isEmpty { throw ExitCode(3) }
         }
     }

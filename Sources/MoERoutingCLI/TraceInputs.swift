@@ -123,6 +123,10 @@ final class TraceInputs {
     /// duplicate: at least one decode step's worth (L records).
     var looksLikeRawLayout: Bool { restartedPositions >= shape.layers }
 
+    /// How each binary input ended (closed, interrupted, cut off), final once the source has
+    /// been drained; JSONL inputs have no end marker and are not listed.
+    var closures: [(path: String, closure: BinaryTraceClosure)] { binaries.map { ($0.0, $0.1.closure) } }
+
     /// Per-layer timing sums over the binary inputs' layer-timings chunks and the archives'
     /// `timing_*` arrays, or `nil` when none has any; final once the source has been drained.
     var timing: CaptureReport.Timing? {

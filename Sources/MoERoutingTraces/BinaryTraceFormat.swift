@@ -67,6 +67,41 @@ public struct BinaryTraceTotals: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(blocks) blocks, \(tokens) tokens, \(records) records" }
 }
 
+/// How a `.moetrace` file ended: closed cleanly, closed after an interrupted capture, or cut off
+/// (no end chunk: the writer was killed, or the file is still being written).
+///
+/// ```swift
+/// let reader = try BinaryTraceReader(path: "run.moetrace")
+/// while try reader.nextBlock() != nil {}
+/// if case .interrupted(let done, let total) = reader.closure { print("\(done) of \(total) problems") }
+/// ```
+public enum BinaryTraceClosure: Sendable, Equatable, CustomStringConvertible {
+    /// The end chunk says the writer finished normally.
+    case closed
+    /// The end chunk says the capture was interrupted after `completed` of `total` problems
+    /// (the unfinished problems' routing so far may be in the file too).
+    case interrupted(completed: Int, total: Int)
+    /// No end chunk: the file stops after its last complete chunk, or inside a chunk.
+    case cutOff
+
+    /// `closed`, `interrupted` or `cut_off`: the value of `inspect --format json`'s `closure`.
+    public var name: String {
+        switch self {
+        case .closed: return "closed"
+        case .interrupted: return "interrupted"
+        case .cutOff: return "cut_off"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .closed: return "closed"
+        case .interrupted(let completed, let total): return "interrupted after \(completed) of \(total) problems"
+        case .cutOff: return "cut off (no end chunk: the writer was killed or is still writing)"
+        }
+    }
+}
+
 /// Constants of the `.moetrace` format (see docs/trace-format.md).
 public enum BinaryTraceFormat {
     /// The file extension, without the dot.
@@ -76,7 +111,8 @@ public enum BinaryTraceFormat {
     /// The major version this library writes and reads.
     public static let currentMajorVersion = 1
     /// The minor version this library writes; it reads every minor of its major version.
-    public static let currentMinorVersion = 0
+    /// Minor 1 added the end chunk's closure status (interrupted, with problem counts).
+    public static let currentMinorVersion = 1
 
     // MARK: Internal layout constants
 
@@ -91,6 +127,14 @@ public enum BinaryTraceFormat {
     static let columnEntrySize = 24
     /// Bytes of a block payload before its column directory.
     static let blockPrefixSize = 8
+    /// Bytes of an end payload as written by a clean close (format 1.0 and later).
+    static let endPayloadSize = 32
+    /// Bytes of an end payload with the problem counts of an interrupted capture (format 1.1).
+    static let interruptedEndPayloadSize = 48
+    /// End-chunk status (payload bytes 28..<32): the writer closed the file normally.
+    static let endStatusClosed: UInt32 = 0
+    /// End-chunk status: the capture was interrupted; problem counts follow at bytes 32..<48.
+    static let endStatusInterrupted: UInt32 = 1
     /// Bytes of a layer-timings payload before its records: u32 record count, u32 layer count.
     static let timingPrefixSize = 8
     /// Bytes of one timing record before its per-layer values: i64 step, i32 rows, u32 reserved.
@@ -113,7 +157,8 @@ enum BinaryChunkKind: UInt16 {
     case domains = 1
     /// A routing block: token count, column directory, columns.
     case block = 2
-    /// Written by `close()`: totals, so readers tell a closed file from a cut one.
+    /// Written by `close()`: totals and a closure status, so readers tell a closed file from an
+    /// interrupted or a cut one.
     case end = 3
     /// Per-layer-call timings (routing and MoE layer wall time per step and layer), always
     /// written with the optional flag so readers that do not know it skip it.

@@ -72,8 +72,14 @@ public final class BinaryTraceReader: RoutingBlockSource {
         defer { timingRecords = [] }
         return timingRecords
     }
-    /// Whether the end chunk was read: the writer closed the file cleanly.
+    /// Whether the end chunk was read: the writer closed the file (cleanly or after an
+    /// interruption, see ``closure``).
     public var isComplete: Bool { endTotals != nil }
+    /// How the file ended, final once ``nextBlock()`` has returned `nil`: ``BinaryTraceClosure/closed``
+    /// or ``BinaryTraceClosure/interrupted(completed:total:)`` from the end chunk, or
+    /// ``BinaryTraceClosure/cutOff`` when there is none (also before the end has been reached).
+    public var closure: BinaryTraceClosure { endClosure ?? .cutOff }
+    private var endClosure: BinaryTraceClosure?
     /// The file's size in bytes when it was opened.
     public var fileSize: Int { file.size }
 
@@ -471,6 +477,19 @@ public final class BinaryTraceReader: RoutingBlockSource {
             records: Int(clamping: p.binaryLoadLE(UInt64.self, at: 16))
         )
         endTotals = recorded
+        // Format 1.1: bytes 28..<32 hold the status (0 in 1.0 files: closed), an interrupted
+        // close adds the problem counts.
+        let status = p.count >= BinaryTraceFormat.endPayloadSize ? p.binaryLoadLE(UInt32.self, at: 28) : 0
+        if status == BinaryTraceFormat.endStatusClosed {
+            endClosure = .closed
+        } else if p.count >= BinaryTraceFormat.interruptedEndPayloadSize {
+            endClosure = .interrupted(
+                completed: Int(clamping: p.binaryLoadLE(UInt64.self, at: 32)),
+                total: Int(clamping: p.binaryLoadLE(UInt64.self, at: 40)))
+        } else {
+            // A status this reader does not know, without counts: interrupted, counts unknown.
+            endClosure = .interrupted(completed: 0, total: 0)
+        }
         finished = true
         if skippedChunks == 0, recorded != totals {
             try invalid(

@@ -14,11 +14,12 @@ public import MoERouting
 /// domain chunk just before the first block that uses them; indices never change. Each chunk goes
 /// to the kernel in one `write(2)` before ``write(_:)`` returns: a killed process loses at most the
 /// chunk being written (a machine crash may lose what the kernel had not yet stored).
-/// ``close()`` writes an end chunk with the totals, which tells readers the file is complete.
+/// ``close()`` writes an end chunk with the totals, which tells readers the file is complete;
+/// ``close(interruptedAfter:of:)`` marks it interrupted, with the number of problems completed.
 ///
 /// The file is written under a temporary name beside `path` (``temporaryPath``,
-/// `<path>.partial-<pid>`, see ``AtomicOutputFile``) and renamed onto `path` by ``close()``, so an
-/// earlier file at `path` stays whole until the new one is complete; ``discard()`` abandons the
+/// `<path>.partial-<pid>`, see ``AtomicOutputFile``) and renamed onto `path` when it is closed, so
+/// an earlier file at `path` stays whole until the new one is complete; ``discard()`` abandons the
 /// output instead. A killed process leaves its chunks at ``temporaryPath``, readable up to the
 /// last complete one.
 /// A block with a ``RoutingBlock/step`` column is written with the optional step column (tag 32,
@@ -106,11 +107,34 @@ public final class BinaryTraceWriter: RoutingBlockSink {
         totals.records += Self.countPresent(block.present)
     }
 
-    /// Writes the end chunk with the totals, closes the file and renames it onto ``path``
-    /// (``AtomicOutputFile/commit()``). A second call does nothing.
+    /// Writes the end chunk with the totals, marked closed normally, closes the file and renames it
+    /// onto ``path`` (``AtomicOutputFile/commit()``). A second call (or one after
+    /// ``close(interruptedAfter:of:)``) does nothing.
     ///
     /// - Throws: ``OutputFileError`` when the write, flush or rename fails.
     public func close() throws {
+        try finish(interrupted: nil)
+    }
+
+    /// Writes the end chunk with the totals, marked interrupted after `completed` of `total`
+    /// problems, and closes the file: readers see ``BinaryTraceClosure/interrupted(completed:total:)``.
+    /// A second call (or one after ``close()``) does nothing.
+    ///
+    /// ```swift
+    /// try writer.close(interruptedAfter: 3, of: 8)
+    /// ```
+    ///
+    /// - Throws: ``TraceFileError`` for negative counts, `completed` above `total`, or a failed
+    ///   write or close.
+    public func close(interruptedAfter completed: Int, of total: Int) throws {
+        guard completed >= 0, total >= completed else {
+            throw TraceFileError(
+                path: path, message: "an interrupted close needs 0 <= completed <= total, got \(completed) of \(total)")
+        }
+        try finish(interrupted: (completed, total))
+    }
+
+    private func finish(interrupted: (completed: Int, total: Int)?) throws {
         guard !closed else { return }
         try flushTimings()
         closed = true
@@ -119,7 +143,13 @@ public final class BinaryTraceWriter: RoutingBlockSink {
         e.u64(UInt64(totals.tokens))
         e.u64(UInt64(totals.records))
         e.u32(UInt32(mapper.names.count))
-        e.u32(0)
+        if let interrupted {
+            e.u32(BinaryTraceFormat.endStatusInterrupted)
+            e.u64(UInt64(interrupted.completed))
+            e.u64(UInt64(interrupted.total))
+        } else {
+            e.u32(BinaryTraceFormat.endStatusClosed)
+        }
         try writeSmallChunk(kind: .end, payload: e.bytes)
         try file.commit()
     }

@@ -14,7 +14,9 @@ public enum CaptureError: Error, Sendable, CustomStringConvertible {
     case python(PythonError, during: String)
     /// The engine's batches could not be attributed (an invariant of the hook broke).
     case inconsistentCapture(String)
-    /// The user interrupted the run (Ctrl-C); what was captured so far was flushed.
+    /// The user interrupted the run (SIGINT or SIGTERM) where no summary could be made; what
+    /// was captured so far was flushed. ``VLLMEngine/capture(_:options:observer:)`` does not
+    /// throw it: a stopped capture returns its summary marked ``CaptureSummary/interrupted``.
     case interrupted
     /// The routing could not be written or analyzed (a sink failed).
     case sinkFailed(String)

@@ -140,7 +140,8 @@ public final class CaptureRecorder: CaptureObserver {
         let p = CaptureProgress(
             finished: summary.outputs.count, total: total, generatedTokens: summary.generatedTokens,
             routedRows: summary.assembly.rows, seconds: summary.seconds, remainingTokenBudget: 0)
-        printLine(Self.format(p, label: label) + " | done in \(Self.clock(summary.seconds))")
+        let end = summary.interrupted ? "interrupted after" : "done in"
+        printLine(Self.format(p, label: label) + " | \(end) \(Self.clock(summary.seconds))")
         if interactive && printedInteractive { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 

@@ -219,6 +219,34 @@ public struct CaptureSummary: Sendable {
     public var timing: LayerTimingTotals?
     /// Router-logit statistics, when router logits were on.
     public var routerLogits: RouterLogitStatistics?
+    /// Problems the run was given (``outputs`` holds the finished ones).
+    public var requested = 0
+    /// Whether the run stopped early on request (SIGINT or SIGTERM through
+    /// ``CaptureInterruption``, or the observer's `progress`): ``outputs`` holds the problems
+    /// that finished, ``partialRequests`` those cut short. The hook's counters (``hook``) are
+    /// not available then.
+    public var interrupted = false
+    /// Requests running when the run stopped whose routing so far was handed to the observer
+    /// (their tokens are in the trace, their routing is partial), in request order.
+    public var partialRequests: [PartialRequest] = []
+
+    /// A request cut short by an interruption: which problem, and how many tokens were routed.
+    public struct PartialRequest: Sendable, Equatable {
+        /// `{"domain", "problem_id", "source_id", "tokens"}`, for `run.json`.
+        public var reportValue: ReportValue {
+            [
+                "domain": .string(problem.domain), "problem_id": .int(Int(problem.problemID)),
+                "source_id": .string(problem.sourceID), "tokens": .int(tokens),
+            ]
+        }
+
+        /// The request's index in the run.
+        public var index: Int
+        /// Its problem.
+        public var problem: Problem
+        /// Tokens whose routing was captured before the stop.
+        public var tokens: Int
+    }
 
     /// Seconds spent in the hook's own work during generation: attribution, handing batches to
     /// Swift, assembling blocks, and everything the observer did (trace writing, live analysis).
@@ -271,6 +299,10 @@ public struct CaptureSummary: Sendable {
         ]
         if let timing { members.append(.init("timing", timing.reportValue)) }
         if let routerLogits { members.append(.init("router_logits", routerLogits.reportValue)) }
+        if interrupted {
+            members.append(.init("interrupted", .bool(true)))
+            members.append(.init("partial_requests", .array(partialRequests.map(\.reportValue))))
+        }
         return .object(members)
     }
 }

@@ -39,7 +39,7 @@ public struct DatasetSpec: Sendable, Hashable {
     public var file: String?
     /// The field holding the prompt (default: `prompt` for HumanEval and JSONL, `question` for GSM8K).
     public var promptField: String?
-    /// How many problems to take (`nil`: all).
+    /// How many problems to take, 1 or more (`nil`: all).
     public var numProblems: Int?
     /// How many problems to skip first.
     public var offset: Int
@@ -50,7 +50,7 @@ public struct DatasetSpec: Sendable, Hashable {
     /// Creates a spec, checking the name and the numbers.
     ///
     /// - Throws: ``CaptureError/invalidOption(_:)`` for an unknown name, an empty `jsonl:` path,
-    ///   or a negative count or offset.
+    ///   a count below 1 or a negative offset.
     public init(name: String, file: String? = nil, promptField: String? = nil, numProblems: Int? = nil, offset: Int = 0)
         throws
     {
@@ -59,14 +59,14 @@ public struct DatasetSpec: Sendable, Hashable {
                 throw CaptureError.invalidOption("--dataset jsonl: needs a path, as in jsonl:prompts.jsonl")
             }
             if file != nil {
-                throw CaptureError.invalidOption("--dataset-file applies to humaneval and gsm8k; jsonl:PATH already names its file")
+                throw CaptureError.invalidOption("a local file (--dataset NAME=PATH) applies to humaneval and gsm8k; jsonl:PATH already names its file")
             }
         } else if !Self.builtinNames.contains(name) {
             throw CaptureError.invalidOption(
                 "unknown dataset '\(name)': use \(Self.builtinNames.joined(separator: ", ")) or jsonl:PATH")
         }
-        if let numProblems, numProblems < 0 {
-            throw CaptureError.invalidOption("--num-problems must be 0 or more, got \(numProblems)")
+        if let numProblems, numProblems < 1 {
+            throw CaptureError.invalidOption("--num-problems must be a positive integer, got \(numProblems)")
         }
         guard offset >= 0 else { throw CaptureError.invalidOption("--offset must be 0 or more, got \(offset)") }
         self.name = name

@@ -133,12 +133,17 @@ public final class VLLMEngine: @unchecked Sendable {
     /// this call: every routing decision reaches `observer` as per-request blocks while
     /// generation runs.
     ///
-    /// On Ctrl-C (``CaptureInterruption``), a `true` from the observer's `progress`, a Python
-    /// exception or a failing observer, the requests still running are handed to the observer as
-    /// they stand (partial routing, no output), the engine is left reusable, and the error is thrown.
+    /// A stop request (SIGINT or SIGTERM through ``CaptureInterruption``, or a `true` from the
+    /// observer's `progress`) takes effect before the next engine step: the step in flight
+    /// finishes, the requests still running are aborted and handed to the observer as they stand
+    /// (partial routing, no output), and the summary of what was captured comes back with
+    /// ``CaptureSummary/interrupted`` set and the partial requests in
+    /// ``CaptureSummary/partialRequests``. On a Python exception or a failing observer the
+    /// running requests are handed over the same way and the error is thrown. Either way the
+    /// engine is left reusable.
     ///
-    /// - Throws: ``CaptureError/interrupted``, ``CaptureError/python(_:during:)`` (with the
-    ///   traceback), ``CaptureError/inconsistentCapture(_:)`` or the observer's error.
+    /// - Throws: ``CaptureError/python(_:during:)`` (with the traceback),
+    ///   ``CaptureError/inconsistentCapture(_:)`` or the observer's error.
     public func capture(_ problems: [Problem], options: CaptureOptions = CaptureOptions(), observer: any CaptureObserver)
         throws -> CaptureSummary
     {
@@ -189,7 +194,8 @@ public final class VLLMEngine: @unchecked Sendable {
             state.flushPartial()
             if let failure = state.failure { throw failure }
             if error.typeName.hasSuffix("CaptureInterrupted") || CaptureInterruption.isRequested {
-                throw CaptureError.interrupted
+                // Stopped on request: what was captured is the result.
+                return state.summary(seconds: state.elapsed, cpuSeconds: state.cpuElapsed, hook: [:], interrupted: true)
             }
             throw CaptureError.python(error, during: "generation")
         }
@@ -222,6 +228,9 @@ final class CaptureRunState: @unchecked Sendable {
     private var timing: LayerTimingTotals?
     private var logits: RouterLogitStatistics?
     private var started = ContinuousClock.now
+    private var startedCPU = 0.0
+    /// Requests handed over unfinished: request index -> tokens routed.
+    private var partial: [Int: Int] = [:]
     private var finishedCount = 0
     private var generatedFinished = 0
     /// Decode rows routed per request (generated tokens fed back so far).
@@ -249,7 +258,19 @@ final class CaptureRunState: @unchecked Sendable {
         if options.routerLogits { logits = RouterLogitStatistics(layers: shape.layers) }
     }
 
-    func start() { started = ContinuousClock.now }
+    func start() {
+        started = ContinuousClock.now
+        startedCPU = Self.processCPUSeconds()
+    }
+
+    /// This process's CPU time since ``start()``, in seconds.
+    var cpuElapsed: Double { Self.processCPUSeconds() - startedCPU }
+
+    private static func processCPUSeconds() -> Double {
+        var ts = timespec()
+        _ = clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
 
     var elapsed: Double {
         let d = ContinuousClock.now - started
@@ -382,6 +403,7 @@ final class CaptureRunState: @unchecked Sendable {
     /// Hands the requests still running to the observer as they stand.
     func flushPartial() {
         for routing in assembler.drainUnfinished() {
+            if routing.block.tokenCount > 0 { partial[routing.index] = routing.block.tokenCount }
             do {
                 try observer.requestFinished(routing, output: nil)
             } catch {
@@ -390,12 +412,18 @@ final class CaptureRunState: @unchecked Sendable {
         }
     }
 
-    func summary(seconds: Double, cpuSeconds: Double, hook: [String: Int]) -> CaptureSummary {
+    func summary(seconds: Double, cpuSeconds: Double, hook: [String: Int], interrupted: Bool = false) -> CaptureSummary {
         let done = outputs.compactMap { $0 }
-        return CaptureSummary(
+        var s = CaptureSummary(
             outputs: done, assembly: assembler.statistics, hook: hook, seconds: seconds, cpuSeconds: cpuSeconds,
             promptTokens: done.reduce(0) { $0 + $1.promptTokenIDs.count },
             generatedTokens: done.reduce(0) { $0 + $1.tokenIDs.count },
             expectedPositions: expectedPositions, unroutedPositions: unrouted, timing: timing, routerLogits: logits)
+        s.requested = problems.count
+        s.interrupted = interrupted
+        s.partialRequests = partial.keys.sorted().map {
+            CaptureSummary.PartialRequest(index: $0, problem: problems[$0], tokens: partial[$0] ?? 0)
+        }
+        return s
     }
 }

@@ -13,7 +13,7 @@ struct BinaryTraceFormatTests {
         #expect(BinaryTraceFormat.magic == Array("\u{89}MOETRC\n".unicodeScalars.map { UInt8($0.value) }))
         #expect(BinaryTraceFormat.fileExtension == "moetrace")
         #expect(BinaryTraceFormat.currentMajorVersion == 1)
-        #expect(BinaryTraceFormat.currentMinorVersion == 0)
+        #expect(BinaryTraceFormat.currentMinorVersion == 1)
         let doc = try String(contentsOfFile: S.packageRoot + "/docs/trace-format.md", encoding: .utf8)
         #expect(doc.contains("magic `89 4D 4F 45 54 52 43 0A`"))
         #expect(doc.contains("`123456789` is `0xCBF43926`"))

@@ -26,7 +26,7 @@ struct BinaryTraceReaderTests {
         #expect(read[2].problemID[0] == 5_000_000_000)
         #expect(reader.header.shape == S.narrowShape)
         #expect(reader.header.settings == ["engine": "vllm", "dtype": "fp8"])
-        #expect(reader.header.formatVersion == "1.0")
+        #expect(reader.header.formatVersion == "1.1")
         #expect(reader.header.domains == [])
         #expect(reader.domains == ["humaneval", "gsm8k", "mbpp"])
         #expect(reader.isComplete)

@@ -53,7 +53,7 @@ struct BinaryTraceWriterTests {
         // Nothing but the header is written before the first block.
         #expect(bytes.count == S.chunks(bytes).headerEnd)
         #expect(Array(bytes[0..<8]) == [0x89, 0x4D, 0x4F, 0x45, 0x54, 0x52, 0x43, 0x0A])
-        #expect(Array(bytes[8..<12]) == [1, 0, 0, 0])
+        #expect(Array(bytes[8..<12]) == [1, 0, 1, 0])
         // layers 4, experts 8, top-k 2, has_name 1, then "tiny-mixtral".
         #expect(Array(bytes[16..<29]) == [4, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 1])
         #expect(Array(bytes[29..<33]) == [12, 0, 0, 0])

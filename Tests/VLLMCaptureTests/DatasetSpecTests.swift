@@ -24,7 +24,7 @@ import VLLMCapture
         }
         #expect(message { try DatasetSpec(name: "mbpp") }.contains("humaneval, gsm8k or jsonl:PATH"))
         #expect(message { try DatasetSpec(name: "jsonl:") }.contains("needs a path"))
-        #expect(message { try DatasetSpec(name: "jsonl:a.jsonl", file: "b.jsonl") }.contains("--dataset-file"))
+        #expect(message { try DatasetSpec(name: "jsonl:a.jsonl", file: "b.jsonl") }.contains("--dataset NAME=PATH"))
         #expect(message { try DatasetSpec(name: "gsm8k", numProblems: -1) }.contains("--num-problems"))
         #expect(message { try DatasetSpec(name: "gsm8k", offset: -2) }.contains("--offset"))
     }

@@ -199,13 +199,18 @@ struct VLLMEngineTests {
         let observer = CollectingObserver()
         observer.dispatcher = dispatcher
         observer.stopAtProgressCall = 6
-        #expect(throws: CaptureError.self) { _ = try engine.capture(problems, observer: observer) }
-        try writer.close()
+        let stopped = try engine.capture(problems, observer: observer)
+        #expect(stopped.interrupted)
+        try writer.close(interruptedAfter: stopped.outputs.count, of: problems.count)
         #expect(!observer.partial.isEmpty)
+        #expect(stopped.partialRequests.map(\.index) == observer.partial.keys.filter { observer.partial[$0]!.block.tokenCount > 0 }.sorted())
+        #expect(stopped.partialRequests.allSatisfy { $0.tokens == observer.partial[$0.index]?.block.tokenCount })
+        #expect(stopped.outputs.count + stopped.partialRequests.count <= problems.count)
         let reader = try BinaryTraceReader(path: dir + "/partial.moetrace")
         var records = 0
         while let block = try reader.nextBlock() { records += block.recordCount }
         #expect(reader.isComplete)
+        #expect(reader.closure == .interrupted(completed: stopped.outputs.count, total: problems.count))
         #expect(records > 0)
         #expect(records == dispatcher.statistics.records)
 
@@ -221,7 +226,7 @@ struct VLLMEngineTests {
         #expect(again.finished[0]?.unroutedPositions.isEmpty == true)
     }
 
-    /// Ctrl-C (a stop request) ends a run with ``CaptureError/interrupted`` at the next step.
+    /// Ctrl-C (a stop request) ends a run at the next step with a summary marked interrupted.
     @Test func aStopRequestInterruptsTheRun() throws {
         let engine = try CaptureTestEnvironment.engine.get()
         let problems = Array(try CaptureTestEnvironment.problems().prefix(2))
@@ -231,12 +236,12 @@ struct VLLMEngineTests {
         #expect(CaptureInterruption.isRequested)
         defer { CaptureInterruption.reset() }
         let observer = CollectingObserver()
-        do {
-            _ = try engine.capture(problems, observer: observer)
-            Issue.record("the run was not interrupted")
-        } catch CaptureError.interrupted {
-            #expect(observer.finished.isEmpty)
-        }
+        let stopped = try engine.capture(problems, observer: observer)
+        #expect(stopped.interrupted)
+        #expect(stopped.requested == 2)
+        #expect(stopped.outputs.isEmpty)
+        #expect(stopped.partialRequests.isEmpty)
+        #expect(observer.finished.isEmpty)
         CaptureInterruption.reset()
         #expect(try engine.capture(problems, observer: CollectingObserver()).outputs.count == 2)
     }

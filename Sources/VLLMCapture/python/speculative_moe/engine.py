@@ -187,14 +187,14 @@ def _read_hub(name: str, hub: tuple[str, str | None, str], offset: int, limit: i
         import datasets  # type: ignore[import-not-found]
     except ImportError:
         raise DatasetError(
-            f"{name}: no local file given and the `datasets` package is not installed: pass --dataset-file PATH "
+            f"{name}: no local file given and the `datasets` package is not installed: pass --dataset {name}=PATH "
             f"(a JSONL copy of {name}), or pip install datasets into the venv and allow network access"
         ) from None
     repo, config, split = hub
     try:
         ds = datasets.load_dataset(repo, config, split=split) if config else datasets.load_dataset(repo, split=split)
     except Exception as e:  # network, missing dataset
-        raise DatasetError(f"{name}: cannot load {repo} from the hub ({e}); pass --dataset-file PATH instead") from None
+        raise DatasetError(f"{name}: cannot load {repo} from the hub ({e}); pass --dataset {name}=PATH (a local JSONL copy) instead") from None
     end = len(ds) if limit is None else min(len(ds), offset + limit)
     return [(i, i + 1, dict(ds[i])) for i in range(offset, end)]
 
