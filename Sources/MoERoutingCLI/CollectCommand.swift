@@ -163,15 +163,14 @@ struct CaptureCommandOptions: ParsableArguments {
     @Flag(name: .customLong("no-progress"), help: "Print no progress lines.")
     var noProgress = false
 
-    /// The local files the capture reads (dataset files), which no output may replace.
+    /// The local files the capture reads (dataset files: `NAME=PATH`, `jsonl:PATH`), which no
+    /// output may replace.
     var inputFiles: [String] {
-        let files = datasetFiles.map { f -> String in
-            if let eq = f.firstIndex(of: "="), DatasetSpec.builtinNames.contains(String(f[..<eq])) {
-                return String(f[f.index(after: eq)...])
-            }
-            return f
+        dataset.compactMap { value in
+            if value.hasPrefix("jsonl:") { return String(value.dropFirst("jsonl:".count)) }
+            guard let eq = value.firstIndex(of: "=") else { return nil }
+            return String(value[value.index(after: eq)...])
         }
-        return files + dataset.filter { $0.hasPrefix("jsonl:") }.map { String($0.dropFirst("jsonl:".count)) }
     }
 
     func validate() throws {
