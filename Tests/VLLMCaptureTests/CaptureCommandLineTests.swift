@@ -142,7 +142,12 @@ struct CaptureCommandLineTests {
         }
         let closed = try write("closed") { try $0.close() }
         let interrupted = try write("interrupted") { try $0.close(interruptedAfter: 1, of: 4) }
-        let cut = try write("cut") { _ in }
+        // A writer that never closes leaves its chunks under its temporary name, as a killed run
+        // does; inspect reads that file.
+        var unclosed = ""
+        _ = try write("cut") { unclosed = $0.temporaryPath }
+        let cut = dir + "/cut-partial.moetrace"
+        try FileManager.default.moveItem(atPath: unclosed, toPath: cut)
         for (path, name, line) in [
             (closed, "closed", "closed"), (interrupted, "interrupted", "interrupted after 1 of 4 problems"),
             (cut, "cut_off", "cut off (no end chunk"),

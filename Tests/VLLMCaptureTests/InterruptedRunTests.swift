@@ -33,10 +33,19 @@ struct InterruptedRunTests {
         let ready = p.wait(timeout: 400) { p.stderr.contains(" ready in ") }
         if !ready { p.send(SIGKILL) }
         try #require(ready, "vLLM did not become ready: \(p.stderr)")
-        let going = p.wait(timeout: 300) { Self.lines(dir + "/outputs.jsonl") >= finished }
+        let going = p.wait(timeout: 300) { Self.lines(Self.current(dir, "outputs.jsonl")) >= finished }
         if !going { p.send(SIGKILL) }
         try #require(going, "no problem finished: \(p.stderr)")
         return p
+    }
+
+    /// The file a running capture is writing under `name`: outputs are written under
+    /// `<name>.partial-<pid>` and renamed into place when the run ends (AtomicOutputFile).
+    static func current(_ dir: String, _ name: String) -> String {
+        let final = dir + "/" + name
+        if FileManager.default.fileExists(atPath: final) { return final }
+        let partial = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first { $0.hasPrefix(name + ".partial-") }
+        return partial.map { dir + "/" + $0 } ?? final
     }
 
     static func lines(_ path: String) -> Int {
@@ -132,12 +141,15 @@ struct InterruptedRunTests {
         #expect(p.status == SIGINT)
         #expect(p.stderr.contains("a second signal quits at once; the trace so far then stays readable in"))
 
-        let reader = try BinaryTraceReader(path: dir + "/trace.moetrace")
+        // Killed before the trace was closed, its chunks are still under the temporary name.
+        let trace = Self.current(dir, "trace.moetrace")
+        #expect(p.stderr.contains(trace) || trace == dir + "/trace.moetrace", "the first-signal note names \(trace)")
+        let reader = try BinaryTraceReader(path: trace)
         var tokens = 0
         while let block = try reader.nextBlock() { tokens += block.tokenCount }
         #expect(tokens > 0)
         #expect(tokens == reader.totals.tokens)
-        let inspect = try ToolProcess.run(["inspect", dir + "/trace.moetrace", "--format", "json"])
+        let inspect = try ToolProcess.run(["inspect", trace, "--format", "json"])
         #expect(inspect.status == 0, "\(inspect.stderr)")
         // Quit in the middle of stopping: cut off if the end chunk was not yet written.
         let closure = reader.closure
