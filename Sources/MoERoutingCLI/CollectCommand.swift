@@ -357,6 +357,12 @@ struct CaptureStopFacts {
 /// One capture: Python and vLLM start-up, datasets, the trace writers and live analyzers, the
 /// generation, and clean-up that leaves a readable trace whatever happens.
 struct CaptureJob {
+    /// `MOE_ROUTING_TEST_SLOW_STOP_SECONDS`: a test hook that holds an interrupted capture this
+    /// long before it closes its files, as a slow last engine step would (tests of the second
+    /// signal use it); unset in normal use.
+    static let testSlowStopSeconds: Double? = ProcessInfo.processInfo.environment["MOE_ROUTING_TEST_SLOW_STOP_SECONDS"]
+        .flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
+
     let options: CaptureCommandOptions
     let label: String
 
@@ -453,6 +459,11 @@ struct CaptureJob {
                 observer: recorder)
         } catch {
             failure = error
+        }
+        if summary?.interrupted == true, let linger = CaptureJob.testSlowStopSeconds {
+            // Test hook: a stop whose last engine step takes long (a large model on a GPU), so
+            // that a test can send the second signal while the files are still open.
+            Thread.sleep(forTimeInterval: linger)
         }
         // Whatever happened, close the files so the trace is complete and readable; a run that
         // did not finish every problem closes its trace marked interrupted.
