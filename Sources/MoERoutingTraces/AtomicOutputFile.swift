@@ -101,7 +101,7 @@ public final class AtomicOutputFile {
         self.temporaryPath = direct ? target : Self.temporaryPath(for: target)
         let flags = direct ? O_WRONLY | O_CLOEXEC : O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
         let fd = open(temporaryPath, flags, 0o644)
-        guard fd >= 0 else { throw OutputFileError(path: path, reason: outputSystemError()) }
+        guard fd >= 0 else { throw OutputFileError(path: path, reason: binarySystemErrorText()) }
         self.fd = fd
         // Keep an existing file's permission bits (the rename would otherwise reset them).
         if !direct, (st.st_mode & S_IFMT) == S_IFREG {
@@ -122,18 +122,9 @@ public final class AtomicOutputFile {
     /// - Throws: ``OutputFileError`` when the write fails or the file is no longer open.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(OutputFileError) {
         guard fd >= 0 else { throw OutputFileError(path: path, reason: "the file was already committed or discarded") }
-        guard var p = bytes.baseAddress else { return }
-        var n = bytes.count
-        while n > 0 {
-            let w = outputWrite(fd, p, n)
-            if w < 0 {
-                if errno == EINTR { continue }
-                throw OutputFileError(path: path, reason: outputSystemError())
-            }
-            p += w
-            n -= w
-            offset += w
-        }
+        let result = writeAllBytes(fd, bytes)
+        offset += result.written
+        if let failure = result.failure { throw OutputFileError(path: path, reason: failure) }
     }
 
     /// Appends an array's bytes.
@@ -152,23 +143,8 @@ public final class AtomicOutputFile {
     /// - Throws: ``OutputFileError`` when the write fails or the file is no longer open.
     public func overwrite(_ bytes: [UInt8], at position: Int) throws(OutputFileError) {
         guard fd >= 0 else { throw OutputFileError(path: path, reason: "the file was already committed or discarded") }
-        let failed = bytes.withUnsafeBytes { raw -> Bool in
-            guard var p = raw.baseAddress else { return false }
-            var n = raw.count
-            var at = position
-            while n > 0 {
-                let w = pwrite(fd, p, n, off_t(at))
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    return true
-                }
-                p += w
-                n -= w
-                at += w
-            }
-            return false
-        }
-        if failed { throw OutputFileError(path: path, reason: outputSystemError()) }
+        let result = bytes.withUnsafeBytes { writeAllBytes(fd, $0, at: position) }
+        if let failure = result.failure { throw OutputFileError(path: path, reason: failure) }
     }
 
     /// Flushes the file to stable storage, closes it and renames it onto the final name. A second
@@ -182,9 +158,9 @@ public final class AtomicOutputFile {
         let descriptor = fd
         fd = -1
         var failure: String?
-        if !isDirect, outputSync(descriptor) != 0, errno != EINVAL, errno != EROFS { failure = outputSystemError() }
-        if outputClose(descriptor) != 0, failure == nil { failure = outputSystemError() }
-        if !isDirect, failure == nil, rename(temporaryPath, target) != 0 { failure = outputSystemError() }
+        if !isDirect, outputSync(descriptor) != 0, errno != EINVAL, errno != EROFS { failure = binarySystemErrorText() }
+        if outputClose(descriptor) != 0, failure == nil { failure = binarySystemErrorText() }
+        if !isDirect, failure == nil, rename(temporaryPath, target) != 0 { failure = binarySystemErrorText() }
         if let failure {
             if !isDirect { _ = unlink(temporaryPath) }
             throw OutputFileError(path: path, reason: failure)
@@ -255,9 +231,6 @@ public struct OutputFileError: Error, Sendable, Equatable, CustomStringConvertib
 
 // MARK: - System helpers
 
-/// The text of the current `errno`.
-func outputSystemError() -> String { String(cString: strerror(errno)) }
-
 /// The directory part of a path: `.` for a bare name, `/` for a file in the root.
 func outputDirectoryName(_ path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
@@ -275,5 +248,4 @@ func outputRealPath(_ path: String) -> String? {
 
 // The methods above shadow `close` and `write`; these name the C functions unambiguously.
 private func outputClose(_ fd: Int32) -> Int32 { close(fd) }
-private func outputWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
 private func outputSync(_ fd: Int32) -> Int32 { fsync(fd) }

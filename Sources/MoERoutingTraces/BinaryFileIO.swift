@@ -66,18 +66,9 @@ final class BinaryOutputFile {
     /// Appends all bytes.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard fd >= 0 else { throw TraceFileError(path: path, message: "write after close") }
-        guard var p = bytes.baseAddress else { return }
-        var n = bytes.count
-        while n > 0 {
-            let w = writeFD(fd, p, n)
-            if w < 0 {
-                if errno == EINTR { continue }
-                throw TraceFileError(path: path, message: "write failed: \(binarySystemErrorText())")
-            }
-            p += w
-            n -= w
-            offset += w
-        }
+        let result = writeAllBytes(fd, bytes)
+        offset += result.written
+        if let failure = result.failure { throw TraceFileError(path: path, message: "write failed: \(failure)") }
     }
 
     /// Appends an array's bytes.
@@ -87,21 +78,8 @@ final class BinaryOutputFile {
 
     /// Overwrites bytes at an absolute offset without moving the end.
     func overwrite(_ bytes: [UInt8], at position: Int) throws {
-        try bytes.withUnsafeBytes { raw in
-            guard var p = raw.baseAddress else { return }
-            var n = raw.count
-            var at = position
-            while n > 0 {
-                let w = pwrite(fd, p, n, off_t(at))
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    throw TraceFileError(path: path, message: "write failed: \(binarySystemErrorText())")
-                }
-                p += w
-                n -= w
-                at += w
-            }
-        }
+        let result = bytes.withUnsafeBytes { writeAllBytes(fd, $0, at: position) }
+        if let failure = result.failure { throw TraceFileError(path: path, message: "write failed: \(failure)") }
     }
 
     /// Closes the descriptor, reporting a failed close (which can mean lost data on some file systems).
@@ -176,6 +154,28 @@ final class BinaryInputFile {
 }
 
 // MARK: - Small helpers
+
+/// Writes every byte of `bytes` to `fd`, retrying after `EINTR`: appended with `write(2)`, or at
+/// the absolute `position` with `pwrite(2)` (which leaves the end of the file where it is). Shared
+/// by ``BinaryOutputFile`` and ``AtomicOutputFile``.
+///
+/// - Returns: the bytes written, and the system's reason (`strerror`) when a write failed.
+func writeAllBytes(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: Int? = nil) -> (written: Int, failure: String?) {
+    guard var p = bytes.baseAddress else { return (0, nil) }
+    var n = bytes.count
+    var written = 0
+    while n > 0 {
+        let w = position.map { pwrite(fd, p, n, off_t($0 + written)) } ?? writeFD(fd, p, n)
+        if w < 0 {
+            if errno == EINTR { continue }
+            return (written, binarySystemErrorText())
+        }
+        p += w
+        n -= w
+        written += w
+    }
+    return (written, nil)
+}
 
 /// Removes a file, ignoring errors (cleanup of temporary files).
 func binaryRemoveFile(_ path: String) {

@@ -136,7 +136,7 @@ public enum OutputPreflight {
             try makeDirectory(parent, named: shown)
         }
         if mkdir(dir, 0o755) != 0, errno != EEXIST {
-            throw OutputFileError(path: dir == trimmedDirectory(shown) ? shown : dir, reason: outputSystemError())
+            throw OutputFileError(path: dir == trimmedDirectory(shown) ? shown : dir, reason: binarySystemErrorText())
         }
     }
 
@@ -144,7 +144,7 @@ public enum OutputPreflight {
     private static func probeDirectory(_ dir: String, named shown: String) throws(OutputFileError) {
         let probe = AtomicOutputFile.temporaryPath(for: dir + "/.moe-routing-probe")
         let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw OutputFileError(path: shown, reason: outputSystemError()) }
+        guard fd >= 0 else { throw OutputFileError(path: shown, reason: binarySystemErrorText()) }
         _ = close(fd)
         _ = unlink(probe)
     }
@@ -160,7 +160,7 @@ public enum OutputPreflight {
             case S_IFREG:
                 break
             default:
-                guard access(file, W_OK) == 0 else { throw OutputFileError(path: file, reason: outputSystemError()) }
+                guard access(file, W_OK) == 0 else { throw OutputFileError(path: file, reason: binarySystemErrorText()) }
                 return
             }
         }
@@ -172,7 +172,7 @@ public enum OutputPreflight {
         if fd < 0 {
             // A stale temporary of an earlier process with this id is no proof either way.
             if errno == EEXIST { return }
-            throw OutputFileError(path: file, reason: outputSystemError())
+            throw OutputFileError(path: file, reason: binarySystemErrorText())
         }
         _ = close(fd)
         _ = unlink(probe)
