@@ -5,14 +5,6 @@
 // renamed into place only when it is complete, so a failure or an interrupt never leaves a
 // half-written file under the final name nor destroys the file that was there.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// An output file written under a temporary name in the target's directory and renamed onto its
 /// final name by ``commit()``: until then, any file already at the final name is untouched, and
 /// no reader ever sees a half-written file there.
@@ -68,7 +60,7 @@ public final class AtomicOutputFile {
     /// AtomicOutputFile.temporaryPath(for: "out/t.moetrace")   // "out/t.moetrace.partial-4242"
     /// ```
     public static func temporaryPath(for path: String) -> String {
-        "\(path).partial-\(getpid())"
+        "\(path).partial-\(LibC.processID())"
     }
 
     /// Creates the temporary file (truncating a stale one of this process's name).
@@ -81,14 +73,13 @@ public final class AtomicOutputFile {
         self.path = path
         var target = path
         var direct = false
-        var st = stat()
-        if stat(path, &st) == 0 {
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR:
+        let st = LibC.status(path)
+        if let st {
+            switch st.kind {
+            case .directory:
                 throw OutputFileError(path: path, reason: "it is a directory")
-            case S_IFREG:
-                var link = stat()
-                if lstat(path, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK, let resolved = outputRealPath(path) {
+            case .regular:
+                if LibC.linkStatus(path)?.kind == .symbolicLink, let resolved = outputRealPath(path) {
                     target = resolved
                 }
             default:
@@ -99,19 +90,19 @@ public final class AtomicOutputFile {
         self.target = target
         self.isDirect = direct
         self.temporaryPath = direct ? target : Self.temporaryPath(for: target)
-        let flags = direct ? O_WRONLY | O_CLOEXEC : O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
-        let fd = open(temporaryPath, flags, 0o644)
+        let flags = direct ? LibC.writeOnly | LibC.closeOnExec : LibC.writeOnly | LibC.create | LibC.truncate | LibC.closeOnExec
+        let fd = LibC.open(temporaryPath, flags, 0o644)
         guard fd >= 0 else { throw OutputFileError(path: path, reason: binarySystemErrorText()) }
         self.fd = fd
         // Keep an existing file's permission bits (the rename would otherwise reset them).
-        if !direct, (st.st_mode & S_IFMT) == S_IFREG {
-            _ = fchmod(fd, st.st_mode & 0o7777)
+        if !direct, let st, st.kind == .regular {
+            _ = LibC.fchmod(fd, st.permissions)
         }
     }
 
     deinit {
         // Neither committed nor discarded: keep the bytes at the temporary name, as a kill would.
-        if fd >= 0 { _ = outputClose(fd) }
+        if fd >= 0 { _ = LibC.close(fd) }
     }
 
     /// Whether the file is still open for writing (not yet committed or discarded).
@@ -158,11 +149,13 @@ public final class AtomicOutputFile {
         let descriptor = fd
         fd = -1
         var failure: String?
-        if !isDirect, outputSync(descriptor) != 0, errno != EINVAL, errno != EROFS { failure = binarySystemErrorText() }
-        if outputClose(descriptor) != 0, failure == nil { failure = binarySystemErrorText() }
-        if !isDirect, failure == nil, rename(temporaryPath, target) != 0 { failure = binarySystemErrorText() }
+        if !isDirect, LibC.fsync(descriptor) != 0, LibC.errno != LibC.EINVAL, LibC.errno != LibC.EROFS {
+            failure = binarySystemErrorText()
+        }
+        if LibC.close(descriptor) != 0, failure == nil { failure = binarySystemErrorText() }
+        if !isDirect, failure == nil, LibC.rename(temporaryPath, target) != 0 { failure = binarySystemErrorText() }
         if let failure {
-            if !isDirect { _ = unlink(temporaryPath) }
+            if !isDirect { _ = LibC.unlink(temporaryPath) }
             throw OutputFileError(path: path, reason: failure)
         }
         isCommitted = true
@@ -173,9 +166,9 @@ public final class AtomicOutputFile {
     /// ``commit()`` or a first discard.
     public func discard() {
         guard fd >= 0 else { return }
-        _ = outputClose(fd)
+        _ = LibC.close(fd)
         fd = -1
-        if !isDirect { _ = unlink(temporaryPath) }
+        if !isDirect { _ = LibC.unlink(temporaryPath) }
     }
 
     /// Writes a whole small file atomically: the bytes under the temporary name, then
@@ -200,10 +193,10 @@ public final class AtomicOutputFile {
     /// Makes the rename durable (best effort: some file systems refuse to sync a directory).
     private func syncDirectory(of file: String) {
         let dir = outputDirectoryName(file)
-        let d = open(dir, O_RDONLY | O_CLOEXEC)
+        let d = LibC.open(dir, LibC.readOnly | LibC.closeOnExec)
         guard d >= 0 else { return }
-        _ = outputSync(d)
-        _ = outputClose(d)
+        _ = LibC.fsync(d)
+        _ = LibC.close(d)
     }
 }
 
@@ -241,11 +234,5 @@ func outputDirectoryName(_ path: String) -> String {
 /// `realpath(3)`: the absolute path with every symbolic link resolved, or `nil` when a component
 /// does not exist.
 func outputRealPath(_ path: String) -> String? {
-    guard let p = realpath(path, nil) else { return nil }
-    defer { free(p) }
-    return String(cString: p)
+    LibC.realPath(path)
 }
-
-// The methods above shadow `close` and `write`; these name the C functions unambiguously.
-private func outputClose(_ fd: Int32) -> Int32 { close(fd) }
-private func outputSync(_ fd: Int32) -> Int32 { fsync(fd) }

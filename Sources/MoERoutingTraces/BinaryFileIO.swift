@@ -5,14 +5,6 @@
 // unbuffered writes, positioned reads, and errors that name the file and the system's reason.
 // (Output files themselves go through AtomicOutputFile.)
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A trace file (any format) that could not be opened, read, written or closed, or a writer asked
 /// to do something it cannot (a block of another shape, an archive member over a format limit) —
 /// as opposed to a bad record in it, which is a ``TraceError``.
@@ -36,8 +28,7 @@ public struct TraceFileError: Error, Sendable, Equatable, CustomStringConvertibl
 
 /// The text of the current `errno`.
 func binarySystemErrorText() -> String {
-    let code = errno
-    return String(cString: strerror(code))
+    LibC.errorText(LibC.errno)
 }
 
 // MARK: - Output
@@ -52,14 +43,14 @@ final class BinaryOutputFile {
     /// Creates or truncates `path`.
     init(creating path: String) throws {
         self.path = path
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = LibC.open(path, LibC.writeOnly | LibC.create | LibC.truncate | LibC.closeOnExec, 0o644)
         guard fd >= 0 else {
             throw TraceFileError(path: path, message: "cannot create the file: \(binarySystemErrorText())")
         }
         self.fd = fd
     }
 
-    deinit { if fd >= 0 { _ = closeFD(fd) } }
+    deinit { if fd >= 0 { _ = LibC.close(fd) } }
 
     var isOpen: Bool { fd >= 0 }
 
@@ -85,7 +76,7 @@ final class BinaryOutputFile {
     /// Closes the descriptor, reporting a failed close (which can mean lost data on some file systems).
     func close() throws {
         guard fd >= 0 else { return }
-        let r = closeFD(fd)
+        let r = LibC.close(fd)
         fd = -1
         if r != 0 { throw TraceFileError(path: path, message: "close failed: \(binarySystemErrorText())") }
     }
@@ -102,28 +93,27 @@ final class BinaryInputFile {
 
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = LibC.open(path, LibC.readOnly | LibC.closeOnExec)
         guard fd >= 0 else {
             throw TraceFileError(path: path, message: "cannot open the file: \(binarySystemErrorText())")
         }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
+        guard let st = LibC.status(descriptor: fd) else {
             let m = binarySystemErrorText()
-            _ = closeFD(fd)
+            _ = LibC.close(fd)
             throw TraceFileError(path: path, message: "cannot stat the file: \(m)")
         }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            _ = closeFD(fd)
+        guard st.kind == .regular else {
+            _ = LibC.close(fd)
             throw TraceFileError(path: path, message: "not a regular file")
         }
         self.fd = fd
-        self.size = Int(st.st_size)
+        self.size = st.size
     }
 
     deinit { close() }
 
     func close() {
-        if fd >= 0 { _ = closeFD(fd) }
+        if fd >= 0 { _ = LibC.close(fd) }
         fd = -1
     }
 
@@ -133,9 +123,9 @@ final class BinaryInputFile {
         guard let base = buffer.baseAddress else { return 0 }
         var got = 0
         while got < buffer.count {
-            let r = pread(fd, base + got, buffer.count - got, off_t(position + got))
+            let r = LibC.pread(fd, base + got, buffer.count - got, position + got)
             if r < 0 {
-                if errno == EINTR { continue }
+                if LibC.errno == LibC.EINTR { continue }
                 throw TraceFileError(path: path, message: "read failed at byte \(position + got): \(binarySystemErrorText())")
             }
             if r == 0 { break }
@@ -165,9 +155,9 @@ func writeAllBytes(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: In
     var n = bytes.count
     var written = 0
     while n > 0 {
-        let w = position.map { pwrite(fd, p, n, off_t($0 + written)) } ?? writeFD(fd, p, n)
+        let w = position.map { LibC.pwrite(fd, p, n, $0 + written) } ?? LibC.write(fd, p, n)
         if w < 0 {
-            if errno == EINTR { continue }
+            if LibC.errno == LibC.EINTR { continue }
             return (written, binarySystemErrorText())
         }
         p += w
@@ -179,13 +169,8 @@ func writeAllBytes(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: In
 
 /// Removes a file, ignoring errors (cleanup of temporary files).
 func binaryRemoveFile(_ path: String) {
-    _ = unlink(path)
+    _ = LibC.unlink(path)
 }
 
 /// The process id, for unique temporary names.
-func binaryProcessID() -> Int { Int(getpid()) }
-
-// `close` and `write` are shadowed inside the classes by their own methods; these file-scope
-// wrappers name the C functions unambiguously.
-private func closeFD(_ fd: Int32) -> Int32 { close(fd) }
-private func writeFD(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
+func binaryProcessID() -> Int { LibC.processID() }

@@ -1,14 +1,6 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Reads a text file line by line in large chunks, without ever holding the whole file.
 ///
 /// Lines are handed out as pointers into an internal buffer, valid until the next call. Each line
@@ -48,11 +40,10 @@ final class JSONLLineSource {
     /// - Throws: ``TraceFileError`` naming the file and the system's reason.
     init(path: String) throws(TraceFileError) {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        let fd = LibC.open(path, LibC.readOnly)
         guard fd >= 0 else { throw TraceFileError(path: path, message: "cannot open for reading: \(Self.lastError())") }
-        var info = stat()
-        if fstat(fd, &info) == 0, info.st_mode & 0o170000 == 0o040000 {
-            _ = close(fd)
+        if LibC.status(descriptor: fd)?.kind == .directory {
+            _ = LibC.close(fd)
             throw TraceFileError(path: path, message: "cannot read: it is a directory, not a trace file")
         }
         self.fd = fd
@@ -61,7 +52,7 @@ final class JSONLLineSource {
     }
 
     deinit {
-        _ = close(fd)
+        _ = LibC.close(fd)
         buffer.deallocate()
     }
 
@@ -70,7 +61,7 @@ final class JSONLLineSource {
     /// - Throws: ``TraceFileError`` when reading fails.
     func nextLine() throws(TraceFileError) -> Line? {
         while true {
-            if start < end, let hit = memchr(buffer + start, 0x0A, end - start) {
+            if start < end, let hit = LibC.memchr(buffer + start, 0x0A, end - start) {
                 let nl = hit.assumingMemoryBound(to: UInt8.self) - buffer
                 let line = Line.text(UnsafePointer(buffer + start), count: nl - start)
                 buffer[nl] = 0
@@ -87,7 +78,7 @@ final class JSONLLineSource {
                 return line
             }
             try fill()
-            if end == capacity, start == 0, memchr(buffer, 0x0A, end) == nil {
+            if end == capacity, start == 0, LibC.memchr(buffer, 0x0A, end) == nil {
                 if capacity >= Self.maximumLineBytes {
                     try skipRestOfLine()
                     lineNumber += 1
@@ -104,7 +95,7 @@ final class JSONLLineSource {
     private func fill() throws(TraceFileError) {
         if start > 0 {
             let tail = end - start
-            if tail > 0 { memmove(buffer, buffer + start, tail) }
+            if tail > 0 { LibC.memmove(buffer, buffer + start, tail) }
             start = 0
             end = tail
         }
@@ -134,7 +125,7 @@ final class JSONLLineSource {
                 atEOF = true
                 return
             }
-            if let hit = memchr(buffer, 0x0A, n) {
+            if let hit = LibC.memchr(buffer, 0x0A, n) {
                 let nl = hit.assumingMemoryBound(to: UInt8.self) - buffer
                 start = nl + 1
                 end = n
@@ -145,15 +136,15 @@ final class JSONLLineSource {
 
     private func readSome(into p: UnsafeMutablePointer<UInt8>, count: Int) throws(TraceFileError) -> Int {
         while true {
-            let n = read(fd, p, count)
+            let n = LibC.read(fd, p, count)
             if n >= 0 {
                 bytesRead += n
                 return n
             }
-            if errno == EINTR { continue }
+            if LibC.errno == LibC.EINTR { continue }
             throw TraceFileError(path: path, message: "cannot read: \(Self.lastError())")
         }
     }
 
-    static func lastError() -> String { String(cString: strerror(errno)) }
+    static func lastError() -> String { LibC.errorText(LibC.errno) }
 }

@@ -3,14 +3,6 @@
 
 import MoERouting
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The state of a ``JSONLTraceReader``, kept in a struct so the per-record path runs without
 /// class-property access checks.
 struct JSONLReaderCore {
@@ -220,7 +212,7 @@ struct JSONLReaderCore {
         guard r.datasetStart >= 0, n > 0 else { return try fileDomainIndex() }
         let raw = line + r.datasetStart
         if hasCachedDomain, cachedDomainBytes.count == n,
-            cachedDomainBytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, raw, n) == 0 })
+            cachedDomainBytes.withUnsafeBufferPointer({ LibC.memcmp($0.baseAddress!, raw, n) == 0 })
         {
             return cachedDomainIndex
         }
@@ -231,7 +223,7 @@ struct JSONLReaderCore {
     @inline(never)
     private mutating func newDomainIndex(_ r: JSONLRecord, _ raw: UnsafePointer<UInt8>, _ n: Int) throws(RecordIssue) -> UInt16 {
         for known in knownDomains where known.bytes.count == n {
-            if known.bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, raw, n) == 0 }) {
+            if known.bytes.withUnsafeBufferPointer({ LibC.memcmp($0.baseAddress!, raw, n) == 0 }) {
                 cachedDomainBytes = known.bytes
                 cachedDomainIndex = known.index
                 return known.index

@@ -3,14 +3,6 @@
 
 import MoERouting
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// One routing record of a JSONL line, as the parser found it. Its experts and weights are in
 /// the ``JSONLScratch`` the parser was given.
 struct JSONLRecord {
@@ -311,7 +303,7 @@ struct JSONLRecordParser {
     private mutating func fastKey() -> Key? {
         @inline(__always) func match(_ word: StaticString, _ key: Key) -> Key? {
             let n = word.utf8CodeUnitCount
-            guard i + 1 + n <= count, memcmp(base + i + 1, word.utf8Start, n) == 0 else { return nil }
+            guard i + 1 + n <= count, LibC.memcmp(base + i + 1, word.utf8Start, n) == 0 else { return nil }
             i += 1 + n
             return key
         }
@@ -346,13 +338,13 @@ struct JSONLRecordParser {
     /// Whether the bytes at `p` spell `word` (the caller checked the length).
     @inline(__always)
     private static func equal(_ p: UnsafePointer<UInt8>, _ word: StaticString) -> Bool {
-        memcmp(p, word.utf8Start, word.utf8CodeUnitCount) == 0
+        LibC.memcmp(p, word.utf8Start, word.utf8CodeUnitCount) == 0
     }
 
     /// Names a key from its bytes.
     @inline(__always)
     private static func classify(_ p: UnsafePointer<UInt8>, _ n: Int) -> Key {
-        @inline(__always) func eq(_ s: StaticString) -> Bool { memcmp(p, s.utf8Start, n) == 0 }
+        @inline(__always) func eq(_ s: StaticString) -> Bool { LibC.memcmp(p, s.utf8Start, n) == 0 }
         switch n {
         case 4:
             if eq("step") { return .step }

@@ -4,14 +4,6 @@
 // Checks made before a command starts its work: every output can be written, no output is one of
 // the inputs (which writing it would destroy), no two outputs are one file, no input is given twice.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A file's identity: its device and inode, after symbolic links. Two paths with the same
 /// identity are the same file (a symbolic link, a hard link, `./a` and `a`).
 ///
@@ -26,10 +18,9 @@ public struct FileIdentity: Hashable, Sendable {
 
     /// The identity of the file at `path` (symbolic links followed), or `nil` when there is none.
     public init?(path: String) {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        device = UInt64(st.st_dev)
-        inode = UInt64(st.st_ino)
+        guard let st = LibC.status(path) else { return nil }
+        device = st.device
+        inode = st.inode
     }
 
     /// Refuses a list of inputs in which one file appears twice (the same path, or two paths of
@@ -124,9 +115,8 @@ public enum OutputPreflight {
 
     /// `mkdir -p`, with the system's reason on failure.
     private static func makeDirectory(_ dir: String, named shown: String) throws(OutputFileError) {
-        var st = stat()
-        if stat(dir, &st) == 0 {
-            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+        if let st = LibC.status(dir) {
+            guard st.kind == .directory else {
                 throw OutputFileError(path: dir == trimmedDirectory(shown) ? shown : dir, reason: "it exists and is not a directory")
             }
             return
@@ -135,7 +125,7 @@ public enum OutputPreflight {
         if parent != dir, parent != ".", parent != "/" {
             try makeDirectory(parent, named: shown)
         }
-        if mkdir(dir, 0o755) != 0, errno != EEXIST {
+        if LibC.mkdir(dir, 0o755) != 0, LibC.errno != LibC.EEXIST {
             throw OutputFileError(path: dir == trimmedDirectory(shown) ? shown : dir, reason: binarySystemErrorText())
         }
     }
@@ -143,24 +133,23 @@ public enum OutputPreflight {
     /// Creates and removes a probe file in `dir`.
     private static func probeDirectory(_ dir: String, named shown: String) throws(OutputFileError) {
         let probe = AtomicOutputFile.temporaryPath(for: dir + "/.moe-routing-probe")
-        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = LibC.open(probe, LibC.writeOnly | LibC.create | LibC.truncate | LibC.closeOnExec, 0o644)
         guard fd >= 0 else { throw OutputFileError(path: shown, reason: binarySystemErrorText()) }
-        _ = close(fd)
-        _ = unlink(probe)
+        _ = LibC.close(fd)
+        _ = LibC.unlink(probe)
     }
 
     /// Checks that a file can be written: an existing directory is refused; a device or pipe
     /// must be writable; otherwise the temporary file the writer will use is created and removed.
     private static func probeFile(_ file: String, probedDirectories: inout Set<String>) throws(OutputFileError) {
-        var st = stat()
-        if stat(file, &st) == 0 {
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR:
+        if let st = LibC.status(file) {
+            switch st.kind {
+            case .directory:
                 throw OutputFileError(path: file, reason: "it is a directory")
-            case S_IFREG:
+            case .regular:
                 break
-            default:
-                guard access(file, W_OK) == 0 else { throw OutputFileError(path: file, reason: binarySystemErrorText()) }
+            case .symbolicLink, .other:
+                guard LibC.isWritable(file) else { throw OutputFileError(path: file, reason: binarySystemErrorText()) }
                 return
             }
         }
@@ -168,14 +157,14 @@ public enum OutputPreflight {
         let dir = outputDirectoryName(target)
         guard !probedDirectories.contains(dir) else { return }
         let probe = AtomicOutputFile.temporaryPath(for: target)
-        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let fd = LibC.open(probe, LibC.writeOnly | LibC.create | LibC.exclusive | LibC.closeOnExec, 0o644)
         if fd < 0 {
             // A stale temporary of an earlier process with this id is no proof either way.
-            if errno == EEXIST { return }
+            if LibC.errno == LibC.EEXIST { return }
             throw OutputFileError(path: file, reason: binarySystemErrorText())
         }
-        _ = close(fd)
-        _ = unlink(probe)
+        _ = LibC.close(fd)
+        _ = LibC.unlink(probe)
         probedDirectories.insert(dir)
     }
 
