@@ -5,7 +5,7 @@
 // step with the wall time of routing (`select_experts`) and of the whole MoE layer per layer, and
 // the per-layer totals a reader accumulates. docs/trace-format.md gives the byte layout.
 
-import MoERouting
+public import MoERouting
 
 /// One engine step's timings: the wall time spent in routing and in the whole MoE layer, per layer.
 ///

@@ -1,7 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
+public import MoERouting
 
 /// Checks of one parsed record against a shape, shared by the shape pre-pass and the reader.
 enum JSONLValidation {
