@@ -9,8 +9,9 @@ import Foundation
 import Testing
 
 /// An installed copy of the tool: its directory, a working directory and a home, all temporary
-/// and outside the checkout.
-struct InstalledTool {
+/// and outside the checkout; removed when the value goes away.
+final class InstalledTool {
+    let root: URL
     let directory: URL
     let workingDirectory: URL
     let home: URL
@@ -21,7 +22,7 @@ struct InstalledTool {
 
     /// Copies the built binary, and with `bundles` every `*.resources` directory beside it.
     init(bundles: Bool) throws {
-        let root = try temporaryDirectory()
+        root = try temporaryDirectory()
         directory = root.appendingPathComponent("bin")
         workingDirectory = root.appendingPathComponent("cwd")
         home = root.appendingPathComponent("home")
@@ -38,6 +39,8 @@ struct InstalledTool {
                 at: buildDirectory.appendingPathComponent(name), to: directory.appendingPathComponent(name))
         }
     }
+
+    deinit { try? FileManager.default.removeItem(at: root) }
 
     /// Runs the copy with a clean environment: PATH, HOME, plus `environment`.
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> ToolResult {
