@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "DomainAnalyzer", targets: ["DomainAnalyzer"]),
         .library(name: "MoERoutingPlugins", targets: ["MoERoutingPlugins"]),
         .library(name: "PythonRuntime", targets: ["PythonRuntime"]),
+        .library(name: "MoERoutingEnvironment", targets: ["MoERoutingEnvironment"]),
         .library(name: "VLLMCapture", targets: ["VLLMCapture"]),
         .executable(name: "moe-routing", targets: ["MoERoutingCLI"]),
     ],
@@ -43,10 +44,12 @@ let package = Package(
             providers: [.apt(["python3-dev"])]
         ),
         .target(name: "PythonRuntime", dependencies: ["_CPython"]),
+        // MARK: - moe-routing's Python venv: where it is, `doctor`, `setup` (the set-up script ships as a resource).
+        .target(name: "MoERoutingEnvironment", dependencies: ["PythonRuntime"], resources: [.copy("setup")]),
         // MARK: - In-process vLLM routing capture (the hook, the engine driver, datasets).
         .target(
             name: "VLLMCapture",
-            dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime"],
+            dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime", "MoERoutingEnvironment"],
             resources: [.copy("python")]
         ),
         // MARK: - Analyzer plugins (each its own target under Plugins/).
@@ -61,7 +64,7 @@ let package = Package(
             name: "MoERoutingCLI",
             dependencies: [
                 "MoERouting", "MoERoutingTraces", "MoERoutingPlugins", "MoERoutingTestKit", "PythonRuntime", "MoERoutingReport",
-                "VLLMCapture",
+                "MoERoutingEnvironment", "VLLMCapture",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -85,7 +88,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "python-bridge-benchmark",
-            dependencies: ["PythonRuntime"],
+            dependencies: ["PythonRuntime", "MoERoutingEnvironment"],
             path: "Benchmarks/PythonBridgeBenchmark"
         ),
         // MARK: - Tests.
@@ -102,8 +105,14 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit"]),
         .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "MoERoutingTestKit"]),
         .testTarget(
+            name: "MoERoutingEnvironmentTests", dependencies: ["MoERoutingEnvironment", "PythonRuntime", "MoERoutingTestKit"]
+        ),
+        .testTarget(
             name: "VLLMCaptureTests",
-            dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime", "VLLMCapture", "TransitionAnalyzer", "MoERoutingTestKit"]
+            dependencies: [
+                "MoERouting", "MoERoutingTraces", "PythonRuntime", "MoERoutingEnvironment", "VLLMCapture", "TransitionAnalyzer",
+                "MoERoutingTestKit",
+            ]
         ),
         .testTarget(name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit", "MoERoutingTraces"]),
     ]

@@ -1,26 +1,9 @@
 #!/usr/bin/env bash
 # speculative-moe: install the Debian packages the build needs, only when missing (idempotent).
-#   python3-dev  libpython3 + headers + pkg-config file python3-embed (the embedded CPython)
-#   python3-venv /usr/bin/python3 -m venv
-#   pkg-config   SwiftPM finds libpython through it
-# Extra packages can be named as arguments (e.g. chromium for the report screenshot check).
+# A thin entry point: the logic is Sources/MoERoutingEnvironment/setup/ensure-system-deps.sh,
+# the copy that ships with `moe-routing` (its set-up script runs it too). Extra packages can be
+# named as arguments (e.g. chromium for the report screenshot check).
 # SPDX-License-Identifier: Apache-2.0
 set -euo pipefail
 
-wanted=(python3-dev python3-venv pkg-config "$@")
-missing=()
-for p in "${wanted[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
-fi
-echo "ensure-system-deps: installing ${missing[*]}"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "ensure-system-deps: need root or sudo to install ${missing[*]}" >&2; exit 1; }
-    sudo="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+exec bash "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/Sources/MoERoutingEnvironment/setup/ensure-system-deps.sh" "$@"

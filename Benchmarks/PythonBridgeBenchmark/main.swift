@@ -12,6 +12,7 @@
 // Goal for the last one: <= 500 ns per call.
 
 import Foundation
+import MoERoutingEnvironment
 import PythonRuntime
 
 /// Where the Swift functions leave their sums, so the reads cannot be optimised away. Only
@@ -138,7 +139,8 @@ let benchmarkSource = """
 
 do {
     let options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
-    let info = try Python.initialize(venvPath: options.venv, programName: "python-bridge-benchmark")
+    let venv = try MoERoutingVenv.locate(explicitPath: options.venv).environment
+    let info = try Python.initialize(environment: venv, programName: "python-bridge-benchmark")
     print("python-bridge-benchmark: libpython \(info.libraryVersion), venv \(info.environment.path)")
     print("calls per case: \(options.calls) (best of 3 runs)")
     let sink = Sink()

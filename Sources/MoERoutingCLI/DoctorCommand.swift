@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import ArgumentParser
-import PythonRuntime
+import MoERoutingEnvironment
 
 extension MoERoutingCommand {
     /// `moe-routing doctor`: can this machine capture routing in-process?
@@ -16,6 +16,10 @@ extension MoERoutingCommand {
                 can run its engine in this process. Exits with status 1 when a check fails, that is \
                 when `moe-routing collect` could not run. Importing vLLM takes several seconds.
 
+                The venv is, in order: --venv, MOE_ROUTING_VENV, .venv in the checkout when run \
+                from inside one, else the per-user default \
+                ${XDG_DATA_HOME:-~/.local/share}/speculative-moe/venv (made by `moe-routing setup`).
+
                 Examples:
                   moe-routing doctor
                   moe-routing doctor --venv /data/moe-venv
@@ -24,7 +28,8 @@ extension MoERoutingCommand {
 
         @Option(
             help: ArgumentHelp(
-                "The venv to check (default: MOE_ROUTING_VENV, else .venv in the project).", valueName: "path"))
+                "The venv to check (default: MOE_ROUTING_VENV, else .venv in the checkout, else the per-user venv).",
+                valueName: "path"))
         var venv: String?
 
         @Flag(help: "Skip the vLLM checks (they import vLLM, the slow part).")

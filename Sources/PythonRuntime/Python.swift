@@ -11,7 +11,7 @@ import Synchronization
 /// ``withGIL(_:)``, from any thread:
 ///
 /// ```swift
-/// try Python.initialize(environment: PythonEnvironment.locate())
+/// try Python.initialize(environment: PythonEnvironment(path: "/data/moe-venv"))
 /// let answer = try Python.withGIL { gil in
 ///     try gil.evaluate("6 * 7").convert(to: Int.self)
 /// }
@@ -114,13 +114,6 @@ public enum Python {
                 }
             }
         }
-    }
-
-    /// Locates the venv (``PythonEnvironment/locate(explicitPath:environment:currentDirectory:executablePath:)``)
-    /// and starts the interpreter on it.
-    @discardableResult
-    public static func initialize(venvPath: String? = nil, programName: String = "moe-routing") throws -> RuntimeInfo {
-        try initialize(environment: PythonEnvironment.locate(explicitPath: venvPath), programName: programName)
     }
 
     private static func start(environment: PythonEnvironment, programName: String) throws(PythonRuntimeError)

@@ -5,6 +5,7 @@
 // embedded interpreter to import it.
 
 import Foundation
+import MoERoutingEnvironment
 public import PythonRuntime
 
 /// The `speculative_moe` Python package (the hook, the engine driver, the tiny-model generator),
@@ -51,10 +52,11 @@ public enum CapturePythonPackage {
     /// standard error at WARNING level (INFO when `verbose`), progress bars off. Variables the
     /// user already set win.
     ///
-    /// - Throws: ``PythonRuntimeError`` (venv missing or mismatched), ``CaptureError``.
+    /// - Throws: `MoERoutingEnvironmentError` (venv missing or mismatched, with how to set it
+    ///   up), ``PythonRuntimeError``, ``CaptureError``.
     public static func prepare(environment: PythonEnvironment, verbose: Bool = false) throws {
         let directory = try locate()
-        try Python.initialize(environment: environment)
+        try MoERoutingVenv.startPython(on: environment)
         try Python.withGIL { gil in
             let globals = try gil.newGlobals()
             try globals.setItem("package_dir", to: directory)
@@ -145,7 +147,10 @@ public enum CapturePythonPackage {
     /// The default location of the tiny model: `<project root>/models/tiny-mixtral`, or
     /// `models/tiny-mixtral` in the current directory outside a project checkout.
     public static func defaultTinyModelPath() -> String {
-        let root = (try? PythonEnvironment.projectRoot()) ?? FileManager.default.currentDirectoryPath
+        let currentDirectory = FileManager.default.currentDirectoryPath
+        let root =
+            ProjectCheckout.find(currentDirectory: currentDirectory, executablePath: CommandLine.arguments.first)
+            ?? currentDirectory
         return root + "/models/tiny-mixtral"
     }
 }

@@ -11,9 +11,10 @@ enum TestPython {
     /// The package root: the directory holding Package.swift above this file.
     static let projectRoot: String = TestPaths.packageRoot(from: #filePath)?.path ?? FileManager.default.currentDirectoryPath
 
-    /// The venv the tests use: MOE_ROUTING_VENV, else <root>/.venv.
+    /// The venv the tests use: MOE_ROUTING_VENV, else <root>/.venv (the runtime itself never
+    /// searches for a venv).
     static let environment: PythonEnvironment = {
-        if let path = ProcessInfo.processInfo.environment[PythonEnvironment.environmentVariable], !path.isEmpty {
+        if let path = ProcessInfo.processInfo.environment["MOE_ROUTING_VENV"], !path.isEmpty {
             return PythonEnvironment(path: path)
         }
         return PythonEnvironment(path: projectRoot + "/.venv")

@@ -4,6 +4,7 @@
 import Foundation
 import MoERoutingTestKit
 import MoERouting
+import MoERoutingEnvironment
 import PythonRuntime
 import VLLMCapture
 
@@ -22,7 +23,7 @@ enum CaptureTestEnvironment {
 
     /// The venv: MOE_ROUTING_VENV, else <root>/.venv.
     static let environment: PythonEnvironment = {
-        if let path = ProcessInfo.processInfo.environment[PythonEnvironment.environmentVariable], !path.isEmpty {
+        if let path = ProcessInfo.processInfo.environment[MoERoutingVenv.environmentVariable], !path.isEmpty {
             return PythonEnvironment(path: path)
         }
         return PythonEnvironment(path: projectRoot + "/.venv")

