@@ -46,7 +46,8 @@ public struct AnalysisContext: Sendable, Equatable {
 /// - Memory must be bounded by the model shape (and by per-problem summaries where a method needs
 ///   them), never by the trace length: no analyzer may keep the whole trace.
 /// - `merge` must give exactly what one pass over both instances' blocks gives: sharded runs
-///   rely on it. Order of merging must not change the report.
+///   rely on it. Order of merging must not change the report. `MergeCheck` in the test kit
+///   checks both for any analyzer.
 /// - `finish` must be deterministic: the same blocks and seed give the same report, byte for byte.
 /// - Throwing from any method drops this analyzer from the run (the others go on) and reports
 ///   the error.
