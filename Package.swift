@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "MoERoutingTraces", targets: ["MoERoutingTraces"]),
         .library(name: "MoERoutingTestKit", targets: ["MoERoutingTestKit"]),
         .library(name: "MoERoutingReport", targets: ["MoERoutingReport"]),
+        // For plugin authors: folds by problem, seeded RNG, chance rates, report formatting.
+        .library(name: "AnalysisSupport", targets: ["AnalysisSupport"]),
         .library(name: "TransitionAnalyzer", targets: ["TransitionAnalyzer"]),
         .library(name: "MultiHopAnalyzer", targets: ["MultiHopAnalyzer"]),
         .library(name: "DomainAnalyzer", targets: ["DomainAnalyzer"]),
@@ -33,7 +35,7 @@ let package = Package(
         // MARK: - Reports people look at: one self-contained HTML file with inline SVG charts.
         .target(name: "MoERoutingReport", dependencies: ["MoERouting"]),
         // MARK: - Synthetic traces and a recording analyzer for tests.
-        .target(name: "MoERoutingTestKit", dependencies: ["MoERouting"]),
+        .target(name: "MoERoutingTestKit", dependencies: ["MoERouting", "AnalysisSupport"]),
         // MARK: - Third-party plugins: the C entry point, dynamic loading and exporting.
         .target(name: "CMoERoutingPlugin"),
         .target(name: "MoERoutingPlugins", dependencies: ["MoERouting", "CMoERoutingPlugin"]),
@@ -52,13 +54,15 @@ let package = Package(
             dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime", "MoERoutingEnvironment"],
             resources: [.copy("python")]
         ),
-        // MARK: - Analyzer plugins (each its own target under Plugins/).
+        // MARK: - Analyzer plugins (each its own target under Plugins/), and the statistics they share.
         .target(name: "AnalysisSupport", dependencies: ["MoERouting"], path: "Plugins/AnalysisSupport"),
         .target(name: "TransitionAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Transition"),
         .target(name: "MultiHopAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/MultiHop"),
         .target(name: "DomainAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Domain"),
         // MARK: - Example third-party plugin (also a standalone package in examples/expert-load-plugin).
-        .target(name: "ExpertLoad", dependencies: ["MoERouting"], path: "examples/expert-load-plugin/Sources/ExpertLoad"),
+        .target(
+            name: "ExpertLoad", dependencies: ["MoERouting", "AnalysisSupport"], path: "examples/expert-load-plugin/Sources/ExpertLoad"
+        ),
         // MARK: - The command-line tool.
         .executableTarget(
             name: "MoERoutingCLI",
@@ -73,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "moe-routing-benchmarks",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit",
+                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "AnalysisSupport",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
             ],
             path: "Benchmarks/RoutingBenchmarks"
@@ -81,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "capture-overhead-benchmark",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "PythonRuntime", "VLLMCapture",
+                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "AnalysisSupport", "PythonRuntime", "VLLMCapture",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
             ],
             path: "Benchmarks/CaptureOverhead"
@@ -93,7 +97,9 @@ let package = Package(
         ),
         // MARK: - Tests.
         .testTarget(name: "MoERoutingTests", dependencies: ["MoERouting", "MoERoutingTestKit"]),
-        .testTarget(name: "MoERoutingTracesTests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit"]),
+        .testTarget(
+            name: "MoERoutingTracesTests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "AnalysisSupport"]
+        ),
         .testTarget(
             name: "AnalyzerTests",
             dependencies: [
@@ -114,7 +120,9 @@ let package = Package(
                 "MoERoutingTestKit",
             ]
         ),
-        .testTarget(name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit", "MoERoutingTraces"]),
+        .testTarget(
+            name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit", "MoERoutingTraces", "AnalysisSupport"]
+        ),
     ]
 )
 

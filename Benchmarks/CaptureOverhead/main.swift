@@ -21,6 +21,7 @@
 // cost (its own work, the Swift side and the analyzers included, over the rest of the captured
 // run). Goal: 1.05 or less.
 
+import AnalysisSupport
 import DomainAnalyzer
 import Foundation
 import MoERouting
@@ -111,7 +112,7 @@ func quantile(_ values: [Double], _ q: Double) -> Double {
 /// A 95% percentile-bootstrap interval of the median of `values` (2000 resamples, fixed seed):
 /// how far the median could move if the rounds were run again under the same disturbances.
 func bootstrapMedianInterval(_ values: [Double]) -> (low: Double, high: Double) {
-    var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
+    var random = SeededRandom(seed: 0x9E37_79B9_7F4A_7C15)
     var medians: [Double] = []
     for _ in 0..<2000 {
         let sample = (0..<values.count).map { _ in values[Int(random.next() % UInt64(values.count))] }

@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 import MoERouting
 import MoERoutingTestKit
 import MoERoutingTraces
@@ -167,7 +168,7 @@ func runBinaryBenchmark(_ args: [String]) throws {
     // 4. CRC-32 alone.
     let size = 64 << 20
     var data = [UInt8](repeating: 0, count: size)
-    var rng = SplitMix64(seed: 1)
+    var rng = SeededRandom(seed: 1)
     data.withUnsafeMutableBytes { raw in
         for j in stride(from: 0, to: size, by: 8) { raw.storeBytes(of: rng.next(), toByteOffset: j, as: UInt64.self) }
     }

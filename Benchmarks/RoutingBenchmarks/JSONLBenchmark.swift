@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 import MoERouting
 import MoERoutingTestKit
 import MoERoutingTraces
@@ -168,7 +169,7 @@ private func generateJSONLTrace(path: String, bytes target: Int) throws -> Int {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw JSONLBenchmarkError("\(path): cannot open for writing: \(String(cString: strerror(errno)))") }
     defer { _ = close(fd) }
-    var rng = SplitMix64(seed: 0x5EED)
+    var rng = SeededRandom(seed: 0x5EED)
     var out: [UInt8] = []
     out.reserveCapacity(9 << 20)
     var written = 0

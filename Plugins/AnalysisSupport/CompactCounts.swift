@@ -34,7 +34,7 @@ public struct CompactCounts: Sendable {
     }
 
     /// Moves the 32-bit counters into the 64-bit totals.
-    public mutating func spill() {
+    mutating func spill() {
         if spilled.isEmpty { spilled = [Int](repeating: 0, count: count) }
         for i in 0..<count { spilled[i] += Int(small[i]) }
         for i in 0..<count { small[i] = 0 }

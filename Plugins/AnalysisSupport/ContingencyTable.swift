@@ -192,7 +192,7 @@ public struct ContingencyTable: Sendable, Equatable {
     }
 
     /// Mean and sample standard deviation of values.
-    public static func summarize(_ values: [Double]) -> NullDistribution {
+    static func summarize(_ values: [Double]) -> NullDistribution {
         guard !values.isEmpty else { return NullDistribution(mean: 0, standardDeviation: 0, replicates: 0) }
         let mean = values.reduce(0, +) / Double(values.count)
         var ss = 0.0

@@ -23,7 +23,7 @@ public struct ProblemCountAccumulator: Sendable, Equatable {
     public private(set) var keys: [ProblemKey] = []
     private var index: [ProblemKey: Int] = [:]
     /// All counts, row-major: problem row `r` occupies `r * width ..< (r + 1) * width`.
-    public private(set) var storage: [Int] = []
+    private(set) var storage: [Int] = []
 
     /// An empty accumulator of vectors of `width` counts.
     public init(width: Int) {
@@ -126,6 +126,7 @@ public struct ProblemCountAccumulator: Sendable, Equatable {
         }
     }
 
+    /// Whether both hold the same problems with the same counts, whatever their row order.
     public static func == (a: ProblemCountAccumulator, b: ProblemCountAccumulator) -> Bool {
         guard a.width == b.width, a.keys.count == b.keys.count else { return false }
         for key in a.keys {

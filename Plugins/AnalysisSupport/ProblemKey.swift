@@ -21,9 +21,11 @@ public struct ProblemKey: Hashable, Comparable, Sendable, CustomStringConvertibl
         self.problemID = problemID
     }
 
+    /// Orders by domain name, then problem id.
     public static func < (a: ProblemKey, b: ProblemKey) -> Bool {
         a.domain != b.domain ? a.domain < b.domain : a.problemID < b.problemID
     }
 
+    /// `domain/problemID`, e.g. `gsm8k/3`.
     public var description: String { "\(domain)/\(problemID)" }
 }

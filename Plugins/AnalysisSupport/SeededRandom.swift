@@ -5,8 +5,8 @@
 /// permutation tests of analyzers: the same seed gives the same draws, so reports are
 /// reproducible byte for byte.
 ///
-/// It is the same algorithm as the test kit's `SplitMix64`, kept here so analyzer plugins need
-/// not depend on the test kit.
+/// It is the project's one SplitMix64: analyzers, the test kit's synthetic traces and the
+/// benchmarks all draw from it.
 ///
 /// ```swift
 /// var rng = SeededRandom(seed: context.seed, stream: 3)

@@ -435,7 +435,7 @@ extension DomainAnalyzer {
         )
     }
 
-    private var seedValue: ReportValue { seed <= UInt64(Int.max) ? .int(Int(seed)) : .string(String(seed)) }
+    private var seedValue: ReportValue { .integer(seed) }
 
     private func notApplicable(_ domains: [DomainSummary]) -> AnalyzerReport {
         let note = domains.isEmpty

@@ -528,7 +528,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     // MARK: - Merge
 
     public func merge(_ other: any RoutingAnalyzer) throws {
-        let o = try other.mergeCast(as: DomainAnalyzer.self, into: self)
+        let o = try mergeable(other)
         guard let oShape = o.shape else { return }  // never began: nothing consumed
         guard let myShape = shape else {
             throw RoutingError.incompatibleMerge("'\(name)' cannot merge before begin; call begin(_:) first")

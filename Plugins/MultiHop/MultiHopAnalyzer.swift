@@ -792,7 +792,7 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
     }
 
     public func merge(_ other: any RoutingAnalyzer) throws {
-        let o = try other.mergeCast(as: MultiHopAnalyzer.self, into: self)
+        let o = try mergeable(other)
         guard let theirs = o.context else { return }
         guard let mine = context else {
             try begin(theirs)

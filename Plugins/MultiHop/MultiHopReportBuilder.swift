@@ -291,7 +291,7 @@ struct MultiHopReportBuilder {
             .init("problems", .int(problems.count)),
             .init("folds", .int(F)),
             .init("null_replicates", .int(nullReplicates)),
-            .init("seed", .string(String(seed))),
+            .init("seed", .integer(seed)),
         ]
         if !insufficient.isEmpty { jsonMembers.append(.init(Insufficient.key, .object(insufficient))) }
         let json = ReportValue.object(jsonMembers)

@@ -264,7 +264,7 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
     }
 
     public func merge(_ other: any RoutingAnalyzer) throws {
-        let o = try other.mergeCast(as: TransitionAnalyzer.self, into: self)
+        let o = try mergeable(other)
         guard let theirs = o.context else { return }
         guard let mine = context else {
             try begin(theirs)

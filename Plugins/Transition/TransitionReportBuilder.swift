@@ -274,7 +274,7 @@ struct TransitionReportBuilder {
             .init("problems", .int(problems.count)),
             .init("folds", .int(F)),
             .init("null_replicates", .int(nullReplicates)),
-            .init("seed", .string(String(seed))),
+            .init("seed", .integer(seed)),
         ])
 
         // MARK: Tables

@@ -1,12 +1,11 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import Synchronization
-
 /// Analyzers by name: each entry makes a fresh instance.
 ///
-/// Library code takes a registry explicitly; only the command-line tool uses the process-wide
-/// ``AnalyzerSystem``.
+/// There is no process-wide registry: the command-line tool builds one (the built-in analyzers
+/// plus the plugins named on its command line) and passes it on, and library code takes one
+/// explicitly, so tests and hosts never share global state.
 ///
 /// ```swift
 /// var registry = AnalyzerRegistry()
@@ -70,34 +69,10 @@ public struct AnalyzerRegistry: Sendable {
 
     /// Makes a fresh instance of a registered analyzer.
     ///
-    /// - Throws: ``RoutingError/unknownAnalyzer(name:known:)``.
+    /// - Throws: ``RoutingError/unknownAnalyzer(name:known:)`` when no analyzer is registered under
+    ///   `name`; the error lists the registered names.
     public func make(_ name: String) throws -> any RoutingAnalyzer {
         guard let e = entries[name] else { throw RoutingError.unknownAnalyzer(name: name, known: names) }
         return e.factory()
     }
-}
-
-/// The process-wide analyzer registry used by the command-line tool.
-///
-/// Bootstrap it once, early; libraries should take an ``AnalyzerRegistry`` instead.
-public enum AnalyzerSystem {
-    private static let state = Mutex<(registry: AnalyzerRegistry, bootstrapped: Bool)>((AnalyzerRegistry(), false))
-
-    /// Installs the registry. Call once per process.
-    ///
-    /// > Warning: a second call is a programming error and stops the process.
-    public static func bootstrap(_ registry: AnalyzerRegistry) {
-        state.withLock {
-            precondition(!$0.bootstrapped, "AnalyzerSystem.bootstrap may only be called once per process")
-            $0 = (registry, true)
-        }
-    }
-
-    /// Replaces the registry without the once-only check (tests).
-    package static func bootstrapInternal(_ registry: AnalyzerRegistry) {
-        state.withLock { $0 = (registry, true) }
-    }
-
-    /// The installed registry (empty before ``bootstrap(_:)``).
-    public static var registry: AnalyzerRegistry { state.withLock { $0.registry } }
 }

@@ -118,28 +118,45 @@ extension ReportFigure {
 }
 
 extension AnalysisContext {
-    /// The context as JSON: `{"shape":{...},"settings":{...},"seed":N}` (sorted settings keys).
+    /// The context as JSON: `{"shape":{...},"settings":{...},"seed":N}` (sorted settings keys;
+    /// the seed a JSON number, exact up to `UInt64.max`).
     public var reportValue: ReportValue {
         var shapeMembers: [ReportValue.Member] = [.init("layers", .int(shape.layers)), .init("experts", .int(shape.experts)), .init("top_k", .int(shape.topK))]
         if let n = shape.name { shapeMembers.append(.init("name", .string(n))) }
         return [
             "shape": .object(shapeMembers),
             "settings": .object(settings.keys.sorted().map { .init($0, .string(settings[$0]!)) }),
-            "seed": .string(String(seed)),
+            "seed": .integer(seed),
         ]
     }
 
     /// Reads a context written by ``reportValue``.
+    ///
+    /// The seed is a JSON number; a string of digits (as hosts before the seed became a number
+    /// wrote it) is read too, and a missing seed is the default `0x5EED`.
+    ///
+    /// - Throws: ``RoutingError/invalidShape(_:)`` when the shape is missing or invalid;
+    ///   ``RoutingError/analyzerFailed(name:message:)`` when the seed is not a whole number from 0
+    ///   to `UInt64.max`.
     public init(reportValue v: ReportValue) throws {
         guard let s = v["shape"], let l = s["layers"]?.intValue, let e = s["experts"]?.intValue, let k = s["top_k"]?.intValue else {
             throw RoutingError.invalidShape("context JSON lacks shape.layers/experts/top_k")
         }
         var settings: [String: String] = [:]
         for m in v["settings"]?.objectMembers ?? [] { settings[m.key] = m.value.stringValue ?? m.value.jsonString() }
+        var seed: UInt64 = 0x5EED
+        if let value = v["seed"] {
+            guard let exact = value.uint64Value ?? value.stringValue.flatMap({ UInt64($0) }) else {
+                throw RoutingError.analyzerFailed(
+                    name: "?",
+                    message: "context JSON: 'seed' must be a whole number from 0 to \(UInt64.max), not \(value.jsonString())")
+            }
+            seed = exact
+        }
         self.init(
             shape: try ModelShape(layers: l, experts: e, topK: k, name: s["name"]?.stringValue),
             settings: settings,
-            seed: v["seed"]?.stringValue.flatMap { UInt64($0) } ?? 0x5EED
+            seed: seed
         )
     }
 }

@@ -44,7 +44,7 @@ public final class MultiplexAnalyzer: RoutingAnalyzer {
     /// Merges analyzer by analyzer, matched by name. An analyzer the other side dropped is
     /// dropped here too (its result would be partial).
     public func merge(_ other: any RoutingAnalyzer) throws {
-        let o = try other.mergeCast(as: MultiplexAnalyzer.self, into: self)
+        let o = try mergeable(other)
         let theirs = Dictionary(o.analyzers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for f in o.failures where !failures.contains(f) { failures.append(f) }
         each("merge") { a in

@@ -102,6 +102,7 @@ extension ReportValue {
             }
             let s = String(decoding: bytes[start..<i], as: UTF8.self)
             if isInteger, let n = Int(s) { return .int(n) }
+            if isInteger, let u = UInt64(s) { return .unsigned(u) }
             guard !s.isEmpty, let d = Double(s) else { i = start; throw error("expected a value") }
             return .double(d)
         }

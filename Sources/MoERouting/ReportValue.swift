@@ -5,7 +5,8 @@
 /// bytes every time.
 ///
 /// Doubles encode with Swift's shortest round-trip spelling; NaN and infinities encode as `null`
-/// (JSON has no spelling for them).
+/// (JSON has no spelling for them). Integers encode exactly, up to `UInt64.max` (64-bit seeds
+/// and hashes included), never through a `Double`.
 ///
 /// ```swift
 /// let v: ReportValue = ["layer": 3, "top1_same": 0.125, "matrix": [[1, 0], [0, 1]]]
@@ -15,6 +16,11 @@ public enum ReportValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
+    /// A whole number above `Int.max`, up to `UInt64.max`, written exactly.
+    ///
+    /// Make unsigned values with ``integer(_:)``: it gives ``int(_:)`` for every value that fits
+    /// one, as the parser does, so a value and its parsed JSON compare equal.
+    case unsigned(UInt64)
     case double(Double)
     case string(String)
     case array([ReportValue])
@@ -29,6 +35,18 @@ public enum ReportValue: Sendable, Equatable {
             self.key = key
             self.value = value
         }
+    }
+
+    /// An unsigned 64-bit integer, exactly: ``int(_:)`` when it fits an `Int`, otherwise
+    /// ``unsigned(_:)``. Seeds are written this way.
+    ///
+    /// ```swift
+    /// ReportValue.integer(24301)            // .int(24301)
+    /// ReportValue.integer(UInt64.max)       // .unsigned(18446744073709551615)
+    /// ReportValue.integer(UInt64.max).jsonString()   // "18446744073709551615"
+    /// ```
+    public static func integer(_ x: UInt64) -> ReportValue {
+        x <= UInt64(Int.max) ? .int(Int(x)) : .unsigned(x)
     }
 
     /// A double, or `null` when it is not finite.
@@ -56,6 +74,7 @@ public enum ReportValue: Sendable, Equatable {
     public var doubleValue: Double? {
         switch self {
         case .int(let i): return Double(i)
+        case .unsigned(let u): return Double(u)
         case .double(let d): return d
         default: return nil
         }
@@ -66,6 +85,16 @@ public enum ReportValue: Sendable, Equatable {
         switch self {
         case .int(let i): return i
         case .double(let d) where d == d.rounded() && abs(d) < 9e15: return Int(d)
+        default: return nil
+        }
+    }
+
+    /// The unsigned 64-bit integer this value holds exactly (a non-negative ``int(_:)`` or an
+    /// ``unsigned(_:)``), if any; doubles give `nil`, as they may have been rounded.
+    public var uint64Value: UInt64? {
+        switch self {
+        case .int(let i) where i >= 0: return UInt64(i)
+        case .unsigned(let u): return u
         default: return nil
         }
     }
@@ -93,6 +122,7 @@ public enum ReportValue: Sendable, Equatable {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
+        case .unsigned(let u): out += String(u)
         case .double(let d):
             if !d.isFinite {
                 out += "null"

@@ -32,7 +32,7 @@ public struct AnalysisContext: Sendable, Equatable {
 ///     func begin(_ context: AnalysisContext) throws {}
 ///     func consume(_ block: RoutingBlock) throws { tokens += block.tokenCount }
 ///     func merge(_ other: any RoutingAnalyzer) throws {
-///         tokens += try other.mergeCast(as: TokenCounter.self, into: self).tokens
+///         tokens += try mergeable(other).tokens
 ///     }
 ///     func finish() throws -> AnalyzerReport {
 ///         AnalyzerReport(analyzer: name, title: "Tokens", json: ["tokens": .int(tokens)])
@@ -46,7 +46,8 @@ public struct AnalysisContext: Sendable, Equatable {
 /// - Memory must be bounded by the model shape (and by per-problem summaries where a method needs
 ///   them), never by the trace length: no analyzer may keep the whole trace.
 /// - `merge` must give exactly what one pass over both instances' blocks gives: sharded runs
-///   rely on it. Order of merging must not change the report.
+///   rely on it. Order of merging must not change the report. `MergeCheck` in the test kit
+///   checks both for any analyzer.
 /// - `finish` must be deterministic: the same blocks and seed give the same report, byte for byte.
 /// - Throwing from any method drops this analyzer from the run (the others go on) and reports
 ///   the error.
@@ -64,27 +65,28 @@ public protocol RoutingAnalyzer: AnyObject {
 }
 
 extension RoutingAnalyzer {
-    /// Casts `other` to the concrete analyzer type for a merge, or throws
-    /// ``RoutingError/incompatibleMerge(_:)``.
-    public func mergeCast<A: RoutingAnalyzer>(as type: A.Type, into receiver: some RoutingAnalyzer) throws -> A {
-        guard let a = self as? A else {
-            throw RoutingError.incompatibleMerge("'\(receiver.name)' (\(Swift.type(of: receiver))) cannot merge '\(name)' (\(Swift.type(of: self)))")
+    /// Returns `other` as an instance of this analyzer's own type, so that `merge(_:)` can read
+    /// its state; `merge` starts with it.
+    ///
+    /// ```swift
+    /// func merge(_ other: any RoutingAnalyzer) throws {
+    ///     let other = try mergeable(other)
+    ///     tokens += other.tokens
+    /// }
+    /// ```
+    ///
+    /// - Parameter other: The instance handed to `merge(_:)`.
+    /// - Returns: `other`, cast to `Self`.
+    /// - Throws: ``RoutingError/incompatibleMerge(_:)`` when `other` is another type of analyzer
+    ///   (the message names both) or this very instance.
+    public func mergeable(_ other: any RoutingAnalyzer) throws -> Self {
+        guard let peer = other as? Self else {
+            throw RoutingError.incompatibleMerge(
+                "'\(name)' (\(type(of: self))) cannot merge '\(other.name)' (\(type(of: other)))")
         }
-        guard a !== receiver as AnyObject else {
-            throw RoutingError.incompatibleMerge("'\(name)' cannot merge with itself")
+        guard peer !== self else {
+            throw RoutingError.incompatibleMerge("'\(other.name)' cannot merge with itself")
         }
-        return a
-    }
-}
-
-/// An analyzer that does nothing and reports nothing; the default where one is required.
-public final class NoOpAnalyzer: RoutingAnalyzer {
-    public let name = "noop"
-    public init() {}
-    public func begin(_ context: AnalysisContext) throws {}
-    public func consume(_ block: RoutingBlock) throws {}
-    public func merge(_ other: any RoutingAnalyzer) throws {}
-    public func finish() throws -> AnalyzerReport {
-        AnalyzerReport(analyzer: name, title: "No-op", json: .object([]))
+        return peer
     }
 }

@@ -55,7 +55,7 @@ public final class TraceSummaryAnalyzer: RoutingAnalyzer {
     }
 
     public func merge(_ other: any RoutingAnalyzer) throws {
-        let o = try other.mergeCast(as: TraceSummaryAnalyzer.self, into: self)
+        let o = try mergeable(other)
         for (name, c) in o.byDomain {
             var m = byDomain[name] ?? DomainCounts()
             m.tokens += c.tokens

@@ -90,7 +90,7 @@ extension MoERoutingCommand {
                     "shape_inferred": .bool(inputs.shapeWasInferred),
                     "skipped_records": .object(inputs.skipped.keys.sorted().map { .init($0.rawValue, .int(inputs.skipped[$0]!)) }),
                     "lost_bytes": .int(inputs.lostBytes),
-                    "seed": .string(String(seed)),
+                    "seed": .integer(seed),
                 ]
             )
             // What the readers skipped is known only now that the source is drained.

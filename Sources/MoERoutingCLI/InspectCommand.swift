@@ -102,7 +102,7 @@ final class StepColumnSummary: RoutingAnalyzer {
     }
 
     func merge(_ other: any RoutingAnalyzer) throws {
-        let o = try other.mergeCast(as: StepColumnSummary.self, into: self)
+        let o = try mergeable(other)
         tokens += o.tokens
         hasColumn = hasColumn || o.hasColumn
         distinct.formUnion(o.distinct)

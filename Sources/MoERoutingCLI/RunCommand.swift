@@ -81,7 +81,7 @@ extension MoERoutingCommand {
                 .init("outputs", .string(paths.outputs)),
                 .init("shape", ["layers": .int(outcome.shape.layers), "experts": .int(outcome.shape.experts), "top_k": .int(outcome.shape.topK)]),
                 .init("settings", .object(outcome.settings.keys.sorted().map { .init($0, .string(outcome.settings[$0] ?? "")) })),
-                .init("analysis_seed", .string(String(analysisSeed))),
+                .init("analysis_seed", .integer(analysisSeed)),
             ]
             if let summary = outcome.summary { runInfo.append(.init("capture", summary.reportValue)) }
             var stop = outcome.interruption

@@ -100,7 +100,7 @@ final class DynamicPluginAnalyzer: RoutingAnalyzer {
     }
 
     func merge(_ other: any RoutingAnalyzer) throws {
-        let o = try other.mergeCast(as: DynamicPluginAnalyzer.self, into: self)
+        let o = try mergeable(other)
         guard o.vtable == vtable else {
             throw RoutingError.incompatibleMerge("'\(name)' from \(library) cannot merge '\(o.name)' from \(o.library)")
         }

@@ -91,6 +91,9 @@ public final class PluginLibrary: Sendable {
     }
 
     /// Makes a fresh instance of the `index`-th analyzer.
+    ///
+    /// - Throws: ``PluginError`` when there is no analyzer at `index` or the plugin's `create`
+    ///   returns NULL.
     public func makeAnalyzer(at index: Int) throws -> any RoutingAnalyzer {
         guard analyzers.indices.contains(index) else {
             throw PluginError(path: path, message: "no analyzer at index \(index)")
@@ -98,9 +101,10 @@ public final class PluginLibrary: Sendable {
         return try DynamicPluginAnalyzer(vtable: plugin.pointer.pointee.analyzers + index, library: path)
     }
 
-    /// Registers every analyzer of the library.
+    /// Registers every analyzer of the library, with origin `"plugin <path>"`.
     ///
-    /// - Throws: when a name is already registered.
+    /// - Throws: ``RoutingError/registrationFailed(name:message:)`` when an analyzer's name is
+    ///   malformed or already registered; the message names both origins.
     public func register(into registry: inout AnalyzerRegistry) throws {
         for (i, a) in analyzers.enumerated() {
             try registry.register(a.name, summary: a.summary + " (plugin \(path))", origin: "plugin \(path)") { [self] in
@@ -119,6 +123,10 @@ extension PluginLibrary {
     /// var registry = AnalyzerRegistry()
     /// let libraries = try PluginLibrary.registerAll(paths: ["libA.so", "libB.so"], into: &registry)
     /// ```
+    ///
+    /// - Returns: The loaded libraries, in the order given.
+    /// - Throws: ``PluginError`` when a library cannot be loaded (see ``init(path:)``) or is given
+    ///   twice; ``RoutingError/registrationFailed(name:message:)`` when an analyzer name is taken.
     @discardableResult
     public static func registerAll(paths: [String], into registry: inout AnalyzerRegistry) throws -> [PluginLibrary] {
         var loaded: [(library: PluginLibrary, file: FileIdentity?)] = []

@@ -70,7 +70,7 @@ enum NumberFormat {
     }
 
     /// An integer with thousands separators: "1,234,567".
-    static func grouped(_ n: Int) -> String {
+    static func grouped(_ n: some BinaryInteger) -> String {
         let digits = String(n.magnitude)
         var out = ""
         for (i, c) in digits.enumerated() {

@@ -96,11 +96,18 @@ struct ReportPage {
             out += "<table class=\"kv\">\n"
             for m in facts {
                 let key = String(m.key.map { $0 == "_" ? " " : $0 })
-                out += "<tr><th>\(Self.esc(key))</th><td>\(Self.esc(Self.inline(m.value)))</td></tr>\n"
+                out += "<tr><th>\(Self.esc(key))</th><td>\(Self.esc(Self.fact(m)))</td></tr>\n"
             }
             out += "</table>\n"
         }
         return out + "</section>\n"
+    }
+
+    /// A run fact's value on one line. A seed (`seed`, `analysis_seed`) is an identifier to type
+    /// back into `--analysis-seed`, so its digits are shown as written, not grouped.
+    static func fact(_ m: ReportValue.Member) -> String {
+        if m.key == "seed" || m.key.hasSuffix("_seed"), let seed = m.value.uint64Value { return String(seed) }
+        return inline(m.value)
     }
 
     /// A run fact on one line: scalars as they are, lists joined by commas, objects as "key: value".
@@ -109,6 +116,7 @@ struct ReportPage {
         case .null: return "—"
         case .bool(let b): return b ? "yes" : "no"
         case .int(let i): return NumberFormat.grouped(i)
+        case .unsigned(let u): return NumberFormat.grouped(u)
         case .double(let d): return NumberFormat.value(d)
         case .string(let s): return s
         case .array(let a):

@@ -39,7 +39,7 @@ public final class RecordingAnalyzer: RoutingAnalyzer {
 
     public func merge(_ other: any RoutingAnalyzer) throws {
         try maybeFail("merge")
-        let o = try other.mergeCast(as: RecordingAnalyzer.self, into: self)
+        let o = try mergeable(other)
         blocks += o.blocks
         merges += 1
     }

@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 public import MoERouting
 
 /// Generates routing traces with known structure, for tests and benchmarks, without Python.
@@ -21,7 +22,7 @@ public struct SyntheticRouting: Sendable {
     public var dependence: Double
     /// Probability that a (token, layer) cell is missing.
     public var missingRate: Double
-    private var rng: SplitMix64
+    private var rng: SeededRandom
     private var builder: RoutingBlockBuilder
     private var nextProblem: Int64 = 0
     private let permutations: [[Int]]
@@ -31,7 +32,7 @@ public struct SyntheticRouting: Sendable {
         self.shape = shape
         self.dependence = dependence
         self.missingRate = missingRate
-        var r = SplitMix64(seed: seed)
+        var r = SeededRandom(seed: seed)
         self.permutations = (0..<shape.layers).map { _ in Array(0..<shape.experts).shuffled(using: &r) }
         self.rng = r
         self.builder = RoutingBlockBuilder(shape: shape)

@@ -29,7 +29,7 @@ struct DegenerateShapeTests {
         /// pseudo-random picks, so the shape alone decides the degenerate case.
         func blocks(perBlock: Int = 7) throws -> [RoutingBlock] {
             var builder = RoutingBlockBuilder(shape: shape)
-            var rng = SplitMix64(seed: 11)
+            var rng = SeededRandom(seed: 11)
             var out: [RoutingBlock] = []
             var token = 0
             var problem: Int64 = 0

@@ -5,6 +5,7 @@
 // problem split across shards, small and large domains), determinism, and a cross-check of every
 // figure against a brute-force implementation written independently here.
 
+import AnalysisSupport
 import DomainAnalyzer
 import Foundation
 import MoERouting
@@ -18,7 +19,7 @@ struct DomainAnalyzerMergeTests {
     /// Random tokens: `problems` problems per domain (ids from `firstID`), 3...10 tokens each,
     /// experts skewed per domain, about 10% of cells missing.
     static func randomTokens(domains: [(String, Int)], seed: UInt64, experts: Int, layers: Int, topK: Int, firstID: Int64 = 0) -> [T] {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var out: [T] = []
         for (di, (name, problems)) in domains.enumerated() {
             for p in 0..<problems {
@@ -54,7 +55,7 @@ struct DomainAnalyzerMergeTests {
         // Deal tokens to three shards in a scrambled but fixed way, splitting problems across
         // shards; each shard's builder registers the domains in its own order.
         var shards: [[T]] = [[], [], []]
-        var rng = SplitMix64(seed: 5)
+        var rng = SeededRandom(seed: 5)
         for t in tokens { shards[Int(rng.next() % 3)].append(t) }
         let orders = [["gamma", "beta", "alpha"], ["alpha"], []]
         let shardBlocks = try (0..<3).map { i in
@@ -146,6 +147,12 @@ struct DomainAnalyzerMergeTests {
         for x in first + second { try c.consume(x) }
         try c.merge(empty)
         #expect(try c.finish().json.jsonString() == onePass)
+        // The test kit's check over the same halves: both merge orders, the whole report.
+        let checked = try MergeCheck.assertHalvesEqualOnePass(
+            makeAnalyzer: { DomainAnalyzer() }, context: AnalysisContext(shape: s, seed: 11), first: first, second: second)
+        #expect(checked.json.jsonString() == onePass)
+        try MergeCheck.assertShardsEqualOnePass(
+            makeAnalyzer: { DomainAnalyzer() }, context: AnalysisContext(shape: s, seed: 11), blocks: first + second, trials: 4)
     }
 
     // MARK: - Brute force

@@ -25,27 +25,14 @@ struct MergePropertyTests {
     static func render(_ r: AnalyzerReport) -> String { r.json.jsonString() + "\n" + r.renderText() + r.renderMarkdown() }
 
     /// Splits `blocks` across 2-4 instances at random, merges them in a random order, lets the
-    /// merged instance consume one more block, and compares with a single pass.
+    /// merged instance consume one more block, and compares with a single pass (the test kit's
+    /// ``MergeCheck``, which compares the whole report: JSON form, text and Markdown); then the
+    /// same with the blocks split in two halves, merged either way round.
     static func checkMerge(make: () -> any RoutingAnalyzer, shape: ModelShape, blocks: [RoutingBlock], trials: Int) throws {
         let context = AnalysisContext(shape: shape, seed: 99)
-        let single = make()
-        try single.begin(context)
-        for b in blocks { try single.consume(b) }
-        let expected = render(try single.finish())
-        var rng = SeededRandom(seed: 1234)
-        for _ in 0..<trials {
-            let n = 2 + rng.nextIndex(below: 3)
-            let parts = (0..<n).map { _ in make() }
-            for p in parts { try p.begin(context) }
-            let head = blocks.dropLast()
-            for b in head { try parts[rng.nextIndex(below: n)].consume(b) }
-            var order = Array(0..<n)
-            order.shuffle(using: &rng)
-            let target = parts[order[0]]
-            for i in order.dropFirst() { try target.merge(parts[i]) }
-            if let last = blocks.last { try target.consume(last) }
-            #expect(render(try target.finish()) == expected)
-        }
+        let shards = try MergeCheck.assertShardsEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks, trials: trials)
+        let halves = try MergeCheck.assertHalvesEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks)
+        #expect(render(shards) == render(halves))
     }
 
     @Test func transitionMergeEqualsOnePass() throws {

@@ -20,6 +20,53 @@ struct ReportValueTests {
         #expect(try ReportValue.parse(json: #"{"s":"\ud83d\ude00"}"#)["s"] == .string("😀"))
     }
 
+    /// 64-bit seeds are written digit for digit and parse back to the same value, above 2^53
+    /// (where a Double would round) and above Int.max too.
+    @Test(arguments: [0, 24301, (1 << 53) + 1, UInt64(Int.max), UInt64(Int.max) + 1, UInt64.max - 2, UInt64.max] as [UInt64])
+    func unsignedIntegersRoundTripExactly(value: UInt64) throws {
+        let v = ReportValue.integer(value)
+        #expect(v.jsonString() == String(value))
+        let parsed = try ReportValue.parse(json: #"{"seed":\#(value)}"#)["seed"]
+        #expect(parsed == v)
+        #expect(parsed?.uint64Value == value)
+        if value <= UInt64(Int.max) {
+            #expect(v == .int(Int(value)))
+        } else {
+            #expect(v == .unsigned(value))
+            #expect(v.intValue == nil)
+        }
+    }
+
+    @Test func uint64ValueIsExactOrNil() throws {
+        #expect(ReportValue.int(-1).uint64Value == nil)
+        #expect(ReportValue.double(3).uint64Value == nil)
+        #expect(ReportValue.string("3").uint64Value == nil)
+        #expect(ReportValue.unsigned(UInt64.max).doubleValue == 18446744073709551615.0)
+        // One past UInt64.max is no longer an integer value: it parses as a double.
+        #expect(try ReportValue.parse(json: "18446744073709551616") == .double(18446744073709551616.0))
+    }
+
+    /// The analysis context (what a dynamic plugin's `begin` receives) carries the seed as a JSON
+    /// number, exact up to UInt64.max, and reads it back; the old string form is still read.
+    @Test func contextSeedIsAnExactJSONNumber() throws {
+        for seed: UInt64 in [0x5EED, (1 << 53) + 1, UInt64.max] {
+            let context = AnalysisContext(shape: .tinyMixtral, settings: ["engine": "test"], seed: seed)
+            let json = context.reportValue.jsonString()
+            #expect(json.hasSuffix(#","seed":\#(seed)}"#))
+            #expect(try AnalysisContext(reportValue: ReportValue.parse(json: json)) == context)
+        }
+        let legacy = #"{"shape":{"layers":4,"experts":8,"top_k":2},"settings":{},"seed":"18446744073709551615"}"#
+        #expect(try AnalysisContext(reportValue: ReportValue.parse(json: legacy)).seed == UInt64.max)
+        let missing = #"{"shape":{"layers":4,"experts":8,"top_k":2},"settings":{}}"#
+        #expect(try AnalysisContext(reportValue: ReportValue.parse(json: missing)).seed == 0x5EED)
+        for bad in ["-1", "1.5", #""x""#, "null"] {
+            let text = #"{"shape":{"layers":4,"experts":8,"top_k":2},"settings":{},"seed":\#(bad)}"#
+            #expect {
+                try AnalysisContext(reportValue: ReportValue.parse(json: text))
+            } throws: { "\($0)".contains("'seed' must be a whole number from 0 to 18446744073709551615, not \(bad)") }
+        }
+    }
+
     @Test(arguments: ["", "{", "[1,]x", "{\"a\" 1}", "tru", "\"abc", "[1 2]", "{\"a\":1}}"])
     func rejectsBadJSON(text: String) {
         #expect(throws: ReportValue.ParseError.self) { try ReportValue.parse(json: text) }

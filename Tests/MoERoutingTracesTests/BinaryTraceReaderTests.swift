@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 import Foundation
 import MoERouting
 import MoERoutingTestKit
@@ -243,7 +244,7 @@ struct BinaryTraceReaderTests {
         defer { S.removeDirectory(dir) }
         let blocks = try S.sampleBlocks()
         let good = try S.bytes(try S.writeTrace(blocks, to: dir + "/f.moetrace"))
-        var rng = SplitMix64(seed: 42)
+        var rng = SeededRandom(seed: 42)
         let path = dir + "/fuzz.moetrace"
         var recovered = 0, failed = 0
         for round in 0..<400 {
@@ -281,7 +282,7 @@ struct BinaryTraceReaderTests {
         let dir = try S.temporaryDirectory()
         defer { S.removeDirectory(dir) }
         let good = try S.bytes(try S.writeTrace([], to: dir + "/f.moetrace", close: false))
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededRandom(seed: 7)
         for n in [1, 23, 24, 25, 100, 5000] {
             var bytes = good
             for i in 0..<n { bytes.append(i % 7 == 0 ? 0x4D : UInt8(truncatingIfNeeded: rng.next())) }

@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 import MoERoutingTestKit
 import MoERoutingTraces
 import Testing
@@ -17,7 +18,7 @@ struct CRC32Tests {
     }
 
     @Test func matchesTheBitwiseDefinitionAtEveryLengthAndAlignment() {
-        var rng = SplitMix64(seed: 3)
+        var rng = SeededRandom(seed: 3)
         let data = (0..<300).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         for start in 0..<9 {
             for length in 0...(data.count - start) where length < 40 || length % 7 == 0 {
@@ -28,7 +29,7 @@ struct CRC32Tests {
     }
 
     @Test func largeBuffersTakeTheThreeLanePathAndAgreeWithTheDefinition() {
-        var rng = SplitMix64(seed: 9)
+        var rng = SeededRandom(seed: 9)
         let data = (0..<(3 * 16_384 * 2 + 1000)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         for length in [3 * 16_384 - 1, 3 * 16_384, 3 * 16_384 + 17, 2 * 3 * 16_384, data.count] {
             let slice = Array(data[0..<length])
@@ -43,7 +44,7 @@ struct CRC32Tests {
     }
 
     @Test func incrementalUpdatesEqualOneShot() {
-        var rng = SplitMix64(seed: 5)
+        var rng = SeededRandom(seed: 5)
         let data = (0..<1000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let whole = CRC32.checksum(data)
         for split in [0, 1, 15, 16, 17, 500, 999, 1000] {

@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 import Foundation
 import MoERouting
 import MoERoutingTestKit
@@ -65,7 +66,7 @@ struct JSONLRecordParserTests {
     }
 
     @Test func decimalConversionIsCorrectlyRounded() throws {
-        var rng = SplitMix64(seed: 2024)
+        var rng = SeededRandom(seed: 2024)
         var fast = 0
         let total = 100_000
         for n in 0..<total {

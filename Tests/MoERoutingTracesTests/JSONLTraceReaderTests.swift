@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 import Foundation
 import MoERouting
 import MoERoutingTestKit
@@ -387,7 +388,7 @@ struct JSONLTraceReaderTests {
     }
 
     @Test func garbageNeverCrashesOrHangs() throws {
-        var rng = SplitMix64(seed: 42)
+        var rng = SeededRandom(seed: 42)
         var bytes: [UInt8] = []
         // Random binary lines, invalid UTF-8, NULs, deep nesting, huge numbers, cut-off records.
         for _ in 0..<300 {

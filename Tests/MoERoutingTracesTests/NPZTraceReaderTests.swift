@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 import Foundation
 import MoERouting
 import MoERoutingTestKit
@@ -202,7 +203,7 @@ struct NPZTraceReaderTests {
         let dir = try S.temporaryDirectory()
         defer { S.removeDirectory(dir) }
         let good = try S.bytes(try Self.export(try S.sampleBlocks(), to: dir + "/good.npz", timings: [Self.timing(1, layers: 4)]))
-        var rng = SplitMix64(seed: 11)
+        var rng = SeededRandom(seed: 11)
         var opened = 0
         for i in 0..<300 {
             var bytes = good

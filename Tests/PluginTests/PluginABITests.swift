@@ -166,17 +166,18 @@ private func withSteps(_ block: RoutingBlock, _ step: [UInt32]?) throws -> Routi
     )
 }
 
-/// Collects the blocks that the analyzers of an in-process exported plugin receive.
+/// Collects the contexts and blocks that the analyzers of an in-process exported plugin receive.
 private final class BlockStore: Sendable {
+    let contexts = Mutex<[AnalysisContext]>([])
     let blocks = Mutex<[RoutingBlock]>([])
 }
 
-/// Hands every block it consumes to a ``BlockStore``.
+/// Hands every context it begins with and every block it consumes to a ``BlockStore``.
 private final class StoringAnalyzer: RoutingAnalyzer {
     let name = "storing"
     let store: BlockStore
     init(store: BlockStore) { self.store = store }
-    func begin(_ context: AnalysisContext) throws {}
+    func begin(_ context: AnalysisContext) throws { store.contexts.withLock { $0.append(context) } }
     func consume(_ block: RoutingBlock) throws { store.blocks.withLock { $0.append(block) } }
     func merge(_ other: any RoutingAnalyzer) throws {}
     func finish() throws -> AnalyzerReport { AnalyzerReport(analyzer: name, title: "Storing", json: .null) }
@@ -219,6 +220,19 @@ private final class StoringAnalyzer: RoutingAnalyzer {
         #expect(received.count == 3)
         #expect(received.map(\.step) == [steps, nil, []])
         #expect(received == sent)
+    }
+
+    /// The context crosses the ABI as JSON with the seed a JSON number; the plugin reads back
+    /// exactly the seed the host began with, above 2^53 and up to UInt64.max too.
+    @Test func exportedSwiftPluginReceivesTheSeedExactly() throws {
+        let store = BlockStore()
+        let exported = PluginExporter.export([.init(name: "storing", summary: "stores blocks") { StoringAnalyzer(store: store) }])
+        let library = try PluginLibrary(table: exported.table, path: "in-process export")
+        let sent = [0, 0x5EED, (1 << 53) + 1, UInt64(Int.max) + 1, UInt64.max].map {
+            AnalysisContext(shape: shape, settings: ["engine": "test"], seed: $0)
+        }
+        for context in sent { try library.makeAnalyzer(at: 0).begin(context) }
+        #expect(store.contexts.withLock { $0 } == sent)
     }
 
     @Test(.enabled(if: cCompiler != nil, "no C compiler (cc) on PATH to build the test plugin"))

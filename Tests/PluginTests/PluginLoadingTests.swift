@@ -86,6 +86,14 @@ private func run(_ analyzers: [any RoutingAnalyzer], shards: [[RoutingBlock]]) t
         for (i, block) in blocks.enumerated() { try (i % 2 == 0 ? a : b).consume(block) }
         try a.merge(b)
         #expect(try a.finish() == statik)
+        // The test kit's merge check, on dynamic and static instances: halves either way round
+        // and random shards give the one-pass report.
+        let context = AnalysisContext(shape: .tinyMixtral)
+        let makers: [() throws -> any RoutingAnalyzer] = [{ try registry.make("expert-load") }, { ExpertLoadAnalyzer() }]
+        for make in makers {
+            #expect(try MergeCheck.assertHalvesEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks) == statik)
+            #expect(try MergeCheck.assertShardsEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks) == statik)
+        }
     }
 
     @Test func dynamicPluginErrorsArriveAsSwiftErrors() throws {

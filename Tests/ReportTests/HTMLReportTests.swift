@@ -37,6 +37,8 @@ struct HTMLReportTests {
         #expect(run.contains("<tr><th>shape</th><td>layers: 32, experts: 8, top_k: 2</td></tr>"))
         #expect(run.contains("<tr><th>inputs</th><td>../shared/data/mixtral_humaneval_2problems_routing.jsonl, ../shared"))
         #expect(!run.contains("<th>tokens</th>"))
+        // A seed is a JSON number but an identifier: shown as typed, not digit-grouped.
+        #expect(run.contains("<tr><th>seed</th><td>24301</td></tr>"))
         let failures = try #require(Markup.between("<section id=\"failures\"", "</section>", in: html))
         #expect(failures.contains("<td>broken</td><td>finish</td>"))
     }

@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 import MoERouting
 import MoERoutingTestKit
 
@@ -12,7 +13,7 @@ enum ReportFixtures {
     static let hostile = #"<script>&"'x"#
 
     /// A row-normalised random matrix.
-    static func matrix(rows: Int, columns: Int, rng: inout SplitMix64) -> [[Double]] {
+    static func matrix(rows: Int, columns: Int, rng: inout SeededRandom) -> [[Double]] {
         (0..<rows).map { _ in
             let raw = (0..<columns).map { _ in Double(rng.next() % 1000) + 1 }
             let sum = raw.reduce(0, +)
@@ -22,7 +23,7 @@ enum ReportFixtures {
 
     /// The full-size result (32 layers, 8 experts).
     static func mixtralSized(layers L: Int = 32, experts E: Int = 8) -> AnalysisResult {
-        var rng = SplitMix64(seed: 42)
+        var rng = SeededRandom(seed: 42)
         let labels = (0..<E).map(String.init)
         let pairs = L - 1
         var transitionFigures: [ReportFigure] = (0..<pairs).map { l in
@@ -140,7 +141,7 @@ enum ReportFixtures {
                 "inputs": ["../shared/data/mixtral_humaneval_2problems_routing.jsonl", "../shared/data/mixtral_gsm8k_2problems_routing.jsonl"],
                 "shape": ["layers": .int(L), "experts": .int(E), "top_k": 2],
                 "skipped_records": [:],
-                "seed": "42",
+                "seed": 24301,
                 "tokens": 932,
             ]
         )

@@ -113,7 +113,11 @@ struct CaptureCommandLineTests {
             ["analyze", dir + "/demo.moetrace", "--analysis-seed", "9", "--analyzer", "transition", "--output", dir + "/a"])
         #expect(analyze.status == 0, "\(analyze.stderr)")
         let run = try String(contentsOfFile: dir + "/a/run.json", encoding: .utf8)
-        #expect(run.contains(#""seed": "9""#))
+        // The seed is a JSON number, as in the plugin ABI's context and the analyzers' reports.
+        #expect(run.contains("\"seed\": 9,\n"))
+        #expect(!run.contains(#""seed": "9""#))
+        let report = try ReportValue.parse(json: String(contentsOfFile: dir + "/a/report.json", encoding: .utf8))
+        #expect(report["transition"]?["seed"] == .int(9))
         try expectUsageError(["analyze", dir + "/demo.moetrace", "--seed", "9"], "Unknown option '--seed'")
     }
 

@@ -22,7 +22,13 @@ let package = Package(
         .package(name: "speculative-moe", path: "../..")
     ],
     targets: [
-        .target(name: "ExpertLoad", dependencies: [.product(name: "MoERouting", package: "speculative-moe")]),
+        .target(
+            name: "ExpertLoad",
+            dependencies: [
+                .product(name: "MoERouting", package: "speculative-moe"),
+                .product(name: "AnalysisSupport", package: "speculative-moe"),
+            ]
+        ),
         .target(
             name: "ExpertLoadPlugin",
             dependencies: ["ExpertLoad", .product(name: "MoERoutingPlugins", package: "speculative-moe")]

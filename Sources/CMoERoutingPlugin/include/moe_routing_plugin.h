@@ -72,6 +72,7 @@ typedef struct moe_routing_analyzer_vtable {
     void *(*create)(const void *userdata);
     void (*destroy)(void *instance);
     /// context_json: {"shape":{"layers":L,"experts":E,"top_k":k,"name":...},"settings":{...},"seed":N}
+    /// where N, the analysis seed, is a JSON integer from 0 to 2^64-1 (parse it as uint64_t, not as a double)
     int32_t (*begin)(void *instance, const char *context_json, char **error);
     int32_t (*consume)(void *instance, const moe_routing_block *block, char **error);
     /// Merge `other` (an instance made by the same vtable) into `instance`.

@@ -3,8 +3,10 @@
 
 // A complete third-party analyzer: per-layer expert load (how many top-k selections each expert
 // receives) and its imbalance, the figure an expert-parallel engine sizes its capacity by.
-// It depends only on the MoERouting library product.
+// It depends on two library products: MoERouting (the analyzer protocol and the report) and
+// AnalysisSupport (the statistics and number formatting the built-in analyzers share).
 
+import AnalysisSupport
 public import MoERouting
 
 /// Counts, per MoE layer, how many of the token-slot selections each expert receives, and
@@ -45,7 +47,7 @@ public final class ExpertLoadAnalyzer: RoutingAnalyzer {
     }
 
     public func merge(_ other: any RoutingAnalyzer) throws {
-        let o = try other.mergeCast(as: ExpertLoadAnalyzer.self, into: self)
+        let o = try mergeable(other)
         guard o.counts.count == counts.count else { throw RoutingError.incompatibleMerge("different shapes") }
         for i in counts.indices { counts[i] += o.counts[i] }
         tokens += o.tokens
@@ -67,11 +69,12 @@ public final class ExpertLoadAnalyzer: RoutingAnalyzer {
             ["layer": .int(l), "shares": .array(shares[l].map { .number($0) }), "imbalance": .number(imbalance[l])]
         }
         let worst = imbalance.indices.filter { imbalance[$0].isFinite }.max { imbalance[$0] < imbalance[$1] }
-        func f(_ x: Double) -> String { x.isFinite ? String(format3: x) : "n/a" }
+        // Three decimals, "-" where a layer received no selections (as in the built-in analyzers).
+        func f(_ x: Double) -> String { ReportFormat.fixed(x, 3) }
         return AnalyzerReport(
             analyzer: name,
             title: "Expert load (example plugin)",
-            json: ["tokens": .int(tokens), "layers": .array(layers)],
+            json: ["shape": ReportFormat.shape(shape), "tokens": .int(tokens), "layers": .array(layers)],
             tables: [
                 ReportTable(
                     title: "Load imbalance per layer (max / mean selections; 1.000 = even)",
@@ -88,19 +91,8 @@ public final class ExpertLoadAnalyzer: RoutingAnalyzer {
                     rowLabels: (0..<L).map(String.init), columnLabels: (0..<E).map(String.init), values: shares
                 ))
             ],
-            headlines: worst.map { [AnalyzerReport.Headline(label: "most imbalanced layer", value: "layer \($0): \(f(imbalance[$0]))", reference: "even load 1.000")] } ?? [],
+            headlines: worst.map { [AnalyzerReport.Headline(label: "most imbalanced layer", value: "layer \($0): \(f(imbalance[$0]))", reference: "even load \(f(1))")] } ?? [],
             notes: ["every slot of the top-\(shape.topK) set counts as one selection"]
         )
-    }
-}
-
-extension String {
-    /// Three decimals, without Foundation.
-    init(format3 x: Double) {
-        let scaled = (x * 1000).rounded()
-        let sign = scaled < 0 ? "-" : ""
-        let v = Int(abs(scaled))
-        let frac = String(v % 1000)
-        self = "\(sign)\(v / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
     }
 }
