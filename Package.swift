@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "MoERoutingPlugins", targets: ["MoERoutingPlugins"]),
         .library(name: "PythonRuntime", targets: ["PythonRuntime"]),
         .library(name: "VLLMCapture", targets: ["VLLMCapture"]),
+        .library(name: "MoERoutingPipeline", targets: ["MoERoutingPipeline"]),
         .executable(name: "moe-routing", targets: ["MoERoutingCLI"]),
     ],
     dependencies: [
@@ -56,15 +57,28 @@ let package = Package(
         .target(name: "DomainAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Domain"),
         // MARK: - Example third-party plugin (also a standalone package in examples/expert-load-plugin).
         .target(name: "ExpertLoad", dependencies: ["MoERouting"], path: "examples/expert-load-plugin/Sources/ExpertLoad"),
-        // MARK: - The command-line tool.
+        // MARK: - The pipeline: capture jobs, live and offline analysis, run facts, report files.
+        .target(
+            name: "MoERoutingPipeline",
+            dependencies: [
+                "MoERouting", "MoERoutingTraces", "MoERoutingReport", "MoERoutingPlugins", "PythonRuntime", "VLLMCapture",
+                "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+            ]
+        ),
+        // MARK: - The command-line tool (parses options and calls MoERoutingPipeline).
         .executableTarget(
             name: "MoERoutingCLI",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "MoERoutingPlugins", "MoERoutingTestKit", "PythonRuntime", "MoERoutingReport",
-                "VLLMCapture",
-                "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "PythonRuntime", "VLLMCapture", "MoERoutingPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // MARK: - Examples (each built by `swift build` and run by the tests).
+        .executableTarget(
+            name: "capture-and-analyze-example",
+            dependencies: ["MoERouting", "VLLMCapture", "MoERoutingPipeline"],
+            path: "examples/capture-and-analyze",
+            exclude: ["README.md"]
         ),
         // MARK: - Benchmarks (release build; see docs/benchmarks.md).
         .executableTarget(
@@ -99,7 +113,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
-        .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit", "MoERoutingPipeline"]
+        ),
         .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "MoERoutingTestKit"]),
         .testTarget(
             name: "VLLMCaptureTests",
