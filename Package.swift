@@ -122,6 +122,10 @@ let package = Package(
             name: "VLLMCaptureTests",
             dependencies: ["MoERouting", "MoERoutingTraces", "PythonRuntime", "VLLMCapture", "TransitionAnalyzer", "MoERoutingTestKit"]
         ),
+        .testTarget(
+            name: "MoERoutingPipelineTests",
+            dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "MoERoutingPipeline"]
+        ),
         .testTarget(name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit", "MoERoutingTraces"]),
     ]
 )
