@@ -9,7 +9,12 @@ import MoERoutingTraces
 /// How an analysis result is printed: plain text, JSON (keyed by analyzer, as report.json) or
 /// Markdown.
 public enum OutputFormat: String, CaseIterable, Sendable {
-    case text, json, markdown
+    /// Each report as plain text (report.txt).
+    case text
+    /// One JSON object keyed by analyzer (report.json).
+    case json
+    /// Each report as Markdown (report.md).
+    case markdown
 
     /// `result` in this format, ending with a newline.
     ///
