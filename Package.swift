@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "PythonRuntime", targets: ["PythonRuntime"]),
         .library(name: "MoERoutingEnvironment", targets: ["MoERoutingEnvironment"]),
         .library(name: "VLLMCapture", targets: ["VLLMCapture"]),
+        .library(name: "MoERoutingPipeline", targets: ["MoERoutingPipeline"]),
         .executable(name: "moe-routing", targets: ["MoERoutingCLI"]),
     ],
     dependencies: [
@@ -63,15 +64,29 @@ let package = Package(
         .target(
             name: "ExpertLoad", dependencies: ["MoERouting", "AnalysisSupport"], path: "examples/expert-load-plugin/Sources/ExpertLoad"
         ),
-        // MARK: - The command-line tool.
+        // MARK: - The pipeline: capture jobs, live and offline analysis, run facts, report files.
+        .target(
+            name: "MoERoutingPipeline",
+            dependencies: [
+                "MoERouting", "MoERoutingTraces", "MoERoutingReport", "MoERoutingPlugins", "PythonRuntime", "VLLMCapture",
+                "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+            ]
+        ),
+        // MARK: - The command-line tool (parses options and calls MoERoutingPipeline).
         .executableTarget(
             name: "MoERoutingCLI",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "MoERoutingPlugins", "MoERoutingTestKit", "PythonRuntime", "MoERoutingReport",
-                "MoERoutingEnvironment", "VLLMCapture",
-                "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "PythonRuntime", "MoERoutingEnvironment", "VLLMCapture",
+                "MoERoutingPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // MARK: - Examples (each built by `swift build` and run by the tests).
+        .executableTarget(
+            name: "capture-and-analyze-example",
+            dependencies: ["MoERouting", "VLLMCapture", "MoERoutingPipeline"],
+            path: "examples/capture-and-analyze",
+            exclude: ["README.md"]
         ),
         // MARK: - Benchmarks (release build; see docs/benchmarks.md).
         .executableTarget(
@@ -108,7 +123,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
-        .testTarget(name: "CLITests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit", "MoERoutingPipeline"]
+        ),
         .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "MoERoutingTestKit"]),
         .testTarget(
             name: "MoERoutingEnvironmentTests", dependencies: ["MoERoutingEnvironment", "PythonRuntime", "MoERoutingTestKit"]
@@ -122,6 +140,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit", "MoERoutingTraces", "AnalysisSupport"]
+        ),
+        .testTarget(
+            name: "MoERoutingPipelineTests",
+            dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "MoERoutingPipeline"]
         ),
     ]
 )

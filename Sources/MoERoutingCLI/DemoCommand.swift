@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import MoERouting
+import MoERoutingPipeline
 import MoERoutingTestKit
 import MoERoutingTraces
 
@@ -65,14 +66,15 @@ extension MoERoutingCommand {
                 writer.discard()
                 throw error
             }
-            let reader = try BinaryTraceReader(path: tracePath, options: TraceReadOptions())
-            let registry = try BuiltinAnalyzers.registry(plugins: [])
             let result = try AnalysisRunner.run(
-                source: reader,
-                analyzers: try (["summary"] + BuiltinAnalyzers.defaultNames).map { try registry.make($0) },
-                context: AnalysisContext(shape: shape, settings: settings, seed: analysisSeed ?? seed),
-                run: ["inputs": [.string(tracePath)], "generator": .object(settings.keys.sorted().map { .init($0, .string(settings[$0]!)) })]
-            )
+                source: try BinaryTraceReader(path: tracePath, options: TraceReadOptions()),
+                analyzers: try BuiltinAnalyzers.make(["summary"] + BuiltinAnalyzers.defaultNames),
+                context: AnalysisContext(shape: shape, settings: settings, seed: analysisSeed ?? seed)
+            ) {
+                var facts = RunFacts([.init("inputs", [.string(tracePath)])])
+                facts.appendSettings(settings, key: "generator")
+                return facts
+            }
             try emit(result, format: .text, output: output)
             Console.warn("trace: \(tracePath)")
         }

@@ -4,7 +4,7 @@
 import ArgumentParser
 import Foundation
 import MoERouting
-import VLLMCapture
+import MoERoutingPipeline
 
 extension MoERoutingCommand {
     struct Run: ParsableCommand {
@@ -59,47 +59,19 @@ extension MoERoutingCommand {
         var jsonl = false
 
         func run() throws {
-            let registry = try BuiltinAnalyzers.registry(plugins: plugins)
-            let names = analyzers.isEmpty ? ["summary"] + BuiltinAnalyzers.defaultNames : analyzers
-            let instances = try names.map { try registry.make($0) }
-            let paths = CapturePaths(directory: output)
-            let job = try CaptureJob(options: capture, label: "run")
-            let outcome = try job.execute(
-                paths: paths, jsonl: jsonl, analyzers: instances, analysisSeed: analysisSeed,
-                alsoWrites: ReportFiles.paths(in: output))
-            if outcome.error != nil {
-                Console.warn("trace so far: \(paths.trace) (\(outcome.traceTotals)); analyze it with `moe-routing analyze \(paths.trace)`")
-                try outcome.rethrow()
+            let instances = try BuiltinAnalyzers.make(analyzers.isEmpty ? ["summary"] + BuiltinAnalyzers.defaultNames : analyzers, plugins: plugins)
+            let run: CaptureRun
+            do {
+                run = try capture.job(label: "run").run(in: output, analyzers: instances, analysisSeed: analysisSeed, jsonl: jsonl)
+            } catch let failure as CaptureFailure {
+                Console.warn("trace so far: \(failure.files.trace) (\(failure.traceTotals)); analyze it with `moe-routing analyze \(failure.files.trace)`")
+                try CaptureExit.fail(failure.error)
             }
-            var (reports, failures) = outcome.analyzers.finishAll()
-            if let summary = outcome.summary, let capture = CaptureReport.make(summary) { reports.append(capture) }
-            for f in failures { Console.warn("\(f)") }
-            let s = outcome.statistics
-            var runInfo: [ReportValue.Member] = [
-                .init("inputs", .array([.string(paths.trace)])),
-                .init("trace", .string(paths.trace)),
-                .init("outputs", .string(paths.outputs)),
-                .init("shape", ["layers": .int(outcome.shape.layers), "experts": .int(outcome.shape.experts), "top_k": .int(outcome.shape.topK)]),
-                .init("settings", .object(outcome.settings.keys.sorted().map { .init($0, .string(outcome.settings[$0] ?? "")) })),
-                .init("analysis_seed", .integer(analysisSeed)),
-            ]
-            if let summary = outcome.summary { runInfo.append(.init("capture", summary.reportValue)) }
-            var stop = outcome.interruption
-            stop?.keptIn = "the trace and the analyses"
-            if let stop { runInfo.append(.init("interrupted", stop.reportValue)) }
-            runInfo.append(.init("tokens", .int(s.tokens)))
-            runInfo.append(.init("records", .int(s.records)))
-            runInfo.append(.init("complete_journeys", .int(s.completeJourneys)))
-            runInfo.append(.init("incomplete_journeys", .int(s.incompleteJourneys)))
-            runInfo.append(.init("failures", .array(failures.map { ["analyzer": .string($0.analyzer), "stage": .string($0.stage), "message": .string($0.message)] })))
-            let result = AnalysisResult(
-                reports: reports, failures: failures, statistics: s, run: .object(runInfo),
-                notices: stop.map { [$0.notice] } ?? [])
-            try emit(result, format: format, output: output)
-            Console.warn("trace: \(paths.trace) (\(outcome.traceTotals)); outputs: \(paths.outputs)")
-            if let stop { Console.warn(stop.notice) }
-            try outcome.exitIfInterrupted()
-            if !failures.isEmpty { throw ExitCode(3) }
+            try emit(run.result, format: format, output: output)
+            Console.warn("trace: \(run.files.trace) (\(run.outcome.traceTotals)); outputs: \(run.files.outputs)")
+            if let stop = run.interruption { Console.warn(stop.notice) }
+            try CaptureExit.exitIfInterrupted(run.outcome)
+            if !run.result.failures.isEmpty { throw ExitCode(3) }
         }
     }
 }

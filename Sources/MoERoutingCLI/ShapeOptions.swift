@@ -83,8 +83,4 @@ struct PhaseOption: ParsableArguments {
         valueName: "prefill|decode|all"))
     var phase: PhaseSelection = .all
 
-    /// `source`, filtered to the phase unless it is `all`.
-    func filter(_ source: any RoutingBlockSource) -> PhaseFilteredSource {
-        PhaseFilteredSource(source, keeping: phase)
-    }
 }

@@ -32,10 +32,11 @@ struct ToolResult {
     var stderr: String
 }
 
-/// Runs the tool with arguments; never hangs longer than `timeout` seconds.
-func tool(_ arguments: [String], timeout: TimeInterval = 300) throws -> ToolResult {
+/// Runs the tool (or another built program, `executable`) with arguments in the package root;
+/// never hangs longer than `timeout` seconds.
+func tool(_ arguments: [String], timeout: TimeInterval = 300, executable: String = toolPath) throws -> ToolResult {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: toolPath)
+    p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
     p.currentDirectoryURL = packageRoot
     let out = Pipe(), err = Pipe()

@@ -5,7 +5,7 @@
 // probability) are different units, so each has its own chart and axis.
 
 import MoERouting
-@testable import MoERoutingCLI
+import MoERoutingPipeline
 import Testing
 
 struct CaptureReportTests {

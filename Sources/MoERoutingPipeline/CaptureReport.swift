@@ -8,22 +8,30 @@ import VLLMCapture
 /// The capture's own report section: routing's share of MoE layer time per layer (with
 /// `--timing`) and the router's entropy and k/(k+1) margin per layer (with `--router-logits`).
 /// `nil` when neither was collected.
-enum CaptureReport {
+public enum CaptureReport {
     /// Per-layer timing sums, from a capture summary or from a binary trace's timing chunks, and
     /// where the per-step figures can be found (for the section's note).
-    struct Timing {
-        var totals: TraceTimingTotals
-        var perStepSource: String
+    public struct Timing: Sendable {
+        /// The per-layer sums.
+        public var totals: TraceTimingTotals
+        /// Where the per-step figures are, for the section's note.
+        public var perStepSource: String
+
+        /// Sums with the place of their per-step figures.
+        public init(totals: TraceTimingTotals, perStepSource: String) {
+            self.totals = totals
+            self.perStepSource = perStepSource
+        }
 
         /// Sums over several traces (layers beyond the shortest are dropped).
-        static func merged(_ parts: [TraceTimingTotals]) -> Timing? {
+        public static func merged(_ parts: [TraceTimingTotals]) -> Timing? {
             guard var total = parts.first else { return nil }
             for t in parts.dropFirst() { total.merge(t) }
             return Timing(totals: total, perStepSource: "the trace's layer-timings chunks (docs/trace-format.md)")
         }
 
         /// `routing share of MoE time per layer: 0.112 0.098 ... (all layers 0.105)`.
-        var inspectLine: String {
+        public var inspectLine: String {
             let routing = totals.routingNanoseconds.reduce(0, &+), moe = totals.moeNanoseconds.reduce(0, &+)
             let all = moe > 0 ? CaptureReport.fixed(Double(routing) / Double(moe)) : "n/a"
             return "routing share of MoE time per layer: "
@@ -33,19 +41,19 @@ enum CaptureReport {
     }
 
     /// The section from a capture summary (`collect`, `run`).
-    static func make(_ summary: CaptureSummary) -> AnalyzerReport? {
+    public static func make(_ summary: CaptureSummary) -> AnalyzerReport? {
         make(
             timing: summary.timing.map { Timing(totals: $0, perStepSource: "timings.jsonl beside the trace") },
             routerLogits: summary.routerLogits)
     }
 
     /// The section from timings alone (`analyze` of a trace with layer-timings chunks).
-    static func make(timing: Timing) -> AnalyzerReport? {
+    public static func make(timing: Timing) -> AnalyzerReport? {
         make(timing: timing, routerLogits: nil)
     }
 
     /// `x` with `d` decimals, "n/a" when not finite.
-    static func fixed(_ x: Double, _ d: Int = 3) -> String {
+    public static func fixed(_ x: Double, _ d: Int = 3) -> String {
         guard x.isFinite else { return "n/a" }
         var s = String(Int((x * pow10(d)).rounded()))
         let neg = s.hasPrefix("-")
@@ -104,7 +112,7 @@ enum CaptureReport {
     /// The router's decisiveness per layer as two line charts, one unit per axis: the mean
     /// entropy of the softmax over all experts (nats, 0...ln E), and the mean margin between the
     /// k-th and (k+1)-th probability (a probability, 0...1). NaN where a layer saw no rows.
-    static func decisivenessFigures(entropy: [Double], margin: [Double]) -> [ReportFigure] {
+    public static func decisivenessFigures(entropy: [Double], margin: [Double]) -> [ReportFigure] {
         let x = (0..<max(entropy.count, margin.count)).map(Double.init)
         return [
             .lines(.init(

@@ -10,22 +10,24 @@ import MoERoutingTraces
 /// A file given twice (the same path, or two paths of one file) is refused, and so is a
 /// (problem, domain) key that two inputs hold, in any formats (``DuplicateProblemError``): either
 /// would count every token twice.
-final class TraceInputs {
-    let paths: [String]
-    let source: any RoutingBlockSource
+public final class TraceInputs {
+    /// The files, in the order given.
+    public let paths: [String]
+    /// The files as one stream.
+    public let source: any RoutingBlockSource
     private let jsonl: JSONLTraceReader?
     private let binaries: [(String, BinaryTraceReader)]
     private let archives: [(String, NPZTraceReader)]
     /// The options the inputs were read with.
-    let options: TraceReadOptions
+    public let options: TraceReadOptions
     /// Whether the shape came from the data rather than the user or a header.
-    let shapeWasInferred: Bool
+    public let shapeWasInferred: Bool
     /// Capture settings from binary headers.
-    let settings: [String: String]
+    public let settings: [String: String]
 
     /// - Parameter collectTimings: keep the binary inputs' layer-timing records for
     ///   ``takeTimingRecords()`` (convert), not only their sums.
-    init(paths: [String], options: TraceReadOptions, collectTimings: Bool = false) throws {
+    public init(paths: [String], options: TraceReadOptions, collectTimings: Bool = false) throws {
         self.paths = paths
         try FileIdentity.requireDistinct(paths)
         self.options = options
@@ -74,10 +76,11 @@ final class TraceInputs {
         source = sources.count == 1 ? sources[0] : try ConcatenatedSource(sources, names: names)
     }
 
-    var shape: ModelShape { source.shape }
+    /// The stream's shape.
+    public var shape: ModelShape { source.shape }
 
     /// One-line warnings for standard error: skipped records by kind, lost bytes.
-    var warnings: [String] {
+    public var warnings: [String] {
         var out: [String] = []
         func add(_ name: String, _ s: TraceReadSummary) {
             if s.skippedTotal > 0 {
@@ -108,42 +111,43 @@ final class TraceInputs {
     }
 
     /// Skipped-record counts by kind over all inputs, for JSON output.
-    var skipped: [RecordIssue.Kind: Int] {
+    public var skipped: [RecordIssue.Kind: Int] {
         var all: [RecordIssue.Kind: Int] = [:]
         for (_, s) in summaries { all.merge(s.skipped, uniquingKeysWith: +) }
         return all
     }
 
-    var lostBytes: Int { binaries.reduce(0) { $0 + $1.1.summary.lostBytes } }
+    /// Bytes lost at the end of the binary inputs (an incomplete last chunk).
+    public var lostBytes: Int { binaries.reduce(0) { $0 + $1.1.summary.lostBytes } }
 
     /// Skipped duplicates whose positions restart below positions already seen.
-    var restartedPositions: Int { jsonl?.summary.restartedPositions ?? 0 }
+    public var restartedPositions: Int { jsonl?.summary.restartedPositions ?? 0 }
 
     /// Whether the restarts look like the seed's raw per-step layout rather than a stray
     /// duplicate: at least one decode step's worth (L records).
-    var looksLikeRawLayout: Bool { restartedPositions >= shape.layers }
+    public var looksLikeRawLayout: Bool { restartedPositions >= shape.layers }
 
     /// How each binary input ended (closed, interrupted, cut off), final once the source has
     /// been drained; JSONL inputs have no end marker and are not listed.
-    var closures: [(path: String, closure: BinaryTraceClosure)] { binaries.map { ($0.0, $0.1.closure) } }
+    public var closures: [(path: String, closure: BinaryTraceClosure)] { binaries.map { ($0.0, $0.1.closure) } }
 
     /// Per-layer timing sums over the binary inputs' layer-timings chunks and the archives'
     /// `timing_*` arrays, or `nil` when none has any; final once the source has been drained.
-    var timing: CaptureReport.Timing? {
+    public var timing: CaptureReport.Timing? {
         CaptureReport.Timing.merged(binaries.compactMap { $0.1.timingTotals } + archives.compactMap { $0.1.timingTotals })
     }
 
     /// The layer-timing records read since the last call (with `collectTimings`).
-    func takeTimingRecords() -> [LayerTimingRecord] {
+    public func takeTimingRecords() -> [LayerTimingRecord] {
         binaries.flatMap { $0.1.takeTimingRecords() } + archives.flatMap { $0.1.takeTimingRecords() }
     }
 
     /// Whether the shape came from a file (a `.moetrace` header, an `.npz` `shape` array) rather
     /// than from the user or the data.
-    var shapeFromFile: Bool { !binaries.isEmpty || archives.contains { !$0.1.shapeWasInferred } }
+    public var shapeFromFile: Bool { !binaries.isEmpty || archives.contains { !$0.1.shapeWasInferred } }
 
     /// Domain names the binary and archive inputs declare (their tokens may not use them all).
-    var declaredDomains: [String] {
+    public var declaredDomains: [String] {
         var seen = Set<String>(), out: [String] = []
         for name in binaries.flatMap({ $0.1.header.domains }) + archives.flatMap({ $0.1.domains }) where seen.insert(name).inserted {
             out.append(name)
@@ -154,7 +158,7 @@ final class TraceInputs {
     /// What was read and what was left out, for `run.json` and the `input` member of the analysis
     /// JSON (docs/analyzers.md, "The input section"): the records skipped by reason, their total,
     /// the bytes lost, the phase kept and how positions were assigned.
-    func facts(phase: PhaseSelection, droppedTokens: Int) -> ReportValue {
+    public func facts(phase: PhaseSelection, droppedTokens: Int) -> ReportValue {
         let skipped = self.skipped
         return .object([
             .init("skipped_records", .object(skipped.keys.sorted().map { .init($0.rawValue, .int(skipped[$0]!)) })),
@@ -170,7 +174,7 @@ final class TraceInputs {
 
     /// Sentences a reader of a report must see first (``AnalysisResult/notices``): records
     /// skipped, bytes lost, a raw per-step layout read as written.
-    var notices: [String] {
+    public var notices: [String] {
         var out: [String] = []
         let skipped = self.skipped
         let total = skipped.values.reduce(0, +)
@@ -188,10 +192,4 @@ final class TraceInputs {
         }
         return out
     }
-}
-
-/// An error for the user: one line, printed without decoration.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
 }
