@@ -4,12 +4,6 @@
 import MoERouting
 import CMoERoutingPlugin
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// An analyzer living in a plugin library, driven through its C function table.
 final class DynamicPluginAnalyzer: RoutingAnalyzer {
     let name: String
@@ -54,8 +48,8 @@ final class DynamicPluginAnalyzer: RoutingAnalyzer {
         }
         let phase = block.phase.map(\.rawValue)
         let present = block.present.map { $0 ? UInt8(1) : 0 }
-        let names = block.domains.map { strdup($0) }
-        defer { names.forEach { free($0) } }
+        let names = block.domains.map { LibC.duplicate($0) }
+        defer { for name in names { LibC.free(name) } }
         let namePointers = names.map { UnsafePointer<CChar>($0) }
         try call("consume") { err in
             ids.withUnsafeBufferPointer { idsP in

@@ -4,12 +4,6 @@
 import MoERouting
 import CMoERoutingPlugin
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Exposes Swift analyzers through the plugin C entry point, for plugin libraries written in
 /// Swift.
 ///
@@ -53,8 +47,8 @@ public enum PluginExporter {
         for (i, e) in entries.enumerated() {
             let factoryBox = Unmanaged.passRetained(FactoryBox(e.factory)).toOpaque()
             vtables[i] = moe_routing_analyzer_vtable(
-                name: UnsafePointer(strdup(e.name)),
-                summary: UnsafePointer(strdup(e.summary)),
+                name: UnsafePointer(LibC.duplicate(e.name)),
+                summary: UnsafePointer(LibC.duplicate(e.summary)),
                 userdata: UnsafeRawPointer(factoryBox),
                 create: { userdata in
                     guard let userdata else { return nil }
@@ -86,10 +80,10 @@ public enum PluginExporter {
                 finish: { instance, report, error in
                     guarded(instance, error) { a in
                         let text = try a.finish().reportValue.jsonString()
-                        report?.pointee = strdup(text)
+                        report?.pointee = LibC.duplicate(text)
                     }
                 },
-                free_string: { s in free(s) }
+                free_string: { s in LibC.free(s) }
             )
         }
         let table = UnsafeMutablePointer<moe_routing_plugin>.allocate(capacity: 1)
@@ -119,14 +113,14 @@ private func guarded(
     _ body: (any RoutingAnalyzer) throws -> Void
 ) -> Int32 {
     guard let instance else {
-        error?.pointee = strdup("NULL instance")
+        error?.pointee = LibC.duplicate("NULL instance")
         return 1
     }
     do {
         try body(Unmanaged<InstanceBox>.fromOpaque(instance).takeUnretainedValue().analyzer)
         return 0
     } catch let thrown {
-        error?.pointee = strdup("\(thrown)")
+        error?.pointee = LibC.duplicate("\(thrown)")
         return 1
     }
 }

@@ -7,12 +7,6 @@
 import MoERouting
 import CMoERoutingPlugin
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A loaded plugin library and the analyzers it provides.
 ///
 /// ```swift
@@ -41,11 +35,12 @@ public final class PluginLibrary: Sendable {
     /// - Throws: ``PluginError`` when the file cannot be loaded, lacks the entry point, or was built
     ///   for an ABI version outside ``supportedABIVersions``.
     public convenience init(path: String) throws {
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-            let why = dlerror().map { String(cString: $0) } ?? "unknown error"
-            throw PluginError(path: path, message: "cannot load: \(why)")
+        let handle: UnsafeMutableRawPointer
+        switch LibC.openLibrary(path) {
+        case .success(let h): handle = h
+        case .failure(let why): throw PluginError(path: path, message: "cannot load: \(why.message)")
         }
-        guard let sym = dlsym(handle, MOE_ROUTING_PLUGIN_ENTRY_SYMBOL) else {
+        guard let sym = LibC.symbol(handle, MOE_ROUTING_PLUGIN_ENTRY_SYMBOL) else {
             throw PluginError(
                 path: path,
                 message: "no symbol '\(MOE_ROUTING_PLUGIN_ENTRY_SYMBOL)': not a speculative-moe plugin (see docs/plugins.md)"
@@ -149,10 +144,9 @@ private struct FileIdentity: Equatable {
     let inode: UInt64
 
     init?(path: String) {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        device = UInt64(st.st_dev)
-        inode = UInt64(st.st_ino)
+        guard let identity = LibC.fileIdentity(path) else { return nil }
+        device = identity.device
+        inode = identity.inode
     }
 }
 

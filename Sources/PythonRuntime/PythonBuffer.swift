@@ -3,12 +3,6 @@
 
 internal import _CPython
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 // MARK: - Element types
 
 /// A fixed-size element type that Python buffers (NumPy arrays, `array.array`, `memoryview`)

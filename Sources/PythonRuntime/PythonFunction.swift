@@ -3,12 +3,6 @@
 
 internal import _CPython
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Swift functions callable from Python.
 ///
 /// Each function is a CPython built-in function (`METH_FASTCALL | METH_KEYWORDS`) whose C entry

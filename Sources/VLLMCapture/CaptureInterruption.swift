@@ -3,12 +3,6 @@
 
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Ctrl-C (SIGINT) or SIGTERM during a capture.
 ///
 /// The first signal asks the run to stop: the engine finishes the step in flight, no further step
@@ -40,8 +34,8 @@ public enum CaptureInterruption {
     /// `SIGINT`, `SIGTERM`, or `signal N` for another number.
     public static func name(of signal: Int32) -> String {
         switch signal {
-        case SIGINT: return "SIGINT"
-        case SIGTERM: return "SIGTERM"
+        case LibC.SIGINT: return "SIGINT"
+        case LibC.SIGTERM: return "SIGTERM"
         default: return "signal \(signal)"
         }
     }
@@ -58,28 +52,24 @@ public enum CaptureInterruption {
     ///   async-signal-safe functions, so the text is prepared here).
     public static func install(hardQuitNote: String? = nil) {
         reset()
-        for s in [SIGINT, SIGTERM] {
+        for s in [LibC.SIGINT, LibC.SIGTERM] {
             var text = "\nmoe-routing: \(name(of: s)): stopping after the engine step in flight; the trace is closed and "
             text += "what was captured is reported (a second signal quits at once"
             if let hardQuitNote, !hardQuitNote.isEmpty { text += "; \(hardQuitNote)" }
             text += ")\n"
             SignalMessages.set(text, for: s)
         }
-        setHandler(SIGINT, onSignal)
-        setHandler(SIGTERM, onSignal)
+        LibC.setSignalHandler(LibC.SIGINT, onSignal)
+        LibC.setSignalHandler(LibC.SIGTERM, onSignal)
         // A parent may have started this process with the signals blocked (the mask survives
         // exec); threads started from here on inherit the unblocked mask.
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        LibC.unblockInterruptSignals()
     }
 
     /// Restores the default SIGINT and SIGTERM behaviour.
     public static func uninstall() {
-        setHandler(SIGINT, SIG_DFL)
-        setHandler(SIGTERM, SIG_DFL)
+        LibC.setSignalHandler(LibC.SIGINT, nil)
+        LibC.setSignalHandler(LibC.SIGTERM, nil)
     }
 
     /// Clears a pending request.
@@ -110,32 +100,22 @@ private enum SignalMessages {
         let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
         _ = buffer.initialize(from: bytes)
         // The previous buffer is leaked on purpose: a handler running now may still read it.
-        if signal == SIGINT { interrupt = buffer } else { terminate = buffer }
+        if signal == LibC.SIGINT { interrupt = buffer } else { terminate = buffer }
     }
 
     static func emit(for signal: Int32) {
-        let b = signal == SIGINT ? interrupt : terminate
+        let b = signal == LibC.SIGINT ? interrupt : terminate
         guard let base = b.baseAddress, b.count > 0 else { return }
-        _ = write(2, base, b.count)
+        LibC.writeStandardError(base, b.count)
     }
 }
 
 /// A fifth of a second (the handler uses the literal: it must not touch a lazily initialised global).
 private let duplicateWindowNanoseconds: Int64 = 200_000_000
 
-private func setHandler(_ signalNumber: Int32, _ handler: (@convention(c) (Int32) -> Void)?) {
-    _ = signal(signalNumber, handler)
-}
-
-private func monotonicNanoseconds() -> Int64 {
-    var ts = timespec()
-    _ = clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-}
-
 private func onSignal(_ signalNumber: Int32) {
     // Only async-signal-safe work here: atomics, clock_gettime(2), write(2), signal(2), raise(3).
-    let now = monotonicNanoseconds()
+    let now = LibC.monotonicNanoseconds()
     let previous = interruptRequests.add(1, ordering: .acquiringAndReleasing).oldValue
     if previous == 0 {
         firstSignal.store(signalNumber, ordering: .releasing)
@@ -147,6 +127,6 @@ private func onSignal(_ signalNumber: Int32) {
     if first == 0 || now - first < 200_000_000 {
         return  // the first signal delivered again (to the process, then to its group)
     }
-    _ = signal(signalNumber, SIG_DFL)
-    _ = raise(signalNumber)
+    LibC.setSignalHandler(signalNumber, nil)
+    LibC.raiseSignal(signalNumber)
 }

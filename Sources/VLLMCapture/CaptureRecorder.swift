@@ -9,12 +9,6 @@ import Foundation
 public import MoERouting
 import MoERoutingTraces
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A ``CaptureObserver`` that feeds each finished request's block to an ``AnalysisDispatcher``
 /// (its sinks write the trace, its analyzers run live), appends each output to a JSONL file, each
 /// step's timings to another and to every ``BinaryTraceWriter`` among the dispatcher's sinks
@@ -67,7 +61,7 @@ public final class CaptureRecorder: CaptureObserver {
         self.traceWriters = dispatcher.sinks.compactMap { $0 as? BinaryTraceWriter }
         self.showsProgress = showsProgress
         self.label = label
-        self.interactive = isatty(2) != 0
+        self.interactive = LibC.standardErrorIsTerminal()
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         self.encoder = e
