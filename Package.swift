@@ -72,6 +72,7 @@ let package = Package(
             dependencies: [
                 "MoERouting", "MoERoutingTraces", "MoERoutingTestKit",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/RoutingBenchmarks"
         ),
@@ -80,12 +81,13 @@ let package = Package(
             dependencies: [
                 "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "PythonRuntime", "VLLMCapture",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/CaptureOverhead"
         ),
         .executableTarget(
             name: "python-bridge-benchmark",
-            dependencies: ["PythonRuntime"],
+            dependencies: ["PythonRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/PythonBridgeBenchmark"
         ),
         // MARK: - Tests.
