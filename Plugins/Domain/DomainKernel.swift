@@ -64,21 +64,25 @@ enum DomainKernel {
         let transitions = g.transitions
         let foldsFromProblems = g.foldsFromProblems
         let folds = DomainAnalyzer.crossValidationFolds
+        // The pointers as locals, so the loops keep them in registers.
+        let problemDomain = p.problemDomain, problemFold = p.problemFold, problemSmall = p.problemSmall
+        let tokens = p.tokens, records = p.records, incomplete = p.incomplete
+        let usage = p.usage, top1 = p.top1, affinity = p.affinity, foldPairs = p.foldPairs, small = p.small
         if k == 2 && g.top2FastPath {
             for tok in 0..<slots.count {
                 let s = slots[tok]
-                let d = p.problemDomain[s]
-                let urow = p.usage + s * LE
-                let trow = p.top1 + s * LE
+                let d = problemDomain[s]
+                let urow = usage + s * LE
+                let trow = top1 + s * LE
                 let cellBase = tok * L
                 let presentRow = presentBase + cellBase
                 let idRow = idBase + cellBase * 2
                 var n = 0
                 if transitions {
-                    let aff = p.affinity + d * cells
-                    let fold = p.foldPairs + (d * folds + p.problemFold[s]) * cells
-                    let sb = p.problemSmall[s]
-                    let smallRow: UnsafeMutablePointer<UInt32>? = sb >= 0 ? p.small + sb : nil
+                    let aff = affinity + d * cells
+                    let fold = foldPairs + (d * folds + problemFold[s]) * cells
+                    let sb = problemSmall[s]
+                    let smallRow: UnsafeMutablePointer<UInt32>? = sb >= 0 ? small + sb : nil
                     var prevPresent = false
                     var p0 = 0
                     var p1 = 0
@@ -124,20 +128,20 @@ enum DomainKernel {
                         urow[row &+ Int(idRow[2 &* l &+ 1])] &+= 1
                     }
                 }
-                p.tokens[s] &+= 1
-                p.records[s] &+= n
-                if n < L { p.incomplete[s] &+= 1 }
+                tokens[s] &+= 1
+                records[s] &+= n
+                if n < L { incomplete[s] &+= 1 }
             }
             return
         }
         // The general loop: any k.
         for tok in 0..<slots.count {
             let s = slots[tok]
-            let d = p.problemDomain[s]
+            let d = problemDomain[s]
             let ub = s * LE
             let ab = d * cells
-            let fb = (d * folds + p.problemFold[s]) * cells
-            let sb = p.problemSmall[s]
+            let fb = (d * folds + problemFold[s]) * cells
+            let sb = problemSmall[s]
             let cellBase = tok * L
             var n = 0
             var prevPresent = false
@@ -151,25 +155,25 @@ enum DomainKernel {
                 let ib = (cellBase + l) * k
                 let row = ub + l * E
                 let top = Int(idBase[ib])
-                p.top1[row + top] &+= 1
-                for j in 0..<k { p.usage[row + Int(idBase[ib + j])] &+= 1 }
+                top1[row + top] &+= 1
+                for j in 0..<k { usage[row + Int(idBase[ib + j])] &+= 1 }
                 if transitions && prevPresent {
                     let pc = (l - 1) * EE + prevTop * E + top
-                    if sb >= 0 { p.small[sb + pc] &+= 1 }
-                    if !foldsFromProblems { p.foldPairs[fb + pc] &+= 1 }
+                    if sb >= 0 { small[sb + pc] &+= 1 }
+                    if !foldsFromProblems { foldPairs[fb + pc] &+= 1 }
                     let pib = ib - k
                     let arow = ab + (l - 1) * EE
                     for a in 0..<k {
                         let ia = arow + Int(idBase[pib + a]) * E
-                        for b in 0..<k { p.affinity[ia + Int(idBase[ib + b])] &+= 1 }
+                        for b in 0..<k { affinity[ia + Int(idBase[ib + b])] &+= 1 }
                     }
                 }
                 prevPresent = true
                 prevTop = top
             }
-            p.tokens[s] &+= 1
-            p.records[s] &+= n
-            if n < L { p.incomplete[s] &+= 1 }
+            tokens[s] &+= 1
+            records[s] &+= n
+            if n < L { incomplete[s] &+= 1 }
         }
     }
 }
