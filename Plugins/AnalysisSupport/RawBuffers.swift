@@ -8,7 +8,7 @@ extension UnsafeMutableBufferPointer {
     /// A new buffer of `count` elements, each `value`. Its base address is never nil (at least
     /// one element is allocated), so the kernel's pointers need no unwrapping; free it with
     /// ``freeRaw()``.
-    package static func filled(_ count: Int, _ value: Element) -> UnsafeMutableBufferPointer<Element> {
+    @inlinable package static func filled(_ count: Int, _ value: Element) -> UnsafeMutableBufferPointer<Element> {
         let n = Swift.max(0, count)
         let base = UnsafeMutablePointer<Element>.allocate(capacity: Swift.max(1, n))
         base.initialize(repeating: value, count: Swift.max(1, n))
@@ -16,7 +16,7 @@ extension UnsafeMutableBufferPointer {
     }
 
     /// A new buffer holding a copy of `values` (free it with ``freeRaw()``).
-    package static func copied(_ values: [Element]) -> UnsafeMutableBufferPointer<Element> {
+    @inlinable package static func copied(_ values: [Element]) -> UnsafeMutableBufferPointer<Element> {
         let n = values.count
         let base = UnsafeMutablePointer<Element>.allocate(capacity: Swift.max(1, n))
         values.withUnsafeBufferPointer { v in
@@ -26,10 +26,10 @@ extension UnsafeMutableBufferPointer {
     }
 
     /// The base address of a buffer made by ``filled(_:_:)`` or ``copied(_:)``.
-    package var base: UnsafeMutablePointer<Element> { baseAddress! }
+    @inlinable package var base: UnsafeMutablePointer<Element> { baseAddress! }
 
     /// Frees a buffer made by ``filled(_:_:)`` or ``copied(_:)`` (trivial element types only).
-    package func freeRaw() { baseAddress?.deallocate() }
+    @inlinable package func freeRaw() { baseAddress?.deallocate() }
 }
 
 /// A growable column of trivial values in one raw buffer that its owner frees: for counters that
@@ -43,9 +43,10 @@ extension UnsafeMutableBufferPointer {
 /// let p = tokens.base              // for the kernel; invalid after the next append
 /// ```
 package final class RawColumn<Element: BitwiseCopyable> {
-    private var storage: UnsafeMutableBufferPointer<Element>
+    @usableFromInline var storage: UnsafeMutableBufferPointer<Element>
+    @usableFromInline var elementCount = 0
     /// Number of elements.
-    package private(set) var count = 0
+    @inlinable package var count: Int { elementCount }
 
     /// An empty column.
     package init() {
@@ -55,10 +56,10 @@ package final class RawColumn<Element: BitwiseCopyable> {
     deinit { storage.baseAddress?.deallocate() }
 
     /// The first element's address (valid until the next append; never nil).
-    package var base: UnsafeMutablePointer<Element> { storage.baseAddress! }
+    @inlinable package var base: UnsafeMutablePointer<Element> { storage.baseAddress! }
 
     /// Element `i`.
-    package subscript(i: Int) -> Element {
+    @inlinable package subscript(i: Int) -> Element {
         get {
             precondition(i >= 0 && i < count, "index out of range")
             return storage[i]
@@ -70,20 +71,20 @@ package final class RawColumn<Element: BitwiseCopyable> {
     }
 
     /// Appends `n` copies of `value`.
-    package func append(repeating value: Element, count n: Int) {
+    @inlinable package func append(repeating value: Element, count n: Int) {
         guard n > 0 else { return }
-        reserve(count + n)
-        (base + count).initialize(repeating: value, count: n)
-        count += n
+        reserve(elementCount + n)
+        (base + elementCount).initialize(repeating: value, count: n)
+        elementCount += n
     }
 
     /// Appends one value.
-    package func append(_ value: Element) { append(repeating: value, count: 1) }
+    @inlinable package func append(_ value: Element) { append(repeating: value, count: 1) }
 
     /// A copy of the elements as an array.
-    package var array: [Element] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    @inlinable package var array: [Element] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
-    private func reserve(_ needed: Int) {
+    @usableFromInline func reserve(_ needed: Int) {
         guard needed > storage.count else { return }
         var capacity = storage.count
         while capacity < needed { capacity *= 2 }
