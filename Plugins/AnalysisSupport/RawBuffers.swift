@@ -43,8 +43,10 @@ extension UnsafeMutableBufferPointer {
 /// let p = tokens.base              // for the kernel; invalid after the next append
 /// ```
 package final class RawColumn<Element: BitwiseCopyable> {
-    @usableFromInline var storage: UnsafeMutableBufferPointer<Element>
-    @usableFromInline var elementCount = 0
+    // Unchecked exclusivity: the column is never accessed concurrently (it is not Sendable),
+    // and the runtime checks would cost more than the element accesses they guard.
+    @exclusivity(unchecked) @usableFromInline var storage: UnsafeMutableBufferPointer<Element>
+    @exclusivity(unchecked) @usableFromInline var elementCount = 0
     /// Number of elements.
     @inlinable package var count: Int { elementCount }
 
@@ -80,6 +82,9 @@ package final class RawColumn<Element: BitwiseCopyable> {
 
     /// Appends one value.
     @inlinable package func append(_ value: Element) { append(repeating: value, count: 1) }
+
+    /// Removes every element (keeping the memory).
+    @inlinable package func removeAll() { elementCount = 0 }
 
     /// A copy of the elements as an array.
     @inlinable package var array: [Element] { Array(UnsafeBufferPointer(start: base, count: count)) }

@@ -130,8 +130,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     var domainProblemCount: [Int] = []
     /// Each local domain's fold offset (``ProblemFolds/offset(domain:)``).
     var domainFoldOffset: [Int] = []
-    /// Every count the kernel adds to, in raw columns; made anew in ``begin(_:)``.
-    private var storage = DomainStorage()
+    /// Every count the kernel adds to, in raw columns; emptied in ``begin(_:)``.
+    private let storage = DomainStorage()
     /// Whether top-2 blocks take the kernel's specialised loop (tests turn it off to compare
     /// it with the general loop; set before ``begin(_:)``).
     var top2FastPath = true
@@ -186,7 +186,7 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         pairCells = transitionsEnabled ? cells : 0
         problemPairsEnabled = transitionsEnabled && cells <= Self.maximumProblemTransitionCells
         // A new run: no domains or problems yet.
-        storage = DomainStorage()
+        storage.removeAll()
         domainNames = []
         domainLookup = [:]
         domainProblemCount = []

@@ -1,13 +1,13 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-// DomainStorage: the raw columns behind one domain analyzer's counts, made in `begin`, grown as
+// DomainStorage: the raw columns behind one domain analyzer's counts, emptied in `begin`, grown as
 // problems and domains are registered, and handed to the kernel as one struct of pointers.
 
 import AnalysisSupport
 
 /// The counts of one domain run: per problem and per domain, each one growable raw column
-/// (``RawColumn``), freed with the storage.
+/// (``RawColumn``), emptied in `begin` and freed with the storage.
 ///
 /// The analyzer registers problems and domains before it runs the kernel on a block, so the
 /// pointers in ``pointers(_:)`` stay valid for the whole block.
@@ -41,6 +41,14 @@ final class DomainStorage {
     let problemSmallOffset = RawColumn<Int>()
     /// Per-problem top-1 -> top-1 matrices, [L-1][E][E] each.
     let smallPairs = RawColumn<UInt32>()
+
+    /// Empties every column: a new run (``DomainAnalyzer/begin(_:)``).
+    func removeAll() {
+        for column in [domainAffinity, domainFoldPairs, problemDomain, problemFold, problemTokens, problemRecords, problemIncomplete, problemSmallOffset] {
+            column.removeAll()
+        }
+        for column in [problemUsage, problemTop1, smallPairs] { column.removeAll() }
+    }
 
     /// The kernel's view of every column, valid until the next registration.
     func pointers(_ geometry: DomainKernel.Geometry) -> DomainKernel.Pointers {
