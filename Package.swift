@@ -94,6 +94,7 @@ let package = Package(
             dependencies: [
                 "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "AnalysisSupport",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/RoutingBenchmarks"
         ),
@@ -102,12 +103,13 @@ let package = Package(
             dependencies: [
                 "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "AnalysisSupport", "PythonRuntime", "VLLMCapture",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/CaptureOverhead"
         ),
         .executableTarget(
             name: "python-bridge-benchmark",
-            dependencies: ["PythonRuntime", "MoERoutingEnvironment"],
+            dependencies: ["PythonRuntime", "MoERoutingEnvironment", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/PythonBridgeBenchmark"
         ),
         // MARK: - Tests.

@@ -22,6 +22,7 @@
 // run). Goal: 1.05 or less.
 
 import AnalysisSupport
+import ArgumentParser
 import DomainAnalyzer
 import Foundation
 import MoERouting
@@ -37,44 +38,50 @@ struct BenchmarkError: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
-struct Options {
+/// The command line (`--help` lists it).
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture-overhead-benchmark",
+        abstract: "Wall time of a captured tiny-model run against an uncaptured one, with live analysis."
+    )
+    /// What receives the blocks (`--analysis`).
+    static let analysisChoices = ["all", "writer", "none", "transition", "multihop", "domain"]
+
+    @Option(help: "Problems (prompts) per round.")
     var problems = 16
+    @Option(help: "Generated tokens per problem.")
     var maxTokens = 128
+    @Option(help: "Rounds of each variant.")
     var rounds = 30
+    @Option(help: ArgumentHelp("The model directory (default: the tiny test model, created when missing).", valueName: "path"))
     var model: String?
+    @Option(help: "The model's dtype.")
     var dtype = "float32"
+    @Option(help: ArgumentHelp("The Python virtual environment.", valueName: "path"))
     var venv: String?
     /// What receives the blocks: `all` (trace writer and analyzers), `writer`, or `none` (hook only).
+    @Option(help: "What receives the blocks: all (trace writer and analyzers), writer, none (the hook only), transition, multihop or domain.")
     var analysis = "all"
 
-    init(arguments: [String]) throws {
-        var it = arguments.makeIterator()
-        func int(_ name: String) throws -> Int {
-            guard let v = it.next().flatMap(Int.init), v > 0 else { throw BenchmarkError("\(name) needs a positive integer") }
-            return v
+    func validate() throws {
+        for (name, value) in [("--problems", problems), ("--max-tokens", maxTokens), ("--rounds", rounds)] where value <= 0 {
+            throw ValidationError("\(name) needs a positive integer, got \(value)")
         }
-        func string(_ name: String) throws -> String {
-            guard let v = it.next() else { throw BenchmarkError("\(name) needs a value") }
-            return v
+        guard Self.analysisChoices.contains(analysis) else {
+            throw ValidationError("--analysis takes all, writer, none, transition, multihop or domain, got '\(analysis)'")
         }
-        while let a = it.next() {
-            switch a {
-            case "--problems": problems = try int(a)
-            case "--max-tokens": maxTokens = try int(a)
-            case "--rounds": rounds = try int(a)
-            case "--model": model = try string(a)
-            case "--dtype": dtype = try string(a)
-            case "--venv": venv = try string(a)
-            case "--analysis":
-                analysis = try string(a)
-                guard ["all", "writer", "none", "transition", "multihop", "domain"].contains(analysis) else {
-                    throw BenchmarkError("--analysis takes all, writer, none, transition, multihop or domain")
-                }
-            case "-h", "--help":
-                print("usage: capture-overhead-benchmark [--problems N] [--max-tokens N] [--rounds R] [--model PATH] [--dtype D] [--venv PATH] [--analysis all|writer|none|transition|multihop|domain] (default: 16 problems, 128 tokens, 30 rounds, all)")
-                exit(0)
-            default: throw BenchmarkError("unknown argument \(a) (try --help)")
-            }
+    }
+
+    /// Parses the command line; `--help` prints every option, and a usage error (an unknown
+    /// option, a malformed or out-of-range value) prints one line and exits with 2, as the
+    /// `moe-routing` CLI does.
+    static func parseOrExit() -> Self {
+        do {
+            return try parse()
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data(("error: " + message(for: error) + "\n").utf8))
+            Foundation.exit(2)
         }
     }
 }
@@ -122,7 +129,7 @@ func bootstrapMedianInterval(_ values: [Double]) -> (low: Double, high: Double) 
 }
 
 func main() throws {
-    let options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
+    let options = Options.parseOrExit()
     try CapturePythonPackage.prepare(environment: PythonEnvironment.locate(explicitPath: options.venv))
     let model = options.model ?? CapturePythonPackage.defaultTinyModelPath()
     if options.model == nil { try CapturePythonPackage.ensureTinyModel(at: model) }

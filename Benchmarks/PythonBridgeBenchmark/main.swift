@@ -11,6 +11,7 @@
 // int32 [4, 2] and a float32 [4, 2] NumPy array zero-copy (dtype, contiguity and shape checked).
 // Goal for the last one: <= 500 ns per call.
 
+import ArgumentParser
 import Foundation
 import MoERoutingEnvironment
 import PythonRuntime
@@ -21,28 +22,31 @@ final class Sink: @unchecked Sendable {
     var total: Float = 0
 }
 
-struct Options {
+/// The command line (`--help` lists it).
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "python-bridge-benchmark",
+        abstract: "The per-call cost of a Swift function called from a Python loop through PythonRuntime."
+    )
+    @Option(help: "Calls per case.")
     var calls = 1_000_000
+    @Option(help: ArgumentHelp("The Python virtual environment (with numpy).", valueName: "path"))
     var venv: String?
 
-    init(arguments: [String]) throws {
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            switch argument {
-            case "--calls":
-                guard let value = iterator.next().flatMap(Int.init), value > 0 else {
-                    throw BenchmarkError("--calls needs a positive integer")
-                }
-                calls = value
-            case "--venv":
-                guard let value = iterator.next() else { throw BenchmarkError("--venv needs a path") }
-                venv = value
-            case "-h", "--help":
-                print("usage: python-bridge-benchmark [--calls N] [--venv PATH]")
-                exit(0)
-            default:
-                throw BenchmarkError("unknown argument '\(argument)' (usage: [--calls N] [--venv PATH])")
-            }
+    func validate() throws {
+        guard calls > 0 else { throw ValidationError("--calls needs a positive integer, got \(calls)") }
+    }
+
+    /// Parses the command line; `--help` prints every option, and a usage error (an unknown
+    /// option, a malformed or out-of-range value) prints one line and exits with 2, as the
+    /// `moe-routing` CLI does.
+    static func parseOrExit() -> Self {
+        do {
+            return try parse()
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data(("error: " + message(for: error) + "\n").utf8))
+            Foundation.exit(2)
         }
     }
 }
@@ -138,7 +142,7 @@ let benchmarkSource = """
     """
 
 do {
-    let options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
+    let options = Options.parseOrExit()
     let venv = try MoERoutingVenv.locate(explicitPath: options.venv).environment
     let info = try Python.initialize(environment: venv, programName: "python-bridge-benchmark")
     print("python-bridge-benchmark: libpython \(info.libraryVersion), venv \(info.environment.path)")

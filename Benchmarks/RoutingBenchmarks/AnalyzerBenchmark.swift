@@ -9,6 +9,7 @@
 // Small blocks (`--shape tiny-mixtral --tokens-per-problem 200 --problems-per-block 1`, what a
 // live capture of the tiny model hands over per finished request) show the per-block costs.
 
+import ArgumentParser
 import DomainAnalyzer
 import Foundation
 import MoERouting
@@ -23,66 +24,62 @@ private func memoryMiB() -> (peak: Double?, current: Double?) {
 
 private func format(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
 
-/// Runs the analyzer benchmark.
-///
-/// Options: `--records N` token-layer records to feed each analyzer (default 60,000,000);
-/// `--tokens N` distinct tokens generated once and fed repeatedly (default 200,000);
-/// `--max-order N` the multihop path predictor's context order (default 4);
-/// `--only transition|multihop|domain|all` (default: every configuration);
-/// `--digest` also prints an FNV-1a hash of each report's JSON (to check that an optimisation
-/// leaves results unchanged).
-func runAnalyzerBenchmark(_ args: [String]) throws {
+/// The `analyzers` suite's options (same names and defaults as before they were parsed with
+/// ArgumentParser).
+struct AnalyzersBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyzers",
+        abstract: "consume() and finish() throughput of the transition, multihop and domain analyzers.",
+        discussion: "Each configuration is fed a quarter of --records, then all of them, from a pool of generated blocks."
+    )
+    /// The analyzer configurations, in the order they run.
+    static let configurationNames = ["transition", "multihop", "domain", "transition+multihop", "all (multiplex)"]
+
+    @Option(help: "Token-layer records fed to each configuration.")
     var records = 60_000_000
-    var distinctTokens = 200_000
-    var only: String?
+    @Option(help: "Distinct tokens generated once and fed repeatedly.")
+    var tokens = 200_000
+    @Option(help: "The multihop path predictor's context order.")
     var maxOrder = 4
-    var digest = false
-    var shape = ModelShape.mixtral8x7B
+    @Option(help: "Run only the configurations whose name starts with this (transition, multihop, domain or all).")
+    var only: String?
+    @Option(help: "The model shape preset (\(ModelShape.presets.keys.sorted().joined(separator: ", "))).")
+    var shape = "mixtral-8x7b"
+    @Option(help: "Decode tokens per generated problem.")
     var tokensPerProblem = 512
+    @Option(help: "Problems per generated block.")
     var problemsPerBlock = 8
-    func positive(_ value: String?, _ name: String) throws -> Int {
-        guard let value, let n = Int(value), n > 0 else { throw AnalyzerBenchmarkError.usage("\(name) needs a positive integer") }
-        return n
-    }
-    var i = 0
-    while i < args.count {
-        let a = args[i]
-        let v = i + 1 < args.count ? args[i + 1] : nil
-        switch a {
-        case "--records":
-            records = try positive(v, "--records")
-            i += 2
-        case "--tokens":
-            distinctTokens = try positive(v, "--tokens")
-            i += 2
-        case "--max-order":
-            maxOrder = try positive(v, "--max-order")
-            i += 2
-        case "--only":
-            guard let v else { throw AnalyzerBenchmarkError.usage("--only needs transition, multihop, domain or all") }
-            only = v
-            i += 2
-        case "--shape":
-            guard let v, let s = ModelShape.presets[v] else {
-                throw AnalyzerBenchmarkError.usage("--shape needs one of \(ModelShape.presets.keys.sorted().joined(separator: ", "))")
-            }
-            shape = s
-            i += 2
-        case "--tokens-per-problem":
-            tokensPerProblem = try positive(v, "--tokens-per-problem")
-            i += 2
-        case "--problems-per-block":
-            problemsPerBlock = try positive(v, "--problems-per-block")
-            i += 2
-        case "--digest":
-            digest = true
-            i += 1
-        default:
-            throw AnalyzerBenchmarkError.usage(
-                "unknown option '\(a)'; options: --records N, --tokens N, --max-order N, --only NAME, --shape NAME, --tokens-per-problem N, --problems-per-block N, --digest"
-            )
+    @Flag(help: "Also print an FNV-1a hash of each report's JSON (to check that an optimisation leaves results unchanged).")
+    var digest = false
+
+    func validate() throws {
+        for (name, value) in [
+            ("--records", records), ("--tokens", tokens), ("--max-order", maxOrder), ("--tokens-per-problem", tokensPerProblem),
+            ("--problems-per-block", problemsPerBlock),
+        ] where value <= 0 {
+            throw ValidationError("\(name) needs a positive integer, got \(value)")
+        }
+        if let only, only != "all", !Self.configurationNames.contains(where: { $0.hasPrefix(only) }) {
+            throw ValidationError("--only: unknown analyzer '\(only)'; use transition, multihop, domain or all")
+        }
+        guard ModelShape.presets[shape] != nil else {
+            throw ValidationError("--shape needs one of \(ModelShape.presets.keys.sorted().joined(separator: ", ")), got '\(shape)'")
         }
     }
+
+    func run() throws { try runAnalyzerBenchmark(self) }
+}
+
+/// Runs the analyzer benchmark with validated options.
+func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
+    let records = options.records
+    let distinctTokens = options.tokens
+    let only = options.only
+    let maxOrder = options.maxOrder
+    let digest = options.digest
+    guard let shape = ModelShape.presets[options.shape] else { throw ValidationError("--shape: unknown preset '\(options.shape)'") }
+    let tokensPerProblem = options.tokensPerProblem
+    let problemsPerBlock = options.problemsPerBlock
     var gen = SyntheticRouting(shape: shape, seed: 42, dependence: 0.5, missingRate: 0.001)
     var blocks: [RoutingBlock] = []
     var generated = 0
@@ -109,7 +106,7 @@ func runAnalyzerBenchmark(_ args: [String]) throws {
     ]
     if let only, only != "all" {
         configurations = configurations.filter { $0.0.hasPrefix(only) }
-        guard !configurations.isEmpty else { throw AnalyzerBenchmarkError.usage("--only: unknown analyzer '\(only)'") }
+        guard !configurations.isEmpty else { throw ValidationError("--only: unknown analyzer '\(only)'") }
     }
     print("")
     print("configuration      records      consume s   M records/s   cpu M rec/s   finish s   peak MiB   current MiB")
@@ -163,14 +160,4 @@ private func fnv1a(_ s: String) -> String {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
     return String(h, radix: 16)
-}
-
-/// A bad benchmark option.
-enum AnalyzerBenchmarkError: Error, CustomStringConvertible {
-    case usage(String)
-    var description: String {
-        switch self {
-        case .usage(let m): return m
-        }
-    }
 }

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import AnalysisSupport
+import ArgumentParser
 import MoERouting
 import MoERoutingTestKit
 import MoERoutingTraces
@@ -13,6 +14,35 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// The `binary` suite's options.
+struct BinaryBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "binary",
+        abstract: "Binary .moetrace writing and reading throughput on one core, and CRC-32 speed."
+    )
+    @Option(help: "Token-layer records to write and read.")
+    var records = 64_000_000
+    @Option(help: "Tokens per block (one chunk per block).")
+    var blockTokens = 8192
+    @Option(help: ArgumentHelp("Probability that a (token, layer) cell is missing, in [0, 1).", valueName: "x"))
+    var missingRate = 0.0
+    @Option(help: "How many times each read is timed (the best is reported).")
+    var `repeat` = 3
+    @Option(help: ArgumentHelp("Directory for the trace file.", valueName: "dir"))
+    var dir = "/tmp"
+    @Flag(help: "Keep the trace file.")
+    var keep = false
+
+    func validate() throws {
+        for (name, value) in [("--records", records), ("--block-tokens", blockTokens), ("--repeat", `repeat`)] where value <= 0 {
+            throw ValidationError("\(name) needs a positive integer, got \(value)")
+        }
+        guard (0..<1).contains(missingRate) else { throw ValidationError("--missing-rate needs a number in [0, 1), got \(missingRate)") }
+    }
+
+    func run() throws { try runBinaryBenchmark(self) }
+}
 
 /// `.moetrace` binary trace throughput on one core.
 ///
@@ -31,48 +61,13 @@ import Darwin
 ///
 /// Options: `--records N` (token-layer records, default 64,000,000), `--block-tokens N` (default
 /// 8192), `--missing-rate X` (default 0), `--repeat N`, `--dir DIR` (default /tmp), `--keep`.
-func runBinaryBenchmark(_ args: [String]) throws {
-    var records = 64_000_000
-    var blockTokens = 8192
-    var missingRate = 0.0
-    var repeats = 3
-    var directory = "/tmp"
-    var keep = false
-    var i = 0
-    func value(_ name: String) throws -> String {
-        guard i + 1 < args.count else { throw BinaryBenchmarkError("\(name) needs a value") }
-        i += 1
-        return args[i]
-    }
-    while i < args.count {
-        switch args[i] {
-        case "--records":
-            guard let n = Int(try value("--records")), n > 0 else { throw BinaryBenchmarkError("--records needs a positive integer") }
-            records = n
-        case "--block-tokens":
-            guard let n = Int(try value("--block-tokens")), n > 0 else {
-                throw BinaryBenchmarkError("--block-tokens needs a positive integer")
-            }
-            blockTokens = n
-        case "--missing-rate":
-            guard let x = Double(try value("--missing-rate")), (0..<1).contains(x) else {
-                throw BinaryBenchmarkError("--missing-rate needs a number in [0, 1)")
-            }
-            missingRate = x
-        case "--repeat":
-            guard let n = Int(try value("--repeat")), n > 0 else { throw BinaryBenchmarkError("--repeat needs a positive integer") }
-            repeats = n
-        case "--dir":
-            directory = try value("--dir")
-        case "--keep":
-            keep = true
-        default:
-            throw BinaryBenchmarkError(
-                "unknown option \(args[i]); options: --records N, --block-tokens N, --missing-rate X, --repeat N, --dir DIR, --keep"
-            )
-        }
-        i += 1
-    }
+func runBinaryBenchmark(_ options: BinaryBenchmark) throws {
+    let records = options.records
+    let blockTokens = options.blockTokens
+    let missingRate = options.missingRate
+    let repeats = options.repeat
+    let directory = options.dir
+    let keep = options.keep
 
     let shape = ModelShape.mixtral8x7B
     let L = shape.layers

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import AnalysisSupport
+import ArgumentParser
 import MoERouting
 import MoERoutingTestKit
 import MoERoutingTraces
@@ -13,6 +14,26 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// The `jsonl` suite's options.
+struct JSONLBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jsonl",
+        abstract: "JSONL reader throughput on one core (a generated Mixtral-shaped trace, read with the shape stated and inferred)."
+    )
+    @Option(help: "Size of the generated trace in MiB.")
+    var megabytes = 600
+    @Option(help: ArgumentHelp("Generate the trace there and keep it (an existing file at least that large is reused).", valueName: "file"))
+    var path: String?
+    @Flag(help: "Keep the temporary trace file.")
+    var keep = false
+
+    func validate() throws {
+        guard megabytes > 0 else { throw ValidationError("--megabytes needs a positive integer, got \(megabytes)") }
+    }
+
+    func run() throws { try runJSONLBenchmark(self) }
+}
 
 /// JSONL reader throughput on one core.
 ///
@@ -28,27 +49,10 @@ import Darwin
 ///
 /// The file is read right after it is written, so it is usually in the page cache: the figures
 /// measure parsing, not the disk.
-func runJSONLBenchmark(_ args: [String]) throws {
-    var megabytes = 600
-    var path: String?
-    var keep = false
-    var i = 0
-    while i < args.count {
-        switch args[i] {
-        case "--megabytes" where i + 1 < args.count:
-            guard let n = Int(args[i + 1]), n > 0 else { throw JSONLBenchmarkError("--megabytes needs a positive integer") }
-            megabytes = n
-            i += 1
-        case "--path" where i + 1 < args.count:
-            path = args[i + 1]
-            i += 1
-        case "--keep":
-            keep = true
-        default:
-            throw JSONLBenchmarkError("unknown option \(args[i]); options: --megabytes N, --path FILE, --keep")
-        }
-        i += 1
-    }
+func runJSONLBenchmark(_ options: JSONLBenchmark) throws {
+    let megabytes = options.megabytes
+    let path = options.path
+    let keep = options.keep
     let target = megabytes << 20
     let tmp = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
     let file = path ?? "\(tmp)/moe-jsonl-benchmark-\(getpid()).jsonl"

@@ -3,26 +3,36 @@
 //
 // Benchmarks, run in a release build (see docs/benchmarks.md):
 //   swift run -c release moe-routing-benchmarks jsonl [--megabytes 600]
-//   swift run -c release moe-routing-benchmarks binary [--records 60000000]
+//   swift run -c release moe-routing-benchmarks binary [--records 64000000]
 //   swift run -c release moe-routing-benchmarks analyzers [--records 60000000]
 
-#if canImport(Glibc)
-import Glibc
-#endif
+import ArgumentParser
+import Foundation
 
-let args = Array(CommandLine.arguments.dropFirst())
-let suites: [String: ([String]) throws -> Void] = [
-    "jsonl": runJSONLBenchmark,
-    "binary": runBinaryBenchmark,
-    "analyzers": runAnalyzerBenchmark,
-]
-guard let name = args.first, let suite = suites[name] else {
-    print("usage: moe-routing-benchmarks \(suites.keys.sorted().joined(separator: "|")) [options]")
-    exit(2)
+/// The benchmark suites, one subcommand each.
+struct RoutingBenchmarks: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "moe-routing-benchmarks",
+        abstract: "Speed and memory benchmarks of the trace readers, writers and analyzers (run a release build).",
+        subcommands: [JSONLBenchmark.self, BinaryBenchmark.self, AnalyzersBenchmark.self]
+    )
+
+    /// Without a suite: a usage error.
+    func run() throws { throw ValidationError("name a suite: jsonl, binary or analyzers (see --help)") }
+
+    /// Parses and runs a suite like ArgumentParser's `main()`, except that a usage error (an
+    /// unknown option, a malformed or out-of-range value) prints one line and exits with 2, as the
+    /// `moe-routing` CLI does.
+    static func runMain() {
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data(("error: " + message(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+    }
 }
-do {
-    try suite(Array(args.dropFirst()))
-} catch {
-    print("error: \(error)")
-    exit(1)
-}
+
+RoutingBenchmarks.runMain()

@@ -130,31 +130,36 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     var domainProblemCount: [Int] = []
     /// Each local domain's fold offset (``ProblemFolds/offset(domain:)``).
     var domainFoldOffset: [Int] = []
+    /// Every count the kernel adds to, in raw columns; emptied in ``begin(_:)``.
+    private let storage = DomainStorage()
+    /// Whether top-2 blocks take the kernel's specialised loop (tests turn it off to compare
+    /// it with the general loop; set before ``begin(_:)``).
+    var top2FastPath = true
     /// Affinity counts [D][L-1][E][E]: i in S_l, j in S_{l+1}.
-    var domainAffinity: [Int] = []
+    var domainAffinity: RawColumn<Int> { storage.domainAffinity }
     /// Top-1 -> top-1 counts per fold [D][F][L-1][E][E], folds by ``ProblemFolds``. Counted
     /// only when problems keep no matrices of their own; with ``problemPairsEnabled`` they stay
     /// zero and ``foldPairs()`` sums them from the per-problem matrices (one increment per
     /// record either way).
-    var domainFoldPairs: [Int] = []
+    var domainFoldPairs: RawColumn<Int> { storage.domainFoldPairs }
 
     var problemLookup: [ProblemKey: Int] = [:]
     var problemKeys: [ProblemKey] = []
     /// Local domain of each problem (a copy of `problemKeys[s].domain` for the hot loop).
-    var problemDomain: [Int] = []
-    var problemFold: [Int] = []
-    var problemTokens: [Int] = []
-    var problemRecords: [Int] = []
-    var problemIncomplete: [Int] = []
+    var problemDomain: RawColumn<Int> { storage.problemDomain }
+    var problemFold: RawColumn<Int> { storage.problemFold }
+    var problemTokens: RawColumn<Int> { storage.problemTokens }
+    var problemRecords: RawColumn<Int> { storage.problemRecords }
+    var problemIncomplete: RawColumn<Int> { storage.problemIncomplete }
     /// Selected-id counts [P][L][E] (every member of the top-k set).
-    var problemUsage: [UInt32] = []
+    var problemUsage: RawColumn<UInt32> { storage.problemUsage }
     /// Top-1 counts [P][L][E].
-    var problemTop1: [UInt32] = []
+    var problemTop1: RawColumn<UInt32> { storage.problemTop1 }
     /// Offset into ``smallPairs`` of a problem's own top-1 -> top-1 matrix, or -1.
-    var problemSmallOffset: [Int] = []
+    var problemSmallOffset: RawColumn<Int> { storage.problemSmallOffset }
     /// Per-problem top-1 -> top-1 matrices, [L-1][E][E] each: of every problem when
     /// ``problemPairsEnabled``, otherwise of the problems of small domains.
-    var smallPairs: [UInt32] = []
+    var smallPairs: RawColumn<UInt32> { storage.smallPairs }
 
     // Scratch reused across blocks.
     private var cachedBlockDomains: [String] = []
@@ -180,6 +185,16 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         transitionsEnabled = s.layers > 1 && cells <= Self.maximumTransitionCells
         pairCells = transitionsEnabled ? cells : 0
         problemPairsEnabled = transitionsEnabled && cells <= Self.maximumProblemTransitionCells
+        // A new run: no domains or problems yet.
+        storage.removeAll()
+        domainNames = []
+        domainLookup = [:]
+        domainProblemCount = []
+        domainFoldOffset = []
+        problemLookup = [:]
+        problemKeys = []
+        cachedBlockDomains = []
+        blockTranslation = []
     }
 
     public func consume(_ block: RoutingBlock) throws {
@@ -220,8 +235,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         domainLookup[name] = i
         domainProblemCount.append(0)
         domainFoldOffset.append(Self.folds.offset(domain: name))
-        domainAffinity.append(contentsOf: repeatElement(0, count: pairCells))
-        domainFoldPairs.append(contentsOf: repeatElement(0, count: pairCells * Self.crossValidationFolds))
+        domainAffinity.append(repeating: 0, count: pairCells)
+        domainFoldPairs.append(repeating: 0, count: pairCells * Self.crossValidationFolds)
         return i
     }
 
@@ -243,11 +258,11 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         problemTokens.append(0)
         problemRecords.append(0)
         problemIncomplete.append(0)
-        problemUsage.append(contentsOf: repeatElement(0, count: layers * experts))
-        problemTop1.append(contentsOf: repeatElement(0, count: layers * experts))
+        problemUsage.append(repeating: 0, count: layers * experts)
+        problemTop1.append(repeating: 0, count: layers * experts)
         if transitionsEnabled && (problemPairsEnabled || domainProblemCount[key.domain] < Self.crossValidationFolds) {
             problemSmallOffset.append(smallPairs.count)
-            smallPairs.append(contentsOf: repeatElement(0, count: pairCells))
+            smallPairs.append(repeating: 0, count: pairCells)
         } else {
             problemSmallOffset.append(-1)
         }
@@ -278,241 +293,27 @@ public final class DomainAnalyzer: RoutingAnalyzer {
 
     // MARK: - Hot loop
 
-    /// Adds every present cell of the block to the per-problem and per-domain counts.
+    /// Adds every present cell of the block to the per-problem and per-domain counts (its
+    /// problems are registered already, so the storage's pointers stay valid).
     ///
     /// - Complexity: O(T L k^2); no allocation, no look-up.
     private func accumulate<ID: FixedWidthInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
-        let geometry = Geometry(
+        let geometry = DomainKernel.Geometry(
             layers: layers, experts: experts, topK: topK, pairCells: pairCells, transitions: transitionsEnabled,
-            foldsFromProblems: problemPairsEnabled
+            foldsFromProblems: problemPairsEnabled, top2FastPath: top2FastPath
         )
+        let pointers = storage.pointers(geometry)
         block.present.withUnsafeBufferPointer { present in
             tokenSlots.withUnsafeBufferPointer { slots in
-                problemDomain.withUnsafeBufferPointer { pDomain in
-                    problemFold.withUnsafeBufferPointer { pFold in
-                        problemSmallOffset.withUnsafeBufferPointer { pSmall in
-                            problemTokens.withUnsafeMutableBufferPointer { pTokens in
-                                problemRecords.withUnsafeMutableBufferPointer { pRecords in
-                                    problemIncomplete.withUnsafeMutableBufferPointer { pIncomplete in
-                                        problemUsage.withUnsafeMutableBufferPointer { usage in
-                                            problemTop1.withUnsafeMutableBufferPointer { top1 in
-                                                domainAffinity.withUnsafeMutableBufferPointer { affinity in
-                                                    domainFoldPairs.withUnsafeMutableBufferPointer { foldPairs in
-                                                        smallPairs.withUnsafeMutableBufferPointer { small in
-                                                            if geometry.topK == 2 {
-                                                                Self.accumulatePairs(
-                                                                    geometry, ids: ids, present: present, slots: slots,
-                                                                    problemDomain: pDomain, problemFold: pFold,
-                                                                    problemSmall: pSmall, tokens: pTokens,
-                                                                    records: pRecords, incomplete: pIncomplete,
-                                                                    usage: usage, top1: top1, affinity: affinity,
-                                                                    foldPairs: foldPairs, small: small
-                                                                )
-                                                                return
-                                                            }
-                                                            Self.accumulateCore(
-                                                                geometry, ids: ids, present: present, slots: slots,
-                                                                problemDomain: pDomain, problemFold: pFold,
-                                                                problemSmall: pSmall, tokens: pTokens,
-                                                                records: pRecords, incomplete: pIncomplete,
-                                                                usage: usage, top1: top1, affinity: affinity,
-                                                                foldPairs: foldPairs, small: small
-                                                            )
-                                                        }
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                DomainKernel.count(ids: ids, present: present, slots: slots, into: pointers)
             }
-        }
-    }
-
-    struct Geometry {
-        var layers: Int
-        var experts: Int
-        var topK: Int
-        var pairCells: Int
-        var transitions: Bool
-        /// Every problem has its own matrix: count there only (folds are summed at finish).
-        var foldsFromProblems: Bool
-    }
-
-    /// The loop over tokens and layers, on raw buffers.
-    @inline(__always)
-    private static func accumulateCore<ID: FixedWidthInteger>(
-        _ g: Geometry,
-        ids: UnsafeBufferPointer<ID>,
-        present: UnsafeBufferPointer<Bool>,
-        slots: UnsafeBufferPointer<Int>,
-        problemDomain: UnsafeBufferPointer<Int>,
-        problemFold: UnsafeBufferPointer<Int>,
-        problemSmall: UnsafeBufferPointer<Int>,
-        tokens: UnsafeMutableBufferPointer<Int>,
-        records: UnsafeMutableBufferPointer<Int>,
-        incomplete: UnsafeMutableBufferPointer<Int>,
-        usage: UnsafeMutableBufferPointer<UInt32>,
-        top1: UnsafeMutableBufferPointer<UInt32>,
-        affinity: UnsafeMutableBufferPointer<Int>,
-        foldPairs: UnsafeMutableBufferPointer<Int>,
-        small: UnsafeMutableBufferPointer<UInt32>
-    ) {
-        let L = g.layers
-        let E = g.experts
-        let k = g.topK
-        let LE = L * E
-        let EE = E * E
-        let cells = g.pairCells
-        let transitions = g.transitions
-        let foldsFromProblems = g.foldsFromProblems
-        let folds = crossValidationFolds
-        for tok in 0..<slots.count {
-            let s = slots[tok]
-            let d = problemDomain[s]
-            let ub = s * LE
-            let ab = d * cells
-            let fb = (d * folds + problemFold[s]) * cells
-            let sb = problemSmall[s]
-            let cellBase = tok * L
-            var n = 0
-            var prevPresent = false
-            var prevTop = 0
-            for l in 0..<L {
-                guard present[cellBase + l] else {
-                    prevPresent = false
-                    continue
-                }
-                n += 1
-                let ib = (cellBase + l) * k
-                let row = ub + l * E
-                let top = Int(ids[ib])
-                top1[row + top] &+= 1
-                for j in 0..<k { usage[row + Int(ids[ib + j])] &+= 1 }
-                if transitions && prevPresent {
-                    let pc = (l - 1) * EE + prevTop * E + top
-                    if sb >= 0 { small[sb + pc] &+= 1 }
-                    if !foldsFromProblems { foldPairs[fb + pc] &+= 1 }
-                    let pib = ib - k
-                    let arow = ab + (l - 1) * EE
-                    for a in 0..<k {
-                        let ia = arow + Int(ids[pib + a]) * E
-                        for b in 0..<k { affinity[ia + Int(ids[ib + b])] &+= 1 }
-                    }
-                }
-                prevPresent = true
-                prevTop = top
-            }
-            tokens[s] &+= 1
-            records[s] &+= n
-            if n < L { incomplete[s] &+= 1 }
-        }
-    }
-
-    /// `accumulateCore` specialised for k = 2 (the common Mixtral shape): both ids of a cell are read once and the
-    /// previous layer's pair is carried in registers; the counts it adds are identical.
-    @inline(__always)
-    private static func accumulatePairs<ID: FixedWidthInteger>(
-        _ g: Geometry,
-        ids: UnsafeBufferPointer<ID>,
-        present: UnsafeBufferPointer<Bool>,
-        slots: UnsafeBufferPointer<Int>,
-        problemDomain: UnsafeBufferPointer<Int>,
-        problemFold: UnsafeBufferPointer<Int>,
-        problemSmall: UnsafeBufferPointer<Int>,
-        tokens: UnsafeMutableBufferPointer<Int>,
-        records: UnsafeMutableBufferPointer<Int>,
-        incomplete: UnsafeMutableBufferPointer<Int>,
-        usage: UnsafeMutableBufferPointer<UInt32>,
-        top1: UnsafeMutableBufferPointer<UInt32>,
-        affinity: UnsafeMutableBufferPointer<Int>,
-        foldPairs: UnsafeMutableBufferPointer<Int>,
-        small: UnsafeMutableBufferPointer<UInt32>
-    ) {
-        guard let idBase = ids.baseAddress, let presentBase = present.baseAddress,
-              let usageBase = usage.baseAddress, let top1Base = top1.baseAddress
-        else { return }
-        let L = g.layers
-        let E = g.experts
-        let EE = E * E
-        let LE = L * E
-        let cells = g.pairCells
-        let transitions = g.transitions
-        let foldsFromProblems = g.foldsFromProblems
-        let folds = crossValidationFolds
-        for tok in 0..<slots.count {
-            let s = slots[tok]
-            let d = problemDomain[s]
-            let urow = usageBase + s * LE
-            let trow = top1Base + s * LE
-            let cellBase = tok * L
-            let presentRow = presentBase + cellBase
-            let idRow = idBase + cellBase * 2
-            var n = 0
-            if transitions, let affinityBase = affinity.baseAddress, let foldBase = foldPairs.baseAddress {
-                let aff = affinityBase + d * cells
-                let fold = foldBase + (d * folds + problemFold[s]) * cells
-                let sb = problemSmall[s]
-                let smallRow: UnsafeMutablePointer<UInt32>? = sb >= 0 ? small.baseAddress.map { $0 + sb } : nil
-                var prevPresent = false
-                var p0 = 0
-                var p1 = 0
-                for l in 0..<L {
-                    guard presentRow[l] else {
-                        prevPresent = false
-                        continue
-                    }
-                    n &+= 1
-                    let c0 = Int(idRow[2 &* l])
-                    let c1 = Int(idRow[2 &* l &+ 1])
-                    let row = l &* E
-                    trow[row &+ c0] &+= 1
-                    urow[row &+ c0] &+= 1
-                    urow[row &+ c1] &+= 1
-                    if prevPresent {
-                        let lb = (l &- 1) &* EE
-                        let pc = lb &+ p0 &* E &+ c0
-                        if let smallRow {
-                            smallRow[pc] &+= 1
-                            if !foldsFromProblems { fold[pc] &+= 1 }
-                        } else {
-                            fold[pc] &+= 1
-                        }
-                        let a0 = lb &+ p0 &* E
-                        let a1 = lb &+ p1 &* E
-                        aff[a0 &+ c0] &+= 1
-                        aff[a0 &+ c1] &+= 1
-                        aff[a1 &+ c0] &+= 1
-                        aff[a1 &+ c1] &+= 1
-                    }
-                    prevPresent = true
-                    p0 = c0
-                    p1 = c1
-                }
-            } else {
-                for l in 0..<L where presentRow[l] {
-                    n &+= 1
-                    let row = l &* E
-                    let c0 = Int(idRow[2 &* l])
-                    trow[row &+ c0] &+= 1
-                    urow[row &+ c0] &+= 1
-                    urow[row &+ Int(idRow[2 &* l &+ 1])] &+= 1
-                }
-            }
-            tokens[s] &+= 1
-            records[s] &+= n
-            if n < L { incomplete[s] &+= 1 }
         }
     }
 
     /// The fold-wise top-1 -> top-1 counts [D][F][L-1][E][E]: ``domainFoldPairs`` as counted, or,
     /// with ``problemPairsEnabled``, summed from every problem's own matrix into its fold.
     func foldPairs() -> [Int] {
-        guard problemPairsEnabled else { return domainFoldPairs }
+        guard problemPairsEnabled else { return domainFoldPairs.array }
         let cells = pairCells
         let F = Self.crossValidationFolds
         var out = [Int](repeating: 0, count: domainNames.count * F * cells)

@@ -22,9 +22,9 @@ struct MultiHopReportBuilder {
     /// Per pair: pairs, overlap-size sum, any overlap, equal sets.
     let pairStats: [Int]
     /// `[P][F][E][2E]`: top-1 of the later layer (first E), other members (next E).
-    let pairCounts: CompactCounts
+    let pairCounts: CounterBuffer
     let layerTop1: [Int]
-    let pathCounts: CompactCounts
+    let pathCounts: CounterBuffer
     let orderOffset: [Int]
     let windows: [WindowCounts]
     let bitsPerID: Int

@@ -20,7 +20,7 @@ struct PathPredictorEvaluation {
     let experts: Int
     let folds: Int
     let order: Int
-    let counts: CompactCounts
+    let counts: CounterBuffer
     let orderOffset: [Int]
 
     struct TargetResult {
