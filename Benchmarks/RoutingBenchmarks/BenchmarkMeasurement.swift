@@ -2,7 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // What the routing benchmarks measure besides wall time: the calling thread's CPU time and the
-// process's resident memory.
+// process's resident memory. The only file of the benchmarks that imports the C library: its few
+// file helpers (process id, file size, removal, an environment variable) live here too.
 
 #if canImport(Glibc)
 import Glibc
@@ -44,3 +45,20 @@ func processStatusKB(_ field: String) -> Int? {
     }
     return nil
 }
+
+// MARK: - File helpers
+
+/// `getpid(2)`, for unique temporary names.
+func processID() -> Int { Int(getpid()) }
+
+/// The size of the file at `path` (`stat(2)`), or `nil` when it cannot be read.
+func fileSize(_ path: String) -> Int? {
+    var st = stat()
+    return stat(path, &st) == 0 ? Int(st.st_size) : nil
+}
+
+/// Removes a file, ignoring errors.
+func removeFile(_ path: String) { _ = unlink(path) }
+
+/// `getenv(name)`.
+func environmentValue(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }

@@ -7,14 +7,6 @@ import MoERouting
 import MoERoutingTestKit
 import MoERoutingTraces
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The `binary` suite's options.
 struct BinaryBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,8 +63,8 @@ func runBinaryBenchmark(_ options: BinaryBenchmark) throws {
 
     let shape = ModelShape.mixtral8x7B
     let L = shape.layers
-    let path = "\(directory)/moe-binary-benchmark-\(getpid()).moetrace"
-    defer { if !keep { unlink(path) } }
+    let path = "\(directory)/moe-binary-benchmark-\(processID()).moetrace"
+    defer { if !keep { removeFile(path) } }
 
     // Generate a pool of blocks.
     var gen = SyntheticRouting(shape: shape, seed: 2024, missingRate: missingRate)
@@ -207,9 +199,8 @@ private func binaryFormat(_ x: Double, _ decimals: Int) -> String {
 }
 
 private func binaryBenchmarkFileSize(_ path: String) throws -> Int {
-    var st = stat()
-    guard stat(path, &st) == 0 else { throw BinaryBenchmarkError("cannot stat \(path)") }
-    return Int(st.st_size)
+    guard let size = fileSize(path) else { throw BinaryBenchmarkError("cannot stat \(path)") }
+    return size
 }
 
 /// VmHWM from /proc/self/status, or "unavailable".

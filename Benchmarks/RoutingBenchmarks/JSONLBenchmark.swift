@@ -7,6 +7,7 @@ import MoERouting
 import MoERoutingTestKit
 import MoERoutingTraces
 
+// The JSONL generator writes with open(2)/write(2) and times with clock(3).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -54,21 +55,21 @@ func runJSONLBenchmark(_ options: JSONLBenchmark) throws {
     let path = options.path
     let keep = options.keep
     let target = megabytes << 20
-    let tmp = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-    let file = path ?? "\(tmp)/moe-jsonl-benchmark-\(getpid()).jsonl"
-    defer { if path == nil && !keep { unlink(file) } }
+    let tmp = environmentValue("TMPDIR") ?? "/tmp"
+    let file = path ?? "\(tmp)/moe-jsonl-benchmark-\(processID()).jsonl"
+    defer { if path == nil && !keep { removeFile(file) } }
 
-    var info = stat()
-    if path != nil, stat(file, &info) == 0, Int(info.st_size) >= target {
-        print("reusing \(file) (\(Int(info.st_size) >> 20) MiB)")
+    var fileBytes = path == nil ? 0 : fileSize(file) ?? 0
+    if path != nil, fileBytes >= target {
+        print("reusing \(file) (\(fileBytes >> 20) MiB)")
     } else {
         let start = now()
         let records = try generateJSONLTrace(path: file, bytes: target)
         let s = now() - start
-        _ = stat(file, &info)
-        print("generated \(file): \(Int(info.st_size) >> 20) MiB, \(records) records in \(format(s)) s")
+        fileBytes = fileSize(file) ?? 0
+        print("generated \(file): \(fileBytes >> 20) MiB, \(records) records in \(format(s)) s")
     }
-    let size = Double(info.st_size)
+    let size = Double(fileBytes)
 
     // 1. Read with the shape stated.
     resetPeakRSS()

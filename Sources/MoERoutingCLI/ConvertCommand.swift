@@ -1,10 +1,10 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import ArgumentParser
+public import ArgumentParser
 import MoERouting
 import MoERoutingPipeline
-import MoERoutingTraces
+public import MoERoutingTraces
 
 extension TraceFormat: ExpressibleByArgument {}
 

@@ -1,9 +1,9 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import ArgumentParser
+public import ArgumentParser
 import MoERouting
-import MoERoutingPipeline
+public import MoERoutingPipeline
 
 extension OutputFormat: ExpressibleByArgument {}
 

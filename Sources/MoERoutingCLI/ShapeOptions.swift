@@ -1,9 +1,9 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import ArgumentParser
-import MoERouting
-import MoERoutingTraces
+public import ArgumentParser
+public import MoERouting
+public import MoERoutingTraces
 
 /// `--shape` or `--layers/--experts/--top-k`: the model shape a JSONL trace must follow.
 struct ShapeOptions: ParsableArguments {

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import DomainAnalyzer
-import MoERouting
+public import MoERouting
 import MoERoutingPlugins
 import MultiHopAnalyzer
 import TransitionAnalyzer

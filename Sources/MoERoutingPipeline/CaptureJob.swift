@@ -2,10 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
-import MoERouting
+public import MoERouting
 import MoERoutingTraces
 import PythonRuntime
-import VLLMCapture
+public import VLLMCapture
 
 /// One capture, start to end: Python and vLLM start-up (the tiny model generated when no model
 /// is named), the datasets, the trace writers and live analyzers, the generation, and clean-up

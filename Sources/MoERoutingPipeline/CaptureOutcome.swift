@@ -1,8 +1,8 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
-import VLLMCapture
+public import MoERouting
+public import VLLMCapture
 
 /// What a capture produced (``CaptureJob/capture(to:jsonl:analyzers:analysisSeed:alsoWrites:)``),
 /// and the error that stopped it, if any. The files are closed and readable either way.

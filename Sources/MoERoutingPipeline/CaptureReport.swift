@@ -1,9 +1,9 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
-import MoERoutingTraces
-import VLLMCapture
+public import MoERouting
+public import MoERoutingTraces
+public import VLLMCapture
 
 /// The capture's own report section: routing's share of MoE layer time per layer (with
 /// `--timing`) and the router's entropy and k/(k+1) margin per layer (with `--router-logits`).

@@ -1,7 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
+public import MoERouting
 import VLLMCapture
 
 /// A capture analyzed live (``CaptureJob/run(in:analyzers:analysisSeed:jsonl:)``): the capture's

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
-import MoERouting
+public import MoERouting
 import MoERoutingReport
 import MoERoutingTraces
 

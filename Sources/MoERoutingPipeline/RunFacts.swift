@@ -1,7 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
+public import MoERouting
 
 /// The facts of one analysis, as `run.json` holds them (``AnalysisResult/run``): what was read
 /// (inputs, shape, settings, seed), then what the stream held (tokens, records, journeys) and

@@ -5,7 +5,7 @@
 // draining a stream into file sinks that are discarded on failure, and refusing a stream that
 // holds no routing records.
 
-import MoERouting
+public import MoERouting
 
 extension AnalysisDispatcher {
     /// Drains `source` through this dispatcher; `eachBlock` runs before every block is

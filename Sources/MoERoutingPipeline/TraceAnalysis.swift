@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
-import MoERouting
-import MoERoutingTraces
+public import MoERouting
+public import MoERoutingTraces
 
 /// What `moe-routing analyze` does: reads trace files as one stream (``TraceInputs``), keeps one
 /// phase, runs analyzers over it and gathers their reports with the run facts, the readers'

@@ -1,8 +1,8 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
-import MoERoutingTraces
+public import MoERouting
+public import MoERoutingTraces
 
 /// What `moe-routing convert` does: reads traces as one stream and writes it in another format
 /// (`.jsonl`, `.moetrace`, `.npz`), carrying layer timings, capture settings, the model shape

@@ -1,8 +1,8 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
-import MoERoutingTraces
+public import MoERouting
+public import MoERoutingTraces
 
 /// Opens the trace files named on the command line as one stream, and collects what the readers
 /// met on the way (skipped records, lost bytes, inferred shapes).

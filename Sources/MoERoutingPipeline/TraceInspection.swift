@@ -1,8 +1,8 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
-import MoERoutingTraces
+public import MoERouting
+public import MoERoutingTraces
 
 /// What `moe-routing inspect` says about traces: the summary analyzer's report (shape, records,
 /// tokens, journeys, domains, problems, phases) with notes on timings, steps, the phase kept,

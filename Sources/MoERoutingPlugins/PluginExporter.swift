@@ -1,7 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
+public import MoERouting
 import CMoERoutingPlugin
 
 /// Exposes Swift analyzers through the plugin C entry point, for plugin libraries written in

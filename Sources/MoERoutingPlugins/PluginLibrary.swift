@@ -4,7 +4,7 @@
 // Loads analyzer plugins from shared libraries through the C entry point declared in
 // `moe_routing_plugin.h`, and wraps each analyzer they provide as a `RoutingAnalyzer`.
 
-import MoERouting
+public import MoERouting
 import CMoERoutingPlugin
 
 /// A loaded plugin library and the analyzers it provides.

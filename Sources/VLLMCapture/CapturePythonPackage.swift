@@ -4,7 +4,7 @@
 // Finds the `speculative_moe` Python package shipped as this module's resource, and prepares the
 // embedded interpreter to import it.
 
-import Foundation
+public import Foundation
 import MoERoutingEnvironment
 public import PythonRuntime
 

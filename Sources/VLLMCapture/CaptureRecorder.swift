@@ -7,7 +7,7 @@
 
 import Foundation
 public import MoERouting
-import MoERoutingTraces
+public import MoERoutingTraces
 
 /// A ``CaptureObserver`` that feeds each finished request's block to an ``AnalysisDispatcher``
 /// (its sinks write the trace, its analyzers run live), appends each output to a JSONL file, each

@@ -1,7 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import Foundation
+public import Foundation
 import PythonRuntime
 
 /// How the in-process vLLM engine is started and how it decodes.
