@@ -57,18 +57,25 @@ let package = Package(
         ),
         // MARK: - Analyzer plugins (each its own target under Plugins/), and the statistics they share.
         .target(name: "AnalysisSupport", dependencies: ["MoERouting"], path: "Plugins/AnalysisSupport"),
-        .target(name: "TransitionAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Transition"),
+        .target(
+            name: "TransitionAnalyzer",
+            dependencies: ["MoERouting", "AnalysisSupport"],
+            path: "Plugins/Transition"
+        ),
         .target(name: "MultiHopAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/MultiHop"),
         .target(name: "DomainAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Domain"),
         // MARK: - Example third-party plugin (also a standalone package in examples/expert-load-plugin).
         .target(
-            name: "ExpertLoad", dependencies: ["MoERouting", "AnalysisSupport"], path: "examples/expert-load-plugin/Sources/ExpertLoad"
+            name: "ExpertLoad",
+            dependencies: ["MoERouting", "AnalysisSupport"],
+            path: "examples/expert-load-plugin/Sources/ExpertLoad"
         ),
         // MARK: - The pipeline: capture jobs, live and offline analysis, run facts, report files.
         .target(
             name: "MoERoutingPipeline",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "MoERoutingReport", "MoERoutingPlugins", "PythonRuntime", "VLLMCapture",
+                "MoERouting", "MoERoutingTraces", "MoERoutingReport", "MoERoutingPlugins", "PythonRuntime",
+                "VLLMCapture",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
             ]
         ),
@@ -76,7 +83,8 @@ let package = Package(
         .executableTarget(
             name: "MoERoutingCLI",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "PythonRuntime", "MoERoutingEnvironment", "VLLMCapture",
+                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "PythonRuntime", "MoERoutingEnvironment",
+                "VLLMCapture",
                 "MoERoutingPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -101,7 +109,8 @@ let package = Package(
         .executableTarget(
             name: "capture-overhead-benchmark",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "AnalysisSupport", "PythonRuntime", "VLLMCapture",
+                "MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "AnalysisSupport", "PythonRuntime",
+                "VLLMCapture",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -109,39 +118,54 @@ let package = Package(
         ),
         .executableTarget(
             name: "python-bridge-benchmark",
-            dependencies: ["PythonRuntime", "MoERoutingEnvironment", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "PythonRuntime", "MoERoutingEnvironment",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/PythonBridgeBenchmark"
         ),
         // MARK: - Tests.
         .testTarget(name: "MoERoutingTests", dependencies: ["MoERouting", "MoERoutingTestKit"]),
         .testTarget(
-            name: "MoERoutingTracesTests", dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "AnalysisSupport"]
+            name: "MoERoutingTracesTests",
+            dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingTestKit", "AnalysisSupport"]
         ),
         .testTarget(
             name: "AnalyzerTests",
             dependencies: [
-                "MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "MoERoutingReport", "AnalysisSupport", "TransitionAnalyzer",
+                "MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "MoERoutingReport", "AnalysisSupport",
+                "TransitionAnalyzer",
                 "MultiHopAnalyzer", "DomainAnalyzer",
             ]
         ),
-        .testTarget(name: "PluginTests", dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]),
+        .testTarget(
+            name: "PluginTests",
+            dependencies: ["MoERouting", "MoERoutingPlugins", "MoERoutingTestKit", "ExpertLoad"]
+        ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit", "MoERoutingPipeline"]
+            dependencies: [
+                "MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit", "MoERoutingPipeline",
+            ]
         ),
         .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "MoERoutingTestKit"]),
         .testTarget(
-            name: "MoERoutingEnvironmentTests", dependencies: ["MoERoutingEnvironment", "PythonRuntime", "MoERoutingTestKit"]
+            name: "MoERoutingEnvironmentTests",
+            dependencies: ["MoERoutingEnvironment", "PythonRuntime", "MoERoutingTestKit"]
         ),
         .testTarget(
             name: "VLLMCaptureTests",
             dependencies: [
-                "MoERouting", "MoERoutingTraces", "PythonRuntime", "MoERoutingEnvironment", "VLLMCapture", "TransitionAnalyzer",
+                "MoERouting", "MoERoutingTraces", "PythonRuntime", "MoERoutingEnvironment", "VLLMCapture",
+                "TransitionAnalyzer",
                 "MoERoutingTestKit",
             ]
         ),
         .testTarget(
-            name: "ReportTests", dependencies: ["MoERouting", "MoERoutingReport", "MoERoutingTestKit", "MoERoutingTraces", "AnalysisSupport"]
+            name: "ReportTests",
+            dependencies: [
+                "MoERouting", "MoERoutingReport", "MoERoutingTestKit", "MoERoutingTraces", "AnalysisSupport",
+            ]
         ),
         .testTarget(
             name: "MoERoutingPipelineTests",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # speculative-moe: the README's test command. Installs what the tests need (Debian packages, the
-# project's Python venv), builds with warnings as errors, and runs every test. Idempotent.
+# project's Python venv), lints the formatting, builds with warnings as errors, and runs every
+# test. Idempotent.
 #
 # In CI (CI=true) it also sets MOE_ROUTING_REQUIRE_PYTHON=1, so a missing or broken venv,
 # interpreter or vLLM fails the Python and capture suites instead of skipping them, and it fails
@@ -20,6 +21,11 @@ scripts/ensure-system-deps.sh chromium   # chromium: the report screenshot check
 if [ -x scripts/setup-python.sh ]; then
     scripts/setup-python.sh
 fi
+
+# Formatting: swift-format (from the toolchain) with .swift-format; a finding fails the run with
+# the file, line and rule. `scripts/format.sh` fixes what the formatter can.
+echo "== swift format lint --strict"
+scripts/format.sh --lint
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -53,22 +53,33 @@ struct Options: ParsableCommand {
     var maxTokens = 128
     @Option(help: "Rounds of each variant.")
     var rounds = 30
-    @Option(help: ArgumentHelp("The model directory (default: the tiny test model, created when missing).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "The model directory (default: the tiny test model, created when missing).",
+            valueName: "path"
+        )
+    )
     var model: String?
     @Option(help: "The model's dtype.")
     var dtype = "float32"
     @Option(help: ArgumentHelp("The Python virtual environment.", valueName: "path"))
     var venv: String?
     /// What receives the blocks: `all` (trace writer and analyzers), `writer`, or `none` (hook only).
-    @Option(help: "What receives the blocks: all (trace writer and analyzers), writer, none (the hook only), transition, multihop or domain.")
+    @Option(
+        help:
+            "What receives the blocks: all (trace writer and analyzers), writer, none (the hook only), transition, multihop or domain."
+    )
     var analysis = "all"
 
     func validate() throws {
-        for (name, value) in [("--problems", problems), ("--max-tokens", maxTokens), ("--rounds", rounds)] where value <= 0 {
+        for (name, value) in [("--problems", problems), ("--max-tokens", maxTokens), ("--rounds", rounds)]
+        where value <= 0 {
             throw ValidationError("\(name) needs a positive integer, got \(value)")
         }
         guard Self.analysisChoices.contains(analysis) else {
-            throw ValidationError("--analysis takes all, writer, none, transition, multihop or domain, got '\(analysis)'")
+            throw ValidationError(
+                "--analysis takes all, writer, none, transition, multihop or domain, got '\(analysis)'"
+            )
         }
     }
 
@@ -137,7 +148,9 @@ func main() throws {
     // Prompts: the built-in samples, repeated to the requested count (ids kept distinct).
     var base: [Problem] = []
     for name in DatasetSpec.builtinNames {
-        base += try CapturePythonPackage.loadProblems(DatasetSpec(name: name, file: try CapturePythonPackage.samplePath(name)))
+        base += try CapturePythonPackage.loadProblems(
+            DatasetSpec(name: name, file: try CapturePythonPackage.samplePath(name))
+        )
     }
     let problems = (0..<options.problems).map { i -> Problem in
         var p = base[i % base.count]
@@ -189,7 +202,9 @@ func main() throws {
         return (summary.seconds, summary.cpuSeconds, summary.hook["layer_calls"] ?? 0)
     }
 
-    print("capture overhead: \(shape), \(problems.count) problems x \(options.maxTokens) tokens, \(options.rounds) rounds, dtype \(options.dtype), analysis \(options.analysis)")
+    print(
+        "capture overhead: \(shape), \(problems.count) problems x \(options.maxTokens) tokens, \(options.rounds) rounds, dtype \(options.dtype), analysis \(options.analysis)"
+    )
     _ = try plain()  // warm-up: first-use costs of both paths
     _ = try captured(-1)
     var ratios: [Double] = []
@@ -218,23 +233,76 @@ func main() throws {
         totals.capturedCPU += c.1
         ratios.append(c.0 / p.0)
         cpuRatios.append(c.1 / p.1)
-        print(String(format: "round %d: wall plain %.3f s, captured %.3f s, ratio %.4f | CPU plain %.3f s, captured %.3f s, ratio %.4f",
-                     r, p.0, c.0, c.0 / p.0, p.1, c.1, c.1 / p.1))
+        print(
+            String(
+                format:
+                    "round %d: wall plain %.3f s, captured %.3f s, ratio %.4f | CPU plain %.3f s, captured %.3f s, ratio %.4f",
+                r,
+                p.0,
+                c.0,
+                c.0 / p.0,
+                p.1,
+                c.1,
+                c.1 / p.1
+            )
+        )
     }
     let perCall = (totals.capturedCPU - totals.plainCPU) / Double(options.rounds) / Double(max(layerCalls, 1)) * 1e6
     let interval = bootstrapMedianInterval(ratios)
-    print(String(format: "wall time: median ratio %.4f (95%% bootstrap interval %.4f-%.4f over %d rounds), ratio of totals %.4f",
-                 median(ratios), interval.low, interval.high, ratios.count, totals.captured / totals.plain))
-    print(String(format: "           ratio of the lower quartiles of run times %.4f (%.3f s / %.3f s), of the fastest runs %.4f (%.3f s / %.3f s)",
-                 quantile(wall.captured, 0.25) / quantile(wall.plain, 0.25), quantile(wall.captured, 0.25), quantile(wall.plain, 0.25),
-                 fastest.captured / fastest.plain, fastest.captured, fastest.plain))
-    print(String(format: "self-timed: hook and analysis took %.2f%% of the rest of the captured run's wall time (median over rounds): ratio %.4f",
-                 median(selfTimed) * 100, 1 + median(selfTimed)))
-    print(String(format: "           %.1f us per engine step (%d MoE layer calls each), median over rounds",
-                 median(perStep), shape.layers))
-    print(String(format: "dispatch:  blocks to the trace writer and analyzers took %.2f ms per captured run (median)", median(dispatchTimes) * 1e3))
-    print(String(format: "CPU time:  median ratio %.4f, ratio of totals %.4f; %d layer calls per run, %.1f us CPU extra per layer call (goal: ratio <= 1.05)",
-                 median(cpuRatios), totals.capturedCPU / totals.plainCPU, layerCalls, perCall))
+    print(
+        String(
+            format:
+                "wall time: median ratio %.4f (95%% bootstrap interval %.4f-%.4f over %d rounds), ratio of totals %.4f",
+            median(ratios),
+            interval.low,
+            interval.high,
+            ratios.count,
+            totals.captured / totals.plain
+        )
+    )
+    print(
+        String(
+            format:
+                "           ratio of the lower quartiles of run times %.4f (%.3f s / %.3f s), of the fastest runs %.4f (%.3f s / %.3f s)",
+            quantile(wall.captured, 0.25) / quantile(wall.plain, 0.25),
+            quantile(wall.captured, 0.25),
+            quantile(wall.plain, 0.25),
+            fastest.captured / fastest.plain,
+            fastest.captured,
+            fastest.plain
+        )
+    )
+    print(
+        String(
+            format:
+                "self-timed: hook and analysis took %.2f%% of the rest of the captured run's wall time (median over rounds): ratio %.4f",
+            median(selfTimed) * 100,
+            1 + median(selfTimed)
+        )
+    )
+    print(
+        String(
+            format: "           %.1f us per engine step (%d MoE layer calls each), median over rounds",
+            median(perStep),
+            shape.layers
+        )
+    )
+    print(
+        String(
+            format: "dispatch:  blocks to the trace writer and analyzers took %.2f ms per captured run (median)",
+            median(dispatchTimes) * 1e3
+        )
+    )
+    print(
+        String(
+            format:
+                "CPU time:  median ratio %.4f, ratio of totals %.4f; %d layer calls per run, %.1f us CPU extra per layer call (goal: ratio <= 1.05)",
+            median(cpuRatios),
+            totals.capturedCPU / totals.plainCPU,
+            layerCalls,
+            perCall
+        )
+    )
 }
 
 do {

@@ -30,7 +30,8 @@ struct AnalyzersBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "analyzers",
         abstract: "consume() and finish() throughput of the transition, multihop and domain analyzers.",
-        discussion: "Each configuration is fed a quarter of --records, then all of them, from a pool of generated blocks."
+        discussion:
+            "Each configuration is fed a quarter of --records, then all of them, from a pool of generated blocks."
     )
     /// The analyzer configurations, in the order they run.
     static let configurationNames = ["transition", "multihop", "domain", "transition+multihop", "all (multiplex)"]
@@ -49,12 +50,16 @@ struct AnalyzersBenchmark: ParsableCommand {
     var tokensPerProblem = 512
     @Option(help: "Problems per generated block.")
     var problemsPerBlock = 8
-    @Flag(help: "Also print an FNV-1a hash of each report's JSON (to check that an optimisation leaves results unchanged).")
+    @Flag(
+        help:
+            "Also print an FNV-1a hash of each report's JSON (to check that an optimisation leaves results unchanged)."
+    )
     var digest = false
 
     func validate() throws {
         for (name, value) in [
-            ("--records", records), ("--tokens", tokens), ("--max-order", maxOrder), ("--tokens-per-problem", tokensPerProblem),
+            ("--records", records), ("--tokens", tokens), ("--max-order", maxOrder),
+            ("--tokens-per-problem", tokensPerProblem),
             ("--problems-per-block", problemsPerBlock),
         ] where value <= 0 {
             throw ValidationError("\(name) needs a positive integer, got \(value)")
@@ -63,7 +68,9 @@ struct AnalyzersBenchmark: ParsableCommand {
             throw ValidationError("--only: unknown analyzer '\(only)'; use transition, multihop, domain or all")
         }
         guard ModelShape.presets[shape] != nil else {
-            throw ValidationError("--shape needs one of \(ModelShape.presets.keys.sorted().joined(separator: ", ")), got '\(shape)'")
+            throw ValidationError(
+                "--shape needs one of \(ModelShape.presets.keys.sorted().joined(separator: ", ")), got '\(shape)'"
+            )
         }
     }
 
@@ -77,7 +84,9 @@ func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
     let only = options.only
     let maxOrder = options.maxOrder
     let digest = options.digest
-    guard let shape = ModelShape.presets[options.shape] else { throw ValidationError("--shape: unknown preset '\(options.shape)'") }
+    guard let shape = ModelShape.presets[options.shape] else {
+        throw ValidationError("--shape: unknown preset '\(options.shape)'")
+    }
     let tokensPerProblem = options.tokensPerProblem
     let problemsPerBlock = options.problemsPerBlock
     var gen = SyntheticRouting(shape: shape, seed: 42, dependence: 0.5, missingRate: 0.001)
@@ -86,23 +95,32 @@ func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
     let genStart = ContinuousClock.now
     while generated < distinctTokens {
         let block = gen.makeBlock(
-            problems: problemsPerBlock, tokensPerProblem: tokensPerProblem, domain: blocks.count % 2 == 0 ? "humaneval" : "gsm8k"
+            problems: problemsPerBlock,
+            tokensPerProblem: tokensPerProblem,
+            domain: blocks.count % 2 == 0 ? "humaneval" : "gsm8k"
         )
         generated += block.tokenCount
         blocks.append(block)
     }
     let recordsPerPass = blocks.reduce(0) { $0 + $1.recordCount }
     print("analyzer benchmark: \(shape), \(blocks.count) blocks of \(problemsPerBlock * tokensPerProblem) tokens")
-    print("  generated \(generated) tokens (\(recordsPerPass) records) in \(format(durationSeconds(ContinuousClock.now - genStart))) s; fed repeatedly")
+    print(
+        "  generated \(generated) tokens (\(recordsPerPass) records) in \(format(durationSeconds(ContinuousClock.now - genStart))) s; fed repeatedly"
+    )
     let m0 = memoryMiB()
-    print("  memory after generation: peak \(format(m0.peak ?? .nan, 1)) MiB, current \(format(m0.current ?? .nan, 1)) MiB")
+    print(
+        "  memory after generation: peak \(format(m0.peak ?? .nan, 1)) MiB, current \(format(m0.current ?? .nan, 1)) MiB"
+    )
 
     var configurations: [(String, () -> [any RoutingAnalyzer])] = [
         ("transition", { [TransitionAnalyzer()] }),
         ("multihop", { [MultiHopAnalyzer(maxOrder: maxOrder)] }),
         ("domain", { [DomainAnalyzer()] }),
         ("transition+multihop", { [MultiplexAnalyzer([TransitionAnalyzer(), MultiHopAnalyzer(maxOrder: maxOrder)])] }),
-        ("all (multiplex)", { [MultiplexAnalyzer([TransitionAnalyzer(), MultiHopAnalyzer(maxOrder: maxOrder), DomainAnalyzer()])] }),
+        (
+            "all (multiplex)",
+            { [MultiplexAnalyzer([TransitionAnalyzer(), MultiHopAnalyzer(maxOrder: maxOrder), DomainAnalyzer()])] }
+        ),
     ]
     if let only, only != "all" {
         configurations = configurations.filter { $0.0.hasPrefix(only) }
@@ -152,7 +170,9 @@ func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
         }
     }
     print("")
-    print("peak MiB is the process high-water mark (VmHWM), so it can only grow; equal peaks at both sizes show memory does not grow with records.")
+    print(
+        "peak MiB is the process high-water mark (VmHWM), so it can only grow; equal peaks at both sizes show memory does not grow with records."
+    )
 }
 
 /// The 64-bit FNV-1a hash of a string's UTF-8 bytes, in hex.

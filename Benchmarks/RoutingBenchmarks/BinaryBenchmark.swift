@@ -27,10 +27,13 @@ struct BinaryBenchmark: ParsableCommand {
     var keep = false
 
     func validate() throws {
-        for (name, value) in [("--records", records), ("--block-tokens", blockTokens), ("--repeat", `repeat`)] where value <= 0 {
+        for (name, value) in [("--records", records), ("--block-tokens", blockTokens), ("--repeat", `repeat`)]
+        where value <= 0 {
             throw ValidationError("\(name) needs a positive integer, got \(value)")
         }
-        guard (0..<1).contains(missingRate) else { throw ValidationError("--missing-rate needs a number in [0, 1), got \(missingRate)") }
+        guard (0..<1).contains(missingRate) else {
+            throw ValidationError("--missing-rate needs a number in [0, 1), got \(missingRate)")
+        }
     }
 
     func run() throws { try runBinaryBenchmark(self) }
@@ -74,7 +77,13 @@ func runBinaryBenchmark(_ options: BinaryBenchmark) throws {
     var pool: [RoutingBlock] = []
     let generation = try binaryMeasure {
         for b in 0..<poolSize {
-            pool.append(gen.makeBlock(problems: max(1, blockTokens / 256), tokensPerProblem: min(256, blockTokens), domain: domains[b % 4]))
+            pool.append(
+                gen.makeBlock(
+                    problems: max(1, blockTokens / 256),
+                    tokensPerProblem: min(256, blockTokens),
+                    domain: domains[b % 4]
+                )
+            )
         }
     }
     print("binary benchmark: \(shape), target \(records) token-layer records, blocks of \(pool[0].tokenCount) tokens")
@@ -96,7 +105,9 @@ func runBinaryBenchmark(_ options: BinaryBenchmark) throws {
     let fileSize = try binaryBenchmarkFileSize(path)
     let mb = Double(fileSize) / 1e6
     print("  file: \(path)\(keep ? "" : " (removed afterwards)")")
-    print("  file size: \(binaryFormat(mb, 1)) MB for \(written) (\(binaryFormat(Double(fileSize) / Double(written.records), 2)) bytes/record)")
+    print(
+        "  file size: \(binaryFormat(mb, 1)) MB for \(written) (\(binaryFormat(Double(fileSize) / Double(written.records), 2)) bytes/record)"
+    )
     print(
         "  write:            \(binaryFormat(writeTime.wall, 3)) s  \(binaryFormat(Double(written.records) / writeTime.wall / 1e6, 1)) M records/s  \(binaryFormat(mb / writeTime.wall, 0)) MB/s  (cpu \(binaryFormat(writeTime.cpu, 3)) s: \(binaryFormat(Double(written.records) / writeTime.cpu / 1e6, 1)) M records/s)"
     )
@@ -129,7 +140,8 @@ func runBinaryBenchmark(_ options: BinaryBenchmark) throws {
             let reader = try BinaryTraceReader(path: path)
             while let block = try reader.nextBlock() {
                 guard case .narrow(let ids) = block.ids else { throw BinaryBenchmarkError("expected narrow ids") }
-                let k = shape.topK, E = shape.experts
+                let k = shape.topK
+                let E = shape.experts
                 ids.withUnsafeBufferPointer { id in
                     block.present.withUnsafeBufferPointer { present in
                         histogram.withUnsafeMutableBufferPointer { h in
@@ -173,7 +185,9 @@ func runBinaryBenchmark(_ options: BinaryBenchmark) throws {
 private struct BinaryTiming {
     var wall: Double
     var cpu: Double
-    func min(_ o: BinaryTiming) -> BinaryTiming { BinaryTiming(wall: Swift.min(wall, o.wall), cpu: Swift.min(cpu, o.cpu)) }
+    func min(_ o: BinaryTiming) -> BinaryTiming {
+        BinaryTiming(wall: Swift.min(wall, o.wall), cpu: Swift.min(cpu, o.cpu))
+    }
 }
 
 private func binaryMeasure(_ work: () throws -> Void) throws -> BinaryTiming {

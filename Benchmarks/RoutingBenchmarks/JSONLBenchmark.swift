@@ -20,11 +20,17 @@ import Darwin
 struct JSONLBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jsonl",
-        abstract: "JSONL reader throughput on one core (a generated Mixtral-shaped trace, read with the shape stated and inferred)."
+        abstract:
+            "JSONL reader throughput on one core (a generated Mixtral-shaped trace, read with the shape stated and inferred)."
     )
     @Option(help: "Size of the generated trace in MiB.")
     var megabytes = 600
-    @Option(help: ArgumentHelp("Generate the trace there and keep it (an existing file at least that large is reused).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Generate the trace there and keep it (an existing file at least that large is reused).",
+            valueName: "file"
+        )
+    )
     var path: String?
     @Flag(help: "Keep the temporary trace file.")
     var keep = false
@@ -76,7 +82,14 @@ func runJSONLBenchmark(_ options: JSONLBenchmark) throws {
     var options = TraceReadOptions(shape: .mixtral8x7B)
     options.blockTokens = 8192
     let (stated, statedTime) = try timedRead(file, options)
-    report("read, shape stated", bytes: size, seconds: statedTime.wall, cpu: statedTime.cpu, reader: stated.reader, stats: stated.stats)
+    report(
+        "read, shape stated",
+        bytes: size,
+        seconds: statedTime.wall,
+        cpu: statedTime.cpu,
+        reader: stated.reader,
+        stats: stated.stats
+    )
 
     // 2. The shape pre-pass alone.
     let inferStart = now()
@@ -92,8 +105,12 @@ func runJSONLBenchmark(_ options: JSONLBenchmark) throws {
     // 3. Read with the shape inferred: pre-pass plus read.
     let (inferred, inferredTime) = try timedRead(file, TraceReadOptions())
     report(
-        "read, shape inferred (pre-pass + read)", bytes: size, seconds: inferredTime.wall, cpu: inferredTime.cpu,
-        reader: inferred.reader, stats: inferred.stats
+        "read, shape inferred (pre-pass + read)",
+        bytes: size,
+        seconds: inferredTime.wall,
+        cpu: inferredTime.cpu,
+        reader: inferred.reader,
+        stats: inferred.stats
     )
     guard inferred.stats == stated.stats else {
         throw JSONLBenchmarkError("the two reads disagree: \(inferred.stats) vs \(stated.stats)")
@@ -172,7 +189,9 @@ private func peakRSSMiB() -> Int? { processStatusKB("VmHWM:").map { $0 / 1024 } 
 /// Writes a layer-major trace of at least `bytes` bytes; returns the number of records.
 private func generateJSONLTrace(path: String, bytes target: Int) throws -> Int {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw JSONLBenchmarkError("\(path): cannot open for writing: \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else {
+        throw JSONLBenchmarkError("\(path): cannot open for writing: \(String(cString: strerror(errno)))")
+    }
     defer { _ = close(fd) }
     var rng = SeededRandom(seed: 0x5EED)
     var out: [UInt8] = []

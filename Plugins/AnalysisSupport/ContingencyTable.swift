@@ -99,7 +99,8 @@ public struct ContingencyTable: Sendable, Equatable {
     public var mutualInformationBits: Double {
         let n = total
         guard n > 0 else { return 0 }
-        let rt = rowTotals, ct = columnTotals
+        let rt = rowTotals
+        let ct = columnTotals
         let dn = Double(n)
         var mi = 0.0
         for r in 0..<rows where rt[r] > 0 {

@@ -101,14 +101,16 @@ public enum CountTablePredictor {
         topK: Int
     ) -> CrossValidation? {
         guard let first = top1.first else { return nil }
-        let rows = first.rows, cols = first.columns
+        let rows = first.rows
+        let cols = first.columns
         let foldTotals = top1.map { $0.total }
         let withData = foldTotals.filter { $0 > 0 }.count
         guard withData >= 2 else { return nil }
         var all = ContingencyTable(rows: rows, columns: cols)
         for t in top1 { all.add(t) }
         let limit = max(2, topK)
-        var modelByFold = FoldTallies(folds: top1.count), baselineByFold = FoldTallies(folds: top1.count)
+        var modelByFold = FoldTallies(folds: top1.count)
+        var baselineByFold = FoldTallies(folds: top1.count)
         var train = [Int](repeating: 0, count: rows * cols)
         var columnTotals = [Int](repeating: 0, count: cols)
         for (f, test) in top1.enumerated() where foldTotals[f] > 0 {
@@ -119,7 +121,8 @@ public enum CountTablePredictor {
             }
             let fallback = ranking(columnTotals, limit: limit)
             let member = membership.flatMap { f < $0.count ? $0[f] : nil }
-            var model = PredictionTally(), baseline = PredictionTally()
+            var model = PredictionTally()
+            var baseline = PredictionTally()
             test.counts.withUnsafeBufferPointer { testBuf in
                 train.withUnsafeBufferPointer { trainBuf in
                     for i in 0..<rows {
@@ -132,12 +135,40 @@ public enum CountTablePredictor {
                         if let member {
                             member.counts.withUnsafeBufferPointer { mb in
                                 let memberRow = UnsafeBufferPointer(rebasing: mb[lo..<(lo + cols)])
-                                tally(&model, guesses: guesses, testTop1: testRow, testMembership: memberRow, topK: topK, covered: fitted > 0)
-                                tally(&baseline, guesses: fallback, testTop1: testRow, testMembership: memberRow, topK: topK, covered: true)
+                                tally(
+                                    &model,
+                                    guesses: guesses,
+                                    testTop1: testRow,
+                                    testMembership: memberRow,
+                                    topK: topK,
+                                    covered: fitted > 0
+                                )
+                                tally(
+                                    &baseline,
+                                    guesses: fallback,
+                                    testTop1: testRow,
+                                    testMembership: memberRow,
+                                    topK: topK,
+                                    covered: true
+                                )
                             }
                         } else {
-                            tally(&model, guesses: guesses, testTop1: testRow, testMembership: nil, topK: topK, covered: fitted > 0)
-                            tally(&baseline, guesses: fallback, testTop1: testRow, testMembership: nil, topK: topK, covered: true)
+                            tally(
+                                &model,
+                                guesses: guesses,
+                                testTop1: testRow,
+                                testMembership: nil,
+                                topK: topK,
+                                covered: fitted > 0
+                            )
+                            tally(
+                                &baseline,
+                                guesses: fallback,
+                                testTop1: testRow,
+                                testMembership: nil,
+                                topK: topK,
+                                covered: true
+                            )
                         }
                     }
                 }
@@ -146,7 +177,10 @@ public enum CountTablePredictor {
             baselineByFold[f] = baseline
         }
         return CrossValidation(
-            model: modelByFold.total, baseline: baselineByFold.total, foldsWithData: withData, modelByFold: modelByFold,
+            model: modelByFold.total,
+            baseline: baselineByFold.total,
+            foldsWithData: withData,
+            modelByFold: modelByFold,
             baselineByFold: baselineByFold
         )
     }

@@ -22,7 +22,8 @@ public struct FoldTallies: Sendable, Equatable {
     public var byFold: [PredictionTally]
 
     /// The method, as written into every `"interval"` JSON object.
-    public static let method = "range over folds by problem: lowest and highest per-fold value among the folds with test tokens"
+    public static let method =
+        "range over folds by problem: lowest and highest per-fold value among the folds with test tokens"
 
     /// `folds` empty tallies.
     public init(folds: Int) { byFold = [PredictionTally](repeating: PredictionTally(), count: max(0, folds)) }
@@ -41,7 +42,9 @@ public struct FoldTallies: Sendable, Equatable {
 
     /// Adds another set of per-fold tallies fold by fold (the larger fold count wins).
     public static func += (a: inout FoldTallies, b: FoldTallies) {
-        if a.byFold.count < b.byFold.count { a.byFold += [PredictionTally](repeating: PredictionTally(), count: b.byFold.count - a.byFold.count) }
+        if a.byFold.count < b.byFold.count {
+            a.byFold += [PredictionTally](repeating: PredictionTally(), count: b.byFold.count - a.byFold.count)
+        }
         for (f, t) in b.byFold.enumerated() { a.byFold[f] += t }
     }
 
@@ -71,7 +74,9 @@ public struct FoldTallies: Sendable, Equatable {
             .init("top2_accuracy", rangeJSON { $0.top2Accuracy }),
             .init("set_recall", hasSetRecall ? rangeJSON { $0.setRecall(topK: topK) } : .null),
         ]
-        if foldsWithData < 2 { m.append(.init(Insufficient.key, .string(Insufficient.folds(problems: problems, filled: foldsWithData)))) }
+        if foldsWithData < 2 {
+            m.append(.init(Insufficient.key, .string(Insufficient.folds(problems: problems, filled: foldsWithData))))
+        }
         return .object(m)
     }
 

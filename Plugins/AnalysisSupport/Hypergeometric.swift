@@ -35,8 +35,10 @@ public enum Hypergeometric {
         var u = rng.nextUnit()
         if u < pMode { return mode }
         u -= pMode
-        var up = mode, down = mode
-        var pUp = pMode, pDown = pMode
+        var up = mode
+        var down = mode
+        var pUp = pMode
+        var pDown = pMode
         let rest = bigN - bigK - n
         while true {
             var moved = false

@@ -51,9 +51,12 @@ public struct ProblemCountAccumulator: Sendable, Equatable {
     public mutating func rows(for block: RoutingBlock) -> [Int] {
         var out = [Int](repeating: 0, count: block.tokenCount)
         var cache: [Int64: [UInt16: Int]] = [:]
-        var lastDomain: UInt16 = .max, lastProblem: Int64 = .min, lastRow = -1
+        var lastDomain: UInt16 = .max
+        var lastProblem: Int64 = .min
+        var lastRow = -1
         for t in 0..<block.tokenCount {
-            let d = block.domain[t], p = block.problemID[t]
+            let d = block.domain[t]
+            let p = block.problemID[t]
             if d == lastDomain, p == lastProblem, lastRow >= 0 {
                 out[t] = lastRow
                 continue
@@ -117,11 +120,14 @@ public struct ProblemCountAccumulator: Sendable, Equatable {
     /// - Throws: ``RoutingError/incompatibleMerge(_:)`` when the widths differ.
     public mutating func merge(_ other: ProblemCountAccumulator) throws {
         guard other.width == width else {
-            throw RoutingError.incompatibleMerge("per-problem counts of width \(other.width) cannot merge into width \(width)")
+            throw RoutingError.incompatibleMerge(
+                "per-problem counts of width \(other.width) cannot merge into width \(width)"
+            )
         }
         for (r, key) in other.keys.enumerated() {
             let mine = row(for: key)
-            let a = mine * width, b = r * width
+            let a = mine * width
+            let b = r * width
             for i in 0..<width { storage[a + i] += other.storage[b + i] }
         }
     }

@@ -28,9 +28,11 @@ public struct ProblemSet: Sendable, Equatable {
     /// Adds the problems of every token of a block.
     public mutating func insert(from block: RoutingBlock) {
         var seen: Set<PackedProblem> = []
-        var lastDomain: UInt16 = .max, lastProblem: Int64 = .min
+        var lastDomain: UInt16 = .max
+        var lastProblem: Int64 = .min
         for t in 0..<block.tokenCount {
-            let d = block.domain[t], p = block.problemID[t]
+            let d = block.domain[t]
+            let p = block.problemID[t]
             if d == lastDomain, p == lastProblem { continue }
             lastDomain = d
             lastProblem = p

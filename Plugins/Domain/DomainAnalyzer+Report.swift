@@ -66,9 +66,13 @@ extension DomainAnalyzer {
         for (d, name) in domainNames.enumerated() where !byDomain[d].isEmpty {
             let slots = byDomain[d].sorted { problemKeys[$0].id < problemKeys[$1].id }
             var sum = DomainSummary(
-                name: name, local: d, slots: slots,
-                usage: [Double](repeating: 0, count: LE), top1: [Double](repeating: 0, count: LE),
-                pairs: [Double](repeating: 0, count: cells), affinity: [Double](repeating: 0, count: cells)
+                name: name,
+                local: d,
+                slots: slots,
+                usage: [Double](repeating: 0, count: LE),
+                top1: [Double](repeating: 0, count: LE),
+                pairs: [Double](repeating: 0, count: cells),
+                affinity: [Double](repeating: 0, count: cells)
             )
             for s in slots {
                 sum.tokens += problemTokens[s]
@@ -148,7 +152,8 @@ extension DomainAnalyzer {
             let ua = Array(a.usage[(l * E)..<((l + 1) * E)])
             let ub = Array(b.usage[(l * E)..<((l + 1) * E)])
             var c = LayerComparison(
-                js: DomainStatistics.jsBits(ua, ub), tv: DomainStatistics.totalVariation(ua, ub)
+                js: DomainStatistics.jsBits(ua, ub),
+                tv: DomainStatistics.totalVariation(ua, ub)
             )
             if transitionsEnabled && l + 1 < layers {
                 let fa = Array(a.affinity[(l * EE)..<((l + 1) * EE)])
@@ -210,13 +215,22 @@ extension DomainAnalyzer {
             let fb = Array(b.pairs[(l * EE)..<((l + 1) * EE)])
             out.append(
                 TransitionLayer(
-                    js: DomainStatistics.jsBits(fa, fb), tv: DomainStatistics.totalVariation(fa, fb), p: perm.pValues[l],
-                    adjustedP: perm.adjustedP[l], ci: boot[l], nullMean: perm.nullMean[l], nullP95: perm.nullP95[l]
+                    js: DomainStatistics.jsBits(fa, fb),
+                    tv: DomainStatistics.totalVariation(fa, fb),
+                    p: perm.pValues[l],
+                    adjustedP: perm.adjustedP[l],
+                    ci: boot[l],
+                    nullMean: perm.nullMean[l],
+                    nullP95: perm.nullP95[l]
                 )
             )
         }
         return TransitionTest(
-            layers: out, permutation: perm, permutationSeed: permutationSeed, bootstrapSeed: bootstrapSeed, resamples: resamples
+            layers: out,
+            permutation: perm,
+            permutationSeed: permutationSeed,
+            bootstrapSeed: bootstrapSeed,
+            resamples: resamples
         )
     }
 
@@ -259,7 +273,9 @@ extension DomainAnalyzer {
         var score = TransferScore(layerPairs: layers - 1)
         predictor.score(pairs, into: &score)
         return ProblemScore(
-            correct: score.correct.reduce(0, +), baseline: score.baseline.reduce(0, +), total: score.total.reduce(0, +)
+            correct: score.correct.reduce(0, +),
+            baseline: score.baseline.reduce(0, +),
+            total: score.total.reduce(0, +)
         )
     }
 
@@ -323,7 +339,11 @@ extension DomainAnalyzer {
         }
         func finished(_ method: String, folds: Int) -> CrossValidation {
             let tag = 0x6376_0000 + UInt64(index)
-            let intervals = Self.bootstrapAccuracy(parts, resamples: resamples, seed: DomainStatistics.derivedSeed(seed, tag: tag))
+            let intervals = Self.bootstrapAccuracy(
+                parts,
+                resamples: resamples,
+                seed: DomainStatistics.derivedSeed(seed, tag: tag)
+            )
             return CrossValidation(score: score, method: method, folds: folds, parts: parts, intervals: intervals)
         }
         if n < F {
@@ -349,7 +369,10 @@ extension DomainAnalyzer {
             let fp = (0..<cells).map { Double(folds[base + $0]) }
             run(foldPairs: fp, foldTop1: ft, members: members)
         }
-        return finished("\(F)-fold by problem (fold = (problem id mod \(F) + fnv1a(domain) mod \(F)) mod \(F))", folds: used)
+        return finished(
+            "\(F)-fold by problem (fold = (problem id mod \(F) + fnv1a(domain) mod \(F)) mod \(F))",
+            folds: used
+        )
     }
 
     struct Transfer {
@@ -391,7 +414,11 @@ extension DomainAnalyzer {
                 if problemPairsEnabled {
                     let parts = b.slots.compactMap { s in problemPairs(s).map { problemScore(predictor, $0) } }
                     let tag = 0x7466_0000 + UInt64(out.count)
-                    intervals = Self.bootstrapAccuracy(parts, resamples: resamples, seed: DomainStatistics.derivedSeed(seed, tag: tag))
+                    intervals = Self.bootstrapAccuracy(
+                        parts,
+                        resamples: resamples,
+                        seed: DomainStatistics.derivedSeed(seed, tag: tag)
+                    )
                 }
                 out.append(Transfer(train: a.name, test: b.name, score: score, cv: cvs[j], intervals: intervals))
             }
@@ -403,7 +430,10 @@ extension DomainAnalyzer {
 
     public func finish() throws -> AnalyzerReport {
         guard shape != nil else {
-            throw RoutingError.analyzerFailed(name: name, message: "finish was called before begin; call begin(_:) first")
+            throw RoutingError.analyzerFailed(
+                name: name,
+                message: "finish was called before begin; call begin(_:) first"
+            )
         }
         let folds = foldPairs()
         let domains = summaries(folds: folds)
@@ -412,7 +442,9 @@ extension DomainAnalyzer {
         var pairIndex = 0
         for i in 0..<domains.count {
             for j in (i + 1)..<domains.count {
-                pairs.append(compare(domains[i], domains[j], pairIndex: pairIndex, test: pairIndex < Self.maximumTestedPairs))
+                pairs.append(
+                    compare(domains[i], domains[j], pairIndex: pairIndex, test: pairIndex < Self.maximumTestedPairs)
+                )
                 pairIndex += 1
             }
         }
@@ -431,14 +463,17 @@ extension DomainAnalyzer {
         ReportTable(
             title: "Domains (problems are the units of the significance tests)",
             columns: ["domain", "problems", "tokens", "records", "incomplete tokens"],
-            rows: domains.map { ["\($0.name)", "\($0.slots.count)", "\($0.tokens)", "\($0.records)", "\($0.incomplete)"] }
+            rows: domains.map {
+                ["\($0.name)", "\($0.slots.count)", "\($0.tokens)", "\($0.records)", "\($0.incomplete)"]
+            }
         )
     }
 
     private var seedValue: ReportValue { .integer(seed) }
 
     private func notApplicable(_ domains: [DomainSummary]) -> AnalyzerReport {
-        let note = domains.isEmpty
+        let note =
+            domains.isEmpty
             ? "no tokens were seen; the domain comparison needs two or more domains"
             : "only one domain (\(domains[0].name)) was seen; the domain comparison needs two or more domains"
         return AnalyzerReport(
@@ -487,7 +522,8 @@ extension DomainAnalyzer {
             "derived_seed": .string(String(pairSeed)),
             "statistic": "per-layer JS divergence (bits) of pooled usage counts; labels permuted across whole problems",
             "minimum_p_value": .number(p.minimumP), "max_layer_p_value": .number(p.maxLayerP),
-            "adjustment": "single-step max-T over layers (Westfall-Young): p_value_adjusted = share of relabelings whose maximum over layers reaches the layer's JS",
+            "adjustment":
+                "single-step max-T over layers (Westfall-Young): p_value_adjusted = share of relabelings whose maximum over layers reaches the layer's JS",
             "null_max_p95_js_bits": .number(p.nullMaxP95),
             "alpha": .number(Self.alpha),
             "significant": Self.significant(p.maxLayerP),
@@ -500,9 +536,11 @@ extension DomainAnalyzer {
         guard let t else { return .null }
         let p = t.permutation
         return [
-            "statistic": "per layer pair l -> l+1: JS divergence (bits) between the joint distributions of (top1_l, top1_{l+1}) over tokens with both layers present; labels permuted across whole problems",
+            "statistic":
+                "per layer pair l -> l+1: JS divergence (bits) between the joint distributions of (top1_l, top1_{l+1}) over tokens with both layers present; labels permuted across whole problems",
             "permutation": [
-                "method": .string(p.method), "relabelings": .int(p.relabelings), "derived_seed": .string(String(t.permutationSeed)),
+                "method": .string(p.method), "relabelings": .int(p.relabelings),
+                "derived_seed": .string(String(t.permutationSeed)),
                 "minimum_p_value": .number(p.minimumP), "max_layer_pair_p_value": .number(p.maxLayerP),
                 "null_max_p95_js_bits": .number(p.nullMaxP95), "alpha": .number(Self.alpha),
                 "significant": Self.significant(p.maxLayerP),
@@ -513,7 +551,8 @@ extension DomainAnalyzer {
             "layer_pairs": .array(
                 t.layers.enumerated().map { l, c in
                     [
-                        "from": .int(l), "to": .int(l + 1), "js_divergence_bits": .number(c.js), "total_variation": .number(c.tv),
+                        "from": .int(l), "to": .int(l + 1), "js_divergence_bits": .number(c.js),
+                        "total_variation": .number(c.tv),
                         "p_value": .number(c.p), "p_value_adjusted": .number(c.adjustedP), "ci95": Self.ci(c.ci),
                         "null_mean_js_bits": .number(c.nullMean), "null_p95_js_bits": .number(c.nullP95),
                         "significant": Self.significant(c.adjustedP),
@@ -548,7 +587,9 @@ extension DomainAnalyzer {
         var layersJSON: [ReportValue] = []
         for (l, c) in first.layers.enumerated() {
             var m = layerJSON(c, layer: l)
-            let usage = ReportValue.object(domains.map { .init($0.name, .array($0.usageShares(layer: l, experts: E).map { .number($0) })) })
+            let usage = ReportValue.object(
+                domains.map { .init($0.name, .array($0.usageShares(layer: l, experts: E).map { .number($0) })) }
+            )
             m.insert(.init("usage", usage), at: 6)
             layersJSON.append(.object(m))
         }
@@ -602,7 +643,8 @@ extension DomainAnalyzer {
             "permutation": permutationJSON(first.permutation, seed: first.permutationSeed),
             "bootstrap": [
                 "resamples": .int(resamples), "seed": seedValue, "derived_seed": .string(String(first.bootstrapSeed)),
-                "interval": "percentile 2.5% and 97.5% (type 7), problems resampled with replacement within each domain",
+                "interval":
+                    "percentile 2.5% and 97.5% (type 7), problems resampled with replacement within each domain",
             ],
             "pairs": .array(pairsJSON),
             "transfer": .array(transferJSON),
@@ -611,7 +653,8 @@ extension DomainAnalyzer {
                 ? [
                     "resamples": .int(resamples), "seed": seedValue,
                     "unit": "problems of the test domain, resampled with replacement",
-                    "interval": "percentile 2.5% and 97.5% (type 7) of pooled accuracy; the difference from the baseline is paired within each resample",
+                    "interval":
+                        "percentile 2.5% and 97.5% (type 7) of pooled accuracy; the difference from the baseline is paired within each resample",
                 ] : .null,
         ]
 
@@ -620,12 +663,17 @@ extension DomainAnalyzer {
         tables.append(
             ReportTable(
                 title: "Expert usage divergence per layer: \(a.name) vs \(b.name) (\(nA) vs \(nB) problems)",
-                columns: ["layer", "JS (bits)", "TV", "p (permutation)", "p adjusted (max-T)", "95% CI (bootstrap)", "null mean JS",
-                          "null 95th pct.", "affinity JS l->l+1", "affinity TV"],
+                columns: [
+                    "layer", "JS (bits)", "TV", "p (permutation)", "p adjusted (max-T)", "95% CI (bootstrap)",
+                    "null mean JS",
+                    "null 95th pct.", "affinity JS l->l+1", "affinity TV",
+                ],
                 rows: first.layers.enumerated().map { l, c in
                     [
-                        "\(l)", f(c.js, 4), f(c.tv, 4), f(c.p, 4), f(c.adjustedP, 4), "[\(f(c.ci.lo, 4)), \(f(c.ci.hi, 4))]",
-                        f(c.nullMean, 4), f(c.nullP95, 4), c.affinityJS.map { f($0, 4) } ?? "-", c.affinityTV.map { f($0, 4) } ?? "-",
+                        "\(l)", f(c.js, 4), f(c.tv, 4), f(c.p, 4), f(c.adjustedP, 4),
+                        "[\(f(c.ci.lo, 4)), \(f(c.ci.hi, 4))]",
+                        f(c.nullMean, 4), f(c.nullP95, 4), c.affinityJS.map { f($0, 4) } ?? "-",
+                        c.affinityTV.map { f($0, 4) } ?? "-",
                     ]
                 }
             )
@@ -633,9 +681,12 @@ extension DomainAnalyzer {
         if let t = first.transitions {
             tables.append(
                 ReportTable(
-                    title: "Top-1 -> top-1 transition divergence per layer pair: \(a.name) vs \(b.name) (\(nA) vs \(nB) problems)",
-                    columns: ["layer pair", "JS (bits)", "TV", "p (permutation)", "p adjusted (max-T)", "95% CI (bootstrap)",
-                              "null mean JS", "null 95th pct."],
+                    title:
+                        "Top-1 -> top-1 transition divergence per layer pair: \(a.name) vs \(b.name) (\(nA) vs \(nB) problems)",
+                    columns: [
+                        "layer pair", "JS (bits)", "TV", "p (permutation)", "p adjusted (max-T)", "95% CI (bootstrap)",
+                        "null mean JS", "null 95th pct.",
+                    ],
                     rows: t.layers.enumerated().map { l, c in
                         [
                             "\(l)->\(l + 1)", f(c.js, 4), f(c.tv, 4), f(c.p, 4), f(c.adjustedP, 4), Self.interval(c.ci),
@@ -649,11 +700,15 @@ extension DomainAnalyzer {
             tables.append(
                 ReportTable(
                     title: "All pairs of domains",
-                    columns: ["a", "b", "problems", "max-layer JS (bits)", "at layer", "p at that layer", "p (max over layers)"],
+                    columns: [
+                        "a", "b", "problems", "max-layer JS (bits)", "at layer", "p at that layer",
+                        "p (max over layers)",
+                    ],
                     rows: pairs.map { p in
                         let (l, js) = Self.maxLayer(p)
                         return [
-                            p.a.name, p.b.name, "\(p.a.slots.count) vs \(p.b.slots.count)", f(js, 4), l.map { "\($0)" } ?? "-",
+                            p.a.name, p.b.name, "\(p.a.slots.count) vs \(p.b.slots.count)", f(js, 4),
+                            l.map { "\($0)" } ?? "-",
                             l.map { f(p.layers[$0].p, 4) } ?? "-", f(p.permutation?.maxLayerP ?? .nan, 4),
                         ]
                     }
@@ -663,16 +718,22 @@ extension DomainAnalyzer {
         if !transfer.isEmpty {
             tables.append(
                 ReportTable(
-                    title: "Transfer: next-layer top-1 predictor fitted on one domain, scored on another (pooled over layer pairs)",
-                    columns: ["train", "test", "top-1 acc.", "95% CI", "within-test CV", "95% CI (CV)", "most frequent (train)",
-                              "most frequent (CV)", "coverage", "chance", "below baseline"],
+                    title:
+                        "Transfer: next-layer top-1 predictor fitted on one domain, scored on another (pooled over layer pairs)",
+                    columns: [
+                        "train", "test", "top-1 acc.", "95% CI", "within-test CV", "95% CI (CV)",
+                        "most frequent (train)",
+                        "most frequent (CV)", "coverage", "chance", "below baseline",
+                    ],
                     rows: transfer.map { t in
                         [
                             t.train, t.test, f(t.score.accuracy, 4), Self.interval(t.intervals?.accuracy),
                             f(t.cv?.score.accuracy ?? .nan, 4), Self.interval(t.cv?.intervals?.accuracy),
                             f(t.score.baselineAccuracy, 4), f(t.cv?.score.baselineAccuracy ?? .nan, 4),
                             f(t.score.coverage, 4), f(1 / Double(E), 4),
-                            [t.belowBaseline ? "yes" : "no", t.cvBelowBaseline == true ? "CV yes" : nil].compactMap { $0 }.joined(separator: ", "),
+                            [t.belowBaseline ? "yes" : "no", t.cvBelowBaseline == true ? "CV yes" : nil].compactMap {
+                                $0
+                            }.joined(separator: ", "),
                         ]
                     }
                 )
@@ -684,8 +745,10 @@ extension DomainAnalyzer {
             .heatmap(
                 ReportFigure.Heatmap(
                     title: "Expert usage share per layer: \(d.name) (\(d.slots.count) problems, \(d.tokens) tokens)",
-                    xLabel: "expert", yLabel: "layer",
-                    rowLabels: (0..<layers).map { "\($0)" }, columnLabels: (0..<E).map { "\($0)" },
+                    xLabel: "expert",
+                    yLabel: "layer",
+                    rowLabels: (0..<layers).map { "\($0)" },
+                    columnLabels: (0..<E).map { "\($0)" },
                     values: (0..<layers).map { d.usageShares(layer: $0, experts: E) }
                 )
             )
@@ -698,7 +761,8 @@ extension DomainAnalyzer {
                         + (tested
                             ? "error bars: 95% bootstrap CI by problem; marker: permutation null's 95th percentile; highlighted: p < 0.05 adjusted over \(layers) layers)"
                             : "not tested)"),
-                    xLabel: "layer", yLabel: "JS divergence (bits)",
+                    xLabel: "layer",
+                    yLabel: "JS divergence (bits)",
                     labels: (0..<layers).map { "\($0)" },
                     values: first.layers.map { $0.js.isFinite ? $0.js : 0 },
                     highlighted: first.layers.map { $0.adjustedP.isFinite && $0.adjustedP < Self.alpha },
@@ -713,14 +777,18 @@ extension DomainAnalyzer {
             figures.append(
                 .bars(
                     ReportFigure.BarChart(
-                        title: "JS divergence of top-1 -> top-1 transitions per layer pair l -> l+1: \(a.name) vs \(b.name) (\(nA) vs \(nB) problems; "
+                        title:
+                            "JS divergence of top-1 -> top-1 transitions per layer pair l -> l+1: \(a.name) vs \(b.name) (\(nA) vs \(nB) problems; "
                             + "error bars: 95% bootstrap CI by problem; marker: permutation null's 95th percentile; highlighted: p < 0.05 adjusted over \(layers - 1) layer pairs)",
-                        xLabel: "layer pair (source layer l)", yLabel: "JS divergence (bits)",
+                        xLabel: "layer pair (source layer l)",
+                        yLabel: "JS divergence (bits)",
                         labels: (0..<(layers - 1)).map { "\($0)" },
                         values: t.layers.map { $0.js.isFinite ? $0.js : 0 },
                         highlighted: t.layers.map { $0.adjustedP.isFinite && $0.adjustedP < Self.alpha },
-                        lower: t.layers.map(\.ci.lo), upper: t.layers.map(\.ci.hi),
-                        reference: t.layers.map(\.nullP95), referenceLabel: "permutation null, 95th percentile"
+                        lower: t.layers.map(\.ci.lo),
+                        upper: t.layers.map(\.ci.hi),
+                        reference: t.layers.map(\.nullP95),
+                        referenceLabel: "permutation null, 95th percentile"
                     )
                 )
             )
@@ -754,11 +822,17 @@ extension DomainAnalyzer {
             figures.append(
                 .bars(
                     ReportFigure.BarChart(
-                        title: "Next-layer top-1 accuracy: fitted on one domain and scored on another, and cross-validated within each (error bars: 95% bootstrap CI over test problems; marker: most-frequent baseline; highlighted: below its baseline; chance \(f(1 / Double(E), 4)))",
-                        xLabel: "predictor", yLabel: "top-1 accuracy",
-                        labels: labels, values: values, highlighted: below,
-                        lower: problemPairsEnabled ? lower : nil, upper: problemPairsEnabled ? upper : nil,
-                        reference: reference, referenceLabel: "most-frequent baseline"
+                        title:
+                            "Next-layer top-1 accuracy: fitted on one domain and scored on another, and cross-validated within each (error bars: 95% bootstrap CI over test problems; marker: most-frequent baseline; highlighted: below its baseline; chance \(f(1 / Double(E), 4)))",
+                        xLabel: "predictor",
+                        yLabel: "top-1 accuracy",
+                        labels: labels,
+                        values: values,
+                        highlighted: below,
+                        lower: problemPairsEnabled ? lower : nil,
+                        upper: problemPairsEnabled ? upper : nil,
+                        reference: reference,
+                        referenceLabel: "most-frequent baseline"
                     )
                 )
             )
@@ -774,7 +848,8 @@ extension DomainAnalyzer {
                 .init(
                     label: "max per-layer usage JS, \(a.name) vs \(b.name) (layer \(l))",
                     value: "\(f(maxJS, 4)) bits, p = \(f(c.p, 4)) (\(nA) vs \(nB) problems)",
-                    reference: "null mean \(f(c.nullMean, 4)) bits; p over max of layers \(f(first.permutation?.maxLayerP ?? .nan, 4))"
+                    reference:
+                        "null mean \(f(c.nullMean, 4)) bits; p over max of layers \(f(first.permutation?.maxLayerP ?? .nan, 4))"
                 )
             )
         }
@@ -785,15 +860,22 @@ extension DomainAnalyzer {
                 .init(
                     label: "mean per-layer usage JS, \(a.name) vs \(b.name)",
                     value: "\(f(finiteJS.reduce(0, +) / Double(finiteJS.count), 4)) bits",
-                    reference: finiteNull.isEmpty ? "no null" : "null mean \(f(finiteNull.reduce(0, +) / Double(finiteNull.count), 4)) bits"
+                    reference: finiteNull.isEmpty
+                        ? "no null" : "null mean \(f(finiteNull.reduce(0, +) / Double(finiteNull.count), 4)) bits"
                 )
             )
         }
         if let p = first.permutation {
-            headlines.append(significanceHeadline(
-                label: "usage differs, \(a.name) vs \(b.name) (p adjusted over \(Self.counted(layers, "layer", "layers")))", unit: ("layer", "layers"),
-                permutation: p, nA: nA, nB: nB
-            ))
+            headlines.append(
+                significanceHeadline(
+                    label:
+                        "usage differs, \(a.name) vs \(b.name) (p adjusted over \(Self.counted(layers, "layer", "layers")))",
+                    unit: ("layer", "layers"),
+                    permutation: p,
+                    nA: nA,
+                    nB: nB
+                )
+            )
         }
         if let t = first.transitions {
             var best: Int?
@@ -806,21 +888,29 @@ extension DomainAnalyzer {
                     .init(
                         label: "max per-layer-pair top-1 transition JS, \(a.name) vs \(b.name) (\(l)->\(l + 1))",
                         value: "\(f(c.js, 4)) bits, p = \(f(c.p, 4)), adjusted \(f(c.adjustedP, 4))",
-                        reference: "null mean \(f(c.nullMean, 4)) bits, 95th percentile \(f(c.nullP95, 4)); 95% CI \(Self.interval(c.ci))"
+                        reference:
+                            "null mean \(f(c.nullMean, 4)) bits, 95th percentile \(f(c.nullP95, 4)); 95% CI \(Self.interval(c.ci))"
                     )
                 )
             }
-            headlines.append(significanceHeadline(
-                label: "top-1 transitions differ, \(a.name) vs \(b.name) (p adjusted over \(Self.counted(layers - 1, "layer pair", "layer pairs")))",
-                unit: ("layer pair", "layer pairs"), permutation: t.permutation, nA: nA, nB: nB
-            ))
+            headlines.append(
+                significanceHeadline(
+                    label:
+                        "top-1 transitions differ, \(a.name) vs \(b.name) (p adjusted over \(Self.counted(layers - 1, "layer pair", "layer pairs")))",
+                    unit: ("layer pair", "layer pairs"),
+                    permutation: t.permutation,
+                    nA: nA,
+                    nB: nB
+                )
+            )
         }
         for t in transfer where (t.train == a.name && t.test == b.name) || (t.train == b.name && t.test == a.name) {
             headlines.append(
                 .init(
                     label: "next-layer top-1 accuracy, fitted on \(t.train), tested on \(t.test)",
                     value: f(t.score.accuracy, 4),
-                    reference: "95% CI \(Self.interval(t.intervals?.accuracy)); within-\(t.test) CV \(f(t.cv?.score.accuracy ?? .nan, 4)) \(Self.interval(t.cv?.intervals?.accuracy)); most frequent \(f(t.score.baselineAccuracy, 4)); chance \(f(1 / Double(E), 4))"
+                    reference:
+                        "95% CI \(Self.interval(t.intervals?.accuracy)); within-\(t.test) CV \(f(t.cv?.score.accuracy ?? .nan, 4)) \(Self.interval(t.cv?.intervals?.accuracy)); most frequent \(f(t.score.baselineAccuracy, 4)); chance \(f(1 / Double(E), 4))"
                 )
             )
         }
@@ -830,7 +920,8 @@ extension DomainAnalyzer {
                 .init(
                     label: "BELOW BASELINE: next-layer predictor fitted on \(t.train), tested on \(t.test)",
                     value: "\(f(t.score.accuracy, 4)) < \(f(t.score.baselineAccuracy, 4))",
-                    reference: "most frequent top-1 of the training split; accuracy minus baseline 95% CI \(Self.interval(t.intervals?.difference))"
+                    reference:
+                        "most frequent top-1 of the training split; accuracy minus baseline 95% CI \(Self.interval(t.intervals?.difference))"
                 )
             )
         }
@@ -842,7 +933,8 @@ extension DomainAnalyzer {
                 .init(
                     label: "BELOW BASELINE: next-layer predictor cross-validated within \(t.test)",
                     value: "\(f(cv.score.accuracy, 4)) < \(f(cv.score.baselineAccuracy, 4))",
-                    reference: "most frequent top-1 of each training fold; accuracy minus baseline 95% CI \(Self.interval(cv.intervals?.difference))"
+                    reference:
+                        "most frequent top-1 of each training fold; accuracy minus baseline 95% CI \(Self.interval(cv.intervals?.difference))"
                 )
             )
         }
@@ -851,15 +943,20 @@ extension DomainAnalyzer {
             "Headline pair: the first two domains in sorted name order (\(a.name), \(b.name)); every pair is under \"pairs\" in the JSON."
         )
         if let p = first.permutation {
-            var s = "Permutation test: domain labels permuted across whole problems (\(a.name): \(nA), \(b.name): \(nB) problems), "
+            var s =
+                "Permutation test: domain labels permuted across whole problems (\(a.name): \(nA), \(b.name): \(nB) problems), "
             if p.method == "exact" {
-                s += "all C(\(nA + nB), \(nA)) = \(p.relabelings) relabelings enumerated (the observed one included); p = share with JS >= observed."
+                s +=
+                    "all C(\(nA + nB), \(nA)) = \(p.relabelings) relabelings enumerated (the observed one included); p = share with JS >= observed."
             } else {
-                s += "\(p.relabelings) relabelings sampled (SplitMix64, derived from seed \(seed)); p = (1 + count with JS >= observed) / (1 + \(p.relabelings))."
+                s +=
+                    "\(p.relabelings) relabelings sampled (SplitMix64, derived from seed \(seed)); p = (1 + count with JS >= observed) / (1 + \(p.relabelings))."
             }
             if let (num, den) = p.minimumFraction {
                 s += " Smallest attainable p-value: \(num)/\(den) = \(f(p.minimumP, 4))"
-                s += nA == nB ? " (a relabeling and its mirror give the same JS when both sides have equal problem counts)." : "."
+                s +=
+                    nA == nB
+                    ? " (a relabeling and its mirror give the same JS when both sides have equal problem counts)." : "."
             } else {
                 s += " Smallest attainable p-value: 1/\(p.relabelings + 1) = \(f(p.minimumP, 6))."
             }
@@ -882,11 +979,14 @@ extension DomainAnalyzer {
         }
         if let t = first.transitions {
             let perm = t.permutation
-            var s = "Transition test: per layer pair l->l+1, JS divergence (bits) between the two domains' joint distributions of (top1_l, top1_{l+1}) over tokens with both layers present (flattened E x E counts, normalised to sum 1); domain labels permuted across whole problems, "
-            s += perm.method == "exact"
+            var s =
+                "Transition test: per layer pair l->l+1, JS divergence (bits) between the two domains' joint distributions of (top1_l, top1_{l+1}) over tokens with both layers present (flattened E x E counts, normalised to sum 1); domain labels permuted across whole problems, "
+            s +=
+                perm.method == "exact"
                 ? "all \(perm.relabelings) relabelings enumerated"
                 : "\(perm.relabelings) relabelings sampled (at most \(Self.transitionRelabelingLimit))"
-            s += ", smallest attainable p \(f(perm.minimumP, 4)); bootstrap \(t.resamples) resamples of problems within each domain; p adjusted over \(layers - 1) layer pairs by max-T."
+            s +=
+                ", smallest attainable p \(f(perm.minimumP, 4)); bootstrap \(t.resamples) resamples of problems within each domain; p adjusted over \(layers - 1) layer pairs by max-T."
             notes.append(s)
         } else if transitionsEnabled && !problemPairsEnabled {
             notes.append(
@@ -912,10 +1012,14 @@ extension DomainAnalyzer {
         }
         let incomplete = domains.reduce(0) { $0 + $1.incomplete }
         if incomplete > 0 {
-            notes.append("\(incomplete) tokens lack some layers; usage counts the layers present and cross-layer counts use only the layer pairs present.")
+            notes.append(
+                "\(incomplete) tokens lack some layers; usage counts the layers present and cross-layer counts use only the layer pairs present."
+            )
         }
         if pairs.count > Self.maximumTestedPairs {
-            notes.append("Significance is computed for the first \(Self.maximumTestedPairs) pairs in sorted order only; the others show divergences without p-values.")
+            notes.append(
+                "Significance is computed for the first \(Self.maximumTestedPairs) pairs in sorted order only; the others show divergences without p-values."
+            )
         }
 
         return AnalyzerReport(
@@ -934,7 +1038,11 @@ extension DomainAnalyzer {
 
     /// "significant at layers 3, 8" or "not significant", against the smallest attainable p.
     private func significanceHeadline(
-        label: String, unit: (one: String, many: String), permutation p: DomainSignificance.Permutation, nA: Int, nB: Int
+        label: String,
+        unit: (one: String, many: String),
+        permutation p: DomainSignificance.Permutation,
+        nA: Int,
+        nB: Int
     ) -> AnalyzerReport.Headline {
         let f = DomainStatistics.fixed
         let hits = Self.significantIndices(p.adjustedP)
@@ -949,7 +1057,8 @@ extension DomainAnalyzer {
         } else {
             value = "not tested"
         }
-        var reference = "alpha \(f(Self.alpha, 2)); smallest attainable p \(f(p.minimumP, 4)) with \(nA) vs \(nB) problems"
+        var reference =
+            "alpha \(f(Self.alpha, 2)); smallest attainable p \(f(p.minimumP, 4)) with \(nA) vs \(nB) problems"
         if p.minimumP >= Self.alpha { reference += ": too few problems to reach alpha" }
         return .init(label: label, value: value, reference: reference)
     }

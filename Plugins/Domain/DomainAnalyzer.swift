@@ -173,7 +173,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         guard s.layers * s.experts <= Self.maximumUsageCells else {
             throw RoutingError.analyzerFailed(
                 name: name,
-                message: "L x E = \(s.layers * s.experts) exceeds \(Self.maximumUsageCells) cells per problem; run the domain analyzer on a model of fewer layers or experts"
+                message:
+                    "L x E = \(s.layers * s.experts) exceeds \(Self.maximumUsageCells) cells per problem; run the domain analyzer on a model of fewer layers or experts"
             )
         }
         shape = s
@@ -199,7 +200,10 @@ public final class DomainAnalyzer: RoutingAnalyzer {
 
     public func consume(_ block: RoutingBlock) throws {
         guard shape != nil else {
-            throw RoutingError.analyzerFailed(name: name, message: "consume was called before begin; call begin(_:) first")
+            throw RoutingError.analyzerFailed(
+                name: name,
+                message: "consume was called before begin; call begin(_:) first"
+            )
         }
         guard block.shape.layers == layers, block.shape.experts == experts, block.shape.topK == topK else {
             throw RoutingError.analyzerFailed(
@@ -222,7 +226,10 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     }
 
     private func badID(_ id: Int) -> RoutingError {
-        .analyzerFailed(name: name, message: "block holds expert id \(id), outside 0..<\(experts) (E); the block was not validated")
+        .analyzerFailed(
+            name: name,
+            message: "block holds expert id \(id), outside 0..<\(experts) (E); the block was not validated"
+        )
     }
 
     // MARK: - Domains and problems
@@ -299,8 +306,13 @@ public final class DomainAnalyzer: RoutingAnalyzer {
     /// - Complexity: O(T L k^2); no allocation, no look-up.
     private func accumulate<ID: FixedWidthInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
         let geometry = DomainKernel.Geometry(
-            layers: layers, experts: experts, topK: topK, pairCells: pairCells, transitions: transitionsEnabled,
-            foldsFromProblems: problemPairsEnabled, top2FastPath: top2FastPath
+            layers: layers,
+            experts: experts,
+            topK: topK,
+            pairCells: pairCells,
+            transitions: transitionsEnabled,
+            foldsFromProblems: problemPairsEnabled,
+            top2FastPath: top2FastPath
         )
         let pointers = storage.pointers(geometry)
         block.present.withUnsafeBufferPointer { present in

@@ -65,9 +65,17 @@ enum DomainKernel {
         let foldsFromProblems = g.foldsFromProblems
         let folds = DomainAnalyzer.crossValidationFolds
         // The pointers as locals, so the loops keep them in registers.
-        let problemDomain = p.problemDomain, problemFold = p.problemFold, problemSmall = p.problemSmall
-        let tokens = p.tokens, records = p.records, incomplete = p.incomplete
-        let usage = p.usage, top1 = p.top1, affinity = p.affinity, foldPairs = p.foldPairs, small = p.small
+        let problemDomain = p.problemDomain
+        let problemFold = p.problemFold
+        let problemSmall = p.problemSmall
+        let tokens = p.tokens
+        let records = p.records
+        let incomplete = p.incomplete
+        let usage = p.usage
+        let top1 = p.top1
+        let affinity = p.affinity
+        let foldPairs = p.foldPairs
+        let small = p.small
         if k == 2 && g.top2FastPath {
             for tok in 0..<slots.count {
                 let s = slots[tok]

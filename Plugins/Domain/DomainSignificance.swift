@@ -156,7 +156,9 @@ struct DomainSignificance {
                                 }
                                 let mx = Self.maxFinite(st)
                                 maxima.append(mx)
-                                if observedMax.isFinite && mx.isFinite && mx >= observedMax - Self.tolerance { maxGE += 1 }
+                                if observedMax.isFinite && mx.isFinite && mx >= observedMax - Self.tolerance {
+                                    maxGE += 1
+                                }
                             }
 
                             chosen.withUnsafeMutableBufferPointer { c in

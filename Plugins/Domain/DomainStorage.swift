@@ -44,7 +44,10 @@ final class DomainStorage {
 
     /// Empties every column: a new run (``DomainAnalyzer/begin(_:)``).
     func removeAll() {
-        for column in [domainAffinity, domainFoldPairs, problemDomain, problemFold, problemTokens, problemRecords, problemIncomplete, problemSmallOffset] {
+        for column in [
+            domainAffinity, domainFoldPairs, problemDomain, problemFold, problemTokens, problemRecords,
+            problemIncomplete, problemSmallOffset,
+        ] {
             column.removeAll()
         }
         for column in [problemUsage, problemTop1, smallPairs] { column.removeAll() }
@@ -54,10 +57,16 @@ final class DomainStorage {
     func pointers(_ geometry: DomainKernel.Geometry) -> DomainKernel.Pointers {
         DomainKernel.Pointers(
             geometry: geometry,
-            problemDomain: UnsafePointer(problemDomain.base), problemFold: UnsafePointer(problemFold.base),
-            problemSmall: UnsafePointer(problemSmallOffset.base), tokens: problemTokens.base,
-            records: problemRecords.base, incomplete: problemIncomplete.base, usage: problemUsage.base,
-            top1: problemTop1.base, affinity: domainAffinity.base, foldPairs: domainFoldPairs.base,
+            problemDomain: UnsafePointer(problemDomain.base),
+            problemFold: UnsafePointer(problemFold.base),
+            problemSmall: UnsafePointer(problemSmallOffset.base),
+            tokens: problemTokens.base,
+            records: problemRecords.base,
+            incomplete: problemIncomplete.base,
+            usage: problemUsage.base,
+            top1: problemTop1.base,
+            affinity: domainAffinity.base,
+            foldPairs: domainFoldPairs.base,
             small: smallPairs.base
         )
     }

@@ -54,7 +54,8 @@ struct FullPathTable: Sendable {
     /// so that the cache misses of a batch overlap instead of stalling the ``add(_:count:)``
     /// calls that follow one at a time. Changes no counts.
     mutating func warm(_ keys: UnsafePointer<UInt64>, flags: UnsafePointer<Bool>, count: Int) {
-        let n = wordsPerKey, mask = slotMask
+        let n = wordsPerKey
+        let mask = slotMask
         var sink: UInt32 = 0
         slots.withUnsafeBufferPointer { sb in
             guard let base = sb.baseAddress else { return }
@@ -146,4 +147,3 @@ struct FullPathTable: Sendable {
         return order.prefix(max(0, n)).map { (Array(keys[($0 * w)..<(($0 + 1) * w)]), counts[$0]) }
     }
 }
-

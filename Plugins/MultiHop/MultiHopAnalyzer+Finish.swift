@@ -15,7 +15,8 @@ extension MultiHopAnalyzer {
         // at layer 3 or later) as their marginals over the first layers.
         var windowDense = Array(windowDense)
         if !windowComplete4.isEmpty {
-            let e2 = experts * experts, e3 = e2 * experts
+            let e2 = experts * experts
+            let e3 = e2 * experts
             for code in windowComplete4.indices where windowComplete4[code] > 0 {
                 let x = windowComplete4[code]
                 windowDense[windowOffset[2] + code] += x
@@ -36,17 +37,33 @@ extension MultiHopAnalyzer {
             }
             windows.append(
                 MultiHopReportBuilder.WindowCounts(
-                    length: w, dense: windowOffset[wi] >= 0, entries: entries,
+                    length: w,
+                    dense: windowOffset[wi] >= 0,
+                    entries: entries,
                     starts: Array(windowStarts[(wi * layers)..<((wi + 1) * layers)])
                 )
             )
         }
         return MultiHopReportBuilder(
-            shape: ctx.shape, seed: ctx.seed, folds: folds, maxOrder: maxOrder, effectiveMaxOrder: effectiveMaxOrder,
-            nullReplicates: nullReplicates, tokens: tokens, records: records, completeTokens: completeTokens,
-            problems: problems, pairStats: Array(pairStats), pairCounts: pairCounts,
-            layerTop1: Array(layerTop1), pathCounts: pathCounts, orderOffset: Array(orderOffset), windows: windows,
-            bitsPerID: bitsPerID, distinctFullPaths: fullPaths.distinct, fullPathEntropy: fullPaths.entropyBits
+            shape: ctx.shape,
+            seed: ctx.seed,
+            folds: folds,
+            maxOrder: maxOrder,
+            effectiveMaxOrder: effectiveMaxOrder,
+            nullReplicates: nullReplicates,
+            tokens: tokens,
+            records: records,
+            completeTokens: completeTokens,
+            problems: problems,
+            pairStats: Array(pairStats),
+            pairCounts: pairCounts,
+            layerTop1: Array(layerTop1),
+            pathCounts: pathCounts,
+            orderOffset: Array(orderOffset),
+            windows: windows,
+            bitsPerID: bitsPerID,
+            distinctFullPaths: fullPaths.distinct,
+            fullPathEntropy: fullPaths.entropyBits
         ).build()
     }
 }

@@ -123,7 +123,12 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
     ///   - folds: problem-level folds for cross-validation.
     ///   - nullReplicates: shuffled tables per layer pair for the mutual-information null.
     ///   - pathTableBudget: the most counters one context order may use (default 2^23).
-    public init(maxOrder: Int = 4, folds: Int = ProblemFolds.defaultCount, nullReplicates: Int = 20, pathTableBudget: Int = 1 << 23) {
+    public init(
+        maxOrder: Int = 4,
+        folds: Int = ProblemFolds.defaultCount,
+        nullReplicates: Int = 20,
+        pathTableBudget: Int = 1 << 23
+    ) {
         self.maxOrder = max(1, maxOrder)
         self.folds = ProblemFolds(count: folds)
         self.nullReplicates = max(0, nullReplicates)
@@ -142,12 +147,16 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
 
     public func begin(_ context: AnalysisContext) throws {
         let s = context.shape
-        let L = s.layers, E = s.experts, k = s.topK, F = folds.count
+        let L = s.layers
+        let E = s.experts
+        let k = s.topK
+        let F = folds.count
         let P = L * (L - 1) / 2
         guard let pairCounters = Self.product([F, P, E, 2 * E]), pairCounters <= Self.pairTableLimit else {
             throw RoutingError.analyzerFailed(
                 name: name,
-                message: "shape \(s) needs \(F) x \(P) x \(E) x \(2 * E) pair counters, over the limit of \(Self.pairTableLimit); run the transition analyzer for this model"
+                message:
+                    "shape \(s) needs \(F) x \(P) x \(E) x \(2 * E) pair counters, over the limit of \(Self.pairTableLimit); run the transition analyzer for this model"
             )
         }
         self.context = context
@@ -161,7 +170,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         kernelTally = MultiHopKernel.Tally()
         let pairBase = (0..<L).map { l in l * (2 * L - l - 1) / 2 - (l + 1) }
         let codes = Self.product(Array(repeating: E, count: k)) ?? Int.max
-        var setIndex: [Int32] = [], overlapTable: [UInt64] = []
+        var setIndex: [Int32] = []
+        var overlapTable: [UInt64] = []
         setCodes = 0
         if codes <= Self.codeTableLimit, !kernelPaths.isDisjoint(with: [.packedTop2, .overlapTable]) {
             var unordered: [[Int]] = []
@@ -196,7 +206,10 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         var order = 0
         while order <= min(maxOrder, L - 1) {
             // Counter indices are buffered as Int32, so all orders together stay below 2^31.
-            guard let size = Self.product([max(0, L - 1), Self.product(Array(repeating: E, count: order)) ?? Int.max, F, E]),
+            guard
+                let size = Self.product([
+                    max(0, L - 1), Self.product(Array(repeating: E, count: order)) ?? Int.max, F, E,
+                ]),
                 order == 0 || size <= pathTableBudget, total + size <= Int(Int32.max)
             else { break }
             offsets.append(total)
@@ -218,7 +231,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             windowSparse.append([:])
         }
         let completeLoop =
-            kernelPaths.isSuperset(of: [.completeTokens, .packedTop2]) && setCodes > 0 && k == 2 && F * E * 2 * E <= 0xFFFF
+            kernelPaths.isSuperset(of: [.completeTokens, .packedTop2]) && setCodes > 0 && k == 2
+            && F * E * 2 * E <= 0xFFFF
             && L >= 4 && windowOffset.allSatisfy { $0 >= 0 }
         bitsPerID = max(1, Int.bitWidth - (E - 1).leadingZeroBitCount)
         idsPerWord = 64 / bitsPerID
@@ -230,17 +244,34 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         pathStride = pathCapacity == 0 ? 0 : Self.paddedStride(pathCapacity)
         pathFill = 0
         let dims = MultiHopKernel.Dims(
-            L: L, E: E, k: k, F: F, P: P, C: effectiveMaxOrder, chunk: Self.paddedStride(Self.chunkTokens), codes: setCodes,
-            pathWords: fullPaths.wordsPerKey, idsPerWord: idsPerWord, bitsPerID: bitsPerID, pathStride: pathStride,
+            L: L,
+            E: E,
+            k: k,
+            F: F,
+            P: P,
+            C: effectiveMaxOrder,
+            chunk: Self.paddedStride(Self.chunkTokens),
+            codes: setCodes,
+            pathWords: fullPaths.wordsPerKey,
+            idsPerWord: idsPerWord,
+            bitsPerID: bitsPerID,
+            pathStride: pathStride,
             paths: kernelPaths
         )
         storage = MultiHopStorage(
             layout: MultiHopStorage.Layout(
-                dims: dims, pairCounters: pairCounters, pathCounters: total, windowCounters: windowCounters,
+                dims: dims,
+                pairCounters: pairCounters,
+                pathCounters: total,
+                windowCounters: windowCounters,
                 windowComplete4: completeLoop ? E * E * E * E : 0
             ),
-            pairBase: pairBase, orderOffset: offsets, windowOffset: windowOffset, setIndex: setIndex,
-            overlapTable: overlapTable, powers: pathPowers
+            pairBase: pairBase,
+            orderOffset: offsets,
+            windowOffset: windowOffset,
+            setIndex: setIndex,
+            overlapTable: overlapTable,
+            powers: pathPowers
         )
     }
     public func consume(_ block: RoutingBlock) throws {
@@ -259,7 +290,10 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
 
     /// Runs the kernel over the block chunk by chunk, then adds the full-depth paths of its
     /// complete tokens and the windows too large for dense tables.
-    private func accumulate<ID: FixedWidthInteger & UnsignedInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
+    private func accumulate<ID: FixedWidthInteger & UnsignedInteger>(
+        _ ids: UnsafeBufferPointer<ID>,
+        _ block: RoutingBlock
+    ) {
         let T = block.tokenCount
         let L = layers
         let sparseWindows = windowOffset.indices.filter { windowOffset[$0] < 0 && Self.windowLengths[$0] <= L }
@@ -319,7 +353,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             return
         }
         pathCounts.reserve(increments: pathFill)
-        let n = pathFill, stride = pathStride
+        let n = pathFill
+        let stride = pathStride
         let path = pathCounts.small.base
         for tl in 1..<max(1, layers) { countPathIndices(index + (tl - 1) * stride, count: n, path: path) }
         pathFill = 0

@@ -125,15 +125,21 @@ enum MultiHopKernel {
         into p: Pointers
     ) -> Tally {
         let dims = p.dims
-        let L = dims.L, E = dims.E, k = dims.k, F = dims.F, CH = dims.chunk
+        let L = dims.L
+        let E = dims.E
+        let k = dims.k
+        let F = dims.F
+        let CH = dims.chunk
         let codes = dims.codes
         let useMask = E <= 64 && dims.paths.contains(.setMasks)
         let rowWidth = 2 * E
         let foldTable = E * rowWidth
         let pairTable = F * foldTable
-        var records = 0, completeCount = 0
+        var records = 0
+        var completeCount = 0
         var tally = Tally()
-        guard let idBase = ids.baseAddress, let presentBase = present.baseAddress, let foldBase = folds.baseAddress else {
+        guard let idBase = ids.baseAddress, let presentBase = present.baseAddress, let foldBase = folds.baseAddress
+        else {
             return tally
         }
         // The top-2 pair loop reads only the packed source and target words, whose 16-bit lanes
@@ -145,13 +151,19 @@ enum MultiHopKernel {
         let powC = p.powers[C]
         let pathIndex = p.pathIndex
         let pathStride = dims.pathStride
-        let W = dims.pathWords, perWord = dims.idsPerWord, bits = UInt64(dims.bitsPerID)
+        let W = dims.pathWords
+        let perWord = dims.idsPerWord
+        let bits = UInt64(dims.bitsPerID)
         // Dense window tables (nil when a length is counted in a dictionary).
-        let wo2 = p.windowOffset[0], wo3 = p.windowOffset[1], wo4 = p.windowOffset[2]
+        let wo2 = p.windowOffset[0]
+        let wo3 = p.windowOffset[1]
+        let wo4 = p.windowOffset[2]
         let wd2 = wo2 >= 0 ? p.windowDense.map { $0 + wo2 } : nil
         let wd3 = wo3 >= 0 ? p.windowDense.map { $0 + wo3 } : nil
         let wd4 = wo4 >= 0 ? p.windowDense.map { $0 + wo4 } : nil
-        let ws2 = p.windowStarts - 1, ws3 = p.windowStarts + (L - 2), ws4 = p.windowStarts + (2 * L - 3)
+        let ws2 = p.windowStarts - 1
+        let ws3 = p.windowStarts + (L - 2)
+        let ws4 = p.windowStarts + (2 * L - 3)
         // Complete tokens (present at every layer) take a loop without missing-data branches or
         // window starts (added per chunk), their windows of 4 layers counted apart.
         let wc4 =
@@ -167,13 +179,18 @@ enum MultiHopKernel {
             var m = 0
             // Path context: hole-free run ending at the previous layer (at most C) and its code
             // (layer l-1 least significant).
-            var run = 0, ctx = 0
+            var run = 0
+            var ctx = 0
             // Windows: hole-free run (at most 3) and the codes of the windows of 1, 2 and 3
             // layers ending at the previous layer (first layer most significant).
-            var wrun = 0, c1 = 0, c2 = 0, c3 = 0
+            var wrun = 0
+            var c1 = 0
+            var c2 = 0
+            var c3 = 0
             let key = p.keys + i &* W
             for w in 0..<W { key[w] = 0 }
-            var keyWord = key, keySlot = 0
+            var keyWord = key
+            var keySlot = 0
             var keyShift: UInt64 = 0
             if let six = fastSix, let w4 = wc4, let w2 = wd2, let w3 = wd3 {
                 var all: UInt8 = 1
@@ -192,7 +209,8 @@ enum MultiHopKernel {
                         keyWord[0] |= UInt64(a) &<< keyShift
                         if let pi = pathIndex, l > 0 {
                             pi[(l &- 1) &* pathStride &+ i] = Int32(
-                                truncatingIfNeeded: p.orderOffset[run] &+ ((((l &- 1) &* F &+ f) &* p.powers[run] &+ ctx) &* E &+ a)
+                                truncatingIfNeeded: p.orderOffset[run]
+                                    &+ ((((l &- 1) &* F &+ f) &* p.powers[run] &+ ctx) &* E &+ a)
                             )
                         }
                         if run == C {
@@ -259,7 +277,8 @@ enum MultiHopKernel {
                     keyWord[0] |= UInt64(a) &<< keyShift
                     if let pi = pathIndex, l > 0 {
                         pi[(l &- 1) &* pathStride &+ i] = Int32(
-                            truncatingIfNeeded: p.orderOffset[run] &+ ((((l &- 1) &* F &+ f) &* p.powers[run] &+ ctx) &* E &+ a)
+                            truncatingIfNeeded: p.orderOffset[run]
+                                &+ ((((l &- 1) &* F &+ f) &* p.powers[run] &+ ctx) &* E &+ a)
                         )
                     }
                     if run == C {
@@ -334,14 +353,25 @@ enum MultiHopKernel {
                     let table = p.pairCounts + pair &* pairTable
                     if j &+ 1 < L {
                         let (acc0, acc1) = pairsTop2Twice(
-                            source: source, target: p.packedTarget + j &* CH, next: p.packedTarget + (j &+ 1) &* CH, count: n,
-                            table: table, nextTable: table + pairTable, overlap: ovt
+                            source: source,
+                            target: p.packedTarget + j &* CH,
+                            next: p.packedTarget + (j &+ 1) &* CH,
+                            count: n,
+                            table: table,
+                            nextTable: table + pairTable,
+                            overlap: ovt
                         )
                         addPackedStats(acc0, p.pairStats + pair &* 4)
                         addPackedStats(acc1, p.pairStats + (pair &+ 1) &* 4)
                         j &+= 2
                     } else {
-                        let acc = pairsTop2(source: source, target: p.packedTarget + j &* CH, count: n, table: table, overlap: ovt)
+                        let acc = pairsTop2(
+                            source: source,
+                            target: p.packedTarget + j &* CH,
+                            count: n,
+                            table: table,
+                            overlap: ovt
+                        )
                         addPackedStats(acc, p.pairStats + pair &* 4)
                         j &+= 1
                     }
@@ -401,16 +431,21 @@ enum MultiHopKernel {
                 let topJ = p.top1 + j &* CH
                 let maskJ = p.masks + j &* CH
                 let setJ = p.sets + j &* CH &* k
-                var pairs = 0, overlap = 0, any = 0, same = 0
+                var pairs = 0
+                var overlap = 0
+                var any = 0
+                var same = 0
                 if top2Comparisons {
                     // Top-2 (Mixtral): overlap by four comparisons, one extra member.
                     for i in 0..<n {
                         let r = Int(rowL[i])
                         let b = Int(topJ[i])
                         if (r | b) < 0 { continue }
-                        let a0 = setL[2 &* i], a1 = setL[2 &* i &+ 1]
+                        let a0 = setL[2 &* i]
+                        let a1 = setL[2 &* i &+ 1]
                         let b1 = Int(setJ[2 &* i &+ 1])
-                        let b0 = Int32(truncatingIfNeeded: b), b1x = Int32(truncatingIfNeeded: b1)
+                        let b0 = Int32(truncatingIfNeeded: b)
+                        let b1x = Int32(truncatingIfNeeded: b1)
                         let ov = bit(a0 == b0) &+ bit(a0 == b1x) &+ bit(a1 == b0) &+ bit(a1 == b1x)
                         pairs &+= 1
                         overlap &+= ov
@@ -481,7 +516,8 @@ func pairsTop2(
     table: UnsafeMutablePointer<UInt32>,
     overlap: UnsafePointer<UInt64>
 ) -> UInt64 {
-    var acc0: UInt64 = 0, acc1: UInt64 = 0
+    var acc0: UInt64 = 0
+    var acc1: UInt64 = 0
     var i = 0
     while i &+ 1 < n {
         let x = source[i] &+ target[i]
@@ -509,7 +545,8 @@ func pairsTop2Twice(
     nextTable: UnsafeMutablePointer<UInt32>,
     overlap: UnsafePointer<UInt64>
 ) -> (UInt64, UInt64) {
-    var acc0: UInt64 = 0, acc1: UInt64 = 0
+    var acc0: UInt64 = 0
+    var acc1: UInt64 = 0
     for i in 0..<n {
         let src = source[i]
         let x = src &+ target[i]

@@ -80,7 +80,10 @@ struct MultiHopReportBuilder {
     }
 
     func build() -> AnalyzerReport {
-        let L = shape.layers, E = shape.experts, k = shape.topK, F = folds.count
+        let L = shape.layers
+        let E = shape.experts
+        let k = shape.topK
+        let F = folds.count
         let ee = E * E
         let chance = ChanceRates(experts: E, topK: k)
 
@@ -115,7 +118,8 @@ struct MultiHopReportBuilder {
                 for a in 0..<E { r.top1Same += table[a, a] }
                 r.mi = table.mutualInformationBits
                 r.null = table.shuffledNull(
-                    replicates: nullReplicates, seed: SeededRandom(seed: seed, stream: UInt64(p + 1)).seedValue
+                    replicates: nullReplicates,
+                    seed: SeededRandom(seed: seed, stream: UInt64(p + 1)).seedValue
                 )
                 r.cv = CountTablePredictor.crossValidate(top1: foldTables, membership: foldMembers, topK: k)
                 r.foldsWithPairs = foldTables.filter { $0.total > 0 }.count
@@ -167,7 +171,12 @@ struct MultiHopReportBuilder {
 
         // MARK: Path predictor and windows
         let path = PathPredictorEvaluation(
-            layers: L, experts: E, folds: F, order: effectiveMaxOrder, counts: pathCounts, orderOffset: orderOffset
+            layers: L,
+            experts: E,
+            folds: F,
+            order: effectiveMaxOrder,
+            counts: pathCounts,
+            orderOffset: orderOffset
         ).run()
         let windowResults = windows.map { topWindows($0) }
         let foldsWithProblems = problems.nonEmptyFolds(of: folds)
@@ -192,14 +201,19 @@ struct MultiHopReportBuilder {
         } else if path.byTarget.allSatisfy({ $0.tokensAtTarget == 0 }) {
             pathReason = "no token has a routing decision at any layer after the first"
         } else {
-            pathReason = Insufficient.folds(problems: problems.count, filled: path.byTarget.map(\.foldsAtTarget).max() ?? 0)
+            pathReason = Insufficient.folds(
+                problems: problems.count,
+                filled: path.byTarget.map(\.foldsAtTarget).max() ?? 0
+            )
         }
 
         // MARK: JSON
         let randomJSON = ReportFormat.randomPrediction(chance)
         func distancePredictionJSON(_ r: DistanceResult) -> ReportValue {
             var baseline = (r.anyCV ? r.baseline : PredictionTally()).json(topK: k).objectMembers ?? []
-            baseline.append(.init("interval", r.anyCV ? r.baselineByFold.intervalJSON(topK: k, problems: problems.count) : .null))
+            baseline.append(
+                .init("interval", r.anyCV ? r.baselineByFold.intervalJSON(topK: k, problems: problems.count) : .null)
+            )
             var m: [ReportValue.Member] = [
                 .init("top1_accuracy", .number(r.anyCV ? r.model.top1Accuracy : nil)),
                 .init("top2_accuracy", .number(r.anyCV ? r.model.top2Accuracy : nil)),
@@ -210,7 +224,11 @@ struct MultiHopReportBuilder {
                 .init("random", randomJSON),
                 .init("below_baseline", r.anyCV ? .bool(Self.isBelow(r.model, r.baseline)) : .null),
             ]
-            if !r.anyCV { m.append(.init(Insufficient.key, .string(predictionReason(pairs: r.pairs, foldsWithPairs: r.foldsWithPairs)))) }
+            if !r.anyCV {
+                m.append(
+                    .init(Insufficient.key, .string(predictionReason(pairs: r.pairs, foldsWithPairs: r.foldsWithPairs)))
+                )
+            }
             return .object(m)
         }
         let distancesJSON: [ReportValue] = distances.map { r in
@@ -250,20 +268,26 @@ struct MultiHopReportBuilder {
         let miMatrix: [[Double]] = (0..<L).map { i in
             (0..<L).map { j in
                 if i == j { return entropies[i] ?? .nan }
-                let a = min(i, j), b = max(i, j)
+                let a = min(i, j)
+                let b = max(i, j)
                 guard let pr = pairs[a][b], pr.hasPairs else { return .nan }
                 return pr.mi
             }
         }
         // The heatmap masks the diagonal (each layer's entropy, which would set the colour
         // scale and wash out every other cell): the off-diagonal cells scale on their own.
-        let miFigure: [[Double]] = miMatrix.enumerated().map { i, row in row.enumerated().map { j, x in i == j ? .nan : x } }
+        let miFigure: [[Double]] = miMatrix.enumerated().map { i, row in
+            row.enumerated().map { j, x in i == j ? .nan : x }
+        }
         var jsonMembers: [ReportValue.Member] = [
             .init("distances", .array(distancesJSON)),
             .init("chance", ReportFormat.chance(chance)),
             .init("per_layer", perLayer),
             .init("mutual_information_matrix", .matrix(miMatrix)),
-            .init("path_predictor", path.json(maxOrder: maxOrder, chance: chance, problems: problems.count, insufficient: pathReason)),
+            .init(
+                "path_predictor",
+                path.json(maxOrder: maxOrder, chance: chance, problems: problems.count, insufficient: pathReason)
+            ),
             .init(
                 "paths",
                 .object([
@@ -273,7 +297,8 @@ struct MultiHopReportBuilder {
                             windowResults.map { $0.json }
                                 + Self.windowLengthsReported.filter { $0 > L }.map { w in
                                     .object([
-                                        .init("length", .int(w)), .init("windows", .null), .init("distinct", .null), .init("top", .null),
+                                        .init("length", .int(w)), .init("windows", .null), .init("distinct", .null),
+                                        .init("top", .null),
                                         .init(Insufficient.key, .string(Insufficient.layers(w))),
                                     ])
                                 }
@@ -281,7 +306,10 @@ struct MultiHopReportBuilder {
                     ),
                     .init("distinct_full_paths", .int(distinctFullPaths)),
                     .init("full_path_entropy_bits", .number(completeTokens > 0 ? fullPathEntropy : nil)),
-                    .init("full_path_entropy_max_bits", .number(completeTokens > 0 ? log2(Double(completeTokens)) : nil)),
+                    .init(
+                        "full_path_entropy_max_bits",
+                        .number(completeTokens > 0 ? log2(Double(completeTokens)) : nil)
+                    ),
                     .init("complete_tokens", .int(completeTokens)),
                 ])
             ),
@@ -308,58 +336,78 @@ struct MultiHopReportBuilder {
                     r.anyCV
                     ? [
                         fx(r.model.top1Accuracy) + (Self.isBelow(r.model, r.baseline) ? " (below baseline)" : ""),
-                        r.modelByFold.rangeText { $0.top1Accuracy }, fx(r.model.top2Accuracy), fx(r.model.setRecall(topK: k)),
+                        r.modelByFold.rangeText { $0.top1Accuracy }, fx(r.model.top2Accuracy),
+                        fx(r.model.setRecall(topK: k)),
                         fx(r.baseline.top1Accuracy),
                     ]
-                    : [Insufficient.cell(predictionReason(pairs: r.pairs, foldsWithPairs: r.foldsWithPairs)), "", "", "", ""]
+                    : [
+                        Insufficient.cell(predictionReason(pairs: r.pairs, foldsWithPairs: r.foldsWithPairs)), "", "",
+                        "", "",
+                    ]
                 return [
                     "\(r.d)", "\(r.pairs)", fx(share(r.top1Same, r.pairs)), fx(share(r.overlapSum, r.pairs * k)),
                     fx(share(r.anyOverlap, r.pairs)), fx4(share(r.setSame, r.pairs)), fx4(mi), fx4(null),
                 ] + prediction
             }
             distanceRows.append([
-                "chance", "", fx(chance.top1Same), fx(chance.overlapFraction), fx(chance.anyOverlap), fx4(chance.setSame), "", "",
+                "chance", "", fx(chance.top1Same), fx(chance.overlapFraction), fx(chance.anyOverlap),
+                fx4(chance.setSame), "", "",
                 fx(chance.top1Accuracy), "", fx(chance.top2Accuracy), fx(chance.setRecall), "",
             ])
             tables.append(
                 ReportTable(
-                    title: "By hop distance d (pairs (l, l+d) pooled over l; prediction of top1_l+d from top1_l, \(F) folds by problem; range: lowest-highest per-fold top-1 accuracy)",
-                    columns: ["d", "pairs", "top-1 same", "overlap", "any overlap", "same set", "MI bits", "MI null",
-                              "top-1 acc", "range over folds", "top-2 acc", "set recall", "most-freq top-1"],
+                    title:
+                        "By hop distance d (pairs (l, l+d) pooled over l; prediction of top1_l+d from top1_l, \(F) folds by problem; range: lowest-highest per-fold top-1 accuracy)",
+                    columns: [
+                        "d", "pairs", "top-1 same", "overlap", "any overlap", "same set", "MI bits", "MI null",
+                        "top-1 acc", "range over folds", "top-2 acc", "set recall", "most-freq top-1",
+                    ],
                     rows: distanceRows
                 )
             )
             var pathRows: [[String]] = path.byTarget.map { t in
                 guard t.total.predictions > 0 else {
-                    let reason = t.tokensAtTarget == 0 ? Insufficient.noRows(layer: t.layer) : Insufficient.folds(problems: problems.count, filled: t.foldsAtTarget)
+                    let reason =
+                        t.tokensAtTarget == 0
+                        ? Insufficient.noRows(layer: t.layer)
+                        : Insufficient.folds(problems: problems.count, filled: t.foldsAtTarget)
                     return ["\(t.layer)", "0", Insufficient.cell(reason), "", "", "", "", ""]
                 }
                 return [
-                    "\(t.layer)", "\(t.total.predictions)", fx(t.total.top1Accuracy), t.totalByFold.rangeText { $0.top1Accuracy },
-                    fx(t.total.top2Accuracy), fx(t.total.coverage), fx(t.baseline.top1Accuracy), fx(t.baseline.top2Accuracy),
+                    "\(t.layer)", "\(t.total.predictions)", fx(t.total.top1Accuracy),
+                    t.totalByFold.rangeText { $0.top1Accuracy },
+                    fx(t.total.top2Accuracy), fx(t.total.coverage), fx(t.baseline.top1Accuracy),
+                    fx(t.baseline.top2Accuracy),
                 ]
             }
             if let pathReason {
                 pathRows.append(["all", "0", Insufficient.cell(pathReason), "", "", "", "", ""])
             } else {
                 pathRows.append([
-                    "all", "\(path.total.predictions)", fx(path.total.top1Accuracy) + (path.belowBaseline == true ? " (below baseline)" : ""),
-                    path.totalByFold.rangeText { $0.top1Accuracy }, fx(path.total.top2Accuracy), fx(path.total.coverage),
+                    "all", "\(path.total.predictions)",
+                    fx(path.total.top1Accuracy) + (path.belowBaseline == true ? " (below baseline)" : ""),
+                    path.totalByFold.rangeText { $0.top1Accuracy }, fx(path.total.top2Accuracy),
+                    fx(path.total.coverage),
                     fx(path.baseline.top1Accuracy), fx(path.baseline.top2Accuracy),
                 ])
             }
             pathRows.append(["random", "", fx(chance.top1Accuracy), "", fx(chance.top2Accuracy), "", "", ""])
             tables.append(
                 ReportTable(
-                    title: "Path predictor P(top1_l+1 | top1_l-c+1..l), c <= \(effectiveMaxOrder), back-off to shorter contexts then the most frequent expert (\(F) folds by problem)",
-                    columns: ["target layer", "predictions", "top-1 acc", "range over folds", "top-2 acc", "coverage", "most-freq top-1", "most-freq top-2"],
+                    title:
+                        "Path predictor P(top1_l+1 | top1_l-c+1..l), c <= \(effectiveMaxOrder), back-off to shorter contexts then the most frequent expert (\(F) folds by problem)",
+                    columns: [
+                        "target layer", "predictions", "top-1 acc", "range over folds", "top-2 acc", "coverage",
+                        "most-freq top-1", "most-freq top-2",
+                    ],
                     rows: pathRows
                 )
             )
             if pathReason == nil {
                 tables.append(
                     ReportTable(
-                        title: "Path predictor: share of predictions answered by each context order, and their top-1 accuracy",
+                        title:
+                            "Path predictor: share of predictions answered by each context order, and their top-1 accuracy",
                         columns: ["order", "share", "top-1 acc"],
                         rows: path.orderRows(maxOrder: maxOrder).map { [$0.label, fx($0.share), fx($0.accuracy)] }
                     )
@@ -369,9 +417,15 @@ struct MultiHopReportBuilder {
         for w in windowResults where w.total > 0 {
             tables.append(
                 ReportTable(
-                    title: "Most frequent top-1 paths over \(w.length) consecutive layers (\(w.total) windows, \(w.distinct) distinct); expected if independent = windows x product of each layer's top-1 share",
+                    title:
+                        "Most frequent top-1 paths over \(w.length) consecutive layers (\(w.total) windows, \(w.distinct) distinct); expected if independent = windows x product of each layer's top-1 share",
                     columns: ["path", "count", "share", "expected if independent"],
-                    rows: w.top.map { [$0.path.map(String.init).joined(separator: "-"), "\($0.count)", fx4($0.share), ReportFormat.fixed($0.expected, 1)] }
+                    rows: w.top.map {
+                        [
+                            $0.path.map(String.init).joined(separator: "-"), "\($0.count)", fx4($0.share),
+                            ReportFormat.fixed($0.expected, 1),
+                        ]
+                    }
                 )
             )
         }
@@ -381,7 +435,10 @@ struct MultiHopReportBuilder {
                 columns: ["complete tokens", "distinct paths", "entropy bits", "max possible bits (log2 tokens)"],
                 rows: [
                     completeTokens > 0
-                        ? ["\(completeTokens)", "\(distinctFullPaths)", fx(fullPathEntropy), fx(log2(Double(completeTokens)))]
+                        ? [
+                            "\(completeTokens)", "\(distinctFullPaths)", fx(fullPathEntropy),
+                            fx(log2(Double(completeTokens))),
+                        ]
                         : ["0", "0", Insufficient.cell(Insufficient.noCompleteTokens), ""]
                 ]
             )
@@ -393,40 +450,67 @@ struct MultiHopReportBuilder {
         var figures: [ReportFigure] = []
         if L >= 2 {
             let modelBounds = distances.map { $0.anyCV ? $0.modelByFold.bounds { $0.top1Accuracy } : (.nan, .nan) }
-            let baselineBounds = distances.map { $0.anyCV ? $0.baselineByFold.bounds { $0.top1Accuracy } : (.nan, .nan) }
+            let baselineBounds = distances.map {
+                $0.anyCV ? $0.baselineByFold.bounds { $0.top1Accuracy } : (.nan, .nan)
+            }
             figures = [
                 .heatmap(
                     ReportFigure.Heatmap(
-                        title: "Mutual information between top-1 choices of layers i and j (bits; diagonal masked: a layer with itself is its entropy; colour scale from the off-diagonal cells)",
-                        xLabel: "layer j", yLabel: "layer i", rowLabels: layerLabels, columnLabels: layerLabels, values: miFigure
+                        title:
+                            "Mutual information between top-1 choices of layers i and j (bits; diagonal masked: a layer with itself is its entropy; colour scale from the off-diagonal cells)",
+                        xLabel: "layer j",
+                        yLabel: "layer i",
+                        rowLabels: layerLabels,
+                        columnLabels: layerLabels,
+                        values: miFigure
                     )
                 ),
                 .lines(
                     ReportFigure.LineChart(
                         title: "Same-id rates against hop distance, with chance",
-                        xLabel: "hop distance d", yLabel: "rate", x: ds,
+                        xLabel: "hop distance d",
+                        yLabel: "rate",
+                        x: ds,
                         series: [
                             .init(name: "top-1 same", values: distances.map { share($0.top1Same, $0.pairs) ?? .nan }),
                             .init(name: "top-1 same, chance", values: ds.map { _ in chance.top1Same }, dashed: true),
-                            .init(name: "overlap fraction", values: distances.map { share($0.overlapSum, $0.pairs * k) ?? .nan }),
-                            .init(name: "overlap fraction, chance", values: ds.map { _ in chance.overlapFraction }, dashed: true),
-                            .init(name: "any overlap", values: distances.map { share($0.anyOverlap, $0.pairs) ?? .nan }),
+                            .init(
+                                name: "overlap fraction",
+                                values: distances.map { share($0.overlapSum, $0.pairs * k) ?? .nan }
+                            ),
+                            .init(
+                                name: "overlap fraction, chance",
+                                values: ds.map { _ in chance.overlapFraction },
+                                dashed: true
+                            ),
+                            .init(
+                                name: "any overlap",
+                                values: distances.map { share($0.anyOverlap, $0.pairs) ?? .nan }
+                            ),
                             .init(name: "any overlap, chance", values: ds.map { _ in chance.anyOverlap }, dashed: true),
                         ]
                     )
                 ),
                 .lines(
                     ReportFigure.LineChart(
-                        title: "Out-of-sample top-1 accuracy predicting layer l+d from layer l (\(F) folds by problem; bands: lowest-highest fold), with baselines",
-                        xLabel: "hop distance d", yLabel: "top-1 accuracy", x: ds,
+                        title:
+                            "Out-of-sample top-1 accuracy predicting layer l+d from layer l (\(F) folds by problem; bands: lowest-highest fold), with baselines",
+                        xLabel: "hop distance d",
+                        yLabel: "top-1 accuracy",
+                        x: ds,
                         series: [
                             .init(
-                                name: "d-hop top-1 table", values: distances.map { $0.anyCV ? ($0.model.top1Accuracy ?? .nan) : .nan },
-                                lower: modelBounds.map(\.lower), upper: modelBounds.map(\.upper)
+                                name: "d-hop top-1 table",
+                                values: distances.map { $0.anyCV ? ($0.model.top1Accuracy ?? .nan) : .nan },
+                                lower: modelBounds.map(\.lower),
+                                upper: modelBounds.map(\.upper)
                             ),
                             .init(
-                                name: "most frequent (train)", values: distances.map { $0.anyCV ? ($0.baseline.top1Accuracy ?? .nan) : .nan },
-                                dashed: true, lower: baselineBounds.map(\.lower), upper: baselineBounds.map(\.upper)
+                                name: "most frequent (train)",
+                                values: distances.map { $0.anyCV ? ($0.baseline.top1Accuracy ?? .nan) : .nan },
+                                dashed: true,
+                                lower: baselineBounds.map(\.lower),
+                                upper: baselineBounds.map(\.upper)
                             ),
                             .init(name: "random 1/E", values: ds.map { _ in chance.top1Accuracy }, dashed: true),
                         ]
@@ -435,10 +519,19 @@ struct MultiHopReportBuilder {
                 .lines(
                     ReportFigure.LineChart(
                         title: "Mutual information against hop distance, with the shuffled null",
-                        xLabel: "hop distance d", yLabel: "bits", x: ds,
+                        xLabel: "hop distance d",
+                        yLabel: "bits",
+                        x: ds,
                         series: [
-                            .init(name: "MI (mean over l)", values: distances.map { $0.pairs > 0 ? $0.miWeighted / Double($0.pairs) : .nan }),
-                            .init(name: "shuffled null", values: distances.map { $0.pairs > 0 ? $0.nullWeighted / Double($0.pairs) : .nan }, dashed: true),
+                            .init(
+                                name: "MI (mean over l)",
+                                values: distances.map { $0.pairs > 0 ? $0.miWeighted / Double($0.pairs) : .nan }
+                            ),
+                            .init(
+                                name: "shuffled null",
+                                values: distances.map { $0.pairs > 0 ? $0.nullWeighted / Double($0.pairs) : .nan },
+                                dashed: true
+                            ),
                         ]
                     )
                 ),
@@ -450,18 +543,30 @@ struct MultiHopReportBuilder {
                 figures.append(
                     .lines(
                         ReportFigure.LineChart(
-                            title: "Path predictor top-1 accuracy by target layer (\(F) folds by problem; bands: lowest-highest fold), with baselines",
-                            xLabel: "target layer", yLabel: "top-1 accuracy", x: targets.map { Double($0.layer) },
+                            title:
+                                "Path predictor top-1 accuracy by target layer (\(F) folds by problem; bands: lowest-highest fold), with baselines",
+                            xLabel: "target layer",
+                            yLabel: "top-1 accuracy",
+                            x: targets.map { Double($0.layer) },
                             series: [
                                 .init(
-                                    name: "path predictor", values: targets.map { $0.total.top1Accuracy ?? .nan },
-                                    lower: tBounds.map(\.lower), upper: tBounds.map(\.upper)
+                                    name: "path predictor",
+                                    values: targets.map { $0.total.top1Accuracy ?? .nan },
+                                    lower: tBounds.map(\.lower),
+                                    upper: tBounds.map(\.upper)
                                 ),
                                 .init(
-                                    name: "most frequent (train)", values: targets.map { $0.baseline.top1Accuracy ?? .nan }, dashed: true,
-                                    lower: bBounds.map(\.lower), upper: bBounds.map(\.upper)
+                                    name: "most frequent (train)",
+                                    values: targets.map { $0.baseline.top1Accuracy ?? .nan },
+                                    dashed: true,
+                                    lower: bBounds.map(\.lower),
+                                    upper: bBounds.map(\.upper)
                                 ),
-                                .init(name: "random 1/E", values: targets.map { _ in chance.top1Accuracy }, dashed: true),
+                                .init(
+                                    name: "random 1/E",
+                                    values: targets.map { _ in chance.top1Accuracy },
+                                    dashed: true
+                                ),
                             ]
                         )
                     )
@@ -472,8 +577,10 @@ struct MultiHopReportBuilder {
             figures.append(
                 .bars(
                     ReportFigure.BarChart(
-                        title: "Most frequent top-1 paths over \(w.length) consecutive layers, beside the count expected if layers were independent (highlighted: over 1.5x that count)",
-                        xLabel: "path", yLabel: "count",
+                        title:
+                            "Most frequent top-1 paths over \(w.length) consecutive layers, beside the count expected if layers were independent (highlighted: over 1.5x that count)",
+                        xLabel: "path",
+                        yLabel: "count",
                         labels: w.top.map { $0.path.map(String.init).joined(separator: "-") },
                         values: w.top.map { Double($0.count) },
                         highlighted: w.top.map { Double($0.count) > 1.5 * $0.expected },
@@ -488,22 +595,48 @@ struct MultiHopReportBuilder {
         var headlines: [AnalyzerReport.Headline] = []
         if let d1 = distances.first {
             let value = d1.pairs > 0 ? fx(share(d1.top1Same, d1.pairs)) : Insufficient.cell(Insufficient.noPairs)
-            headlines.append(.init(label: "top-1 same id at distance 1", value: value, reference: "chance \(fx(chance.top1Same))"))
+            headlines.append(
+                .init(label: "top-1 same id at distance 1", value: value, reference: "chance \(fx(chance.top1Same))")
+            )
         } else {
-            headlines.append(.init(label: "top-1 same id at distance 1", value: Insufficient.cell(Insufficient.layers(2)), reference: "chance \(fx(chance.top1Same))"))
+            headlines.append(
+                .init(
+                    label: "top-1 same id at distance 1",
+                    value: Insufficient.cell(Insufficient.layers(2)),
+                    reference: "chance \(fx(chance.top1Same))"
+                )
+            )
         }
         if distances.count > 1 {
             let far = distances.dropFirst()
             let n = far.reduce(0) { $0 + $1.pairs }
             let same = far.reduce(0) { $0 + $1.top1Same }
             let value = n > 0 ? fx(share(same, n)) : Insufficient.cell(Insufficient.noPairs)
-            headlines.append(.init(label: "top-1 same id at distances 2..\(L - 1)", value: value, reference: "chance \(fx(chance.top1Same))"))
+            headlines.append(
+                .init(
+                    label: "top-1 same id at distances 2..\(L - 1)",
+                    value: value,
+                    reference: "chance \(fx(chance.top1Same))"
+                )
+            )
         } else {
-            headlines.append(.init(label: "top-1 same id at distances 2..", value: Insufficient.cell(Insufficient.layers(3)), reference: "chance \(fx(chance.top1Same))"))
+            headlines.append(
+                .init(
+                    label: "top-1 same id at distances 2..",
+                    value: Insufficient.cell(Insufficient.layers(3)),
+                    reference: "chance \(fx(chance.top1Same))"
+                )
+            )
         }
         let pathLabel = "path predictor top-1 accuracy (orders <= \(effectiveMaxOrder), \(F) folds by problem)"
         if let pathReason {
-            headlines.append(.init(label: pathLabel, value: Insufficient.cell(pathReason), reference: "random \(fx(chance.top1Accuracy))"))
+            headlines.append(
+                .init(
+                    label: pathLabel,
+                    value: Insufficient.cell(pathReason),
+                    reference: "random \(fx(chance.top1Accuracy))"
+                )
+            )
         } else {
             headlines.append(
                 .init(
@@ -516,7 +649,8 @@ struct MultiHopReportBuilder {
         }
         headlines.append(
             .init(
-                label: "distinct full-depth paths", value: "\(distinctFullPaths) of \(completeTokens) complete tokens",
+                label: "distinct full-depth paths",
+                value: "\(distinctFullPaths) of \(completeTokens) complete tokens",
                 reference: completeTokens > 0
                     ? "entropy \(fx(fullPathEntropy)) bits (max \(fx(log2(Double(completeTokens)))))"
                     : "entropy " + Insufficient.cell(Insufficient.noCompleteTokens)
@@ -535,29 +669,46 @@ struct MultiHopReportBuilder {
             )
         }
         if tokens > completeTokens {
-            notes.append("\(tokens - completeTokens) of \(tokens) tokens lack some layers; their pairs with a missing layer were skipped and counted")
+            notes.append(
+                "\(tokens - completeTokens) of \(tokens) tokens lack some layers; their pairs with a missing layer were skipped and counted"
+            )
         }
         if L < 2 {
-            notes.append(Insufficient.note("hop distances, mutual information between layers and the path predictor", Insufficient.layers(2)))
+            notes.append(
+                Insufficient.note(
+                    "hop distances, mutual information between layers and the path predictor",
+                    Insufficient.layers(2)
+                )
+            )
         } else if L < 3 {
-            notes.append(Insufficient.note("same-id rates and prediction at distances 2 and more", Insufficient.layers(3)))
+            notes.append(
+                Insufficient.note("same-id rates and prediction at distances 2 and more", Insufficient.layers(3))
+            )
         }
         let missingWindows = Self.windowLengthsReported.filter { $0 > L }
         if !missingWindows.isEmpty {
             notes.append(
                 Insufficient.note(
                     "frequent paths over \(missingWindows.map(String.init).joined(separator: " and ")) consecutive layers",
-                    missingWindows.count == 1 ? Insufficient.layers(missingWindows[0]) : "a window of w layers needs at least w MoE layers"
+                    missingWindows.count == 1
+                        ? Insufficient.layers(missingWindows[0]) : "a window of w layers needs at least w MoE layers"
                 )
             )
         }
         let noPairs = pairs.joined().compactMap { $0 }.filter { !$0.hasPairs }.map { "(\($0.l), \($0.j))" }
         if !noPairs.isEmpty {
-            notes.append(Insufficient.note("information and prediction figures of layer pairs \(noPairs.joined(separator: ", "))", Insufficient.noPairs))
+            notes.append(
+                Insufficient.note(
+                    "information and prediction figures of layer pairs \(noPairs.joined(separator: ", "))",
+                    Insufficient.noPairs
+                )
+            )
         }
         let below = distances.filter { $0.anyCV && Self.isBelow($0.model, $0.baseline) }.map { "\($0.d)" }
         if !below.isEmpty {
-            notes.append("the d-hop predictor is below its most-frequent baseline (top-1 accuracy) at distances \(below.joined(separator: ", "))")
+            notes.append(
+                "the d-hop predictor is below its most-frequent baseline (top-1 accuracy) at distances \(below.joined(separator: ", "))"
+            )
         }
         if !distances.contains(where: { $0.anyCV }) && distances.contains(where: { $0.pairs > 0 }) {
             notes.append(
@@ -565,7 +716,13 @@ struct MultiHopReportBuilder {
             )
         }
         return AnalyzerReport(
-            analyzer: "multihop", title: Self.title, json: json, tables: tables, figures: figures, headlines: headlines, notes: notes
+            analyzer: "multihop",
+            title: Self.title,
+            json: json,
+            tables: tables,
+            figures: figures,
+            headlines: headlines,
+            notes: notes
         )
     }
 
@@ -590,21 +747,24 @@ struct MultiHopReportBuilder {
                 .init("distinct", .int(distinct)),
                 .init(
                     "top",
-                    .array(top.map { e in
-                        .object([
-                            .init("path", .array(e.path.map(ReportValue.int))),
-                            .init("count", .int(e.count)),
-                            .init("share", .number(e.share)),
-                            .init("expected_independent", .number(e.expected)),
-                        ])
-                    })
+                    .array(
+                        top.map { e in
+                            .object([
+                                .init("path", .array(e.path.map(ReportValue.int))),
+                                .init("count", .int(e.count)),
+                                .init("share", .number(e.share)),
+                                .init("expected_independent", .number(e.expected)),
+                            ])
+                        }
+                    )
                 ),
             ])
         }
     }
 
     func topWindows(_ w: WindowCounts) -> WindowResult {
-        let E = shape.experts, L = shape.layers
+        let E = shape.experts
+        let L = shape.layers
         let total = w.starts.reduce(0, +)
         let sorted = w.entries.sorted { $0.count != $1.count ? $0.count > $1.count : $0.code < $1.code }
         let marginals: [[Double]] = (0..<L).map { l in
@@ -630,9 +790,13 @@ struct MultiHopReportBuilder {
                 for i in 0..<w.length { prob *= marginals[start + i][ids[i]] }
                 expected += Double(w.starts[start]) * prob
             }
-            return WindowResult.Entry(path: ids, count: entry.count, share: total > 0 ? Double(entry.count) / Double(total) : 0, expected: expected)
+            return WindowResult.Entry(
+                path: ids,
+                count: entry.count,
+                share: total > 0 ? Double(entry.count) / Double(total) : 0,
+                expected: expected
+            )
         }
         return WindowResult(length: w.length, total: total, distinct: w.entries.count, top: Array(top))
     }
 }
-

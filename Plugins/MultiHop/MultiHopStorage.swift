@@ -86,24 +86,46 @@ final class MultiHopStorage {
     /// An empty storage, for an analyzer that has not begun.
     convenience init() {
         let dims = MultiHopKernel.Dims(
-            L: 0, E: 0, k: 0, F: 0, P: 0, C: 0, chunk: 0, codes: 0, pathWords: 0, idsPerWord: 0, bitsPerID: 0, pathStride: 0,
+            L: 0,
+            E: 0,
+            k: 0,
+            F: 0,
+            P: 0,
+            C: 0,
+            chunk: 0,
+            codes: 0,
+            pathWords: 0,
+            idsPerWord: 0,
+            bitsPerID: 0,
+            pathStride: 0,
             paths: .general
         )
         self.init(
             layout: Layout(dims: dims, pairCounters: 0, pathCounters: 0, windowCounters: 0, windowComplete4: 0),
-            pairBase: [], orderOffset: [], windowOffset: [], setIndex: [], overlapTable: [], powers: []
+            pairBase: [],
+            orderOffset: [],
+            windowOffset: [],
+            setIndex: [],
+            overlapTable: [],
+            powers: []
         )
     }
 
     /// Allocates every buffer, counters zeroed and the scratch's missing markers set,, and copies the
     /// constant tables.
     init(
-        layout: Layout, pairBase: [Int], orderOffset: [Int], windowOffset: [Int], setIndex: [Int32],
-        overlapTable: [UInt64], powers: [Int]
+        layout: Layout,
+        pairBase: [Int],
+        orderOffset: [Int],
+        windowOffset: [Int],
+        setIndex: [Int32],
+        overlapTable: [UInt64],
+        powers: [Int]
     ) {
         let d = layout.dims
         dims = d
-        let L = d.L, cells = d.L * d.chunk
+        let L = d.L
+        let cells = d.L * d.chunk
         pairStats = .filled(d.P * 4, 0)
         pairCounts = CounterBuffer(count: layout.pairCounters)
         layerTop1 = .filled(L * d.E, 0)
@@ -160,19 +182,30 @@ final class MultiHopStorage {
     var pointers: MultiHopKernel.Pointers {
         MultiHopKernel.Pointers(
             dims: dims,
-            pairStats: pairStats.base, pairCounts: pairCounts.small.base,
+            pairStats: pairStats.base,
+            pairCounts: pairCounts.small.base,
             overlapTable: overlapTable.isEmpty ? nil : UnsafePointer(overlapTable.base),
             setIndex: setIndex.isEmpty ? nil : UnsafePointer(setIndex.base),
-            marginals: layerTop1.base, path: pathCounts.small.base,
-            windowDense: windowDense.isEmpty ? nil : windowDense.base, windowStarts: windowStarts.base,
-            pairBase: UnsafePointer(pairBase.base), orderOffset: UnsafePointer(orderOffset.base),
+            marginals: layerTop1.base,
+            path: pathCounts.small.base,
+            windowDense: windowDense.isEmpty ? nil : windowDense.base,
+            windowStarts: windowStarts.base,
+            pairBase: UnsafePointer(pairBase.base),
+            orderOffset: UnsafePointer(orderOffset.base),
             windowOffset: UnsafePointer(windowOffset.base),
             pathIndex: pathIndex.isEmpty ? nil : pathIndex.base,
             powers: UnsafePointer(powers.base),
             windowComplete4: windowComplete4.isEmpty ? nil : windowComplete4.base,
-            top1: top1.base, row: row.base, code: code.base, packedSource: packedSource.base,
-            packedTarget: packedTarget.base, sets: sets.base, masks: masks.base, folds: folds.base,
-            complete: complete.base, keys: keys.base
+            top1: top1.base,
+            row: row.base,
+            code: code.base,
+            packedSource: packedSource.base,
+            packedTarget: packedTarget.base,
+            sets: sets.base,
+            masks: masks.base,
+            folds: folds.base,
+            complete: complete.base,
+            keys: keys.base
         )
     }
 }

@@ -82,10 +82,20 @@ struct PathPredictorEvaluation {
                 var m: [ReportValue.Member] = []
                 for c in stride(from: max(maxOrder, order), through: 1, by: -1) {
                     let t = c < r.byOrder.count ? r.byOrder[c] : PredictionTally()
-                    m.append(.init("order_\(c)", .number(r.total.predictions > 0 ? Double(t.predictions) / Double(r.total.predictions) : nil)))
+                    m.append(
+                        .init(
+                            "order_\(c)",
+                            .number(r.total.predictions > 0 ? Double(t.predictions) / Double(r.total.predictions) : nil)
+                        )
+                    )
                 }
                 let fb = r.byOrder.first ?? PredictionTally()
-                m.append(.init("fallback", .number(r.total.predictions > 0 ? Double(fb.predictions) / Double(r.total.predictions) : nil)))
+                m.append(
+                    .init(
+                        "fallback",
+                        .number(r.total.predictions > 0 ? Double(fb.predictions) / Double(r.total.predictions) : nil)
+                    )
+                )
                 return .object(m)
             }
             func interval(_ t: FoldTallies, _ n: Int) -> ReportValue {
@@ -110,39 +120,50 @@ struct PathPredictorEvaluation {
                 .init("baseline_most_frequent", baselineJSON(baseline, baselineByFold)),
                 .init(
                     "random",
-                    .object([.init("top1_accuracy", .number(chance.top1Accuracy)), .init("top2_accuracy", .number(chance.top2Accuracy))])
+                    .object([
+                        .init("top1_accuracy", .number(chance.top1Accuracy)),
+                        .init("top2_accuracy", .number(chance.top2Accuracy)),
+                    ])
                 ),
                 .init("folds", .int(folds)),
                 .init("below_baseline", belowBaseline.map(ReportValue.bool) ?? .null),
                 .init(
                     "by_target_layer",
-                    .array(byTarget.map { r in
-                        var m: [ReportValue.Member] = [
-                            .init("layer", .int(r.layer)),
-                            .init("predictions", .int(r.total.predictions)),
-                            .init("top1_accuracy", .number(r.total.top1Accuracy)),
-                            .init("top2_accuracy", .number(r.total.top2Accuracy)),
-                            .init("coverage", .number(r.total.coverage)),
-                            .init("interval", interval(r.totalByFold, r.total.predictions)),
-                            .init("order_coverage", coverageJSON(r)),
-                            .init("baseline_most_frequent", baselineJSON(r.baseline, r.baselineByFold)),
-                        ]
-                        if r.total.predictions == 0 {
-                            let reason = r.tokensAtTarget == 0
-                                ? Insufficient.noRows(layer: r.layer) : Insufficient.folds(problems: problems, filled: r.foldsAtTarget)
-                            m.append(.init(Insufficient.key, .string(reason)))
+                    .array(
+                        byTarget.map { r in
+                            var m: [ReportValue.Member] = [
+                                .init("layer", .int(r.layer)),
+                                .init("predictions", .int(r.total.predictions)),
+                                .init("top1_accuracy", .number(r.total.top1Accuracy)),
+                                .init("top2_accuracy", .number(r.total.top2Accuracy)),
+                                .init("coverage", .number(r.total.coverage)),
+                                .init("interval", interval(r.totalByFold, r.total.predictions)),
+                                .init("order_coverage", coverageJSON(r)),
+                                .init("baseline_most_frequent", baselineJSON(r.baseline, r.baselineByFold)),
+                            ]
+                            if r.total.predictions == 0 {
+                                let reason =
+                                    r.tokensAtTarget == 0
+                                    ? Insufficient.noRows(layer: r.layer)
+                                    : Insufficient.folds(problems: problems, filled: r.foldsAtTarget)
+                                m.append(.init(Insufficient.key, .string(reason)))
+                            }
+                            return .object(m)
                         }
-                        return .object(m)
-                    })
+                    )
                 ),
             ]
-            if let insufficient, total.predictions == 0 { members.append(.init(Insufficient.key, .string(insufficient))) }
+            if let insufficient, total.predictions == 0 {
+                members.append(.init(Insufficient.key, .string(insufficient)))
+            }
             return .object(members)
         }
     }
 
     func run() -> Result {
-        let L = layers, E = experts, F = folds
+        let L = layers
+        let E = experts
+        let F = folds
         var powers = [1]
         for _ in 0..<max(0, order) { powers.append(powers.last! * E) }
         // Index of the stored (order c, target t, context x, fold f, expert e); layout [c][t][f][x][e].
@@ -151,8 +172,10 @@ struct PathPredictorEvaluation {
         }
         var byTarget: [TargetResult] = []
         var byOrderAll = [PredictionTally](repeating: PredictionTally(), count: order + 1)
-        var totalAll = PredictionTally(), baselineAll = PredictionTally()
-        var totalAllByFold = FoldTallies(folds: F), baselineAllByFold = FoldTallies(folds: F)
+        var totalAll = PredictionTally()
+        var baselineAll = PredictionTally()
+        var totalAllByFold = FoldTallies(folds: F)
+        var baselineAllByFold = FoldTallies(folds: F)
         var exact = [Int](repeating: 0, count: E)
         var train = [Int](repeating: 0, count: E)
         for t in 1..<max(1, L) where !orderOffset.isEmpty {
@@ -165,7 +188,9 @@ struct PathPredictorEvaluation {
                         for e in 0..<E {
                             var v = counts[index(c, t, x, f, e)]
                             if c < cmax {
-                                for ext in 0..<E { v += cumulative[c + 1][(f * powers[c + 1] + x + ext * powers[c]) * E + e] }
+                                for ext in 0..<E {
+                                    v += cumulative[c + 1][(f * powers[c + 1] + x + ext * powers[c]) * E + e]
+                                }
                             }
                             cumulative[c][(f * powers[c] + x) * E + e] = v
                         }
@@ -178,8 +203,12 @@ struct PathPredictorEvaluation {
                 for e in 0..<E { foldTotals[f] += total(0, 0, f, e) }
             }
             var result = TargetResult(
-                layer: t, byOrder: [PredictionTally](repeating: PredictionTally(), count: order + 1),
-                total: PredictionTally(), baseline: PredictionTally(), totalByFold: FoldTallies(folds: F), baselineByFold: FoldTallies(folds: F)
+                layer: t,
+                byOrder: [PredictionTally](repeating: PredictionTally(), count: order + 1),
+                total: PredictionTally(),
+                baseline: PredictionTally(),
+                totalByFold: FoldTallies(folds: F),
+                baselineByFold: FoldTallies(folds: F)
             )
             result.tokensAtTarget = foldTotals.reduce(0, +)
             result.foldsAtTarget = foldTotals.filter { $0 > 0 }.count
@@ -246,8 +275,14 @@ struct PathPredictorEvaluation {
             byTarget.append(result)
         }
         return Result(
-            order: order, folds: F, byTarget: byTarget, byOrder: byOrderAll, total: totalAll, baseline: baselineAll,
-            totalByFold: totalAllByFold, baselineByFold: baselineAllByFold
+            order: order,
+            folds: F,
+            byTarget: byTarget,
+            byOrder: byOrderAll,
+            total: totalAll,
+            baseline: baselineAll,
+            totalByFold: totalAllByFold,
+            baselineByFold: baselineAllByFold
         )
     }
 }

@@ -6,8 +6,8 @@
 // chance values, affinity matrices, mutual information against a shuffled null, and out-of-sample
 // next-layer prediction with problem-level folds).
 
-public import MoERouting
 public import AnalysisSupport
+public import MoERouting
 
 /// The single-hop (layer l -> l+1) transition analyzer, registry name `"transition"`.
 ///
@@ -115,8 +115,12 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
 
     /// The `k == 2`, `E <= 8` path: one increment per layer pair into ``joint``, keyed by the
     /// ordered id pairs of both layers (expanded at `finish()`).
-    private func accumulatePairs<ID: FixedWidthInteger & UnsignedInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
-        let L = layers, E = experts
+    private func accumulatePairs<ID: FixedWidthInteger & UnsignedInteger>(
+        _ ids: UnsafeBufferPointer<ID>,
+        _ block: RoutingBlock
+    ) {
+        let L = layers
+        let E = experts
         let P = L - 1
         guard P > 0 else {
             records += block.recordCount
@@ -163,19 +167,23 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
         var extra = extraMembers.values
         var aff = affinity.values
         guard useJoint, joint.count > 0 else { return (hist, top1, extra, aff) }
-        let E = experts, P = max(0, layers - 1), ee = E * E
+        let E = experts
+        let P = max(0, layers - 1)
+        let ee = E * E
         let histWidth = topK + 1
         for f in 0..<folds.count {
             for l in 0..<P {
                 let base = (f * P + l) * ee * ee
                 for prev in 0..<ee {
-                    let a = prev / E, b = prev % E
+                    let a = prev / E
+                    let b = prev % E
                     let prevMask: UInt64 = (1 << UInt64(a)) | (1 << UInt64(b))
                     let rowBase = ((f * P + l) * E + a) * E
                     for cur in 0..<ee {
                         let n = joint[base + prev * ee + cur]
                         if n == 0 { continue }
-                        let c = cur / E, d = cur % E
+                        let c = cur / E
+                        let d = cur % E
                         let curMask: UInt64 = (1 << UInt64(c)) | (1 << UInt64(d))
                         hist[l * histWidth + (prevMask & curMask).nonzeroBitCount] += n
                         top1[rowBase + c] += n
@@ -192,8 +200,13 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
         return (hist, top1, extra, aff)
     }
 
-    private func accumulate<ID: FixedWidthInteger & UnsignedInteger>(_ ids: UnsafeBufferPointer<ID>, _ block: RoutingBlock) {
-        let L = layers, E = experts, k = topK
+    private func accumulate<ID: FixedWidthInteger & UnsignedInteger>(
+        _ ids: UnsafeBufferPointer<ID>,
+        _ block: RoutingBlock
+    ) {
+        let L = layers
+        let E = experts
+        let k = topK
         let P = L - 1
         guard P > 0 else {
             records += block.recordCount

@@ -78,7 +78,9 @@ struct TransitionReportBuilder {
     }
 
     func build() -> AnalyzerReport {
-        let L = shape.layers, E = shape.experts, k = shape.topK
+        let L = shape.layers
+        let E = shape.experts
+        let k = shape.topK
         let P = max(0, L - 1)
         let ee = E * E
         let F = folds.count
@@ -149,7 +151,8 @@ struct TransitionReportBuilder {
         let pooledCond = weighted { $0.conditionalEntropy }
         let pooledDeviation = weighted { $0.deviation?.observed ?? 0 }
         let pooledDeviationIndependent = weighted { $0.deviation?.independent ?? 0 }
-        var pooledModel = FoldTallies(folds: F), pooledBaseline = FoldTallies(folds: F)
+        var pooledModel = FoldTallies(folds: F)
+        var pooledBaseline = FoldTallies(folds: F)
         var anyCV = false
         for r in results {
             if let cv = r.cv {
@@ -181,7 +184,12 @@ struct TransitionReportBuilder {
             m.append(.init("interval", t.map { $0.intervalJSON(topK: k, problems: problems.count) } ?? .null))
             return .object(m)
         }
-        func predictionJSON(model: FoldTallies?, baseline: FoldTallies?, foldsWithData: Int, insufficient: String?) -> ReportValue {
+        func predictionJSON(
+            model: FoldTallies?,
+            baseline: FoldTallies?,
+            foldsWithData: Int,
+            insufficient: String?
+        ) -> ReportValue {
             let total = model?.total
             var m: [ReportValue.Member] = [
                 .init("top1_accuracy", .number(total?.top1Accuracy)),
@@ -194,13 +202,20 @@ struct TransitionReportBuilder {
                 .init("folds", .int(F)),
                 .init("folds_with_data", .int(foldsWithData)),
                 .init("problems", .int(problems.count)),
-                .init("below_baseline", model.flatMap { mo in baseline.map { Self.isBelow(mo.total, $0.total) } }.map(ReportValue.bool) ?? .null),
+                .init(
+                    "below_baseline",
+                    model.flatMap { mo in baseline.map { Self.isBelow(mo.total, $0.total) } }.map(ReportValue.bool)
+                        ?? .null
+                ),
             ]
             if let insufficient { m.append(.init(Insufficient.key, .string(insufficient))) }
             return .object(m)
         }
         func deviationJSON(_ d: AffinityDeviation?) -> [ReportValue.Member] {
-            [.init("affinity_deviation", .number(d?.observed)), .init("affinity_deviation_independent", .number(d?.independent))]
+            [
+                .init("affinity_deviation", .number(d?.observed)),
+                .init("affinity_deviation_independent", .number(d?.independent)),
+            ]
         }
         let layersJSON: [ReportValue] = results.map { r in
             var m: [ReportValue.Member] = [
@@ -226,8 +241,11 @@ struct TransitionReportBuilder {
                 .init(
                     "prediction",
                     predictionJSON(
-                        model: r.cv?.modelByFold, baseline: r.cv?.baselineByFold, foldsWithData: r.cv?.foldsWithData ?? min(1, r.rates.pairs),
-                        insufficient: r.cv == nil ? predictionReason(pairs: r.rates.pairs, foldsWithPairs: r.foldsWithPairs) : nil
+                        model: r.cv?.modelByFold,
+                        baseline: r.cv?.baselineByFold,
+                        foldsWithData: r.cv?.foldsWithData ?? min(1, r.rates.pairs),
+                        insufficient: r.cv == nil
+                            ? predictionReason(pairs: r.rates.pairs, foldsWithPairs: r.foldsWithPairs) : nil
                     )
                 )
             )
@@ -251,9 +269,11 @@ struct TransitionReportBuilder {
             .init(
                 "prediction",
                 predictionJSON(
-                    model: anyCV ? pooledModel : nil, baseline: anyCV ? pooledBaseline : nil,
+                    model: anyCV ? pooledModel : nil,
+                    baseline: anyCV ? pooledBaseline : nil,
                     foldsWithData: results.map { $0.cv?.foldsWithData ?? 0 }.max() ?? 0,
-                    insufficient: anyCV ? nil : predictionReason(pairs: pooledRates.pairs, foldsWithPairs: pooledFoldsWithPairs)
+                    insufficient: anyCV
+                        ? nil : predictionReason(pairs: pooledRates.pairs, foldsWithPairs: pooledFoldsWithPairs)
                 )
             ),
         ]
@@ -284,59 +304,107 @@ struct TransitionReportBuilder {
         var figures: [ReportFigure] = []
         if P > 0 {
             var rateRows: [[String]] = results.map { r in
-                ["\(r.layer)->\(r.layer + 1)", "\(r.rates.pairs)", "\(tokens - r.rates.pairs)", fx(r.rates.share(r.rates.top1Same)),
-                 fx(r.rates.overlapFraction(k: k)), fx(r.rates.share(r.rates.anyOverlap)), fx4(r.rates.share(r.rates.setSame))]
+                [
+                    "\(r.layer)->\(r.layer + 1)", "\(r.rates.pairs)", "\(tokens - r.rates.pairs)",
+                    fx(r.rates.share(r.rates.top1Same)),
+                    fx(r.rates.overlapFraction(k: k)), fx(r.rates.share(r.rates.anyOverlap)),
+                    fx4(r.rates.share(r.rates.setSame)),
+                ]
             }
-            rateRows.append(["pooled", "\(pooledRates.pairs)", "\(tokens * P - pooledRates.pairs)", fx(pooledRates.share(pooledRates.top1Same)),
-                             fx(pooledRates.overlapFraction(k: k)), fx(pooledRates.share(pooledRates.anyOverlap)), fx4(pooledRates.share(pooledRates.setSame))])
-            rateRows.append(["chance", "", "", fx(chance.top1Same), fx(chance.overlapFraction), fx(chance.anyOverlap), fx4(chance.setSame)])
+            rateRows.append([
+                "pooled", "\(pooledRates.pairs)", "\(tokens * P - pooledRates.pairs)",
+                fx(pooledRates.share(pooledRates.top1Same)),
+                fx(pooledRates.overlapFraction(k: k)), fx(pooledRates.share(pooledRates.anyOverlap)),
+                fx4(pooledRates.share(pooledRates.setSame)),
+            ])
+            rateRows.append([
+                "chance", "", "", fx(chance.top1Same), fx(chance.overlapFraction), fx(chance.anyOverlap),
+                fx4(chance.setSame),
+            ])
             var infoRows: [[String]] = results.map { r in
-                guard r.hasPairs else { return ["\(r.layer)->\(r.layer + 1)", Insufficient.cell(Insufficient.noPairs), "", "", "", ""] }
-                return ["\(r.layer)->\(r.layer + 1)", fx4(r.mi), fx4(r.null.mean) + " ± " + fx4(r.null.standardDeviation), fx4(r.mi - r.null.mean),
-                        fx4(r.millerMadow), fx(r.conditionalEntropy)]
+                guard r.hasPairs else {
+                    return ["\(r.layer)->\(r.layer + 1)", Insufficient.cell(Insufficient.noPairs), "", "", "", ""]
+                }
+                return [
+                    "\(r.layer)->\(r.layer + 1)", fx4(r.mi), fx4(r.null.mean) + " ± " + fx4(r.null.standardDeviation),
+                    fx4(r.mi - r.null.mean),
+                    fx4(r.millerMadow), fx(r.conditionalEntropy),
+                ]
             }
             if pooledMI == nil {
-                infoRows.append(["pooled (pair-weighted mean)", Insufficient.cell(Insufficient.noPairs), "", "", "", ""])
+                infoRows.append([
+                    "pooled (pair-weighted mean)", Insufficient.cell(Insufficient.noPairs), "", "", "", "",
+                ])
             } else {
-                infoRows.append(["pooled (pair-weighted mean)", fx4(pooledMI), fx4(pooledNull) + " ± " + fx4(pooledNullSD),
-                                 fx4(pooledMI.flatMap { mi in pooledNull.map { mi - $0 } }), fx4(pooledMM), fx(pooledCond)])
+                infoRows.append([
+                    "pooled (pair-weighted mean)", fx4(pooledMI), fx4(pooledNull) + " ± " + fx4(pooledNullSD),
+                    fx4(pooledMI.flatMap { mi in pooledNull.map { mi - $0 } }), fx4(pooledMM), fx(pooledCond),
+                ])
             }
-            func predRow(_ label: String, _ model: FoldTallies?, _ baseline: FoldTallies?, _ reason: String) -> [String] {
-                guard let model, let baseline else { return [label, Insufficient.cell(reason), "", "", "", "", "", "", ""] }
-                let m = model.total, b = baseline.total
+            func predRow(_ label: String, _ model: FoldTallies?, _ baseline: FoldTallies?, _ reason: String) -> [String]
+            {
+                guard let model, let baseline else {
+                    return [label, Insufficient.cell(reason), "", "", "", "", "", "", ""]
+                }
+                let m = model.total
+                let b = baseline.total
                 return [
-                    label, fx(m.top1Accuracy) + (Self.isBelow(m, b) ? " (below baseline)" : ""), model.rangeText { $0.top1Accuracy },
-                    fx(m.top2Accuracy), fx(m.setRecall(topK: k)), fx(m.coverage), fx(b.top1Accuracy), fx(b.top2Accuracy), fx(b.setRecall(topK: k)),
+                    label, fx(m.top1Accuracy) + (Self.isBelow(m, b) ? " (below baseline)" : ""),
+                    model.rangeText { $0.top1Accuracy },
+                    fx(m.top2Accuracy), fx(m.setRecall(topK: k)), fx(m.coverage), fx(b.top1Accuracy),
+                    fx(b.top2Accuracy), fx(b.setRecall(topK: k)),
                 ]
             }
             var predRows: [[String]] = results.map { r in
-                predRow("\(r.layer)->\(r.layer + 1)", r.cv?.modelByFold, r.cv?.baselineByFold, predictionReason(pairs: r.rates.pairs, foldsWithPairs: r.foldsWithPairs))
+                predRow(
+                    "\(r.layer)->\(r.layer + 1)",
+                    r.cv?.modelByFold,
+                    r.cv?.baselineByFold,
+                    predictionReason(pairs: r.rates.pairs, foldsWithPairs: r.foldsWithPairs)
+                )
             }
             predRows.append(
-                predRow("pooled", anyCV ? pooledModel : nil, anyCV ? pooledBaseline : nil, predictionReason(pairs: pooledRates.pairs, foldsWithPairs: pooledFoldsWithPairs))
+                predRow(
+                    "pooled",
+                    anyCV ? pooledModel : nil,
+                    anyCV ? pooledBaseline : nil,
+                    predictionReason(pairs: pooledRates.pairs, foldsWithPairs: pooledFoldsWithPairs)
+                )
             )
-            predRows.append(["random", fx(chance.top1Accuracy), "", fx(chance.top2Accuracy), fx(chance.setRecall), "", "", "", ""])
-            let deviationRows: [[String]] = results.map { r in
-                ["\(r.layer)->\(r.layer + 1)", fx(r.deviation?.observed), fx(r.deviation?.independent)]
-            } + [["pooled (pair-weighted mean)", fx(pooledDeviation), fx(pooledDeviationIndependent)]]
+            predRows.append([
+                "random", fx(chance.top1Accuracy), "", fx(chance.top2Accuracy), fx(chance.setRecall), "", "", "", "",
+            ])
+            let deviationRows: [[String]] =
+                results.map { r in
+                    ["\(r.layer)->\(r.layer + 1)", fx(r.deviation?.observed), fx(r.deviation?.independent)]
+                } + [["pooled (pair-weighted mean)", fx(pooledDeviation), fx(pooledDeviationIndependent)]]
             tables = [
                 ReportTable(
-                    title: "Same-id rates, layer l -> l+1 (expert ids are not shared across layers: compare with chance)",
-                    columns: ["layers", "pairs", "skipped", "top-1 same", "overlap fraction", "any overlap", "same set"],
+                    title:
+                        "Same-id rates, layer l -> l+1 (expert ids are not shared across layers: compare with chance)",
+                    columns: [
+                        "layers", "pairs", "skipped", "top-1 same", "overlap fraction", "any overlap", "same set",
+                    ],
                     rows: rateRows
                 ),
                 ReportTable(
-                    title: "Mutual information I(top1_l; top1_l+1), bits, with a shuffled-token null (\(nullReplicates) replicates)",
+                    title:
+                        "Mutual information I(top1_l; top1_l+1), bits, with a shuffled-token null (\(nullReplicates) replicates)",
                     columns: ["layers", "MI", "null mean ± sd", "excess", "Miller-Madow", "H(top1_l+1 | top1_l)"],
                     rows: infoRows
                 ),
                 ReportTable(
-                    title: "Next-layer prediction from this layer's top-1, \(F) folds by problem (\(problems.count) problems); range: lowest-highest per-fold top-1 accuracy",
-                    columns: ["layers", "top-1 acc", "range over folds", "top-2 acc", "set recall", "coverage", "most-freq top-1", "most-freq top-2", "most-freq set recall"],
+                    title:
+                        "Next-layer prediction from this layer's top-1, \(F) folds by problem (\(problems.count) problems); range: lowest-highest per-fold top-1 accuracy",
+                    columns: [
+                        "layers", "top-1 acc", "range over folds", "top-2 acc", "set recall", "coverage",
+                        "most-freq top-1", "most-freq top-2", "most-freq set recall",
+                    ],
                     rows: predRows
                 ),
                 ReportTable(
-                    title: "Affinity deviation per layer pair: mean over i in S_l of the distance of P(. in S_l+1 | i in S_l) from P(. in S_l+1) (0: independent)",
+                    title:
+                        "Affinity deviation per layer pair: mean over i in S_l of the distance of P(. in S_l+1 | i in S_l) from P(. in S_l+1) (0: independent)",
                     columns: ["layers", "deviation", "expected if independent"],
                     rows: deviationRows
                 ),
@@ -347,9 +415,13 @@ struct TransitionReportBuilder {
             figures = results.map { r in
                 .heatmap(
                     ReportFigure.Heatmap(
-                        title: "top-1 layer \(r.layer) -> \(r.layer + 1): P(top1_\(r.layer + 1) = j | top1_\(r.layer) = i)",
-                        xLabel: "top-1 expert at layer \(r.layer + 1)", yLabel: "top-1 expert at layer \(r.layer)",
-                        rowLabels: labels, columnLabels: labels, values: Self.rowNormalized(r.top1)
+                        title:
+                            "top-1 layer \(r.layer) -> \(r.layer + 1): P(top1_\(r.layer + 1) = j | top1_\(r.layer) = i)",
+                        xLabel: "top-1 expert at layer \(r.layer + 1)",
+                        yLabel: "top-1 expert at layer \(r.layer)",
+                        rowLabels: labels,
+                        columnLabels: labels,
+                        values: Self.rowNormalized(r.top1)
                     )
                 )
             }
@@ -357,12 +429,18 @@ struct TransitionReportBuilder {
             figures.append(
                 .lines(
                     ReportFigure.LineChart(
-                        title: "Affinity deviation from independence by layer pair (each pair's own expert ids; none pooled across layers)",
-                        xLabel: "layer l (pair l -> l+1)", yLabel: "deviation (0...1)",
+                        title:
+                            "Affinity deviation from independence by layer pair (each pair's own expert ids; none pooled across layers)",
+                        xLabel: "layer l (pair l -> l+1)",
+                        yLabel: "deviation (0...1)",
                         x: xs,
                         series: [
                             .init(name: "deviation", values: results.map { $0.deviation?.observed ?? .nan }),
-                            .init(name: "expected if independent", values: results.map { $0.deviation?.independent ?? .nan }, dashed: true),
+                            .init(
+                                name: "expected if independent",
+                                values: results.map { $0.deviation?.independent ?? .nan },
+                                dashed: true
+                            ),
                         ]
                     )
                 )
@@ -371,13 +449,24 @@ struct TransitionReportBuilder {
                 .lines(
                     ReportFigure.LineChart(
                         title: "Same-id rates by layer pair, with chance",
-                        xLabel: "layer l (pair l -> l+1)", yLabel: "rate",
+                        xLabel: "layer l (pair l -> l+1)",
+                        yLabel: "rate",
                         x: xs,
                         series: [
-                            .init(name: "top-1 same", values: results.map { $0.rates.share($0.rates.top1Same) ?? .nan }),
+                            .init(
+                                name: "top-1 same",
+                                values: results.map { $0.rates.share($0.rates.top1Same) ?? .nan }
+                            ),
                             .init(name: "top-1 same, chance", values: xs.map { _ in chance.top1Same }, dashed: true),
-                            .init(name: "overlap fraction", values: results.map { $0.rates.overlapFraction(k: k) ?? .nan }),
-                            .init(name: "overlap fraction, chance", values: xs.map { _ in chance.overlapFraction }, dashed: true),
+                            .init(
+                                name: "overlap fraction",
+                                values: results.map { $0.rates.overlapFraction(k: k) ?? .nan }
+                            ),
+                            .init(
+                                name: "overlap fraction, chance",
+                                values: xs.map { _ in chance.overlapFraction },
+                                dashed: true
+                            ),
                         ]
                     )
                 )
@@ -386,11 +475,16 @@ struct TransitionReportBuilder {
                 .lines(
                     ReportFigure.LineChart(
                         title: "Mutual information between consecutive top-1 choices, with the shuffled null",
-                        xLabel: "layer l (pair l -> l+1)", yLabel: "bits",
+                        xLabel: "layer l (pair l -> l+1)",
+                        yLabel: "bits",
                         x: xs,
                         series: [
                             .init(name: "MI", values: results.map { $0.hasPairs ? $0.mi : .nan }),
-                            .init(name: "shuffled null", values: results.map { $0.hasPairs ? $0.null.mean : .nan }, dashed: true),
+                            .init(
+                                name: "shuffled null",
+                                values: results.map { $0.hasPairs ? $0.null.mean : .nan },
+                                dashed: true
+                            ),
                         ]
                     )
                 )
@@ -400,17 +494,24 @@ struct TransitionReportBuilder {
             figures.append(
                 .lines(
                     ReportFigure.LineChart(
-                        title: "Next-layer top-1 prediction (\(F) folds by problem; bands: lowest-highest fold), with baselines",
-                        xLabel: "layer l (predict l+1)", yLabel: "top-1 accuracy",
+                        title:
+                            "Next-layer top-1 prediction (\(F) folds by problem; bands: lowest-highest fold), with baselines",
+                        xLabel: "layer l (predict l+1)",
+                        yLabel: "top-1 accuracy",
                         x: xs,
                         series: [
                             .init(
-                                name: "top-1 table", values: results.map { $0.cv?.model.top1Accuracy ?? .nan },
-                                lower: modelBounds.map(\.lower), upper: modelBounds.map(\.upper)
+                                name: "top-1 table",
+                                values: results.map { $0.cv?.model.top1Accuracy ?? .nan },
+                                lower: modelBounds.map(\.lower),
+                                upper: modelBounds.map(\.upper)
                             ),
                             .init(
-                                name: "most frequent (train)", values: results.map { $0.cv?.baseline.top1Accuracy ?? .nan }, dashed: true,
-                                lower: baselineBounds.map(\.lower), upper: baselineBounds.map(\.upper)
+                                name: "most frequent (train)",
+                                values: results.map { $0.cv?.baseline.top1Accuracy ?? .nan },
+                                dashed: true,
+                                lower: baselineBounds.map(\.lower),
+                                upper: baselineBounds.map(\.upper)
                             ),
                             .init(name: "random 1/E", values: xs.map { _ in chance.top1Accuracy }, dashed: true),
                         ]
@@ -424,19 +525,23 @@ struct TransitionReportBuilder {
         func value(_ x: Double?, _ f: (Double?) -> String) -> String { x == nil ? notComputed : f(x) }
         var headlines = [
             AnalyzerReport.Headline(
-                label: "top-1 same id, next layer (pooled)", value: value(pooledRates.share(pooledRates.top1Same), fx),
+                label: "top-1 same id, next layer (pooled)",
+                value: value(pooledRates.share(pooledRates.top1Same), fx),
                 reference: "chance \(fx(chance.top1Same))"
             ),
             AnalyzerReport.Headline(
-                label: "top-\(k) overlap fraction, next layer", value: value(pooledRates.overlapFraction(k: k), fx),
+                label: "top-\(k) overlap fraction, next layer",
+                value: value(pooledRates.overlapFraction(k: k), fx),
                 reference: "chance \(fx(chance.overlapFraction))"
             ),
             AnalyzerReport.Headline(
-                label: "MI top-1 l -> l+1 (bits, mean over l)", value: value(pooledMI, fx4),
+                label: "MI top-1 l -> l+1 (bits, mean over l)",
+                value: value(pooledMI, fx4),
                 reference: "shuffled null \(fx4(pooledNull))"
             ),
         ]
-        let model = pooledModel.total, baseline = pooledBaseline.total
+        let model = pooledModel.total
+        let baseline = pooledBaseline.total
         if anyCV {
             headlines.append(
                 AnalyzerReport.Headline(
@@ -459,7 +564,9 @@ struct TransitionReportBuilder {
             headlines.append(
                 AnalyzerReport.Headline(
                     label: "next-layer top-1 prediction (\(F) folds by problem)",
-                    value: Insufficient.cell(predictionReason(pairs: pooledRates.pairs, foldsWithPairs: pooledFoldsWithPairs)),
+                    value: Insufficient.cell(
+                        predictionReason(pairs: pooledRates.pairs, foldsWithPairs: pooledFoldsWithPairs)
+                    ),
                     reference: "random \(fx(chance.top1Accuracy))"
                 )
             )
@@ -470,29 +577,57 @@ struct TransitionReportBuilder {
             "Prediction: problems are split into \(F) folds by (problem id mod \(F) + FNV-1a(domain) mod \(F)) mod \(F) (\(F) folds by problem, the default of every analyzer); top-1 accuracy = first guess equals the true top-1, top-2 = true top-1 among the two best guesses, set recall = |best \(k) guesses ∩ true set| / \(k). A row unseen in training falls back to the training most frequent expert and is not covered. Each accuracy's interval is its range over folds (lowest and highest per-fold value among folds with test tokens).",
             "Pooled information figures are means over layer pairs weighted by their pair counts; pooled rates and accuracies are micro-averages.",
         ]
-        if P == 0 { notes.append(Insufficient.note("layer-to-layer transitions (the model has a single layer: there are no layer pairs)", Insufficient.layers(2))) }
+        if P == 0 {
+            notes.append(
+                Insufficient.note(
+                    "layer-to-layer transitions (the model has a single layer: there are no layer pairs)",
+                    Insufficient.layers(2)
+                )
+            )
+        }
         if tokens * P > pooledRates.pairs, P > 0 {
-            notes.append("\(tokens * P - pooledRates.pairs) of \(tokens * P) layer pairs had a missing layer and were skipped")
+            notes.append(
+                "\(tokens * P - pooledRates.pairs) of \(tokens * P) layer pairs had a missing layer and were skipped"
+            )
         }
         let noPairs = results.filter { !$0.hasPairs }.map { "\($0.layer)->\($0.layer + 1)" }
         if !noPairs.isEmpty, P > 0 {
-            notes.append(Insufficient.note("information, affinity and prediction figures of layer pairs \(noPairs.joined(separator: ", "))", Insufficient.noPairs))
+            notes.append(
+                Insufficient.note(
+                    "information, affinity and prediction figures of layer pairs \(noPairs.joined(separator: ", "))",
+                    Insufficient.noPairs
+                )
+            )
         }
         if emptyRowsTotal > 0 {
-            notes.append("\(emptyRowsTotal) affinity-matrix and top-1 rows (over all layer pairs) had no counts: no data (null in JSON, drawn as no data)")
+            notes.append(
+                "\(emptyRowsTotal) affinity-matrix and top-1 rows (over all layer pairs) had no counts: no data (null in JSON, drawn as no data)"
+            )
         }
-        let below = results.filter { r in r.cv.map { Self.isBelow($0.model, $0.baseline) } ?? false }.map { "\($0.layer)->\($0.layer + 1)" }
+        let below = results.filter { r in r.cv.map { Self.isBelow($0.model, $0.baseline) } ?? false }.map {
+            "\($0.layer)->\($0.layer + 1)"
+        }
         if !below.isEmpty {
-            notes.append("the next-layer predictor is below its most-frequent baseline (top-1 accuracy) at layer pairs \(below.joined(separator: ", "))")
+            notes.append(
+                "the next-layer predictor is below its most-frequent baseline (top-1 accuracy) at layer pairs \(below.joined(separator: ", "))"
+            )
         }
         if !anyCV && P > 0 && pooledRates.pairs > 0 {
             notes.append(
-                Insufficient.note("next-layer prediction, values are null", Insufficient.folds(problems: problems.count, filled: foldsWithProblems))
+                Insufficient.note(
+                    "next-layer prediction, values are null",
+                    Insufficient.folds(problems: problems.count, filled: foldsWithProblems)
+                )
             )
         }
         return AnalyzerReport(
-            analyzer: "transition", title: Self.title, json: json, tables: tables, figures: figures,
-            headlines: headlines, notes: notes
+            analyzer: "transition",
+            title: Self.title,
+            json: json,
+            tables: tables,
+            figures: figures,
+            headlines: headlines,
+            notes: notes
         )
     }
 
@@ -505,7 +640,9 @@ struct TransitionReportBuilder {
     /// A count table's rows scaled to sum to 1; a row without counts is NaN (no data).
     static func rowNormalized(_ t: ContingencyTable) -> [[Double]] {
         let totals = t.rowTotals
-        return t.rowNormalized().enumerated().map { i, row in totals[i] > 0 ? row : [Double](repeating: .nan, count: row.count) }
+        return t.rowNormalized().enumerated().map { i, row in
+            totals[i] > 0 ? row : [Double](repeating: .nan, count: row.count)
+        }
     }
 
     /// `P(j in S_{l+1} | i in S_l)` from all-combination counts: row i divided by the number of
@@ -539,13 +676,15 @@ struct TransitionReportBuilder {
         var col = [Double](repeating: 0, count: E)
         for i in 0..<E { for j in 0..<E { col[j] += Double(counts[i * E + j]) } }
         let m = col.map { $0 / N }
-        var observed = 0.0, independent = 0.0
+        var observed = 0.0
+        var independent = 0.0
         for i in 0..<E {
             var s = 0
             for j in 0..<E { s += counts[i * E + j] }
             guard s > 0 else { continue }
             let n = Double(s) / Double(k)
-            var dev = 0.0, exp = 0.0
+            var dev = 0.0
+            var exp = 0.0
             for j in 0..<E {
                 dev += abs(Double(counts[i * E + j]) / n - m[j])
                 exp += (2 * max(0, m[j] * (1 - m[j])) / (Double.pi * n)).squareRoot()

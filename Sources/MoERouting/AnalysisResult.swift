@@ -24,7 +24,10 @@ public struct AnalysisResult: Sendable, Equatable {
     public var notices: [String]
 
     public init(
-        reports: [AnalyzerReport], failures: [AnalyzerFailure], statistics: StreamStatistics, run: ReportValue = [:],
+        reports: [AnalyzerReport],
+        failures: [AnalyzerFailure],
+        statistics: StreamStatistics,
+        run: ReportValue = [:],
         notices: [String] = []
     ) {
         self.reports = reports
@@ -49,10 +52,16 @@ public struct AnalysisResult: Sendable, Equatable {
     public func renderMarkdown(title: String = "MoE routing report") -> String {
         var out = "# \(title)\n\n"
         for notice in notices { out += "> **Notice:** \(notice)\n\n" }
-        out += "\(statistics.tokens) tokens, \(statistics.records) token-layer records, \(statistics.incompleteJourneys) incomplete journeys.\n\n"
+        out +=
+            "\(statistics.tokens) tokens, \(statistics.records) token-layer records, \(statistics.incompleteJourneys) incomplete journeys.\n\n"
         let headlines = reports.flatMap { r in r.headlines.map { [r.analyzer, $0.label, $0.value, $0.reference] } }
         if !headlines.isEmpty {
-            out += ReportTable(title: "Summary", columns: ["analyzer", "figure", "value", "compare with"], rows: headlines).renderMarkdown() + "\n"
+            out +=
+                ReportTable(
+                    title: "Summary",
+                    columns: ["analyzer", "figure", "value", "compare with"],
+                    rows: headlines
+                ).renderMarkdown() + "\n"
         }
         for r in reports { out += r.renderMarkdown() }
         for f in failures { out += "> **Failed:** \(f)\n\n" }

@@ -44,16 +44,23 @@ public struct AnalyzerRegistry: Sendable {
     /// - Throws: ``RoutingError/registrationFailed(name:message:)`` when the name is empty or malformed,
     ///   or already taken; the message names both origins.
     public mutating func register(
-        _ name: String, summary: String, origin: String = "the built-in analyzers", factory: @escaping Factory
+        _ name: String,
+        summary: String,
+        origin: String = "the built-in analyzers",
+        factory: @escaping Factory
     ) throws {
         guard !name.isEmpty, !name.contains(where: { $0 == " " || $0 == "," }) else {
-            throw RoutingError.registrationFailed(name: name, message: "analyzer names must be non-empty, without spaces or commas")
+            throw RoutingError.registrationFailed(
+                name: name,
+                message: "analyzer names must be non-empty, without spaces or commas"
+            )
         }
         if let taken = entries[name] {
             throw RoutingError.registrationFailed(
                 name: name,
                 message: "\(origin) registers an analyzer named '\(name)', but \(taken.origin) already has one; "
-                    + "rename one of them or load only one")
+                    + "rename one of them or load only one"
+            )
         }
         entries[name] = Entry(name: name, summary: summary, factory: factory, origin: origin)
     }

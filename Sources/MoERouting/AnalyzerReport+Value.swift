@@ -9,12 +9,20 @@ extension AnalyzerReport {
             "analyzer": .string(analyzer),
             "title": .string(title),
             "json": json,
-            "tables": .array(tables.map { t in
-                ["title": .string(t.title), "columns": .array(t.columns.map(ReportValue.string)),
-                 "rows": .array(t.rows.map { .array($0.map(ReportValue.string)) })]
-            }),
+            "tables": .array(
+                tables.map { t in
+                    [
+                        "title": .string(t.title), "columns": .array(t.columns.map(ReportValue.string)),
+                        "rows": .array(t.rows.map { .array($0.map(ReportValue.string)) }),
+                    ]
+                }
+            ),
             "figures": .array(figures.map(\.reportValue)),
-            "headlines": .array(headlines.map { ["label": .string($0.label), "value": .string($0.value), "reference": .string($0.reference)] }),
+            "headlines": .array(
+                headlines.map {
+                    ["label": .string($0.label), "value": .string($0.value), "reference": .string($0.reference)]
+                }
+            ),
             "notes": .array(notes.map(ReportValue.string)),
         ]
     }
@@ -23,12 +31,17 @@ extension AnalyzerReport {
     ///
     /// - Throws: ``RoutingError/analyzerFailed(name:message:)`` naming the missing or mistyped field.
     public init(reportValue v: ReportValue) throws {
-        func fail(_ m: String) -> RoutingError { .analyzerFailed(name: v["analyzer"]?.stringValue ?? "?", message: "bad report: \(m)") }
+        func fail(_ m: String) -> RoutingError {
+            .analyzerFailed(name: v["analyzer"]?.stringValue ?? "?", message: "bad report: \(m)")
+        }
         guard let analyzer = v["analyzer"]?.stringValue else { throw fail("missing string 'analyzer'") }
         guard let json = v["json"] else { throw fail("missing 'json'") }
         let strings: (ReportValue?) throws -> [String] = { a in
             guard let arr = a?.arrayValue else { return [] }
-            return try arr.map { guard let s = $0.stringValue else { throw fail("expected strings") }; return s }
+            return try arr.map {
+                guard let s = $0.stringValue else { throw fail("expected strings") }
+                return s
+            }
         }
         var tables: [ReportTable] = []
         for t in v["tables"]?.arrayValue ?? [] {
@@ -41,7 +54,11 @@ extension AnalyzerReport {
             )
         }
         let headlines = (v["headlines"]?.arrayValue ?? []).map {
-            Headline(label: $0["label"]?.stringValue ?? "", value: $0["value"]?.stringValue ?? "", reference: $0["reference"]?.stringValue ?? "")
+            Headline(
+                label: $0["label"]?.stringValue ?? "",
+                value: $0["value"]?.stringValue ?? "",
+                reference: $0["reference"]?.stringValue ?? ""
+            )
         }
         self.init(
             analyzer: analyzer,
@@ -62,19 +79,27 @@ extension ReportFigure {
         func strs(_ a: [String]) -> ReportValue { .array(a.map(ReportValue.string)) }
         switch self {
         case .heatmap(let h):
-            return ["kind": "heatmap", "title": .string(h.title), "x_label": .string(h.xLabel), "y_label": .string(h.yLabel),
-                    "row_labels": strs(h.rowLabels), "column_labels": strs(h.columnLabels), "values": .matrix(h.values)]
+            return [
+                "kind": "heatmap", "title": .string(h.title), "x_label": .string(h.xLabel),
+                "y_label": .string(h.yLabel),
+                "row_labels": strs(h.rowLabels), "column_labels": strs(h.columnLabels), "values": .matrix(h.values),
+            ]
         case .lines(let c):
-            return ["kind": "lines", "title": .string(c.title), "x_label": .string(c.xLabel), "y_label": .string(c.yLabel),
-                    "x": nums(c.x),
-                    "series": .array(c.series.map { series in
+            return [
+                "kind": "lines", "title": .string(c.title), "x_label": .string(c.xLabel), "y_label": .string(c.yLabel),
+                "x": nums(c.x),
+                "series": .array(
+                    c.series.map { series in
                         var members: [ReportValue.Member] = [
-                            .init("name", .string(series.name)), .init("values", nums(series.values)), .init("dashed", .bool(series.dashed)),
+                            .init("name", .string(series.name)), .init("values", nums(series.values)),
+                            .init("dashed", .bool(series.dashed)),
                         ]
                         if let lower = series.lower { members.append(.init("lower", nums(lower))) }
                         if let upper = series.upper { members.append(.init("upper", nums(upper))) }
                         return .object(members)
-                    })]
+                    }
+                ),
+            ]
         case .bars(let b):
             var members: [ReportValue.Member] = [
                 .init("kind", "bars"), .init("title", .string(b.title)), .init("x_label", .string(b.xLabel)),
@@ -99,20 +124,54 @@ extension ReportFigure {
         let yl = v["y_label"]?.stringValue ?? ""
         switch v["kind"]?.stringValue {
         case "heatmap":
-            self = .heatmap(.init(title: title, xLabel: xl, yLabel: yl, rowLabels: strs(v["row_labels"]),
-                                  columnLabels: strs(v["column_labels"]), values: (v["values"]?.arrayValue ?? []).map { nums($0) }))
+            self = .heatmap(
+                .init(
+                    title: title,
+                    xLabel: xl,
+                    yLabel: yl,
+                    rowLabels: strs(v["row_labels"]),
+                    columnLabels: strs(v["column_labels"]),
+                    values: (v["values"]?.arrayValue ?? []).map { nums($0) }
+                )
+            )
         case "lines":
-            self = .lines(.init(title: title, xLabel: xl, yLabel: yl, x: nums(v["x"]), series: (v["series"]?.arrayValue ?? []).map {
-                Series(name: $0["name"]?.stringValue ?? "", values: nums($0["values"]), dashed: $0["dashed"] == .bool(true),
-                       lower: $0["lower"].map { nums($0) }, upper: $0["upper"].map { nums($0) })
-            }))
+            self = .lines(
+                .init(
+                    title: title,
+                    xLabel: xl,
+                    yLabel: yl,
+                    x: nums(v["x"]),
+                    series: (v["series"]?.arrayValue ?? []).map {
+                        Series(
+                            name: $0["name"]?.stringValue ?? "",
+                            values: nums($0["values"]),
+                            dashed: $0["dashed"] == .bool(true),
+                            lower: $0["lower"].map { nums($0) },
+                            upper: $0["upper"].map { nums($0) }
+                        )
+                    }
+                )
+            )
         case "bars":
-            self = .bars(.init(title: title, xLabel: xl, yLabel: yl, labels: strs(v["labels"]), values: nums(v["values"]),
-                               highlighted: (v["highlighted"]?.arrayValue ?? []).map { $0 == .bool(true) },
-                               lower: v["lower"].map { nums($0) }, upper: v["upper"].map { nums($0) },
-                               reference: v["reference"].map { nums($0) }, referenceLabel: v["reference_label"]?.stringValue))
+            self = .bars(
+                .init(
+                    title: title,
+                    xLabel: xl,
+                    yLabel: yl,
+                    labels: strs(v["labels"]),
+                    values: nums(v["values"]),
+                    highlighted: (v["highlighted"]?.arrayValue ?? []).map { $0 == .bool(true) },
+                    lower: v["lower"].map { nums($0) },
+                    upper: v["upper"].map { nums($0) },
+                    reference: v["reference"].map { nums($0) },
+                    referenceLabel: v["reference_label"]?.stringValue
+                )
+            )
         default:
-            throw RoutingError.analyzerFailed(name: "?", message: "bad report: unknown figure kind \(v["kind"]?.jsonString() ?? "null")")
+            throw RoutingError.analyzerFailed(
+                name: "?",
+                message: "bad report: unknown figure kind \(v["kind"]?.jsonString() ?? "null")"
+            )
         }
     }
 }
@@ -121,7 +180,10 @@ extension AnalysisContext {
     /// The context as JSON: `{"shape":{...},"settings":{...},"seed":N}` (sorted settings keys;
     /// the seed a JSON number, exact up to `UInt64.max`).
     public var reportValue: ReportValue {
-        var shapeMembers: [ReportValue.Member] = [.init("layers", .int(shape.layers)), .init("experts", .int(shape.experts)), .init("top_k", .int(shape.topK))]
+        var shapeMembers: [ReportValue.Member] = [
+            .init("layers", .int(shape.layers)), .init("experts", .int(shape.experts)),
+            .init("top_k", .int(shape.topK)),
+        ]
         if let n = shape.name { shapeMembers.append(.init("name", .string(n))) }
         return [
             "shape": .object(shapeMembers),
@@ -139,7 +201,9 @@ extension AnalysisContext {
     ///   ``RoutingError/analyzerFailed(name:message:)`` when the seed is not a whole number from 0
     ///   to `UInt64.max`.
     public init(reportValue v: ReportValue) throws {
-        guard let s = v["shape"], let l = s["layers"]?.intValue, let e = s["experts"]?.intValue, let k = s["top_k"]?.intValue else {
+        guard let s = v["shape"], let l = s["layers"]?.intValue, let e = s["experts"]?.intValue,
+            let k = s["top_k"]?.intValue
+        else {
             throw RoutingError.invalidShape("context JSON lacks shape.layers/experts/top_k")
         }
         var settings: [String: String] = [:]
@@ -149,7 +213,9 @@ extension AnalysisContext {
             guard let exact = value.uint64Value ?? value.stringValue.flatMap({ UInt64($0) }) else {
                 throw RoutingError.analyzerFailed(
                     name: "?",
-                    message: "context JSON: 'seed' must be a whole number from 0 to \(UInt64.max), not \(value.jsonString())")
+                    message:
+                        "context JSON: 'seed' must be a whole number from 0 to \(UInt64.max), not \(value.jsonString())"
+                )
             }
             seed = exact
         }

@@ -87,11 +87,12 @@ public struct AnalyzerReport: Sendable, Equatable {
     public func renderMarkdown() -> String {
         var out = "## \(title)\n\n"
         if !headlines.isEmpty {
-            out += ReportTable(
-                title: "Headlines",
-                columns: ["figure", "value", "compare with"],
-                rows: headlines.map { [$0.label, $0.value, $0.reference] }
-            ).renderMarkdown() + "\n"
+            out +=
+                ReportTable(
+                    title: "Headlines",
+                    columns: ["figure", "value", "compare with"],
+                    rows: headlines.map { [$0.label, $0.value, $0.reference] }
+                ).renderMarkdown() + "\n"
         }
         for t in tables { out += t.renderMarkdown() + "\n" }
         for n in notes { out += "> \(n)\n\n" }
@@ -164,7 +165,14 @@ public enum ReportFigure: Sendable, Equatable {
         public var rowLabels: [String]
         public var columnLabels: [String]
         public var values: [[Double]]
-        public init(title: String, xLabel: String, yLabel: String, rowLabels: [String], columnLabels: [String], values: [[Double]]) {
+        public init(
+            title: String,
+            xLabel: String,
+            yLabel: String,
+            rowLabels: [String],
+            columnLabels: [String],
+            values: [[Double]]
+        ) {
             self.title = title
             self.xLabel = xLabel
             self.yLabel = yLabel
@@ -183,7 +191,13 @@ public enum ReportFigure: Sendable, Equatable {
         public var dashed: Bool
         public var lower: [Double]?
         public var upper: [Double]?
-        public init(name: String, values: [Double], dashed: Bool = false, lower: [Double]? = nil, upper: [Double]? = nil) {
+        public init(
+            name: String,
+            values: [Double],
+            dashed: Bool = false,
+            lower: [Double]? = nil,
+            upper: [Double]? = nil
+        ) {
             self.name = name
             self.values = values
             self.dashed = dashed
@@ -224,8 +238,16 @@ public enum ReportFigure: Sendable, Equatable {
         public var reference: [Double]?
         public var referenceLabel: String?
         public init(
-            title: String, xLabel: String, yLabel: String, labels: [String], values: [Double], highlighted: [Bool] = [],
-            lower: [Double]? = nil, upper: [Double]? = nil, reference: [Double]? = nil, referenceLabel: String? = nil
+            title: String,
+            xLabel: String,
+            yLabel: String,
+            labels: [String],
+            values: [Double],
+            highlighted: [Bool] = [],
+            lower: [Double]? = nil,
+            upper: [Double]? = nil,
+            reference: [Double]? = nil,
+            referenceLabel: String? = nil
         ) {
             self.title = title
             self.xLabel = xLabel

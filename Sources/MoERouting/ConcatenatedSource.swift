@@ -35,9 +35,12 @@ public final class ConcatenatedSource: RoutingBlockSource {
     public init(_ sources: [any RoutingBlockSource], names: [String]? = nil) throws {
         guard let first = sources.first else { throw RoutingError.invalidShape("no input sources") }
         for s in sources.dropFirst() {
-            let a = first.shape, b = s.shape
+            let a = first.shape
+            let b = s.shape
             guard a.layers == b.layers, a.experts == b.experts, a.topK == b.topK else {
-                throw RoutingError.invalidShape("inputs disagree on the model shape: \(a) and \(b); analyze them separately")
+                throw RoutingError.invalidShape(
+                    "inputs disagree on the model shape: \(a) and \(b); analyze them separately"
+                )
             }
         }
         self.shape = first.shape
@@ -75,13 +78,22 @@ public final class ConcatenatedSource: RoutingBlockSource {
                 map.append(i)
             }
         }
-        let identity = map.enumerated().allSatisfy { Int($0.element) == $0.offset } && domains.count == block.domains.count
+        let identity =
+            map.enumerated().allSatisfy { Int($0.element) == $0.offset } && domains.count == block.domains.count
         if identity && shape == block.shape { return block }
         return RoutingBlock(
-            unchecked: shape, tokenCount: block.tokenCount, ids: block.ids, weights: block.weights,
-            present: block.present, domain: identity ? block.domain : block.domain.map { map[Int($0)] },
-            domains: domains, problemID: block.problemID, position: block.position, phase: block.phase,
-            tokenID: block.tokenID, step: block.step
+            unchecked: shape,
+            tokenCount: block.tokenCount,
+            ids: block.ids,
+            weights: block.weights,
+            present: block.present,
+            domain: identity ? block.domain : block.domain.map { map[Int($0)] },
+            domains: domains,
+            problemID: block.problemID,
+            position: block.position,
+            phase: block.phase,
+            tokenID: block.tokenID,
+            step: block.step
         )
     }
 }

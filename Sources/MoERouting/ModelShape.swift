@@ -68,7 +68,11 @@ public struct ModelShape: Hashable, Sendable, Codable, CustomStringConvertible {
         return name.map { "\($0) (\(base))" } ?? base
     }
 
-    private enum CodingKeys: String, CodingKey { case layers, experts, topK = "top_k", name }
+    private enum CodingKeys: String, CodingKey {
+        case layers, experts
+        case topK = "top_k"
+        case name
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -91,6 +95,59 @@ extension ModelShape {
             throw RoutingError.invalidShape(
                 "\(analyzer): block shape \(block) differs from the analysis shape L=\(layers) E=\(experts) k=\(topK); analyze one model per run"
             )
+        }
+    }
+}
+
+// MARK: - A shape as a user states it
+
+extension ModelShape {
+    /// A shape stated as command-line tools take it, one line that says what to give instead.
+    public struct StatementError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// The line to show.
+        public var description: String
+    }
+
+    /// The shape a user stated as a preset name (``presets``) or as all three dimensions, or `nil`
+    /// when neither was given (the shape is then inferred from the data).
+    ///
+    /// ```swift
+    /// try ModelShape.stated(preset: "mixtral-8x7b", layers: nil, experts: nil, topK: nil)  // L=32 E=8 k=2
+    /// try ModelShape.stated(preset: nil, layers: 4, experts: 8, topK: nil)  // throws: give all three
+    /// ```
+    ///
+    /// - Throws: ``StatementError`` for a preset together with dimensions, some dimensions but not
+    ///   all three, an unknown preset (the known ones are listed), or dimensions ``init(layers:experts:topK:name:)``
+    ///   refuses.
+    public static func stated(
+        preset: String?,
+        layers: Int?,
+        experts: Int?,
+        topK: Int?
+    ) throws(StatementError)
+        -> ModelShape?
+    {
+        let given = [layers, experts, topK].compactMap { $0 }.count
+        if preset != nil, given > 0 {
+            throw StatementError(description: "give either --shape or --layers/--experts/--top-k, not both")
+        }
+        if given != 0, given != 3 {
+            throw StatementError(
+                description: "--layers, --experts and --top-k go together: give all three, or --shape"
+            )
+        }
+        if let preset {
+            guard let shape = presets[preset] else {
+                let known = presets.keys.sorted().joined(separator: ", ")
+                throw StatementError(description: "unknown --shape '\(preset)'; known: \(known)")
+            }
+            return shape
+        }
+        guard let layers, let experts, let topK else { return nil }
+        do {
+            return try ModelShape(layers: layers, experts: experts, topK: topK)
+        } catch {
+            throw StatementError(description: "\(error)")
         }
     }
 }

@@ -69,7 +69,8 @@ extension RoutingBlock {
     ///
     /// - Precondition: every index is in `0..<tokenCount`.
     public func selecting(tokens: [Int]) -> RoutingBlock {
-        let L = shape.layers, k = shape.topK
+        let L = shape.layers
+        let k = shape.topK
         var present: [Bool] = []
         present.reserveCapacity(tokens.count * L)
         var weights: [Float] = []
@@ -84,10 +85,18 @@ extension RoutingBlock {
         case .wide(let a): ids = .wide(tokens.flatMap { a[($0 * L * k)..<(($0 + 1) * L * k)] })
         }
         return RoutingBlock(
-            unchecked: shape, tokenCount: tokens.count, ids: ids, weights: weights, present: present,
-            domain: tokens.map { domain[$0] }, domains: domains, problemID: tokens.map { problemID[$0] },
-            position: tokens.map { position[$0] }, phase: tokens.map { phase[$0] },
-            tokenID: tokens.map { tokenID[$0] }, step: step.map { s in tokens.map { s[$0] } }
+            unchecked: shape,
+            tokenCount: tokens.count,
+            ids: ids,
+            weights: weights,
+            present: present,
+            domain: tokens.map { domain[$0] },
+            domains: domains,
+            problemID: tokens.map { problemID[$0] },
+            position: tokens.map { position[$0] },
+            phase: tokens.map { phase[$0] },
+            tokenID: tokens.map { tokenID[$0] },
+            step: step.map { s in tokens.map { s[$0] } }
         )
     }
 }

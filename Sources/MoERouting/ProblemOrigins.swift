@@ -60,14 +60,19 @@ struct ProblemOrigins {
         var t = 0
         let T = block.tokenCount
         while t < T {
-            let d = block.domain[t], p = block.problemID[t]
+            let d = block.domain[t]
+            let p = block.problemID[t]
             var end = t + 1
             while end < T, block.domain[end] == d, block.problemID[end] == p { end += 1 }
             let key = Key(domain: block.domains[Int(d)], problem: p)
             if let first = origin[key] {
                 if first != source {
                     throw DuplicateProblemError(
-                        problem: p, domain: key.domain, firstInput: name(first), secondInput: name(source))
+                        problem: p,
+                        domain: key.domain,
+                        firstInput: name(first),
+                        secondInput: name(source)
+                    )
                 }
             } else {
                 origin[key] = source

@@ -30,12 +30,16 @@ extension ReportValue {
         func error(_ m: String) -> ParseError { ParseError(offset: i, message: m) }
 
         mutating func skipSpace() {
-            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 {
+                i += 1
+            }
         }
 
         mutating func literal(_ word: String, _ v: ReportValue) throws -> ReportValue {
             let w = Array(word.utf8)
-            guard i + w.count <= bytes.count, Array(bytes[i..<(i + w.count)]) == w else { throw error("expected \(word)") }
+            guard i + w.count <= bytes.count, Array(bytes[i..<(i + w.count)]) == w else {
+                throw error("expected \(word)")
+            }
             i += w.count
             return v
         }
@@ -52,21 +56,33 @@ extension ReportValue {
                 i += 1
                 var a: [ReportValue] = []
                 skipSpace()
-                if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+                if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+                    i += 1
+                    return .array(a)
+                }
                 while true {
                     skipSpace()
                     a.append(try value(depth: depth + 1))
                     skipSpace()
                     guard i < bytes.count else { throw error("unterminated array") }
-                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+                    if bytes[i] == UInt8(ascii: ",") {
+                        i += 1
+                        continue
+                    }
+                    if bytes[i] == UInt8(ascii: "]") {
+                        i += 1
+                        return .array(a)
+                    }
                     throw error("expected , or ] in array")
                 }
             case UInt8(ascii: "{"):
                 i += 1
                 var m: [Member] = []
                 skipSpace()
-                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(m) }
+                if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return .object(m)
+                }
                 while true {
                     skipSpace()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw error("expected a key string") }
@@ -78,8 +94,14 @@ extension ReportValue {
                     m.append(Member(k, try value(depth: depth + 1)))
                     skipSpace()
                     guard i < bytes.count else { throw error("unterminated object") }
-                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(m) }
+                    if bytes[i] == UInt8(ascii: ",") {
+                        i += 1
+                        continue
+                    }
+                    if bytes[i] == UInt8(ascii: "}") {
+                        i += 1
+                        return .object(m)
+                    }
                     throw error("expected , or } in object")
                 }
             default: return try number()
@@ -103,7 +125,10 @@ extension ReportValue {
             let s = String(decoding: bytes[start..<i], as: UTF8.self)
             if isInteger, let n = Int(s) { return .int(n) }
             if isInteger, let u = UInt64(s) { return .unsigned(u) }
-            guard !s.isEmpty, let d = Double(s) else { i = start; throw error("expected a value") }
+            guard !s.isEmpty, let d = Double(s) else {
+                i = start
+                throw error("expected a value")
+            }
             return .double(d)
         }
 

@@ -134,7 +134,10 @@ public enum ReportValue: Sendable, Equatable {
             }
         case .string(let s): Self.writeString(s, to: &out)
         case .array(let a):
-            if a.isEmpty { out += "[]"; return }
+            if a.isEmpty {
+                out += "[]"
+                return
+            }
             let scalarOnly = a.allSatisfy { !$0.isContainer }
             out += "["
             for (i, v) in a.enumerated() {
@@ -145,7 +148,10 @@ public enum ReportValue: Sendable, Equatable {
             if indent > 0 && !scalarOnly { newline(&out, indent, level) }
             out += "]"
         case .object(let members):
-            if members.isEmpty { out += "{}"; return }
+            if members.isEmpty {
+                out += "{}"
+                return
+            }
             out += "{"
             for (i, m) in members.enumerated() {
                 if i > 0 { out += "," }

@@ -82,7 +82,8 @@ extension RoutingAnalyzer {
     public func mergeable(_ other: any RoutingAnalyzer) throws -> Self {
         guard let peer = other as? Self else {
             throw RoutingError.incompatibleMerge(
-                "'\(name)' (\(type(of: self))) cannot merge '\(other.name)' (\(type(of: other)))")
+                "'\(name)' (\(type(of: self))) cannot merge '\(other.name)' (\(type(of: other)))"
+            )
         }
         guard peer !== self else {
             throw RoutingError.incompatibleMerge("'\(other.name)' cannot merge with itself")

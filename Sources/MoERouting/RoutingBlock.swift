@@ -126,8 +126,17 @@ public struct RoutingBlock: Sendable, Equatable {
             )
         }
         self.init(
-            unchecked: shape, tokenCount: t, ids: ids, weights: weights, present: present, domain: domain,
-            domains: domains, problemID: problemID, position: position, phase: phase, tokenID: tokenID,
+            unchecked: shape,
+            tokenCount: t,
+            ids: ids,
+            weights: weights,
+            present: present,
+            domain: domain,
+            domains: domains,
+            problemID: problemID,
+            position: position,
+            phase: phase,
+            tokenID: tokenID,
             step: step
         )
         for tok in 0..<t {
@@ -176,8 +185,17 @@ public struct RoutingBlock: Sendable, Equatable {
     /// An empty block of the given shape.
     public static func empty(shape: ModelShape, domains: [String] = []) -> RoutingBlock {
         RoutingBlock(
-            unchecked: shape, tokenCount: 0, ids: shape.usesNarrowIDs ? .narrow([]) : .wide([]), weights: [],
-            present: [], domain: [], domains: domains, problemID: [], position: [], phase: [], tokenID: []
+            unchecked: shape,
+            tokenCount: 0,
+            ids: shape.usesNarrowIDs ? .narrow([]) : .wide([]),
+            weights: [],
+            present: [],
+            domain: [],
+            domains: domains,
+            problemID: [],
+            position: [],
+            phase: [],
+            tokenID: []
         )
     }
 
@@ -209,7 +227,9 @@ public struct RoutingBlock: Sendable, Equatable {
     /// Whether every column holds the length ``tokenCount`` and ``shape`` call for (blocks made
     /// with the unchecked initialiser can break this; writers check it before encoding).
     public var hasConsistentColumns: Bool {
-        let t = tokenCount, cells = t * shape.layers, slots = cells * shape.topK
+        let t = tokenCount
+        let cells = t * shape.layers
+        let slots = cells * shape.topK
         return ids.count == slots && weights.count == slots && present.count == cells && domain.count == t
             && problemID.count == t && position.count == t && phase.count == t && tokenID.count == t
             && (step?.count ?? t) == t
@@ -253,7 +273,9 @@ public struct RoutingBlock: Sendable, Equatable {
                 )
             }
             if experts[..<j].contains(e) {
-                throw RoutingError.invalidRecord(RecordIssue(.duplicateExpert, "expert id \(e) appears twice in one cell"))
+                throw RoutingError.invalidRecord(
+                    RecordIssue(.duplicateExpert, "expert id \(e) appears twice in one cell")
+                )
             }
         }
         for w in weights where !(w.isFinite && w >= 0) {

@@ -73,7 +73,11 @@ public struct RoutingBlockBuilder: Sendable {
     public mutating func appendToken(_ meta: TokenMetadata) throws -> Int {
         let d = try domainIndex(of: meta.domain)
         return appendToken(
-            domainIndex: d, problemID: meta.problemID, position: meta.position, phase: meta.phase, tokenID: meta.tokenID,
+            domainIndex: d,
+            problemID: meta.problemID,
+            position: meta.position,
+            phase: meta.phase,
+            tokenID: meta.tokenID,
             step: meta.step ?? .max
         )
     }

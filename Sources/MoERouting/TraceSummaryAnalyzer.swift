@@ -68,15 +68,24 @@ public final class TraceSummaryAnalyzer: RoutingAnalyzer {
             m.maxPosition = max(m.maxPosition, c.maxPosition)
             byDomain[name] = m
         }
-        if missingByLayer.isEmpty { missingByLayer = o.missingByLayer } else {
-            for i in missingByLayer.indices where i < o.missingByLayer.count { missingByLayer[i] += o.missingByLayer[i] }
+        if missingByLayer.isEmpty {
+            missingByLayer = o.missingByLayer
+        } else {
+            for i in missingByLayer.indices where i < o.missingByLayer.count {
+                missingByLayer[i] += o.missingByLayer[i]
+            }
         }
         if shape == nil { shape = o.shape }
     }
 
     public func finish() throws -> AnalyzerReport {
         guard let shape else {
-            return AnalyzerReport(analyzer: name, title: "Trace summary", json: ["tokens": 0], notes: ["the stream was empty"])
+            return AnalyzerReport(
+                analyzer: name,
+                title: "Trace summary",
+                json: ["tokens": 0],
+                notes: ["the stream was empty"]
+            )
         }
         let names = byDomain.keys.sorted()
         let total = names.reduce(into: DomainCounts()) { acc, n in
@@ -88,7 +97,10 @@ public final class TraceSummaryAnalyzer: RoutingAnalyzer {
             acc.decode += c.decode
         }
         let problems = names.reduce(0) { $0 + byDomain[$1]!.problems.count }
-        var shapeJSON: [ReportValue.Member] = [.init("layers", .int(shape.layers)), .init("experts", .int(shape.experts)), .init("top_k", .int(shape.topK))]
+        var shapeJSON: [ReportValue.Member] = [
+            .init("layers", .int(shape.layers)), .init("experts", .int(shape.experts)),
+            .init("top_k", .int(shape.topK)),
+        ]
         if let n = shape.name { shapeJSON.append(.init("name", .string(n))) }
         let json: ReportValue = [
             "shape": .object(shapeJSON),
@@ -99,26 +111,40 @@ public final class TraceSummaryAnalyzer: RoutingAnalyzer {
             "problems": .int(problems),
             "phases": ["prefill": .int(total.prefill), "decode": .int(total.decode)],
             "missing_cells_by_layer": .array(missingByLayer.map(ReportValue.int)),
-            "domains": .array(names.map { n in
-                let c = byDomain[n]!
-                return ["name": .string(n), "problems": .int(c.problems.count), "tokens": .int(c.tokens),
+            "domains": .array(
+                names.map { n in
+                    let c = byDomain[n]!
+                    return [
+                        "name": .string(n), "problems": .int(c.problems.count), "tokens": .int(c.tokens),
                         "records": .int(c.records), "complete_journeys": .int(c.complete),
                         "incomplete_journeys": .int(c.tokens - c.complete), "prefill": .int(c.prefill),
                         "decode": .int(c.decode), "known_token_ids": .int(c.knownTokenIDs),
-                        "max_position": .int(Int(c.maxPosition))]
-            }),
+                        "max_position": .int(Int(c.maxPosition)),
+                    ]
+                }
+            ),
         ]
         let table = ReportTable(
             title: "Domains",
             columns: ["domain", "problems", "tokens", "records", "complete", "incomplete", "prefill", "decode"],
             rows: names.map { n in
                 let c = byDomain[n]!
-                return [n, "\(c.problems.count)", "\(c.tokens)", "\(c.records)", "\(c.complete)", "\(c.tokens - c.complete)", "\(c.prefill)", "\(c.decode)"]
-            } + [["all", "\(problems)", "\(total.tokens)", "\(total.records)", "\(total.complete)", "\(total.tokens - total.complete)", "\(total.prefill)", "\(total.decode)"]]
+                return [
+                    n, "\(c.problems.count)", "\(c.tokens)", "\(c.records)", "\(c.complete)",
+                    "\(c.tokens - c.complete)", "\(c.prefill)", "\(c.decode)",
+                ]
+            } + [
+                [
+                    "all", "\(problems)", "\(total.tokens)", "\(total.records)", "\(total.complete)",
+                    "\(total.tokens - total.complete)", "\(total.prefill)", "\(total.decode)",
+                ]
+            ]
         )
         var notes: [String] = []
         if total.tokens > total.complete {
-            notes.append("\(total.tokens - total.complete) of \(total.tokens) tokens lack some layers; cross-layer statistics use only the layer pairs present")
+            notes.append(
+                "\(total.tokens - total.complete) of \(total.tokens) tokens lack some layers; cross-layer statistics use only the layer pairs present"
+            )
         }
         let emptyLayers = missingByLayer.indices.filter { total.tokens > 0 && missingByLayer[$0] >= total.tokens }
         if !emptyLayers.isEmpty {
@@ -131,7 +157,11 @@ public final class TraceSummaryAnalyzer: RoutingAnalyzer {
             title: "Trace summary",
             json: json,
             tables: [
-                ReportTable(title: "Shape", columns: ["layers", "experts", "top-k"], rows: [["\(shape.layers)", "\(shape.experts)", "\(shape.topK)"]]),
+                ReportTable(
+                    title: "Shape",
+                    columns: ["layers", "experts", "top-k"],
+                    rows: [["\(shape.layers)", "\(shape.experts)", "\(shape.topK)"]]
+                ),
                 table,
             ],
             notes: notes

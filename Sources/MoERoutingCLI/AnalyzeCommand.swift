@@ -37,12 +37,11 @@ extension MoERoutingCommand {
         @Argument(help: "Trace files (.jsonl, .moetrace, .npz). Several are read as one stream.")
         var traces: [String] = []
 
-        @Option(name: .customLong("analyzer"), parsing: .upToNextOption,
-                help: "Analyzers to run (default: transition multihop domain).")
-        var analyzers: [String] = []
+        @Option(parsing: .upToNextOption, help: "Analyzers to run (default: transition multihop domain).")
+        var analyzer: [String] = []
 
-        @Option(name: .customLong("plugin"), help: ArgumentHelp("A plugin shared library to load (repeatable).", valueName: "lib.so"))
-        var plugins: [String] = []
+        @Option(help: ArgumentHelp("A plugin shared library to load (repeatable).", valueName: "lib.so"))
+        var plugin: [String] = []
 
         @Option(help: "Output format on standard output: text, json or markdown.")
         var format: OutputFormat = .text
@@ -50,13 +49,13 @@ extension MoERoutingCommand {
         @Option(help: ArgumentHelp("Also write report files into this directory.", valueName: "dir"))
         var output: String?
 
-        @Option(name: .customLong("analysis-seed"), help: "Seed for shuffled nulls, permutation tests and bootstraps.")
-        var seed: UInt64 = 0x5EED
+        @Option(help: "Seed for shuffled nulls, permutation tests and bootstraps.")
+        var analysisSeed: UInt64 = 0x5EED
 
         @Flag(help: "List the available analyzers (with plugins) and exit.")
         var listAnalyzers = false
 
-        @Flag(name: .customLong("allow-empty"), help: "Analyze even when the traces hold no routing records (empty tables).")
+        @Flag(help: "Analyze even when the traces hold no routing records (empty tables).")
         var allowEmpty = false
 
         @OptionGroup var read: ReadOptions
@@ -68,18 +67,30 @@ extension MoERoutingCommand {
         }
 
         func run() throws {
-            let registry = try BuiltinAnalyzers.registry(plugins: plugins)
+            let registry = try BuiltinAnalyzers.registry(plugins: plugin)
             if listAnalyzers {
                 for e in registry.allEntries { print("\(e.name)\t\(e.summary)") }
                 return
             }
-            let instances = try (analyzers.isEmpty ? BuiltinAnalyzers.defaultNames : analyzers).map { try registry.make($0) }
+            let instances = try (analyzer.isEmpty ? BuiltinAnalyzers.defaultNames : analyzer).map {
+                try registry.make($0)
+            }
             var analysis = TraceAnalysis(
-                traces: traces, analyzers: instances, readOptions: try read.traceOptions(), phase: phase.phase, seed: seed)
+                traces: traces,
+                analyzers: instances,
+                readOptions: try read.traceOptions(),
+                phase: phase.phase,
+                seed: analysisSeed
+            )
             analysis.allowEmpty = allowEmpty
             analysis.reportDirectory = output
             let result = try analysis.run()
-            try emit(result, format: format, output: output, subtitle: traces.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))
+            try emit(
+                result,
+                format: format,
+                output: output,
+                subtitle: traces.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
+            )
             if !result.failures.isEmpty { throw ExitCode(3) }
         }
     }

@@ -7,28 +7,34 @@ import VLLMCapture
 
 /// Engine, dataset and capture options shared by `collect` and `run`.
 struct CaptureCommandOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Model directory, or a Hugging Face repo id already in the local hub cache (nothing is downloaded; default: the tiny model, generated under models/tiny-mixtral when absent).",
-        valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Model directory, or a Hugging Face repo id already in the local hub cache (nothing is downloaded; default: the tiny model, generated under models/tiny-mixtral when absent).",
+            valueName: "path"
+        )
+    )
     var model: String?
 
-    @Option(help: ArgumentHelp(
-        "Dataset: humaneval or gsm8k (from a local JSONL copy: humaneval=PATH), or jsonl:PATH; repeat for several domains (default: the built-in samples of both).",
-        valueName: "name[=path]"))
+    @Option(
+        help: ArgumentHelp(
+            "Dataset: humaneval or gsm8k (from a local JSONL copy: humaneval=PATH), or jsonl:PATH; repeat for several domains (default: the built-in samples of both).",
+            valueName: "name[=path]"
+        )
+    )
     var dataset: [String] = []
 
-    @Option(name: .customLong("prompt-field"), help: ArgumentHelp("The prompt field of jsonl:PATH datasets (default: prompt).", valueName: "name"))
+    @Option(help: ArgumentHelp("The prompt field of jsonl:PATH datasets (default: prompt).", valueName: "name"))
     var promptField: String?
 
     // Numbers are parsed `.unconditional`ly, so that a negative value reaches validate()
     // ("must be a positive integer") instead of reading as an option ("Missing value").
-    @Option(name: .customLong("num-problems"), parsing: .unconditional, help: "Problems to take from each dataset, a positive integer (default: all).")
+    @Option(parsing: .unconditional, help: "Problems to take from each dataset, a positive integer (default: all).")
     var numProblems: Int?
 
     @Option(parsing: .unconditional, help: "Problems to skip at the start of each dataset.")
     var offset: Int = 0
 
-    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "New tokens per problem.")
+    @Option(parsing: .unconditional, help: "New tokens per problem.")
     var maxTokens: Int = 256
 
     @Option(help: "Model dtype: auto, float32, bfloat16, float16.")
@@ -40,22 +46,25 @@ struct CaptureCommandOptions: ParsableArguments {
     @Option(help: "A tokenizer other than the model's.")
     var tokenizer: String?
 
-    @Option(name: .customLong("max-model-len"), parsing: .unconditional, help: "Longest sequence, prompt plus new tokens.")
-    var maxModelLength: Int = 2048
+    @Option(parsing: .unconditional, help: "Longest sequence, prompt plus new tokens.")
+    var maxModelLen: Int = 2048
 
     @Option(name: .customLong("max-num-seqs"), parsing: .unconditional, help: "Most sequences decoded at once.")
     var maxConcurrentSequences: Int = 16
 
-    @Option(name: .customLong("max-num-batched-tokens"), parsing: .unconditional, help: "Most tokens per engine step (small values chunk long prompts).")
-    var maxBatchedTokens: Int?
+    @Option(parsing: .unconditional, help: "Most tokens per engine step (small values chunk long prompts).")
+    var maxNumBatchedTokens: Int?
 
     @Flag(inversion: .prefixedNo, help: "Chunked prefill (default: vLLM's choice).")
     var chunkedPrefill: Bool?
 
-    @Flag(name: .customLong("prefix-caching"), help: "Turn prefix caching on (cached prompt positions are never routed; the report lists them).")
+    @Flag(help: "Turn prefix caching on (cached prompt positions are never routed; the report lists them).")
     var prefixCaching = false
 
-    @Flag(help: "Run under vLLM's graph compilation instead of eager mode (routing arrives through a custom op; slower start-up, no --timing).")
+    @Flag(
+        help:
+            "Run under vLLM's graph compilation instead of eager mode (routing arrives through a custom op; slower start-up, no --timing)."
+    )
     var compile = false
 
     @Option(help: "Device: cpu or cuda (default: vLLM's choice).")
@@ -67,34 +76,46 @@ struct CaptureCommandOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "0 for greedy decoding; above 0, sample with this temperature.")
     var temperature: Double = 0
 
-    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling's p (with --temperature).")
+    @Option(parsing: .unconditional, help: "Nucleus sampling's p (with --temperature).")
     var topP: Double = 1
 
-    @Flag(name: .customLong("ignore-eos"), help: "Keep generating past the end-of-sequence token.")
+    @Flag(help: "Keep generating past the end-of-sequence token.")
     var ignoreEOS = false
 
-    @Option(name: .customLong("kv-cache-gib"), parsing: .unconditional, help: "CPU KV-cache size in GiB (default 1, or VLLM_CPU_KVCACHE_SPACE).")
+    @Option(
+        name: .customLong("kv-cache-gib"),
+        parsing: .unconditional,
+        help: "CPU KV-cache size in GiB (default 1, or VLLM_CPU_KVCACHE_SPACE)."
+    )
     var kvCacheGiB: Double?
 
-    @Option(name: .customLong("gpu-memory-utilization"), parsing: .unconditional, help: "Fraction of GPU memory vLLM may use.")
+    @Option(parsing: .unconditional, help: "Fraction of GPU memory vLLM may use.")
     var gpuMemoryUtilization: Double?
 
-    @Flag(name: .customLong("trust-remote-code"), help: "Let the model's own Python code run.")
+    @Flag(help: "Let the model's own Python code run.")
     var trustRemoteCode = false
 
-    @Flag(name: .customLong("router-logits"), help: "Also capture router logits over all experts (entropy and k/k+1 margin per layer in run.json).")
+    @Flag(help: "Also capture router logits over all experts (entropy and k/k+1 margin per layer in run.json).")
     var routerLogits = false
 
-    @Flag(help: "Time routing and the whole MoE layer per step and layer (kept in the trace, and in <trace>.timings.jsonl; shares in run.json).")
+    @Flag(
+        help:
+            "Time routing and the whole MoE layer per step and layer (kept in the trace, and in <trace>.timings.jsonl; shares in run.json)."
+    )
     var timing = false
 
-    @Option(help: ArgumentHelp("The Python venv (default: MOE_ROUTING_VENV, else .venv in the project).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "The Python venv (default: MOE_ROUTING_VENV, else .venv in the checkout, else the per-user venv).",
+            valueName: "path"
+        )
+    )
     var venv: String?
 
     @Flag(help: "Show vLLM's INFO log.")
     var verbose = false
 
-    @Flag(name: .customLong("no-progress"), help: "Print no progress lines.")
+    @Flag(help: "Print no progress lines.")
     var noProgress = false
 
     func validate() throws {
@@ -110,13 +131,15 @@ struct CaptureCommandOptions: ParsableArguments {
         var job = CaptureJob(
             model: model,
             datasets: DatasetSelection(dataset, promptField: promptField, numProblems: numProblems, offset: offset),
-            options: CaptureOptions(routerLogits: routerLogits, timing: timing), label: label)
+            options: CaptureOptions(routerLogits: routerLogits, timing: timing),
+            label: label
+        )
         job.engine.dtype = dtype
         job.engine.quantization = quantization
         job.engine.tokenizer = tokenizer
-        job.engine.maxModelLength = maxModelLength
+        job.engine.maxModelLength = maxModelLen
         job.engine.maxConcurrentSequences = maxConcurrentSequences
-        job.engine.maxBatchedTokens = maxBatchedTokens
+        job.engine.maxBatchedTokens = maxNumBatchedTokens
         job.engine.chunkedPrefill = chunkedPrefill
         job.engine.prefixCaching = prefixCaching
         job.engine.enforceEager = !compile

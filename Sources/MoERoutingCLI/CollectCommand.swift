@@ -46,7 +46,11 @@ extension MoERoutingCommand {
         func run() throws {
             let files = CaptureFiles(trace: output)
             let outcome = try capture.job(label: "collect").capture(
-                to: files, jsonl: jsonl, analyzers: [], alsoWrites: [files.summary])
+                to: files,
+                jsonl: jsonl,
+                analyzers: [],
+                alsoWrites: [files.summary]
+            )
             if let facts = CaptureJob.collectFacts(outcome, files: files) {
                 if let stop = outcome.interruption { Console.warn(stop.notice) }
                 try AtomicOutputFile.write(Array((facts.jsonString(indent: 2) + "\n").utf8), to: files.summary)

@@ -33,7 +33,7 @@ extension MoERoutingCommand {
         @Option(help: "Output format: jsonl, binary or npz.")
         var format: TraceFormat?
 
-        @Flag(name: .customLong("allow-empty"), help: "Write the output even when the inputs hold no routing records.")
+        @Flag(help: "Write the output even when the inputs hold no routing records.")
         var allowEmpty = false
 
         @OptionGroup var read: ReadOptions
@@ -44,11 +44,17 @@ extension MoERoutingCommand {
 
         func run() throws {
             let conversion = TraceConversion(
-                inputs: Array(paths.dropLast()), output: paths.last!, format: format, readOptions: try read.traceOptions(),
-                allowEmpty: allowEmpty)
+                inputs: Array(paths.dropLast()),
+                output: paths.last!,
+                format: format,
+                readOptions: try read.traceOptions(),
+                allowEmpty: allowEmpty
+            )
             let written = try conversion.run()
             let s = written.statistics
-            print("wrote \(conversion.output) (\(written.format.rawValue)): \(s.tokens) tokens, \(s.records) token-layer records, shape \(written.shape)")
+            print(
+                "wrote \(conversion.output) (\(written.format.rawValue)): \(s.tokens) tokens, \(s.records) token-layer records, shape \(written.shape)"
+            )
         }
     }
 }

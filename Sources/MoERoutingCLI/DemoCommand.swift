@@ -39,7 +39,7 @@ extension MoERoutingCommand {
         @Option(help: "The generator's seed.")
         var seed: UInt64 = 7
 
-        @Option(name: .customLong("analysis-seed"), help: "Seed for shuffled nulls, permutation tests and bootstraps (default: --seed).")
+        @Option(help: "Seed for shuffled nulls, permutation tests and bootstraps (default: --seed).")
         var analysisSeed: UInt64?
 
         @OptionGroup var shape: ShapeOptions

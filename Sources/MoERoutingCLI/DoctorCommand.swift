@@ -29,7 +29,9 @@ extension MoERoutingCommand {
         @Option(
             help: ArgumentHelp(
                 "The venv to check (default: MOE_ROUTING_VENV, else .venv in the checkout, else the per-user venv).",
-                valueName: "path"))
+                valueName: "path"
+            )
+        )
         var venv: String?
 
         @Flag(help: "Skip the vLLM checks (they import vLLM, the slow part).")

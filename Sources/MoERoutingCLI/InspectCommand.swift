@@ -27,7 +27,11 @@ extension MoERoutingCommand {
         var format: OutputFormat = .text
 
         func run() throws {
-            let inspection = try TraceInspection(traces: traces, readOptions: try read.traceOptions(), phase: phase.phase)
+            let inspection = try TraceInspection(
+                traces: traces,
+                readOptions: try read.traceOptions(),
+                phase: phase.phase
+            )
             switch format {
             case .json: print(inspection.json.jsonString(indent: 2))
             case .text: print(inspection.report.renderText(), terminator: "")

@@ -22,7 +22,9 @@ struct MoERoutingCommand: ParsableCommand {
               moe-routing convert trace.jsonl trace.moetrace
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Collect.self, Inspect.self, Convert.self, Analyze.self, Demo.self, Setup.self, Doctor.self]
+        subcommands: [
+            Run.self, Collect.self, Inspect.self, Convert.self, Analyze.self, Demo.self, Setup.self, Doctor.self,
+        ]
     )
 
     /// The exit code of a usage error (an unknown option, a missing or malformed value, a value

@@ -42,29 +42,38 @@ extension MoERoutingCommand {
         @Option(help: ArgumentHelp("Directory for the trace, outputs and report.", valueName: "dir"))
         var output: String = "out/run"
 
-        @Option(name: .customLong("analyzer"), parsing: .upToNextOption,
-                help: "Analyzers to run (default: summary transition multihop domain).")
-        var analyzers: [String] = []
+        @Option(parsing: .upToNextOption, help: "Analyzers to run (default: summary transition multihop domain).")
+        var analyzer: [String] = []
 
-        @Option(name: .customLong("plugin"), help: ArgumentHelp("A plugin shared library to load (repeatable).", valueName: "lib.so"))
-        var plugins: [String] = []
+        @Option(help: ArgumentHelp("A plugin shared library to load (repeatable).", valueName: "lib.so"))
+        var plugin: [String] = []
 
         @Option(help: "Output format on standard output: text, json or markdown.")
         var format: OutputFormat = .text
 
-        @Option(name: .customLong("analysis-seed"), help: "Seed for shuffled nulls, permutation tests and bootstraps.")
+        @Option(help: "Seed for shuffled nulls, permutation tests and bootstraps.")
         var analysisSeed: UInt64 = 0x5EED
 
         @Flag(help: "Also write the routing as seed-format JSONL (trace.jsonl).")
         var jsonl = false
 
         func run() throws {
-            let instances = try BuiltinAnalyzers.make(analyzers.isEmpty ? ["summary"] + BuiltinAnalyzers.defaultNames : analyzers, plugins: plugins)
+            let instances = try BuiltinAnalyzers.make(
+                analyzer.isEmpty ? ["summary"] + BuiltinAnalyzers.defaultNames : analyzer,
+                plugins: plugin
+            )
             let run: CaptureRun
             do {
-                run = try capture.job(label: "run").run(in: output, analyzers: instances, analysisSeed: analysisSeed, jsonl: jsonl)
+                run = try capture.job(label: "run").run(
+                    in: output,
+                    analyzers: instances,
+                    analysisSeed: analysisSeed,
+                    jsonl: jsonl
+                )
             } catch let failure as CaptureFailure {
-                Console.warn("trace so far: \(failure.files.trace) (\(failure.traceTotals)); analyze it with `moe-routing analyze \(failure.files.trace)`")
+                Console.warn(
+                    "trace so far: \(failure.files.trace) (\(failure.traceTotals)); analyze it with `moe-routing analyze \(failure.files.trace)`"
+                )
                 try CaptureExit.fail(failure.error)
             }
             try emit(run.result, format: format, output: output)

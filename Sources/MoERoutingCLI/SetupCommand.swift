@@ -35,7 +35,9 @@ extension MoERoutingCommand {
         @Option(
             help: ArgumentHelp(
                 "Where the venv lives (default: MOE_ROUTING_VENV, else .venv in the checkout, else the per-user venv).",
-                valueName: "path"))
+                valueName: "path"
+            )
+        )
         var venv: String?
 
         @Flag(help: "Install the CUDA build of vLLM (requirements-gpu.txt).")

@@ -7,9 +7,12 @@ public import MoERoutingTraces
 
 /// `--shape` or `--layers/--experts/--top-k`: the model shape a JSONL trace must follow.
 struct ShapeOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "A named model shape: \(ModelShape.presets.keys.sorted().joined(separator: ", ")).",
-        valueName: "preset"))
+    @Option(
+        help: ArgumentHelp(
+            "A named model shape: \(ModelShape.presets.keys.sorted().joined(separator: ", ")).",
+            valueName: "preset"
+        )
+    )
     var shape: String?
 
     @Option(help: "MoE layer count L (with --experts and --top-k).")
@@ -18,31 +21,17 @@ struct ShapeOptions: ParsableArguments {
     @Option(help: "Experts per layer E.")
     var experts: Int?
 
-    @Option(name: .customLong("top-k"), help: "Experts each token selects per layer k.")
+    @Option(help: "Experts each token selects per layer k.")
     var topK: Int?
 
-    func validate() throws {
-        let given = [layers, experts, topK].compactMap { $0 }.count
-        if shape != nil, given > 0 {
-            throw ValidationError("give either --shape or --layers/--experts/--top-k, not both")
-        }
-        if given != 0, given != 3 {
-            throw ValidationError("--layers, --experts and --top-k go together: give all three, or --shape")
-        }
-        if let shape, ModelShape.presets[shape] == nil {
-            throw ValidationError("unknown --shape '\(shape)'; known: \(ModelShape.presets.keys.sorted().joined(separator: ", "))")
-        }
-        _ = try statedShape()
-    }
+    func validate() throws { _ = try statedShape() }
 
     /// The shape the user stated, or nil to infer it.
     func statedShape() throws -> ModelShape? {
-        if let shape { return ModelShape.presets[shape] }
-        guard let layers, let experts, let topK else { return nil }
         do {
-            return try ModelShape(layers: layers, experts: experts, topK: topK)
+            return try ModelShape.stated(preset: shape, layers: layers, experts: experts, topK: topK)
         } catch {
-            throw ValidationError("\(error)")
+            throw ValidationError(error.description)
         }
     }
 }
@@ -57,17 +46,26 @@ struct ReadOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Domain label for records that carry no dataset field.", valueName: "label"))
     var domain: String?
 
-    @Flag(help: "JSONL traces whose problems' records interleave (a per-engine-step dump): hold every problem in memory until the end, two to three times the trace's .moetrace size, instead of one problem at a time.")
+    @Flag(
+        help:
+            "JSONL traces whose problems' records interleave (a per-engine-step dump): hold every problem in memory until the end, two to three times the trace's .moetrace size, instead of one problem at a time."
+    )
     var interleaved = false
 
-    @Option(help: ArgumentHelp(
-        "JSONL token positions: as-written (token_idx/token_pos/token_id), or by-order: the n-th record of a (problem, layer) in file order is token n, for the seed's raw per-step capture whose token_pos restarts every step (docs/trace-format.md).",
-        valueName: "as-written|by-order"))
+    @Option(
+        help: ArgumentHelp(
+            "JSONL token positions: as-written (token_idx/token_pos/token_id), or by-order: the n-th record of a (problem, layer) in file order is token n, for the seed's raw per-step capture whose token_pos restarts every step (docs/trace-format.md).",
+            valueName: "as-written|by-order"
+        )
+    )
     var positions: TracePositions = .asWritten
 
     func traceOptions() throws -> TraceReadOptions {
         TraceReadOptions(
-            shape: try shape.statedShape(), lenient: lenient, defaultDomain: domain, interleavedProblems: interleaved,
+            shape: try shape.statedShape(),
+            lenient: lenient,
+            defaultDomain: domain,
+            interleavedProblems: interleaved,
             positions: positions
         )
     }
@@ -78,9 +76,12 @@ extension PhaseSelection: ExpressibleByArgument {}
 
 /// `--phase prefill|decode|all`: which tokens a command analyzes.
 struct PhaseOption: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Tokens to keep by phase: prefill (prompt), decode (generated) or all. JSONL records without a 'phase' field are decode tokens.",
-        valueName: "prefill|decode|all"))
+    @Option(
+        help: ArgumentHelp(
+            "Tokens to keep by phase: prefill (prompt), decode (generated) or all. JSONL records without a 'phase' field are decode tokens.",
+            valueName: "prefill|decode|all"
+        )
+    )
     var phase: PhaseSelection = .all
 
 }

@@ -74,8 +74,10 @@ public enum MoERoutingVenv {
         let checkout = ProjectCheckout.find(currentDirectory: currentDirectory, executablePath: executablePath)
         func location(_ path: String, _ source: Source) -> Location {
             Location(
-                environment: PythonEnvironment(path: path, relativeTo: currentDirectory), source: source,
-                checkoutRoot: checkout)
+                environment: PythonEnvironment(path: path, relativeTo: currentDirectory),
+                source: source,
+                checkoutRoot: checkout
+            )
         }
         if let explicitPath, !explicitPath.isEmpty { return location(explicitPath, .option) }
         if let fromVariable = environment[environmentVariable], !fromVariable.isEmpty {
@@ -90,7 +92,9 @@ public enum MoERoutingVenv {
     /// `$HOME/.local/share/speculative-moe/venv`.
     ///
     /// - Throws: ``MoERoutingEnvironmentError/noUserDataDirectory`` when neither is set.
-    public static func userDefaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) throws
+    public static func userDefaultPath(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws
         -> String
     {
         if let data = environment["XDG_DATA_HOME"], data.hasPrefix("/") {
@@ -131,7 +135,8 @@ public enum MoERoutingVenv {
         guard let runtimeError = error as? PythonRuntimeError else { return error }
         switch runtimeError {
         case .venvMissing, .venvInvalid, .venvVersionMismatch:
-            let inCheckout = ProjectCheckout.find(currentDirectory: currentDirectory, executablePath: executablePath) != nil
+            let inCheckout =
+                ProjectCheckout.find(currentDirectory: currentDirectory, executablePath: executablePath) != nil
             return MoERoutingEnvironmentError.venv(runtimeError, inCheckout: inCheckout)
         default:
             return error

@@ -24,7 +24,9 @@ public enum ProjectCheckout {
     /// - Complexity: O(depth of `start`) file-system checks.
     public static func find(from start: String) -> String? {
         let fileManager = FileManager.default
-        var directory = URL(fileURLWithPath: PythonEnvironmentPath.absolute(start, relativeTo: fileManager.currentDirectoryPath))
+        var directory = URL(
+            fileURLWithPath: PythonEnvironmentPath.absolute(start, relativeTo: fileManager.currentDirectoryPath)
+        )
         while true {
             let candidate = directory.path
             if markers.allSatisfy({ fileManager.fileExists(atPath: candidate + "/" + $0) }) { return candidate }
@@ -39,8 +41,10 @@ public enum ProjectCheckout {
     public static func find(currentDirectory: String, executablePath: String?) -> String? {
         if let root = find(from: currentDirectory) { return root }
         guard let executablePath, executablePath.contains("/") else { return nil }
-        let directory = URL(fileURLWithPath: PythonEnvironmentPath.absolute(executablePath, relativeTo: currentDirectory))
-            .deletingLastPathComponent().path
+        let directory = URL(
+            fileURLWithPath: PythonEnvironmentPath.absolute(executablePath, relativeTo: currentDirectory)
+        )
+        .deletingLastPathComponent().path
         return find(from: directory)
     }
 

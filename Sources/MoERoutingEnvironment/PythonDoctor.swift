@@ -55,7 +55,9 @@ public enum PythonDoctor {
         let venv: PythonEnvironment
         do {
             venv = try MoERoutingVenv.locate(
-                explicitPath: venvPath, environment: environment, currentDirectory: currentDirectory,
+                explicitPath: venvPath,
+                environment: environment,
+                currentDirectory: currentDirectory,
                 executablePath: executablePath
             ).environment
             let info = try venv.validate(libraryVersion: version)
@@ -70,16 +72,22 @@ public enum PythonDoctor {
             let info = try Python.initialize(environment: venv)
             checks.append(
                 DoctorCheck(
-                    name: "interpreter", status: .ok,
-                    detail: "started; sys.executable \(info.executable), sys.prefix \(info.prefix)"))
+                    name: "interpreter",
+                    status: .ok,
+                    detail: "started; sys.executable \(info.executable), sys.prefix \(info.prefix)"
+                )
+            )
         } catch {
-            checks.append(DoctorCheck(name: "interpreter", status: .fail, detail: describe(error), fix: fix(for: error)))
+            checks.append(
+                DoctorCheck(name: "interpreter", status: .fail, detail: describe(error), fix: fix(for: error))
+            )
             return checks + notRun(["torch"] + (includeVLLM ? ["vllm", "in-process vllm"] : []))
         }
 
         checks.append(
             pythonCheck(
-                name: "torch", fix: setupFix,
+                name: "torch",
+                fix: setupFix,
                 source: """
                     import torch
                     if torch.cuda.is_available():
@@ -88,17 +96,21 @@ public enum PythonDoctor {
                     else:
                         device = "cpu"
                     result = f"{torch.__version__}, device {device}"
-                    """))
+                    """
+            )
+        )
         guard includeVLLM else { return checks }
         let vllm = pythonCheck(
-            name: "vllm", fix: setupFix,
+            name: "vllm",
+            fix: setupFix,
             source: """
                 import sys, vllm
                 where = vllm.__file__ or ""
                 if not where.startswith(sys.prefix):
                     raise RuntimeError(f"vllm imported from {where}, outside the venv {sys.prefix}")
                 result = f"{vllm.__version__} at {where.rsplit('/', 2)[0]}"
-                """)
+                """
+        )
         checks.append(vllm)
         guard vllm.passed else { return checks + notRun(["in-process vllm"]) }
         checks.append(
@@ -115,7 +127,9 @@ public enum PythonDoctor {
                     if "vllm" not in sys.modules:
                         raise RuntimeError("vllm is not loaded in this process")
                     result = "vllm loaded in this process; VLLM_ENABLE_V1_MULTIPROCESSING=0 keeps the engine here"
-                    """))
+                    """
+            )
+        )
         return checks
     }
 
@@ -127,8 +141,11 @@ public enum PythonDoctor {
     private static func notRun(_ names: [String]) -> [DoctorCheck] {
         names.map {
             DoctorCheck(
-                name: $0, status: .fail, detail: "not checked (an earlier check failed)",
-                fix: "fix the failures above first")
+                name: $0,
+                status: .fail,
+                detail: "not checked (an earlier check failed)",
+                fix: "fix the failures above first"
+            )
         }
     }
 

@@ -68,14 +68,20 @@ public enum PythonSetup {
         setupDirectories: [String]? = nil
     ) throws -> Plan {
         let directory = try SetupFiles.locate(
-            in: setupDirectories ?? SetupFiles.candidates(executablePath: executablePath))
+            in: setupDirectories ?? SetupFiles.candidates(executablePath: executablePath)
+        )
         let venv = try MoERoutingVenv.locate(
-            explicitPath: venvPath, environment: environment, currentDirectory: currentDirectory,
-            executablePath: executablePath)
+            explicitPath: venvPath,
+            environment: environment,
+            currentDirectory: currentDirectory,
+            executablePath: executablePath
+        )
         let script = directory + "/" + SetupFiles.scriptName
         return Plan(
-            venv: venv, script: script,
-            arguments: arguments(script: script, venvPath: venv.environment.path, gpu: gpu, force: force))
+            venv: venv,
+            script: script,
+            arguments: arguments(script: script, venvPath: venv.environment.path, gpu: gpu, force: force)
+        )
     }
 
     /// Runs the plan's script with `/bin/bash` in the current directory; its output goes straight

@@ -21,10 +21,22 @@ public enum BuiltinAnalyzers {
     /// ```
     public static func registry(plugins: [String] = []) throws -> AnalyzerRegistry {
         var r = AnalyzerRegistry()
-        try r.register("transition", summary: "single-hop layer l -> l+1: same-id rates vs chance, affinity matrices, MI, out-of-sample prediction") { TransitionAnalyzer() }
-        try r.register("multihop", summary: "distances 1..L-1: same-id rates, MI matrix, d-hop and path predictors, frequent paths") { MultiHopAnalyzer() }
-        try r.register("domain", summary: "domain comparator: per-layer JS divergence with problem-level permutation p-values, transfer") { DomainAnalyzer() }
-        try r.register("summary", summary: "tokens, records, journeys, domains, problems, phases") { TraceSummaryAnalyzer() }
+        try r.register(
+            "transition",
+            summary:
+                "single-hop layer l -> l+1: same-id rates vs chance, affinity matrices, MI, out-of-sample prediction"
+        ) { TransitionAnalyzer() }
+        try r.register(
+            "multihop",
+            summary: "distances 1..L-1: same-id rates, MI matrix, d-hop and path predictors, frequent paths"
+        ) { MultiHopAnalyzer() }
+        try r.register(
+            "domain",
+            summary: "domain comparator: per-layer JS divergence with problem-level permutation p-values, transfer"
+        ) { DomainAnalyzer() }
+        try r.register("summary", summary: "tokens, records, journeys, domains, problems, phases") {
+            TraceSummaryAnalyzer()
+        }
         _ = try PluginLibrary.registerAll(paths: plugins, into: &r)
         return r
     }

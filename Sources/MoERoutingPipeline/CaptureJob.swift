@@ -43,8 +43,11 @@ public struct CaptureJob: Sendable {
 
     /// A job with the defaults: the tiny model, the built-in samples, eager mode, greedy decoding.
     public init(
-        model: String? = nil, datasets: DatasetSelection = DatasetSelection(), options: CaptureOptions = CaptureOptions(),
-        label: String = "run", log: PipelineLog = .standardError
+        model: String? = nil,
+        datasets: DatasetSelection = DatasetSelection(),
+        options: CaptureOptions = CaptureOptions(),
+        label: String = "run",
+        log: PipelineLog = .standardError
     ) {
         self.model = model
         self.engine = EngineConfiguration(model: model ?? "")
@@ -76,7 +79,9 @@ public struct CaptureJob: Sendable {
             throw CaptureError.invalidOption(problem)
         }
         if !engine.enforceEager && options.timing {
-            throw CaptureError.invalidOption("--timing needs eager mode: under --compile the MoE layer is one compiled region; drop one of them")
+            throw CaptureError.invalidOption(
+                "--timing needs eager mode: under --compile the MoE layer is one compiled region; drop one of them"
+            )
         }
     }
 
@@ -91,14 +96,19 @@ public struct CaptureJob: Sendable {
     ///   files are closed and readable).
     /// - Throws: Errors before generation starts (outputs, venv, model, datasets, engine).
     public func capture(
-        to files: CaptureFiles, jsonl: Bool, analyzers: [any RoutingAnalyzer], analysisSeed: UInt64 = 0x5EED,
+        to files: CaptureFiles,
+        jsonl: Bool,
+        analyzers: [any RoutingAnalyzer],
+        analysisSeed: UInt64 = 0x5EED,
         alsoWrites: [String] = []
     ) throws -> CaptureOutcome {
         let captureFiles = files.captureFiles(jsonl: jsonl, timing: options.timing)
         let traceDirectory = (files.trace as NSString).deletingLastPathComponent
         try OutputPreflight.check(
             files: captureFiles + alsoWrites.filter { !captureFiles.contains($0) },
-            directories: traceDirectory.isEmpty ? [] : [traceDirectory], inputs: datasets.inputFiles)
+            directories: traceDirectory.isEmpty ? [] : [traceDirectory],
+            inputs: datasets.inputFiles
+        )
         let environment = try PythonEnvironment.locate(explicitPath: venv)
         try CapturePythonPackage.prepare(environment: environment, verbose: verbose)
         var configuration = engine
@@ -116,15 +126,24 @@ public struct CaptureJob: Sendable {
         let specs = try datasets.specs(samples: CapturePythonPackage.samplePath)
         var problems: [Problem] = []
         for spec in specs { problems += try CapturePythonPackage.loadProblems(spec) }
-        guard !problems.isEmpty else { throw PipelineError("the datasets gave no problems (check --num-problems and --offset)") }
+        guard !problems.isEmpty else {
+            throw PipelineError("the datasets gave no problems (check --num-problems and --offset)")
+        }
 
         log("starting vLLM on \(configuration.model) (\(problems.count) problems)...")
         let engine = try VLLMEngine(configuration: configuration)
         let d = engine.description
         log(
             String(
-                format: "vLLM %@ ready in %.1f s: %@, %d MoE layers, %d experts, top-%d", d.vllmVersion,
-                d.importSeconds + d.startSeconds, d.architecture, d.shape.layers, d.shape.experts, d.shape.topK))
+                format: "vLLM %@ ready in %.1f s: %@, %d MoE layers, %d experts, top-%d",
+                d.vllmVersion,
+                d.importSeconds + d.startSeconds,
+                d.architecture,
+                d.shape.layers,
+                d.shape.experts,
+                d.shape.topK
+            )
+        )
 
         let settings = runSettings(engine: engine, specs: specs, problems: problems)
         if !traceDirectory.isEmpty {
@@ -141,8 +160,12 @@ public struct CaptureJob: Sendable {
             dispatcher = AnalysisDispatcher(analyzers: mux, sinks: sinks)
             try dispatcher.begin(AnalysisContext(shape: d.shape, settings: settings, seed: analysisSeed))
             recorder = try CaptureRecorder(
-                dispatcher: dispatcher, outputsPath: files.outputs, timingsPath: options.timing ? files.timings : nil,
-                showsProgress: showsProgress, label: label)
+                dispatcher: dispatcher,
+                outputsPath: files.outputs,
+                timingsPath: options.timing ? files.timings : nil,
+                showsProgress: showsProgress,
+                label: label
+            )
         } catch {
             // Nothing was captured yet: leave no temporary files behind.
             for sink in sinks { sink.discard() }
@@ -154,7 +177,9 @@ public struct CaptureJob: Sendable {
         // signal during the report does not cut it short. (Before this point nothing was
         // captured, and a signal ends the process as usual.)
         CaptureInterruption.install(
-            hardQuitNote: "the trace so far then stays readable in \(writer.temporaryPath) (in \(writer.path) once closed)")
+            hardQuitNote:
+                "the trace so far then stays readable in \(writer.temporaryPath) (in \(writer.path) once closed)"
+        )
         var summary: CaptureSummary?
         var failure: (any Error)?
         do {
@@ -172,7 +197,10 @@ public struct CaptureJob: Sendable {
         for sink in sinks {
             do {
                 if let writer = sink as? BinaryTraceWriter, summary?.interrupted != false {
-                    try writer.close(interruptedAfter: summary?.outputs.count ?? recorder.finishedRequests, of: problems.count)
+                    try writer.close(
+                        interruptedAfter: summary?.outputs.count ?? recorder.finishedRequests,
+                        of: problems.count
+                    )
                 } else {
                     try sink.close()
                 }
@@ -183,16 +211,29 @@ public struct CaptureJob: Sendable {
         do { try recorder.close() } catch { failure = failure ?? error }
         if let summary {
             recorder.finishProgress(summary, total: problems.count)  // an interrupted run's notice is the caller's
-            let unrouted = summary.unroutedPositions.values.reduce(0) { $0 + $1.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) + 1 } }
+            let unrouted = summary.unroutedPositions.values.reduce(0) {
+                $0 + $1.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) + 1 }
+            }
             if !summary.interrupted, unrouted > 0 {
-                log("\(unrouted) positions of \(summary.unroutedPositions.count) problems were never routed (prefix cache hits); run.json lists them")
+                log(
+                    "\(unrouted) positions of \(summary.unroutedPositions.count) problems were never routed (prefix cache hits); run.json lists them"
+                )
             }
         } else if recorder.partialRequests > 0 {
-            log("\(recorder.finishedRequests) problems finished; the routing of \(recorder.partialRequests) unfinished ones was written as it stood")
+            log(
+                "\(recorder.finishedRequests) problems finished; the routing of \(recorder.partialRequests) unfinished ones was written as it stood"
+            )
         }
         return CaptureOutcome(
-            summary: summary, statistics: dispatcher.statistics, traceTotals: "\(writer.totals)", analyzers: mux,
-            settings: settings, shape: d.shape, problems: problems, error: failure)
+            summary: summary,
+            statistics: dispatcher.statistics,
+            traceTotals: "\(writer.totals)",
+            analyzers: mux,
+            settings: settings,
+            shape: d.shape,
+            problems: problems,
+            error: failure
+        )
     }
 
     /// The trace header's settings: the engine's, then `capture.*` (datasets, problem count,

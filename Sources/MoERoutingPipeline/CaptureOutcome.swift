@@ -28,8 +28,11 @@ public struct CaptureOutcome {
     public var interruption: CaptureStopFacts? {
         guard let summary, summary.interrupted else { return nil }
         return CaptureStopFacts(
-            signal: CaptureInterruption.signal, completed: summary.outputs.count, total: problems.count,
-            partial: summary.partialRequests)
+            signal: CaptureInterruption.signal,
+            completed: summary.outputs.count,
+            total: problems.count,
+            partial: summary.partialRequests
+        )
     }
 }
 

@@ -32,7 +32,8 @@ public enum CaptureReport {
 
         /// `routing share of MoE time per layer: 0.112 0.098 ... (all layers 0.105)`.
         public var inspectLine: String {
-            let routing = totals.routingNanoseconds.reduce(0, &+), moe = totals.moeNanoseconds.reduce(0, &+)
+            let routing = totals.routingNanoseconds.reduce(0, &+)
+            let moe = totals.moeNanoseconds.reduce(0, &+)
             let all = moe > 0 ? CaptureReport.fixed(Double(routing) / Double(moe)) : "n/a"
             return "routing share of MoE time per layer: "
                 + totals.routingShare.map { CaptureReport.fixed($0) }.joined(separator: " ")
@@ -44,7 +45,8 @@ public enum CaptureReport {
     public static func make(_ summary: CaptureSummary) -> AnalyzerReport? {
         make(
             timing: summary.timing.map { Timing(totals: $0, perStepSource: "timings.jsonl beside the trace") },
-            routerLogits: summary.routerLogits)
+            routerLogits: summary.routerLogits
+        )
     }
 
     /// The section from timings alone (`analyze` of a trace with layer-timings chunks).
@@ -76,21 +78,43 @@ public enum CaptureReport {
             json.append(.init("timing", t.reportValue))
             let share = t.routingShare
             let layers = share.indices.map(String.init)
-            figures.append(.bars(.init(
-                title: "Routing's share of MoE layer time, per layer (select_experts / whole MoE layer)",
-                xLabel: "MoE layer", yLabel: "share of MoE time", labels: layers, values: share)))
-            tables.append(ReportTable(
-                title: "Time per MoE layer over \(t.steps) steps (\(t.rows) rows)",
-                columns: ["layer", "routing ms", "MoE layer ms", "routing share"],
-                rows: share.indices.map { l in
-                    [layers[l], f(Double(t.routingNanoseconds[l]) / 1e6), f(Double(t.moeNanoseconds[l]) / 1e6), f(share[l])]
-                }))
-            let routing = t.routingNanoseconds.reduce(0, &+), moe = t.moeNanoseconds.reduce(0, &+)
+            figures.append(
+                .bars(
+                    .init(
+                        title: "Routing's share of MoE layer time, per layer (select_experts / whole MoE layer)",
+                        xLabel: "MoE layer",
+                        yLabel: "share of MoE time",
+                        labels: layers,
+                        values: share
+                    )
+                )
+            )
+            tables.append(
+                ReportTable(
+                    title: "Time per MoE layer over \(t.steps) steps (\(t.rows) rows)",
+                    columns: ["layer", "routing ms", "MoE layer ms", "routing share"],
+                    rows: share.indices.map { l in
+                        [
+                            layers[l], f(Double(t.routingNanoseconds[l]) / 1e6), f(Double(t.moeNanoseconds[l]) / 1e6),
+                            f(share[l]),
+                        ]
+                    }
+                )
+            )
+            let routing = t.routingNanoseconds.reduce(0, &+)
+            let moe = t.moeNanoseconds.reduce(0, &+)
             if moe > 0 {
-                headlines.append(.init(label: "routing's share of MoE time (all layers)", value: f(Double(routing) / Double(moe)),
-                                       reference: "\(f(Double(moe) / 1e6, 1)) ms of MoE time"))
+                headlines.append(
+                    .init(
+                        label: "routing's share of MoE time (all layers)",
+                        value: f(Double(routing) / Double(moe)),
+                        reference: "\(f(Double(moe) / 1e6, 1)) ms of MoE time"
+                    )
+                )
             }
-            notes.append("Wall time per layer call with the device synchronised around it; per-step figures are in \(timing.perStepSource).")
+            notes.append(
+                "Wall time per layer call with the device synchronised around it; per-step figures are in \(timing.perStepSource)."
+            )
         }
         if let r = routerLogits {
             json.append(.init("router_logits", r.reportValue))
@@ -98,15 +122,26 @@ public enum CaptureReport {
             let entropy = (0..<n).map { r.rows[$0] > 0 ? r.entropySum[$0] / Double(r.rows[$0]) : .nan }
             let margin = (0..<n).map { r.rows[$0] > 0 ? r.marginSum[$0] / Double(r.rows[$0]) : .nan }
             figures += decisivenessFigures(entropy: entropy, margin: margin)
-            tables.append(ReportTable(
-                title: "Router distribution per layer",
-                columns: ["layer", "rows", "mean entropy (nats)", "mean k/(k+1) margin"],
-                rows: (0..<n).map { ["\($0)", "\(r.rows[$0])", f(entropy[$0]), f(margin[$0], 4)] }))
-            notes.append("A small k/(k+1) margin means near-ties: the selected set could flip with small numeric changes (dtype, kernels).")
+            tables.append(
+                ReportTable(
+                    title: "Router distribution per layer",
+                    columns: ["layer", "rows", "mean entropy (nats)", "mean k/(k+1) margin"],
+                    rows: (0..<n).map { ["\($0)", "\(r.rows[$0])", f(entropy[$0]), f(margin[$0], 4)] }
+                )
+            )
+            notes.append(
+                "A small k/(k+1) margin means near-ties: the selected set could flip with small numeric changes (dtype, kernels)."
+            )
         }
         return AnalyzerReport(
-            analyzer: "capture", title: "Capture: routing time and router decisiveness",
-            json: .object(json), tables: tables, figures: figures, headlines: headlines, notes: notes)
+            analyzer: "capture",
+            title: "Capture: routing time and router decisiveness",
+            json: .object(json),
+            tables: tables,
+            figures: figures,
+            headlines: headlines,
+            notes: notes
+        )
     }
 
     /// The router's decisiveness per layer as two line charts, one unit per axis: the mean
@@ -115,14 +150,24 @@ public enum CaptureReport {
     public static func decisivenessFigures(entropy: [Double], margin: [Double]) -> [ReportFigure] {
         let x = (0..<max(entropy.count, margin.count)).map(Double.init)
         return [
-            .lines(.init(
-                title: "Router entropy per layer (mean over rows)", xLabel: "MoE layer",
-                yLabel: "entropy (nats)", x: x,
-                series: [.init(name: "entropy of the softmax over all experts (nats)", values: entropy)])),
-            .lines(.init(
-                title: "Router k/(k+1) margin per layer (mean over rows)", xLabel: "MoE layer",
-                yLabel: "probability margin", x: x,
-                series: [.init(name: "margin between the k-th and (k+1)-th probability", values: margin)])),
+            .lines(
+                .init(
+                    title: "Router entropy per layer (mean over rows)",
+                    xLabel: "MoE layer",
+                    yLabel: "entropy (nats)",
+                    x: x,
+                    series: [.init(name: "entropy of the softmax over all experts (nats)", values: entropy)]
+                )
+            ),
+            .lines(
+                .init(
+                    title: "Router k/(k+1) margin per layer (mean over rows)",
+                    xLabel: "MoE layer",
+                    yLabel: "probability margin",
+                    x: x,
+                    series: [.init(name: "margin between the k-th and (k+1)-th probability", values: margin)]
+                )
+            ),
         ]
     }
 

@@ -45,12 +45,19 @@ extension CaptureJob {
     /// - Throws: ``CaptureFailure`` when generation failed (the trace so far is readable), and
     ///   the errors of ``capture(to:jsonl:analyzers:analysisSeed:alsoWrites:)`` before it started.
     public func run(
-        in directory: String, analyzers: [any RoutingAnalyzer], analysisSeed: UInt64 = 0x5EED, jsonl: Bool = false
+        in directory: String,
+        analyzers: [any RoutingAnalyzer],
+        analysisSeed: UInt64 = 0x5EED,
+        jsonl: Bool = false
     ) throws -> CaptureRun {
         let files = CaptureFiles(directory: directory)
         let outcome = try capture(
-            to: files, jsonl: jsonl, analyzers: analyzers, analysisSeed: analysisSeed,
-            alsoWrites: ReportFiles.paths(in: directory))
+            to: files,
+            jsonl: jsonl,
+            analyzers: analyzers,
+            analysisSeed: analysisSeed,
+            alsoWrites: ReportFiles.paths(in: directory)
+        )
         if let error = outcome.error {
             throw CaptureFailure(error: error, files: files, traceTotals: outcome.traceTotals)
         }
@@ -71,8 +78,12 @@ extension CaptureJob {
         if let stop { facts.append("interrupted", stop.reportValue) }
         facts.appendStream(outcome.statistics, failures: failures)
         let result = AnalysisResult(
-            reports: reports, failures: failures, statistics: outcome.statistics, run: facts.value,
-            notices: stop.map { [$0.notice] } ?? [])
+            reports: reports,
+            failures: failures,
+            statistics: outcome.statistics,
+            run: facts.value,
+            notices: stop.map { [$0.notice] } ?? []
+        )
         return CaptureRun(files: files, outcome: outcome, result: result, interruption: stop)
     }
 

@@ -61,7 +61,8 @@ public enum ReportFiles {
     /// Writes the five files into `directory` (created when missing) and returns their paths;
     /// `subtitle` goes under the HTML report's title (the inputs' names, say).
     @discardableResult
-    public static func write(_ result: AnalysisResult, to directory: String, subtitle: String? = nil) throws -> [String] {
+    public static func write(_ result: AnalysisResult, to directory: String, subtitle: String? = nil) throws -> [String]
+    {
         try OutputPreflight.prepareDirectory(directory)
         var written: [String] = []
         func put(_ name: String, _ text: String) throws {

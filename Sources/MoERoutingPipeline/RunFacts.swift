@@ -55,7 +55,12 @@ public struct RunFacts: Sendable {
         append("incomplete_journeys", .int(statistics.incompleteJourneys))
         append(
             "failures",
-            .array(failures.map { ["analyzer": .string($0.analyzer), "stage": .string($0.stage), "message": .string($0.message)] }))
+            .array(
+                failures.map {
+                    ["analyzer": .string($0.analyzer), "stage": .string($0.stage), "message": .string($0.message)]
+                }
+            )
+        )
     }
 
     /// The facts as one JSON object.
@@ -75,8 +80,12 @@ public enum AnalysisRunner {
     ///     context: AnalysisContext(shape: .mixtral8x7B)) { RunFacts() }
     /// ```
     public static func run(
-        source: any RoutingBlockSource, analyzers: [any RoutingAnalyzer], context: AnalysisContext,
-        sinks: [any RoutingBlockSink] = [], log: PipelineLog = .standardError, facts: () -> RunFacts
+        source: any RoutingBlockSource,
+        analyzers: [any RoutingAnalyzer],
+        context: AnalysisContext,
+        sinks: [any RoutingBlockSink] = [],
+        log: PipelineLog = .standardError,
+        facts: () -> RunFacts
     ) throws -> AnalysisResult {
         let mux = MultiplexAnalyzer(analyzers)
         let dispatcher = AnalysisDispatcher(analyzers: mux, sinks: sinks)

@@ -21,8 +21,10 @@ extension AnalysisDispatcher {
     /// }
     /// ```
     public func drain(
-        _ source: any RoutingBlockSource, context: AnalysisContext,
-        eachBlock: () throws -> Void = {}, beforeClosing check: () throws -> Void
+        _ source: any RoutingBlockSource,
+        context: AnalysisContext,
+        eachBlock: () throws -> Void = {},
+        beforeClosing check: () throws -> Void
     ) throws {
         do {
             try begin(context)

@@ -37,8 +37,12 @@ public struct TraceAnalysis {
 
     /// An analysis of `traces` with the defaults: strict reading, all phases, seed 0x5EED.
     public init(
-        traces: [String], analyzers: [any RoutingAnalyzer], readOptions: TraceReadOptions = TraceReadOptions(),
-        phase: PhaseSelection = .all, seed: UInt64 = 0x5EED, log: PipelineLog = .standardError
+        traces: [String],
+        analyzers: [any RoutingAnalyzer],
+        readOptions: TraceReadOptions = TraceReadOptions(),
+        phase: PhaseSelection = .all,
+        seed: UInt64 = 0x5EED,
+        log: PipelineLog = .standardError
     ) {
         self.traces = traces
         self.analyzers = analyzers
@@ -58,14 +62,20 @@ public struct TraceAnalysis {
     ///   A failing analyzer does not throw: it is logged and listed in the result's failures.
     public func run() throws -> AnalysisResult {
         if let reportDirectory {
-            try OutputPreflight.check(files: ReportFiles.paths(in: reportDirectory), directories: [reportDirectory], inputs: traces)
+            try OutputPreflight.check(
+                files: ReportFiles.paths(in: reportDirectory),
+                directories: [reportDirectory],
+                inputs: traces
+            )
         }
         let inputs = try TraceInputs(paths: traces, options: readOptions)
         let source = PhaseFilteredSource(inputs.source, keeping: phase)
         var input: ReportValue = [:]
         var result = try AnalysisRunner.run(
-            source: source, analyzers: analyzers,
-            context: AnalysisContext(shape: inputs.shape, settings: inputs.settings, seed: seed), log: log
+            source: source,
+            analyzers: analyzers,
+            context: AnalysisContext(shape: inputs.shape, settings: inputs.settings, seed: seed),
+            log: log
         ) {
             // What the readers skipped is known only now that the source is drained.
             input = inputs.facts(phase: phase, droppedTokens: source.droppedTokens)
@@ -84,7 +94,8 @@ public struct TraceAnalysis {
         if phase != .all {
             let other = phase == .decode ? "prefill" : "decode"
             result.notices.append(
-                "Only \(phase) tokens are analyzed (--phase \(phase)); \(source.droppedTokens) \(other) tokens were left out.")
+                "Only \(phase) tokens are analyzed (--phase \(phase)); \(source.droppedTokens) \(other) tokens were left out."
+            )
         }
         if phase != .all, result.statistics.tokens == 0 {
             for w in inputs.warnings { log(w) }
@@ -101,7 +112,11 @@ public struct TraceAnalysis {
             log("shape inferred from the data: \(inputs.shape) (state it with --shape)")
         }
         try EmptyTraceCheck.require(
-            records: result.statistics.records, in: traces, skipped: inputs.skipped.values.reduce(0, +), allowEmpty: allowEmpty)
+            records: result.statistics.records,
+            in: traces,
+            skipped: inputs.skipped.values.reduce(0, +),
+            allowEmpty: allowEmpty
+        )
         return result
     }
 }

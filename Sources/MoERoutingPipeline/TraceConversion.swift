@@ -31,8 +31,12 @@ public struct TraceConversion {
 
     /// A conversion of `inputs` into `output` with strict reading.
     public init(
-        inputs: [String], output: String, format: TraceFormat? = nil, readOptions: TraceReadOptions = TraceReadOptions(),
-        allowEmpty: Bool = false, log: PipelineLog = .standardError
+        inputs: [String],
+        output: String,
+        format: TraceFormat? = nil,
+        readOptions: TraceReadOptions = TraceReadOptions(),
+        allowEmpty: Bool = false,
+        log: PipelineLog = .standardError
     ) {
         self.inputs = inputs
         self.output = output
@@ -58,12 +62,19 @@ public struct TraceConversion {
     ///   routing records; the readers' and writer's errors.
     public func run() throws -> Written {
         guard let outFormat = format ?? TraceFormat(path: output) else {
-            throw PipelineError("cannot tell the output format of \(output): name it .jsonl, .moetrace or .npz, or give --format")
+            throw PipelineError(
+                "cannot tell the output format of \(output): name it .jsonl, .moetrace or .npz, or give --format"
+            )
         }
         try OutputPreflight.check(files: [output], inputs: inputs)
         let traces = try TraceInputs(paths: inputs, options: readOptions, collectTimings: true)
         let sink = try openTraceSink(
-            path: output, format: outFormat, shape: traces.shape, domains: traces.declaredDomains, settings: traces.settings)
+            path: output,
+            format: outFormat,
+            shape: traces.shape,
+            domains: traces.declaredDomains,
+            settings: traces.settings
+        )
         let carrier = TimingCarrier(inputs: traces, sink: sink)
         let dispatcher = AnalysisDispatcher(analyzers: MultiplexAnalyzer([]), sinks: [sink])
         // The timing chunks read on the way to each block are written before it; nothing
@@ -71,8 +82,11 @@ public struct TraceConversion {
         try dispatcher.drain(traces.source, context: AnalysisContext(shape: traces.shape), eachBlock: carrier.carry) {
             for w in traces.warnings { log(w) }
             try EmptyTraceCheck.require(
-                records: dispatcher.statistics.records, in: inputs,
-                skipped: traces.skipped.values.reduce(0, +), allowEmpty: allowEmpty)
+                records: dispatcher.statistics.records,
+                in: inputs,
+                skipped: traces.skipped.values.reduce(0, +),
+                allowEmpty: allowEmpty
+            )
         }
         let left = carrier.leftBehind(format: outFormat)
         if !left.isEmpty { log("\(output): the target format cannot hold: \(left.joined(separator: ", "))") }
@@ -109,10 +123,14 @@ private final class TimingCarrier {
         var out: [String] = []
         if droppedTimings > 0 { out.append("layer timings (\(droppedTimings) records)") }
         guard format == .jsonl else { return out }
-        if !inputs.settings.isEmpty { out.append("capture settings (\(inputs.settings.count) key\(inputs.settings.count == 1 ? "" : "s"))") }
+        if !inputs.settings.isEmpty {
+            out.append("capture settings (\(inputs.settings.count) key\(inputs.settings.count == 1 ? "" : "s"))")
+        }
         guard inputs.shapeFromFile else { return out }  // inferred or stated: nothing is lost
         if let name = inputs.shape.name { out.append("the model name (\(name))") }
-        out.append("the model shape (\(inputs.shape); state it with --layers \(inputs.shape.layers) --experts \(inputs.shape.experts) --top-k \(inputs.shape.topK) when reading it back)")
+        out.append(
+            "the model shape (\(inputs.shape); state it with --layers \(inputs.shape.layers) --experts \(inputs.shape.experts) --top-k \(inputs.shape.topK) when reading it back)"
+        )
         return out
     }
 }

@@ -85,13 +85,17 @@ public final class TraceInputs {
         func add(_ name: String, _ s: TraceReadSummary) {
             if s.skippedTotal > 0 {
                 let kinds = s.skipped.keys.sorted().map { "\($0.rawValue) \(s.skipped[$0]!)" }.joined(separator: ", ")
-                out.append("\(name): skipped \(s.skippedTotal) bad records (\(kinds)); first: \(s.examples.first ?? "")")
+                out.append(
+                    "\(name): skipped \(s.skippedTotal) bad records (\(kinds)); first: \(s.examples.first ?? "")"
+                )
             }
             if s.lostBytes > 0 {
                 out.append("\(name): \(s.lostBytes) bytes at the end were lost: \(s.lossReason ?? "incomplete chunk")")
             }
             if s.restartedPositions >= shape.layers {
-                out.append("\(name): \(s.restartedPositions) of the skipped duplicates restart the positions of their (problem, layer): \(JSONLTraceReader.rawLayoutHint)")
+                out.append(
+                    "\(name): \(s.restartedPositions) of the skipped duplicates restart the positions of their (problem, layer): \(JSONLTraceReader.rawLayoutHint)"
+                )
             }
         }
         for (name, s) in summaries { add(name, s) }
@@ -134,7 +138,9 @@ public final class TraceInputs {
     /// Per-layer timing sums over the binary inputs' layer-timings chunks and the archives'
     /// `timing_*` arrays, or `nil` when none has any; final once the source has been drained.
     public var timing: CaptureReport.Timing? {
-        CaptureReport.Timing.merged(binaries.compactMap { $0.1.timingTotals } + archives.compactMap { $0.1.timingTotals })
+        CaptureReport.Timing.merged(
+            binaries.compactMap { $0.1.timingTotals } + archives.compactMap { $0.1.timingTotals }
+        )
     }
 
     /// The layer-timing records read since the last call (with `collectTimings`).
@@ -148,8 +154,10 @@ public final class TraceInputs {
 
     /// Domain names the binary and archive inputs declare (their tokens may not use them all).
     public var declaredDomains: [String] {
-        var seen = Set<String>(), out: [String] = []
-        for name in binaries.flatMap({ $0.1.header.domains }) + archives.flatMap({ $0.1.domains }) where seen.insert(name).inserted {
+        var seen = Set<String>()
+        var out: [String] = []
+        for name in binaries.flatMap({ $0.1.header.domains }) + archives.flatMap({ $0.1.domains })
+        where seen.insert(name).inserted {
             out.append(name)
         }
         return out
@@ -180,7 +188,9 @@ public final class TraceInputs {
         let total = skipped.values.reduce(0, +)
         if total > 0 {
             let kinds = skipped.keys.sorted().map { "\(skipped[$0]!) \($0.rawValue)" }.joined(separator: ", ")
-            out.append("\(total) bad record\(total == 1 ? " was" : "s were") skipped (\(kinds)); the figures exclude \(total == 1 ? "it" : "them").")
+            out.append(
+                "\(total) bad record\(total == 1 ? " was" : "s were") skipped (\(kinds)); the figures exclude \(total == 1 ? "it" : "them")."
+            )
         }
         if looksLikeRawLayout {
             out.append(
@@ -188,7 +198,9 @@ public final class TraceInputs {
             )
         }
         for (p, r) in binaries where r.summary.lostBytes > 0 {
-            out.append("\(r.summary.lostBytes) bytes at the end of \(p) were lost (\(r.summary.lossReason ?? "incomplete chunk")); the figures exclude them.")
+            out.append(
+                "\(r.summary.lostBytes) bytes at the end of \(p) were lost (\(r.summary.lossReason ?? "incomplete chunk")); the figures exclude them."
+            )
         }
         return out
     }

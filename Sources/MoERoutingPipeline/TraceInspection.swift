@@ -23,7 +23,9 @@ public struct TraceInspection {
     /// Reads `traces` as one stream (keeping `phase`) and describes them; the readers' warnings
     /// go to `log`.
     public init(
-        traces: [String], readOptions: TraceReadOptions = TraceReadOptions(), phase: PhaseSelection = .all,
+        traces: [String],
+        readOptions: TraceReadOptions = TraceReadOptions(),
+        phase: PhaseSelection = .all,
         log: PipelineLog = .standardError
     ) throws {
         let inputs = try TraceInputs(paths: traces, options: readOptions)
@@ -40,18 +42,29 @@ public struct TraceInspection {
         if let timing { report.notes.append(timing.inspectLine) }
         if let line = steps.inspectLine { report.notes.append(line) }
         if phase != .all {
-            report.notes.insert("\(phase) tokens only (--phase); \(source.droppedTokens) tokens of the other phase left out", at: 0)
+            report.notes.insert(
+                "\(phase) tokens only (--phase); \(source.droppedTokens) tokens of the other phase left out",
+                at: 0
+            )
         }
         let closures = inputs.closures
         for (path, closure) in closures { report.notes.append("\(path): \(closure)") }
         if inputs.shapeWasInferred {
-            report.notes.insert("shape inferred from the data (\(inputs.shape)); state it with --shape or --layers/--experts/--top-k", at: 0)
+            report.notes.insert(
+                "shape inferred from the data (\(inputs.shape)); state it with --shape or --layers/--experts/--top-k",
+                at: 0
+            )
         }
         for w in inputs.warnings { log(w) }
         var members = report.json.objectMembers ?? []
         members.insert(.init("files", .array(traces.map(ReportValue.string))), at: 0)
         members.append(.init("shape_inferred", .bool(inputs.shapeWasInferred)))
-        members.append(.init("skipped_records", .object(inputs.skipped.keys.sorted().map { .init($0.rawValue, .int(inputs.skipped[$0]!)) })))
+        members.append(
+            .init(
+                "skipped_records",
+                .object(inputs.skipped.keys.sorted().map { .init($0.rawValue, .int(inputs.skipped[$0]!)) })
+            )
+        )
         members.append(.init("lost_bytes", .int(inputs.lostBytes)))
         if phase != .all { members.append(.init("phase_kept", .string(phase.rawValue))) }
         if let timing { members.append(.init("timing", timing.totals.reportValue)) }
@@ -61,13 +74,22 @@ public struct TraceInspection {
             let names = closures.map(\.closure.name)
             let worst = names.contains("cut_off") ? "cut_off" : names.contains("interrupted") ? "interrupted" : "closed"
             members.append(.init("closure", .string(worst)))
-            members.append(.init("closures", .array(closures.map { path, closure in
-                var m: [ReportValue.Member] = [.init("file", .string(path)), .init("closure", .string(closure.name))]
-                if case .interrupted(let completed, let total) = closure {
-                    m += [.init("completed", .int(completed)), .init("total", .int(total))]
-                }
-                return .object(m)
-            })))
+            members.append(
+                .init(
+                    "closures",
+                    .array(
+                        closures.map { path, closure in
+                            var m: [ReportValue.Member] = [
+                                .init("file", .string(path)), .init("closure", .string(closure.name)),
+                            ]
+                            if case .interrupted(let completed, let total) = closure {
+                                m += [.init("completed", .int(completed)), .init("total", .int(total))]
+                            }
+                            return .object(m)
+                        }
+                    )
+                )
+            )
         }
         self.report = report
         self.json = .object(members)
@@ -105,7 +127,9 @@ public final class StepColumnSummary: RoutingAnalyzer {
         distinct.formUnion(o.distinct)
     }
 
-    public func finish() throws -> AnalyzerReport { AnalyzerReport(analyzer: name, title: "Steps", json: reportValue ?? .null) }
+    public func finish() throws -> AnalyzerReport {
+        AnalyzerReport(analyzer: name, title: "Steps", json: reportValue ?? .null)
+    }
 
     /// A note such as `steps: 5000 tokens carry the engine step that routed them, steps 0...127 (128 distinct)`;
     /// `nil` when the trace has no step column.
@@ -114,7 +138,8 @@ public final class StepColumnSummary: RoutingAnalyzer {
         guard let lo = distinct.min(), let hi = distinct.max() else {
             return "steps: the trace has a step column, but no token's step is known"
         }
-        return "steps: \(tokens) tokens carry the engine step that routed them, steps \(lo)...\(hi) (\(distinct.count) distinct)"
+        return
+            "steps: \(tokens) tokens carry the engine step that routed them, steps \(lo)...\(hi) (\(distinct.count) distinct)"
     }
 
     /// `{"tokens": n, "first": a, "last": b, "distinct": d}`, or `nil` without a step column.

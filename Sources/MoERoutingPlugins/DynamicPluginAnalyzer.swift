@@ -1,8 +1,8 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-import MoERouting
 import CMoERoutingPlugin
+import MoERouting
 
 /// An analyzer living in a plugin library, driven through its C function table.
 final class DynamicPluginAnalyzer: RoutingAnalyzer {
@@ -30,7 +30,10 @@ final class DynamicPluginAnalyzer: RoutingAnalyzer {
         let message = error.map { String(cString: $0) }
         if let error { vtable.pointee.free_string(error) }
         guard rc == 0 else {
-            throw RoutingError.analyzerFailed(name: name, message: "\(stage) returned \(rc): \(message ?? "no message")")
+            throw RoutingError.analyzerFailed(
+                name: name,
+                message: "\(stage) returned \(rc): \(message ?? "no message")"
+            )
         }
     }
 
@@ -63,12 +66,21 @@ final class DynamicPluginAnalyzer: RoutingAnalyzer {
                                             namePointers.withUnsafeBufferPointer { nP in
                                                 withStepPointer(block.step) { sP in
                                                     var c = moe_routing_block(
-                                                        layers: Int32(block.shape.layers), experts: Int32(block.shape.experts),
-                                                        top_k: Int32(block.shape.topK), domain_count: Int32(block.domains.count),
-                                                        token_count: Int64(block.tokenCount), ids: idsP.baseAddress,
-                                                        weights: wP.baseAddress, present: prP.baseAddress, domain: dP.baseAddress,
-                                                        problem_id: pP.baseAddress, position: posP.baseAddress, phase: phP.baseAddress,
-                                                        token_id: tP.baseAddress, domain_names: nP.baseAddress, step: sP
+                                                        layers: Int32(block.shape.layers),
+                                                        experts: Int32(block.shape.experts),
+                                                        top_k: Int32(block.shape.topK),
+                                                        domain_count: Int32(block.domains.count),
+                                                        token_count: Int64(block.tokenCount),
+                                                        ids: idsP.baseAddress,
+                                                        weights: wP.baseAddress,
+                                                        present: prP.baseAddress,
+                                                        domain: dP.baseAddress,
+                                                        problem_id: pP.baseAddress,
+                                                        position: posP.baseAddress,
+                                                        phase: phP.baseAddress,
+                                                        token_id: tP.baseAddress,
+                                                        domain_names: nP.baseAddress,
+                                                        step: sP
                                                     )
                                                     return vtable.pointee.consume(instance, &c, err)
                                                 }

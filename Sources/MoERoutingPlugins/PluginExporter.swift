@@ -1,8 +1,8 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-public import MoERouting
 import CMoERoutingPlugin
+public import MoERouting
 
 /// Exposes Swift analyzers through the plugin C entry point, for plugin libraries written in
 /// Swift.
@@ -142,7 +142,9 @@ extension RoutingBlock {
         let wide = try copy(c.ids, n, "ids")
         let ids: ExpertIDs = shape.usesNarrowIDs ? .narrow(wide.map { UInt8(truncatingIfNeeded: $0) }) : .wide(wide)
         if shape.usesNarrowIDs, let bad = wide.first(where: { $0 > 255 }) {
-            throw RoutingError.invalidRecord(RecordIssue(.expertOutOfRange, "expert id \(bad) is outside 0..<\(shape.experts) (E)"))
+            throw RoutingError.invalidRecord(
+                RecordIssue(.expertOutOfRange, "expert id \(bad) is outside 0..<\(shape.experts) (E)")
+            )
         }
         var names: [String] = []
         for i in 0..<Int(max(0, c.domain_count)) {

@@ -4,8 +4,8 @@
 // Loads analyzer plugins from shared libraries through the C entry point declared in
 // `moe_routing_plugin.h`, and wraps each analyzer they provide as a `RoutingAnalyzer`.
 
-public import MoERouting
 import CMoERoutingPlugin
+public import MoERouting
 
 /// A loaded plugin library and the analyzers it provides.
 ///
@@ -43,7 +43,8 @@ public final class PluginLibrary: Sendable {
         guard let sym = LibC.symbol(handle, MOE_ROUTING_PLUGIN_ENTRY_SYMBOL) else {
             throw PluginError(
                 path: path,
-                message: "no symbol '\(MOE_ROUTING_PLUGIN_ENTRY_SYMBOL)': not a speculative-moe plugin (see docs/plugins.md)"
+                message:
+                    "no symbol '\(MOE_ROUTING_PLUGIN_ENTRY_SYMBOL)': not a speculative-moe plugin (see docs/plugins.md)"
             )
         }
         let entry = unsafeBitCast(sym, to: moe_routing_plugin_entry_fn.self)
@@ -102,7 +103,8 @@ public final class PluginLibrary: Sendable {
     ///   malformed or already registered; the message names both origins.
     public func register(into registry: inout AnalyzerRegistry) throws {
         for (i, a) in analyzers.enumerated() {
-            try registry.register(a.name, summary: a.summary + " (plugin \(path))", origin: "plugin \(path)") { [self] in
+            try registry.register(a.name, summary: a.summary + " (plugin \(path))", origin: "plugin \(path)") {
+                [self] in
                 (try? self.makeAnalyzer(at: i)) ?? FailedAnalyzer(name: a.name, message: "could not create an instance")
             }
         }
@@ -128,7 +130,10 @@ extension PluginLibrary {
         for path in paths {
             let file = FileIdentity(path: path)
             if let file, let first = loaded.first(where: { $0.file == file }) {
-                throw PluginError(path: path, message: "is the same library as \(first.library.path), given before; give each plugin once")
+                throw PluginError(
+                    path: path,
+                    message: "is the same library as \(first.library.path), given before; give each plugin once"
+                )
             }
             let library = try PluginLibrary(path: path)
             try library.register(into: &registry)

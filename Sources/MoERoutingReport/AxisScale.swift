@@ -28,7 +28,12 @@ struct AxisScale {
     /// with about `targetTicks` ticks; `wholeSteps` makes the range end on ticks; `integers` keeps
     /// the step at 1 or more (for layer numbers and other counts).
     init(
-        minimum: Double, maximum: Double, targetTicks: Int, from start: Double, to end: Double, wholeSteps: Bool = true,
+        minimum: Double,
+        maximum: Double,
+        targetTicks: Int,
+        from start: Double,
+        to end: Double,
+        wholeSteps: Bool = true,
         integers: Bool = false
     ) {
         var lo = minimum.isFinite ? minimum : 0

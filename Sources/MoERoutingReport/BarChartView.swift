@@ -30,7 +30,8 @@ struct BarChartView {
     /// The interval of bar `i`, when both ends are given and finite (ends in the wrong order are
     /// swapped).
     func interval(_ i: Int) -> (lower: Double, upper: Double)? {
-        guard let lo = chart.lower, let hi = chart.upper, i < lo.count, i < hi.count, lo[i].isFinite, hi[i].isFinite else { return nil }
+        guard let lo = chart.lower, let hi = chart.upper, i < lo.count, i < hi.count, lo[i].isFinite, hi[i].isFinite
+        else { return nil }
         return (min(lo[i], hi[i]), max(lo[i], hi[i]))
     }
 
@@ -140,8 +141,13 @@ struct BarChartView {
             let y1 = axis.pixel(max(v, 0))
             let y2 = axis.pixel(min(v, 0))
             canvas.rect(
-                x: left + Double(i) * slot + slot * 0.12, y: y1, width: slot * 0.76, height: max(y2 - y1, 0.5),
-                fill: isHighlighted(i) ? Self.accent : Self.base, class: "bar", title: tooltip(i)
+                x: left + Double(i) * slot + slot * 0.12,
+                y: y1,
+                width: slot * 0.76,
+                height: max(y2 - y1, 0.5),
+                fill: isHighlighted(i) ? Self.accent : Self.base,
+                class: "bar",
+                title: tooltip(i)
             )
         }
         canvas.line(x1: left, y1: zero, x2: left + plotW, y2: zero, class: "zero")
@@ -168,10 +174,23 @@ struct BarChartView {
             canvas.text(label(i), x: left + (Double(i) + 0.5) * slot, y: top + plotH + 15, class: "tk", anchor: .middle)
         }
         if !chart.xLabel.isEmpty {
-            canvas.text(HTMLEscaping.truncated(chart.xLabel, to: 80), x: left + plotW / 2, y: top + plotH + 34, class: "ax", anchor: .middle)
+            canvas.text(
+                HTMLEscaping.truncated(chart.xLabel, to: 80),
+                x: left + plotW / 2,
+                y: top + plotH + 34,
+                class: "ax",
+                anchor: .middle
+            )
         }
         if !chart.yLabel.isEmpty {
-            canvas.text(HTMLEscaping.truncated(chart.yLabel, to: 36), x: 14, y: top + plotH / 2, class: "ax", anchor: .middle, rotate: -90)
+            canvas.text(
+                HTMLEscaping.truncated(chart.yLabel, to: 36),
+                x: 14,
+                y: top + plotH / 2,
+                class: "ax",
+                anchor: .middle,
+                rotate: -90
+            )
         }
         drawLegend(into: &canvas, x: left, y: 16)
         return canvas.finish(width: width, height: top + plotH + 42, standalone: standalone)
@@ -199,7 +218,14 @@ struct BarChartView {
         canvas.line(x1: left, y1: top + plotH, x2: left + plotW, y2: top + plotH, class: "axis")
         for i in 0..<n {
             let y = top + Double(i) * rowH
-            canvas.text(texts[i], x: left - 6, y: y + rowH / 2 + 3.8, class: "tk", anchor: .end, title: texts[i] == label(i) ? nil : label(i))
+            canvas.text(
+                texts[i],
+                x: left - 6,
+                y: y + rowH / 2 + 3.8,
+                class: "tk",
+                anchor: .end,
+                title: texts[i] == label(i) ? nil : label(i)
+            )
             let v = value(i)
             guard v.isFinite else {
                 canvas.text("n/a", x: axis.pixel(0) + 4, y: y + rowH / 2 + 3.5, class: "vl")
@@ -208,8 +234,13 @@ struct BarChartView {
             let x1 = axis.pixel(min(v, 0))
             let x2 = axis.pixel(max(v, 0))
             canvas.rect(
-                x: x1, y: y + 3, width: max(x2 - x1, 0.5), height: rowH - 6, fill: isHighlighted(i) ? Self.accent : Self.base,
-                class: "bar", title: tooltip(i)
+                x: x1,
+                y: y + 3,
+                width: max(x2 - x1, 0.5),
+                height: rowH - 6,
+                fill: isHighlighted(i) ? Self.accent : Self.base,
+                class: "bar",
+                title: tooltip(i)
             )
             var end = (low: x1, high: x2)
             if let iv = interval(i) {
@@ -222,19 +253,42 @@ struct BarChartView {
             }
             if let r = reference(i) {
                 let xr = axis.pixel(r)
-                canvas.line(x1: xr, y1: y + 1.5, x2: xr, y2: y + rowH - 1.5, class: "ref", title: referenceTooltip(i, r))
+                canvas.line(
+                    x1: xr,
+                    y1: y + 1.5,
+                    x2: xr,
+                    y2: y + rowH - 1.5,
+                    class: "ref",
+                    title: referenceTooltip(i, r)
+                )
                 end = (min(end.low, xr), max(end.high, xr))
             }
             canvas.text(
-                NumberFormat.value(v), x: v < 0 ? end.low - 4 : end.high + 4, y: y + rowH / 2 + 3.5, class: "vl", anchor: v < 0 ? .end : .start
+                NumberFormat.value(v),
+                x: v < 0 ? end.low - 4 : end.high + 4,
+                y: y + rowH / 2 + 3.5,
+                class: "vl",
+                anchor: v < 0 ? .end : .start
             )
         }
         canvas.line(x1: axis.pixel(0), y1: top, x2: axis.pixel(0), y2: top + plotH, class: "zero")
         if !chart.xLabel.isEmpty {
-            canvas.text(HTMLEscaping.truncated(chart.xLabel, to: 40), x: left - 6, y: top - 6, class: "ax", anchor: .end)
+            canvas.text(
+                HTMLEscaping.truncated(chart.xLabel, to: 40),
+                x: left - 6,
+                y: top - 6,
+                class: "ax",
+                anchor: .end
+            )
         }
         if !chart.yLabel.isEmpty {
-            canvas.text(HTMLEscaping.truncated(chart.yLabel, to: 80), x: left + plotW / 2, y: top + plotH + 34, class: "ax", anchor: .middle)
+            canvas.text(
+                HTMLEscaping.truncated(chart.yLabel, to: 80),
+                x: left + plotW / 2,
+                y: top + plotH + 34,
+                class: "ax",
+                anchor: .middle
+            )
         }
         drawLegend(into: &canvas, x: left, y: 16)
         return canvas.finish(width: left + plotW + valueRoom, height: top + plotH + 42, standalone: standalone)

@@ -39,7 +39,11 @@ public enum HTMLReport {
     ///   - subtitle: An optional line under the heading (inputs, model, date), shown as given.
     /// - Returns: A UTF-8 HTML5 document.
     /// - Complexity: O(total figure cells + table cells).
-    public static func render(_ result: AnalysisResult, title: String = "MoE routing report", subtitle: String? = nil) -> String {
+    public static func render(
+        _ result: AnalysisResult,
+        title: String = "MoE routing report",
+        subtitle: String? = nil
+    ) -> String {
         var page = ReportPage()
         return page.document(result, title: title, subtitle: subtitle)
     }

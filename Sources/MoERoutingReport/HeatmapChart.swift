@@ -78,7 +78,10 @@ struct HeatmapChart {
     /// turns the x and y titles on or off (small multiples that share titles leave them out);
     /// `image` draws the cells as one embedded PNG (default: when ``prefersImage``).
     func svg(
-        scale given: ColorScale?, axisTitles: (x: Bool, y: Bool) = (true, true), image: Bool? = nil, ids: inout IDAllocator,
+        scale given: ColorScale?,
+        axisTitles: (x: Bool, y: Bool) = (true, true),
+        image: Bool? = nil,
+        ids: inout IDAllocator,
         standalone: Bool = false
     ) -> String {
         let asImage = image ?? prefersImage
@@ -99,7 +102,9 @@ struct HeatmapChart {
         // Row labels: every k-th so that labels do not overlap.
         let rowStep = max(1, Int(((tickFont + 2) / cell).rounded(.up)))
         let rowTexts = (0..<rows).map { HTMLEscaping.truncated(rowLabel($0), to: labelLimit) }
-        let rowLabelW = stride(from: 0, to: rows, by: rowStep).map { HTMLEscaping.estimatedWidth(rowTexts[$0], fontSize: tickFont) }.max() ?? 0
+        let rowLabelW =
+            stride(from: 0, to: rows, by: rowStep).map { HTMLEscaping.estimatedWidth(rowTexts[$0], fontSize: tickFont) }
+            .max() ?? 0
 
         // Column labels: horizontal every k-th, or rotated when horizontal ones would be too sparse.
         let colTexts = (0..<columns).map { HTMLEscaping.truncated(columnLabel($0), to: labelLimit) }
@@ -138,8 +143,12 @@ struct HeatmapChart {
                 for c in 0..<columns {
                     let v = value(r, c)
                     canvas.rect(
-                        x: left + Double(c) * cell, y: top + Double(r) * cell, width: cell, height: cell,
-                        fill: v.isFinite ? scale.hex(v) : hatch, title: tooltip(r, c)
+                        x: left + Double(c) * cell,
+                        y: top + Double(r) * cell,
+                        width: cell,
+                        height: cell,
+                        fill: v.isFinite ? scale.hex(v) : hatch,
+                        title: tooltip(r, c)
                     )
                 }
             }
@@ -154,8 +163,11 @@ struct HeatmapChart {
                     let s = NumberFormat.cell(v)
                     guard HTMLEscaping.estimatedWidth(s, fontSize: 10) <= cell - 4 else { continue }
                     canvas.text(
-                        s, x: left + (Double(c) + 0.5) * cell, y: top + (Double(r) + 0.5) * cell + 3.5,
-                        class: scale.wantsDarkText(v) ? "cv" : "cv lt", anchor: .middle
+                        s,
+                        x: left + (Double(c) + 0.5) * cell,
+                        y: top + (Double(r) + 0.5) * cell + 3.5,
+                        class: scale.wantsDarkText(v) ? "cv" : "cv lt",
+                        anchor: .middle
                     )
                 }
             }
@@ -165,12 +177,25 @@ struct HeatmapChart {
 
         // Tick labels.
         for r in stride(from: 0, to: rows, by: rowStep) {
-            canvas.text(rowTexts[r], x: left - 4, y: top + (Double(r) + 0.5) * cell + tickFont * 0.35, class: tk, anchor: .end)
+            canvas.text(
+                rowTexts[r],
+                x: left - 4,
+                y: top + (Double(r) + 0.5) * cell + tickFont * 0.35,
+                class: tk,
+                anchor: .end
+            )
         }
         for c in stride(from: 0, to: columns, by: colStep) {
             let x = left + (Double(c) + 0.5) * cell
             if rotated {
-                canvas.text(colTexts[c], x: x + tickFont * 0.35, y: top + plotH + 4, class: tk, anchor: .end, rotate: -90)
+                canvas.text(
+                    colTexts[c],
+                    x: x + tickFont * 0.35,
+                    y: top + plotH + 4,
+                    class: tk,
+                    anchor: .end,
+                    rotate: -90
+                )
             } else {
                 canvas.text(colTexts[c], x: x, y: top + plotH + tickFont + 2, class: tk, anchor: .middle)
             }
@@ -185,7 +210,11 @@ struct HeatmapChart {
             let cx = max(left + plotW / 2, w / 2 + 2)
             width = max(width, cx + w / 2 + 2)
             canvas.text(
-                s, x: cx, y: top + plotH + colBand + axisFont + 2, class: ax, anchor: .middle,
+                s,
+                x: cx,
+                y: top + plotH + colBand + axisFont + 2,
+                class: ax,
+                anchor: .middle,
                 title: s == heatmap.xLabel ? nil : heatmap.xLabel
             )
         }
@@ -196,7 +225,12 @@ struct HeatmapChart {
             let cy = max(top + plotH / 2, w / 2 + 2)
             height = max(height, cy + w / 2 + 2)
             canvas.text(
-                s, x: axisFont + 1, y: cy, class: ax, anchor: .middle, rotate: -90,
+                s,
+                x: axisFont + 1,
+                y: cy,
+                class: ax,
+                anchor: .middle,
+                rotate: -90,
                 title: s == heatmap.yLabel ? nil : heatmap.yLabel
             )
         }
@@ -206,7 +240,13 @@ struct HeatmapChart {
             let barX = left + plotW + 18
             let barH = max(plotH, 140)
             let used = Self.drawVerticalLegend(
-                into: &canvas, scale: scale, x: barX, y: top, height: barH, hatch: missing ? hatch : nil, ids: &ids
+                into: &canvas,
+                scale: scale,
+                x: barX,
+                y: top,
+                height: barH,
+                hatch: missing ? hatch : nil,
+                ids: &ids
             )
             width = max(width, barX + used)
             height = max(height, top + barH + (missing ? 30 : 8))
@@ -228,7 +268,8 @@ struct HeatmapChart {
         }
         let png = PNGEncoder.encode(width: columns, height: rows, rgb: rgb)
         let c = NumberFormat.coordinate
-        let note = "\(rows) × \(columns) cells drawn as an image (too many for one tooltip each); "
+        let note =
+            "\(rows) × \(columns) cells drawn as an image (too many for one tooltip each); "
             + "colour scale \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))"
             + (hasMissing ? "; grey cells: \(Self.noData)" : "")
         return "<image class=\"raster\" x=\"\(c(x))\" y=\"\(c(y))\" width=\"\(c(width))\" height=\"\(c(height))\" "
@@ -248,7 +289,8 @@ struct HeatmapChart {
         let n = ColorScale.anchors.count
         for i in 0..<n {
             let t = Double(i) / Double(n - 1)
-            s += "<stop offset=\"\(NumberFormat.fixed(t, decimals: 3, trimZeros: true))\" stop-color=\"\(ColorScale.viridisHex(t))\"/>"
+            s +=
+                "<stop offset=\"\(NumberFormat.fixed(t, decimals: 3, trimZeros: true))\" stop-color=\"\(ColorScale.viridisHex(t))\"/>"
         }
         return s + "</linearGradient>"
     }
@@ -258,7 +300,11 @@ struct HeatmapChart {
     /// Returns (value, label) pairs from the minimum up.
     static func legendTicks(scale: ColorScale, length: Double, gap: Double) -> [(Double, String)] {
         let axis = AxisScale(
-            minimum: scale.minimum, maximum: scale.maximum, targetTicks: ColorScale.legendTicks, from: 0, to: length,
+            minimum: scale.minimum,
+            maximum: scale.maximum,
+            targetTicks: ColorScale.legendTicks,
+            from: 0,
+            to: length,
             wholeSteps: false
         )
         let tolerance = (scale.maximum - scale.minimum) * 1e-9
@@ -280,11 +326,24 @@ struct HeatmapChart {
 
     /// Draws a vertical gradient bar with ticks; returns the width used.
     static func drawVerticalLegend(
-        into canvas: inout SVGCanvas, scale: ColorScale, x: Double, y: Double, height: Double, hatch: String?, ids: inout IDAllocator
+        into canvas: inout SVGCanvas,
+        scale: ColorScale,
+        x: Double,
+        y: Double,
+        height: Double,
+        hatch: String?,
+        ids: inout IDAllocator
     ) -> Double {
         let id = ids.fresh("moe-grad")
         canvas.define(gradient(id: id, vertical: true))
-        canvas.rect(x: x, y: y, width: 12, height: height, fill: "url(#\(id))", title: "colour scale: \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))")
+        canvas.rect(
+            x: x,
+            y: y,
+            width: 12,
+            height: height,
+            fill: "url(#\(id))",
+            title: "colour scale: \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))"
+        )
         var labelW = 0.0
         for (v, s) in legendTicks(scale: scale, length: height, gap: 14) {
             let py = y + height - scale.position(v) * height
@@ -301,13 +360,26 @@ struct HeatmapChart {
     }
 
     /// A separate horizontal legend for small multiples sharing `scale`.
-    static func legend(scale: ColorScale, hasMissing: Bool, image: Bool = false, ids: inout IDAllocator, title: String) -> String {
+    static func legend(
+        scale: ColorScale,
+        hasMissing: Bool,
+        image: Bool = false,
+        ids: inout IDAllocator,
+        title: String
+    ) -> String {
         var canvas = SVGCanvas(label: "colour scale: \(title)", classes: "chart legend")
         let x = 24.0
         let length = 300.0
         let id = ids.fresh("moe-grad")
         canvas.define(gradient(id: id, vertical: false))
-        canvas.rect(x: x, y: 4, width: length, height: 12, fill: "url(#\(id))", title: "colour scale: \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))")
+        canvas.rect(
+            x: x,
+            y: 4,
+            width: length,
+            height: 12,
+            fill: "url(#\(id))",
+            title: "colour scale: \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))"
+        )
         for (v, s) in legendTicks(scale: scale, length: length, gap: 30) {
             let px = x + scale.position(v) * length
             canvas.line(x1: px, y1: 16, x2: px, y2: 20, class: "axis")

@@ -17,9 +17,11 @@ struct IDAllocator {
     /// `preferred` when it is a valid, unused id; otherwise `preferred` with every character
     /// outside `[A-Za-z0-9_.:-]` replaced by "-", and "-2", "-3", ... appended until unused.
     mutating func claim(_ preferred: String) -> String {
-        var base = String(preferred.map { c -> Character in
-            c.isASCII && (c.isLetter || c.isNumber || "_.:-".contains(c)) ? c : "-"
-        })
+        var base = String(
+            preferred.map { c -> Character in
+                c.isASCII && (c.isLetter || c.isNumber || "_.:-".contains(c)) ? c : "-"
+            }
+        )
         if base.isEmpty { base = "section" }
         var candidate = base
         var n = 2

@@ -29,7 +29,12 @@ struct LineChartView {
         var out: [String] = []
         var next = 0
         for (i, s) in chart.series.enumerated() {
-            if s.dashed, let j = (0..<i).last(where: { !chart.series[$0].dashed && !chart.series[$0].name.isEmpty && s.name.hasPrefix(chart.series[$0].name) }) {
+            if s.dashed,
+                let j = (0..<i).last(where: {
+                    !chart.series[$0].dashed && !chart.series[$0].name.isEmpty
+                        && s.name.hasPrefix(chart.series[$0].name)
+                })
+            {
                 out.append(out[j])
             } else {
                 out.append(Self.palette[next % Self.palette.count])
@@ -67,7 +72,12 @@ struct LineChartView {
         let yMax = finiteY.max() ?? 1
         if yMin >= 0 && yMin < yMax - yMin { yMin = 0 }
         let xAxis = AxisScale(
-            minimum: finiteX.min() ?? 0, maximum: finiteX.max() ?? 1, targetTicks: 8, from: left, to: left + plotW, wholeSteps: false,
+            minimum: finiteX.min() ?? 0,
+            maximum: finiteX.max() ?? 1,
+            targetTicks: 8,
+            from: left,
+            to: left + plotW,
+            wholeSteps: false,
             integers: !finiteX.isEmpty && finiteX.allSatisfy { $0 == $0.rounded() }
         )
         let yAxis = AxisScale(minimum: yMin, maximum: yMax, targetTicks: 5, from: top + plotH, to: top)
@@ -86,15 +96,30 @@ struct LineChartView {
             canvas.text(xAxis.label(t), x: x, y: top + plotH + 16, class: "tk", anchor: .middle)
         }
         if !chart.xLabel.isEmpty {
-            canvas.text(HTMLEscaping.truncated(chart.xLabel, to: 80), x: left + plotW / 2, y: top + plotH + 34, class: "ax", anchor: .middle)
+            canvas.text(
+                HTMLEscaping.truncated(chart.xLabel, to: 80),
+                x: left + plotW / 2,
+                y: top + plotH + 34,
+                class: "ax",
+                anchor: .middle
+            )
         }
         if !chart.yLabel.isEmpty {
-            canvas.text(HTMLEscaping.truncated(chart.yLabel, to: 36), x: 14, y: top + plotH / 2, class: "ax", anchor: .middle, rotate: -90)
+            canvas.text(
+                HTMLEscaping.truncated(chart.yLabel, to: 36),
+                x: 14,
+                y: top + plotH / 2,
+                class: "ax",
+                anchor: .middle,
+                rotate: -90
+            )
         }
 
         // Series: dashed ones first, so solid curves lie on top; intervals under every curve.
         let colors = self.colors
-        let order = chart.series.indices.filter { chart.series[$0].dashed } + chart.series.indices.filter { !chart.series[$0].dashed }
+        let order =
+            chart.series.indices.filter { chart.series[$0].dashed }
+            + chart.series.indices.filter { !chart.series[$0].dashed }
         for i in order where intervals[i].contains(where: { $0 != nil }) {
             drawIntervals(points[i], intervals[i], color: colors[i], xAxis: xAxis, yAxis: yAxis, into: &canvas)
         }
@@ -115,9 +140,14 @@ struct LineChartView {
             let s = chart.series[i]
             let xName = chart.xLabel.isEmpty ? "x" : chart.xLabel
             for (j, (x, y)) in points[i].enumerated() where x.isFinite && y.isFinite {
-                let range = intervals[i][j].map { " [\(NumberFormat.value($0.lower)), \(NumberFormat.value($0.upper))]" } ?? ""
+                let range =
+                    intervals[i][j].map { " [\(NumberFormat.value($0.lower)), \(NumberFormat.value($0.upper))]" } ?? ""
                 canvas.circle(
-                    cx: xAxis.pixel(x), cy: yAxis.pixel(y), r: s.dashed ? 2.2 : 3, fill: colors[i], class: s.dashed ? "pt hollow" : "pt",
+                    cx: xAxis.pixel(x),
+                    cy: yAxis.pixel(y),
+                    r: s.dashed ? 2.2 : 3,
+                    fill: colors[i],
+                    class: s.dashed ? "pt hollow" : "pt",
                     title: "\(s.name) — \(xName) \(NumberFormat.value(x)): \(NumberFormat.value(y))\(range)"
                 )
             }
@@ -165,7 +195,11 @@ struct LineChartView {
     /// Bands over runs of consecutive finite intervals (two points or more) and error bars at
     /// lone ones.
     private func drawIntervals(
-        _ points: [(Double, Double)], _ intervals: [Interval?], color: String, xAxis: AxisScale, yAxis: AxisScale,
+        _ points: [(Double, Double)],
+        _ intervals: [Interval?],
+        color: String,
+        xAxis: AxisScale,
+        yAxis: AxisScale,
         into canvas: inout SVGCanvas
     ) {
         var run: [(x: Double, lo: Double, hi: Double)] = []
@@ -175,7 +209,11 @@ struct LineChartView {
                 canvas.line(x1: p.x - 3, y1: p.lo, x2: p.x + 3, y2: p.lo, class: "err", stroke: color)
                 canvas.line(x1: p.x - 3, y1: p.hi, x2: p.x + 3, y2: p.hi, class: "err", stroke: color)
             } else if run.count > 1 {
-                canvas.polygon(run.map { ($0.x, $0.hi) } + run.reversed().map { ($0.x, $0.lo) }, fill: color, class: "band")
+                canvas.polygon(
+                    run.map { ($0.x, $0.hi) } + run.reversed().map { ($0.x, $0.lo) },
+                    fill: color,
+                    class: "band"
+                )
             }
             run = []
         }

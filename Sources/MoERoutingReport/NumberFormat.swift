@@ -49,10 +49,19 @@ enum NumberFormat {
         if a < 1e-3 || a >= 1e6 {
             var exponent = 0
             var m = a
-            while m >= 10 { m /= 10; exponent += 1 }
-            while m < 1 { m *= 10; exponent -= 1 }
+            while m >= 10 {
+                m /= 10
+                exponent += 1
+            }
+            while m < 1 {
+                m *= 10
+                exponent -= 1
+            }
             var mantissa = fixed(m, decimals: 3, trimZeros: true)
-            if mantissa == "10" { mantissa = "1"; exponent += 1 }
+            if mantissa == "10" {
+                mantissa = "1"
+                exponent += 1
+            }
             return (x < 0 ? "-" : "") + mantissa + "e" + String(exponent)
         }
         let decimals = a >= 1000 ? 0 : a >= 100 ? 1 : a >= 10 ? 2 : a >= 1 ? 3 : a >= 0.1 ? 4 : a >= 0.01 ? 5 : 6

@@ -9,7 +9,9 @@ struct ReportPage {
 
     /// Keys of ``AnalysisResult/run`` that repeat ``StreamStatistics`` or the failures, which the
     /// page shows on their own.
-    static let statisticKeys: Set<String> = ["tokens", "records", "complete_journeys", "incomplete_journeys", "failures"]
+    static let statisticKeys: Set<String> = [
+        "tokens", "records", "complete_journeys", "incomplete_journeys", "failures",
+    ]
 
     /// A grid of small multiples with more cells than this is drawn as images (see
     /// ``HeatmapChart/maxVectorCells``): 24,576 cells is, for example, 6 panels of 64 × 64.
@@ -24,13 +26,16 @@ struct ReportPage {
 
         var out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        out += "<title>\(Self.esc(title))</title>\n<style>\n\(Stylesheet.page)\n\(Stylesheet.svg)\n</style>\n</head>\n<body>\n"
+        out +=
+            "<title>\(Self.esc(title))</title>\n<style>\n\(Stylesheet.page)\n\(Stylesheet.svg)\n</style>\n</head>\n<body>\n"
 
         // Header and navigation.
         out += "<header>\n<h1>\(Self.esc(title))</h1>\n"
         if let subtitle, !subtitle.isEmpty { out += "<p class=\"subtitle\">\(Self.esc(subtitle))</p>\n" }
         out += "<nav><a href=\"#summary\">Summary</a><a href=\"#run\">Run</a>"
-        if !result.failures.isEmpty { out += "<a href=\"#failures\" class=\"failed\">Failures (\(result.failures.count))</a>" }
+        if !result.failures.isEmpty {
+            out += "<a href=\"#failures\" class=\"failed\">Failures (\(result.failures.count))</a>"
+        }
         for (report, id) in zip(result.reports, sectionIDs) {
             let cls = failed.contains(report.analyzer) ? " class=\"failed\"" : ""
             out += "<a href=\"#\(Self.esc(id))\"\(cls)>\(Self.esc(HTMLEscaping.truncated(report.title, to: 48)))</a>"
@@ -61,11 +66,16 @@ struct ReportPage {
             return out + "<p class=\"empty\">No analyzer reported headline figures.</p>\n</section>\n"
         }
         out += "<div class=\"tablewrap\"><table class=\"summary\">\n"
-        out += "<thead><tr><th>analyzer</th><th>figure</th><th class=\"num\">value</th><th>compare with</th></tr></thead>\n<tbody>\n"
+        out +=
+            "<thead><tr><th>analyzer</th><th>figure</th><th class=\"num\">value</th><th>compare with</th></tr></thead>\n<tbody>\n"
         for (report, id) in rows {
             for (i, h) in report.headlines.enumerated() {
-                out += i == 0 ? "<tr class=\"first\"><td class=\"analyzer\"><a href=\"#\(Self.esc(id))\">\(Self.esc(report.analyzer))</a></td>" : "<tr><td></td>"
-                out += "<td>\(Self.esc(h.label))</td><td class=\"value\">\(Self.esc(h.value))</td><td class=\"ref\">\(Self.esc(h.reference))</td></tr>\n"
+                out +=
+                    i == 0
+                    ? "<tr class=\"first\"><td class=\"analyzer\"><a href=\"#\(Self.esc(id))\">\(Self.esc(report.analyzer))</a></td>"
+                    : "<tr><td></td>"
+                out +=
+                    "<td>\(Self.esc(h.label))</td><td class=\"value\">\(Self.esc(h.value))</td><td class=\"ref\">\(Self.esc(h.reference))</td></tr>\n"
             }
         }
         return out + "</tbody>\n</table></div>\n</section>\n"
@@ -133,7 +143,13 @@ struct ReportPage {
     private func failures(_ failures: [AnalyzerFailure]) -> String {
         var out = "<section id=\"failures\" class=\"failures\">\n<h2>Failed analyzers</h2>\n"
         out += "<p>These analyzers were dropped during the run; their reports are missing or incomplete.</p>\n"
-        out += Self.table(ReportTable(title: "", columns: ["analyzer", "stage", "message"], rows: failures.map { [$0.analyzer, $0.stage, $0.message] }))
+        out += Self.table(
+            ReportTable(
+                title: "",
+                columns: ["analyzer", "stage", "message"],
+                rows: failures.map { [$0.analyzer, $0.stage, $0.message] }
+            )
+        )
         return out + "</section>\n"
     }
 
@@ -170,9 +186,11 @@ struct ReportPage {
         case .heatmap(let h):
             return heatmap(h, scale: nil, shared: false)
         case .lines(let c):
-            return "<figure class=\"lines\"><figcaption>\(Self.esc(c.title))</figcaption>\(LineChartView(chart: c).svg())</figure>\n"
+            return
+                "<figure class=\"lines\"><figcaption>\(Self.esc(c.title))</figcaption>\(LineChartView(chart: c).svg())</figure>\n"
         case .bars(let b):
-            return "<figure class=\"bars\"><figcaption>\(Self.esc(b.title))</figcaption>\(BarChartView(chart: b).svg())</figure>\n"
+            return
+                "<figure class=\"bars\"><figcaption>\(Self.esc(b.title))</figcaption>\(BarChartView(chart: b).svg())</figure>\n"
         }
     }
 
@@ -192,7 +210,8 @@ struct ReportPage {
         // Draw every panel as an image when the grid as a whole is too large to draw cell by cell.
         let cells = charts.reduce(0) { $0 + $1.rows * $1.columns }
         let image = cells > Self.maxVectorCellsPerGrid || charts.contains(where: \.prefersImage)
-        var out = "<figure class=\"multiples\"><figcaption>\(heatmaps.count) heatmaps, \(first.rows) × \(first.columns) each"
+        var out =
+            "<figure class=\"multiples\"><figcaption>\(heatmaps.count) heatmaps, \(first.rows) × \(first.columns) each"
         out += "<span class=\"meta\"> — one colour scale for all; "
         out += image ? "drawn as images, one pixel per cell (values are in report.json)" : "hover a cell for its value"
         out += "</span></figcaption>\n"
@@ -200,7 +219,14 @@ struct ReportPage {
         if sharedY && !heatmaps[0].yLabel.isEmpty { axes.append("rows: \(heatmaps[0].yLabel)") }
         if sharedX && !heatmaps[0].xLabel.isEmpty { axes.append("columns: \(heatmaps[0].xLabel)") }
         if !axes.isEmpty { out += "<div class=\"axes\">\(Self.esc(axes.joined(separator: " · ")))</div>\n" }
-        out += HeatmapChart.legend(scale: scale, hasMissing: charts.contains(where: \.hasMissing), image: image, ids: &ids, title: "\(heatmaps.count) heatmaps") + "\n"
+        out +=
+            HeatmapChart.legend(
+                scale: scale,
+                hasMissing: charts.contains(where: \.hasMissing),
+                image: image,
+                ids: &ids,
+                title: "\(heatmaps.count) heatmaps"
+            ) + "\n"
         out += "<div class=\"panels\">\n"
         for chart in charts {
             out += "<div class=\"panel\"><div class=\"ptitle\">\(Self.esc(chart.heatmap.title))</div>"
@@ -240,7 +266,8 @@ struct ReportPage {
         }
         out += "</tbody></table>"
         if t.rows.count > 40 {
-            return "<details class=\"tablewrap\"><summary>\(esc(t.title.isEmpty ? "table" : t.title)) (\(t.rows.count) rows)</summary>\n\(out)</details>\n"
+            return
+                "<details class=\"tablewrap\"><summary>\(esc(t.title.isEmpty ? "table" : t.title)) (\(t.rows.count) rows)</summary>\n\(out)</details>\n"
         }
         return "<div class=\"tablewrap\">\(out)</div>\n"
     }

@@ -40,10 +40,16 @@ struct SVGCanvas {
 
     /// A rectangle with an optional tooltip (`<title>`) and class.
     mutating func rect(
-        x: Double, y: Double, width: Double, height: Double, fill: String? = nil, class cls: String? = nil,
+        x: Double,
+        y: Double,
+        width: Double,
+        height: Double,
+        fill: String? = nil,
+        class cls: String? = nil,
         title: String? = nil
     ) {
-        body += "<rect x=\"\(Self.c(x))\" y=\"\(Self.c(y))\" width=\"\(Self.c(max(width, 0)))\" height=\"\(Self.c(max(height, 0)))\""
+        body +=
+            "<rect x=\"\(Self.c(x))\" y=\"\(Self.c(y))\" width=\"\(Self.c(max(width, 0)))\" height=\"\(Self.c(max(height, 0)))\""
         if let cls { body += " class=\"\(cls)\"" }
         if let fill { body += " fill=\"\(fill)\"" }
         if let title {
@@ -55,14 +61,24 @@ struct SVGCanvas {
 
     /// A straight line.
     mutating func line(x1: Double, y1: Double, x2: Double, y2: Double, class cls: String, stroke: String? = nil) {
-        body += "<line x1=\"\(Self.c(x1))\" y1=\"\(Self.c(y1))\" x2=\"\(Self.c(x2))\" y2=\"\(Self.c(y2))\" class=\"\(cls)\""
+        body +=
+            "<line x1=\"\(Self.c(x1))\" y1=\"\(Self.c(y1))\" x2=\"\(Self.c(x2))\" y2=\"\(Self.c(y2))\" class=\"\(cls)\""
         if let stroke { body += " stroke=\"\(stroke)\"" }
         body += "/>"
     }
 
     /// A straight line with a tooltip (`<title>`), for markers that carry a value.
-    mutating func line(x1: Double, y1: Double, x2: Double, y2: Double, class cls: String, stroke: String? = nil, title: String) {
-        body += "<line x1=\"\(Self.c(x1))\" y1=\"\(Self.c(y1))\" x2=\"\(Self.c(x2))\" y2=\"\(Self.c(y2))\" class=\"\(cls)\""
+    mutating func line(
+        x1: Double,
+        y1: Double,
+        x2: Double,
+        y2: Double,
+        class cls: String,
+        stroke: String? = nil,
+        title: String
+    ) {
+        body +=
+            "<line x1=\"\(Self.c(x1))\" y1=\"\(Self.c(y1))\" x2=\"\(Self.c(x2))\" y2=\"\(Self.c(y2))\" class=\"\(cls)\""
         if let stroke { body += " stroke=\"\(stroke)\"" }
         body += "><title>\(HTMLEscaping.escape(title))</title></line>"
     }
@@ -83,15 +99,22 @@ struct SVGCanvas {
 
     /// A circle with a tooltip.
     mutating func circle(cx: Double, cy: Double, r: Double, fill: String, class cls: String = "pt", title: String) {
-        body += "<circle cx=\"\(Self.c(cx))\" cy=\"\(Self.c(cy))\" r=\"\(Self.c(r))\" class=\"\(cls)\" fill=\"\(fill)\">"
+        body +=
+            "<circle cx=\"\(Self.c(cx))\" cy=\"\(Self.c(cy))\" r=\"\(Self.c(r))\" class=\"\(cls)\" fill=\"\(fill)\">"
         body += "<title>\(HTMLEscaping.escape(title))</title></circle>"
     }
 
     /// A text element; `rotate` turns it about its anchor point (degrees); `title` adds a tooltip
     /// (for labels shortened to fit).
     mutating func text(
-        _ s: String, x: Double, y: Double, class cls: String, anchor: Anchor = .start, rotate: Double? = nil,
-        fill: String? = nil, title: String? = nil
+        _ s: String,
+        x: Double,
+        y: Double,
+        class cls: String,
+        anchor: Anchor = .start,
+        rotate: Double? = nil,
+        fill: String? = nil,
+        title: String? = nil
     ) {
         body += "<text x=\"\(Self.c(x))\" y=\"\(Self.c(y))\" class=\"\(cls)\""
         if anchor != .start { body += " text-anchor=\"\(anchor.rawValue)\"" }
@@ -106,7 +129,8 @@ struct SVGCanvas {
     func finish(width: Double, height: Double, standalone: Bool = false) -> String {
         let w = Self.c(width.rounded(.up))
         let h = Self.c(height.rounded(.up))
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"\(classes)\" width=\"\(w)\" height=\"\(h)\" viewBox=\"0 0 \(w) \(h)\""
+        var out =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"\(classes)\" width=\"\(w)\" height=\"\(h)\" viewBox=\"0 0 \(w) \(h)\""
         out += " role=\"img\" aria-label=\"\(HTMLEscaping.escape(label))\">"
         if standalone { out += "<style>\(Stylesheet.svg)</style>" }
         if !defs.isEmpty { out += "<defs>\(defs)</defs>" }

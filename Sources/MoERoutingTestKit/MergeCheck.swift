@@ -78,11 +78,17 @@ public enum MergeCheck {
     /// - Throws: ``Mismatch`` when a merged report differs; any error the analyzer throws.
     @discardableResult
     public static func assertHalvesEqualOnePass(
-        makeAnalyzer: () throws -> any RoutingAnalyzer, context: AnalysisContext, blocks: [RoutingBlock]
+        makeAnalyzer: () throws -> any RoutingAnalyzer,
+        context: AnalysisContext,
+        blocks: [RoutingBlock]
     ) throws -> AnalyzerReport {
         let middle = blocks.count / 2
         return try assertHalvesEqualOnePass(
-            makeAnalyzer: makeAnalyzer, context: context, first: Array(blocks[..<middle]), second: Array(blocks[middle...]))
+            makeAnalyzer: makeAnalyzer,
+            context: context,
+            first: Array(blocks[..<middle]),
+            second: Array(blocks[middle...])
+        )
     }
 
     /// Checks that an instance that consumed `first` and one that consumed `second`, merged either
@@ -98,11 +104,16 @@ public enum MergeCheck {
     /// - Throws: ``Mismatch`` when a merged report differs; any error the analyzer throws.
     @discardableResult
     public static func assertHalvesEqualOnePass(
-        makeAnalyzer: () throws -> any RoutingAnalyzer, context: AnalysisContext, first: [RoutingBlock], second: [RoutingBlock]
+        makeAnalyzer: () throws -> any RoutingAnalyzer,
+        context: AnalysisContext,
+        first: [RoutingBlock],
+        second: [RoutingBlock]
     ) throws -> AnalyzerReport {
         let (single, expected) = try onePass(makeAnalyzer, context, first + second)
         let halves = "\(first.count) and \(second.count) blocks in two instances"
-        for (receiver, sender, plan) in [(0, 1, "the second merged into the first"), (1, 0, "the first merged into the second")] {
+        for (receiver, sender, plan) in [
+            (0, 1, "the second merged into the first"), (1, 0, "the first merged into the second"),
+        ] {
             let parts = [try makeAnalyzer(), try makeAnalyzer()]
             for (part, blocks) in zip(parts, [first, second]) {
                 try part.begin(context)
@@ -134,8 +145,11 @@ public enum MergeCheck {
     ///   the merge order); any error the analyzer throws.
     @discardableResult
     public static func assertShardsEqualOnePass(
-        makeAnalyzer: () throws -> any RoutingAnalyzer, context: AnalysisContext, blocks: [RoutingBlock],
-        trials: Int = 6, seed: UInt64 = 1234
+        makeAnalyzer: () throws -> any RoutingAnalyzer,
+        context: AnalysisContext,
+        blocks: [RoutingBlock],
+        trials: Int = 6,
+        seed: UInt64 = 1234
     ) throws -> AnalyzerReport {
         let (single, expected) = try onePass(makeAnalyzer, context, blocks)
         var rng = SeededRandom(seed: seed)
@@ -156,8 +170,11 @@ public enum MergeCheck {
             if let last = blocks.last { try target.consume(last) }
             let merged = rendering(of: try target.finish())
             guard merged == expected else {
-                let deal = dealt.enumerated().map { "instance \($0.offset): blocks [\($0.element.map(String.init).joined(separator: ", "))]" }
-                let plan = "trial \(trial + 1) of \(trials) (seed \(seed)): \(deal.joined(separator: "; ")); "
+                let deal = dealt.enumerated().map {
+                    "instance \($0.offset): blocks [\($0.element.map(String.init).joined(separator: ", "))]"
+                }
+                let plan =
+                    "trial \(trial + 1) of \(trials) (seed \(seed)): \(deal.joined(separator: "; ")); "
                     + "instances \(order.dropFirst().map(String.init).joined(separator: ", ")) merged into \(order[0]) in that order"
                     + (blocks.isEmpty ? "" : ", which then consumed block \(blocks.count - 1)")
                 throw Mismatch(analyzer: single.analyzer, plan: plan, onePass: expected, merged: merged)
@@ -168,7 +185,9 @@ public enum MergeCheck {
 
     /// One instance over every block: its report and that report's rendering.
     private static func onePass(
-        _ makeAnalyzer: () throws -> any RoutingAnalyzer, _ context: AnalysisContext, _ blocks: [RoutingBlock]
+        _ makeAnalyzer: () throws -> any RoutingAnalyzer,
+        _ context: AnalysisContext,
+        _ blocks: [RoutingBlock]
     ) throws -> (AnalyzerReport, String) {
         let single = try makeAnalyzer()
         try single.begin(context)

@@ -48,9 +48,16 @@ public final class RecordingAnalyzer: RoutingAnalyzer {
         try maybeFail("finish")
         let tokens = blocks.reduce(0) { $0 + $1.tokenCount }
         return AnalyzerReport(
-            analyzer: name, title: "Recording",
+            analyzer: name,
+            title: "Recording",
             json: ["blocks": .int(blocks.count), "tokens": .int(tokens), "merges": .int(merges)],
-            tables: [ReportTable(title: "Recorded", columns: ["blocks", "tokens"], rows: [["\(blocks.count)", "\(tokens)"]])]
+            tables: [
+                ReportTable(
+                    title: "Recorded",
+                    columns: ["blocks", "tokens"],
+                    rows: [["\(blocks.count)", "\(tokens)"]]
+                )
+            ]
         )
     }
 }

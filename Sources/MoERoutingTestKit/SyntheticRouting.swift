@@ -41,7 +41,8 @@ public struct SyntheticRouting: Sendable {
     /// Makes a block of `problems` problems of `tokensPerProblem` decode tokens each.
     public mutating func makeBlock(problems: Int, tokensPerProblem: Int, domain: String) -> RoutingBlock {
         let domainShift = Int(truncatingIfNeeded: (try? builder.domainIndex(of: domain)) ?? 0)
-        let E = shape.experts, k = shape.topK
+        let E = shape.experts
+        let k = shape.topK
         var experts = [Int](repeating: 0, count: k)
         var weights = [Float](repeating: 0, count: k)
         for _ in 0..<problems {
@@ -49,7 +50,10 @@ public struct SyntheticRouting: Sendable {
             nextProblem += 1
             for pos in 0..<tokensPerProblem {
                 let t = builder.appendToken(
-                    domainIndex: UInt16(domainShift), problemID: p, position: Int32(pos), phase: .decode,
+                    domainIndex: UInt16(domainShift),
+                    problemID: p,
+                    position: Int32(pos),
+                    phase: .decode,
                     tokenID: Int32(Int(rng.next() % 1024))
                 )
                 var top1 = Int(rng.next() % UInt64(E))

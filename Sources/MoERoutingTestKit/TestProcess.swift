@@ -7,7 +7,11 @@ public import Foundation
 public enum TestProcess {
     /// Runs `executable` with `arguments` to the end and returns its exit status and its standard
     /// output and standard error together (read while it runs, so a chatty program cannot block).
-    public static func run(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws
+    public static func run(
+        _ executable: String,
+        _ arguments: [String],
+        in directory: URL? = nil
+    ) throws
         -> (status: Int32, output: String)
     {
         let process = Process()

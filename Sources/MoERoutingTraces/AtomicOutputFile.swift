@@ -90,7 +90,8 @@ public final class AtomicOutputFile {
         self.target = target
         self.isDirect = direct
         self.temporaryPath = direct ? target : Self.temporaryPath(for: target)
-        let flags = direct ? LibC.writeOnly | LibC.closeOnExec : LibC.writeOnly | LibC.create | LibC.truncate | LibC.closeOnExec
+        let flags =
+            direct ? LibC.writeOnly | LibC.closeOnExec : LibC.writeOnly | LibC.create | LibC.truncate | LibC.closeOnExec
         let fd = LibC.open(temporaryPath, flags, 0o644)
         guard fd >= 0 else { throw OutputFileError(path: path, reason: binarySystemErrorText()) }
         self.fd = fd

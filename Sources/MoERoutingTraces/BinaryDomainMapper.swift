@@ -75,7 +75,9 @@ struct BinaryDomainMapper {
     mutating func absorbChecked(_ block: RoutingBlock, path: String) throws(TraceFileError) -> [UInt16]? {
         guard block.hasConsistentColumns else {
             throw TraceFileError(
-                path: path, message: "block columns disagree with its token count \(block.tokenCount); the block is malformed")
+                path: path,
+                message: "block columns disagree with its token count \(block.tokenCount); the block is malformed"
+            )
         }
         let remap: [UInt16]?
         do {
@@ -84,7 +86,10 @@ struct BinaryDomainMapper {
             throw TraceFileError(path: path, message: error.message)
         }
         if let bad = block.domain.first(where: { Int($0) >= block.domains.count }) {
-            throw TraceFileError(path: path, message: "block domain index \(bad) but only \(block.domains.count) domain names")
+            throw TraceFileError(
+                path: path,
+                message: "block domain index \(bad) but only \(block.domains.count) domain names"
+            )
         }
         return remap
     }

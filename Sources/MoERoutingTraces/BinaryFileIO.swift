@@ -126,7 +126,10 @@ final class BinaryInputFile {
             let r = LibC.pread(fd, base + got, buffer.count - got, position + got)
             if r < 0 {
                 if LibC.errno == LibC.EINTR { continue }
-                throw TraceFileError(path: path, message: "read failed at byte \(position + got): \(binarySystemErrorText())")
+                throw TraceFileError(
+                    path: path,
+                    message: "read failed at byte \(position + got): \(binarySystemErrorText())"
+                )
             }
             if r == 0 { break }
             got += r
@@ -150,7 +153,11 @@ final class BinaryInputFile {
 /// by ``BinaryOutputFile`` and ``AtomicOutputFile``.
 ///
 /// - Returns: the bytes written, and the system's reason (`strerror`) when a write failed.
-func writeAllBytes(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: Int? = nil) -> (written: Int, failure: String?) {
+func writeAllBytes(
+    _ fd: Int32,
+    _ bytes: UnsafeRawBufferPointer,
+    at position: Int? = nil
+) -> (written: Int, failure: String?) {
     guard var p = bytes.baseAddress else { return (0, nil) }
     var n = bytes.count
     var written = 0

@@ -107,7 +107,9 @@ public struct TraceTimingTotals: Sendable, Equatable {
                             .init("moe_ms", .double(Double(moeNanoseconds[l]) / 1e6)),
                             .init("routing_share", .double(share[l])),
                         ])
-                    })),
+                    }
+                )
+            ),
         ])
     }
 
@@ -132,11 +134,17 @@ func binaryDecodeTimings(_ p: UnsafeRawBufferPointer, layers: Int) throws(Binary
     let n = Int(p.binaryLoadLE(UInt32.self, at: 0))
     let l = Int(p.binaryLoadLE(UInt32.self, at: 4))
     guard l == layers else {
-        throw BinaryFormatProblem(.malformed, "layer-timings chunk holds \(l) layers per record, but the trace has \(layers)")
+        throw BinaryFormatProblem(
+            .malformed,
+            "layer-timings chunk holds \(l) layers per record, but the trace has \(layers)"
+        )
     }
     let size = LayerTimingRecord.encodedSize(layers: l)
     guard n <= (p.count - BinaryTraceFormat.timingPrefixSize) / size else {
-        throw BinaryFormatProblem(.malformed, "layer-timings chunk claims \(n) records of \(size) bytes, more than its \(p.count) bytes hold")
+        throw BinaryFormatProblem(
+            .malformed,
+            "layer-timings chunk claims \(n) records of \(size) bytes, more than its \(p.count) bytes hold"
+        )
     }
     var out: [LayerTimingRecord] = []
     out.reserveCapacity(n)
@@ -149,7 +157,9 @@ func binaryDecodeTimings(_ p: UnsafeRawBufferPointer, layers: Int) throws(Binary
         let moe = (0..<l).map { p.binaryLoadLE(Int64.self, at: valuesAt + 8 * (l + $0)) }
         guard rows >= 0, routing.allSatisfy({ $0 >= 0 }), moe.allSatisfy({ $0 >= 0 }) else {
             throw BinaryFormatProblem(
-                .malformed, "layer-timings record \(r) (step \(step)) holds a negative row count or time")
+                .malformed,
+                "layer-timings record \(r) (step \(step)) holds a negative row count or time"
+            )
         }
         out.append(LayerTimingRecord(step: step, rows: rows, routingNanoseconds: routing, moeNanoseconds: moe))
     }

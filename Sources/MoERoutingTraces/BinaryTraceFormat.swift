@@ -196,7 +196,17 @@ enum BinaryColumnTag: UInt16 {
 
 /// Element types of columns.
 enum BinaryColumnDType: UInt8 {
-    case u8 = 1, u16 = 2, u32 = 3, u64 = 4, i8 = 5, i16 = 6, i32 = 7, i64 = 8, f16 = 9, f32 = 10, f64 = 11
+    case u8 = 1
+    case u16 = 2
+    case u32 = 3
+    case u64 = 4
+    case i8 = 5
+    case i16 = 6
+    case i32 = 7
+    case i64 = 8
+    case f16 = 9
+    case f32 = 10
+    case f64 = 11
     /// Reserved: bits packed least-significant first (not written by format 1.0).
     case bits = 12
 
@@ -337,7 +347,11 @@ extension BinaryTraceHeader {
     /// Parses a header payload (format major version 1). Unknown trailing bytes are ignored.
     ///
     /// - Throws: ``BinaryFormatProblem`` naming the bad field.
-    static func decodePayload(_ payload: UnsafeRawBufferPointer, major: Int, minor: Int) throws(BinaryFormatProblem)
+    static func decodePayload(
+        _ payload: UnsafeRawBufferPointer,
+        major: Int,
+        minor: Int
+    ) throws(BinaryFormatProblem)
         -> BinaryTraceHeader
     {
         var d = BinaryByteDecoder(payload)
@@ -362,7 +376,10 @@ extension BinaryTraceHeader {
             for _ in 0..<domainCount { domains.append(try d.string()) }
             let settingCount = Int(try d.u32())
             guard settingCount <= d.remaining / 8 else {
-                throw BinaryFormatProblem(.malformed, "the header lists \(settingCount) settings, more than it can hold")
+                throw BinaryFormatProblem(
+                    .malformed,
+                    "the header lists \(settingCount) settings, more than it can hold"
+                )
             }
             var settings: [String: String] = [:]
             for _ in 0..<settingCount {
@@ -370,7 +387,11 @@ extension BinaryTraceHeader {
                 settings[k] = try d.string()
             }
             return BinaryTraceHeader(
-                majorVersion: major, minorVersion: minor, shape: shape, domains: domains, settings: settings
+                majorVersion: major,
+                minorVersion: minor,
+                shape: shape,
+                domains: domains,
+                settings: settings
             )
         } catch let e as BinaryFormatProblem {
             throw e

@@ -113,7 +113,10 @@ public final class BinaryTraceReader: RoutingBlockSource {
             throw fail(0, TraceFormat.notBinaryTraceMessage(prefix))
         }
         guard prefix.count == fmt.headerPrefixSize else {
-            throw fail(0, "the file ends inside the .moetrace header (\(prefix.count) bytes): it is not a complete trace")
+            throw fail(
+                0,
+                "the file ends inside the .moetrace header (\(prefix.count) bytes): it is not a complete trace"
+            )
         }
         let major = Int(UInt16(prefix[8]) | UInt16(prefix[9]) << 8)
         let minor = Int(UInt16(prefix[10]) | UInt16(prefix[11]) << 8)
@@ -124,7 +127,9 @@ public final class BinaryTraceReader: RoutingBlockSource {
                 hint: major > fmt.currentMajorVersion ? "read it with a newer moe-routing" : nil
             )
         }
-        let payloadLength = Int(UInt32(prefix[12]) | UInt32(prefix[13]) << 8 | UInt32(prefix[14]) << 16 | UInt32(prefix[15]) << 24)
+        let payloadLength = Int(
+            UInt32(prefix[12]) | UInt32(prefix[13]) << 8 | UInt32(prefix[14]) << 16 | UInt32(prefix[15]) << 24
+        )
         guard payloadLength <= fmt.maximumHeaderPayload else {
             throw fail(12, "the header claims an impossible length of \(payloadLength) bytes: the header is corrupt")
         }
@@ -143,7 +148,10 @@ public final class BinaryTraceReader: RoutingBlockSource {
             )
         }
         guard stored == computed else {
-            throw fail(0, "header checksum mismatch (stored \(binaryHex(stored)), computed \(binaryHex(computed))): the header is corrupt")
+            throw fail(
+                0,
+                "header checksum mismatch (stored \(binaryHex(stored)), computed \(binaryHex(computed))): the header is corrupt"
+            )
         }
         let parsed = bytes.withUnsafeBytes { raw in
             Result { () throws(BinaryFormatProblem) -> BinaryTraceHeader in
@@ -221,7 +229,10 @@ public final class BinaryTraceReader: RoutingBlockSource {
             let payload = try loadPayload(at: pos + f, length: length)
             let computed = CRC32.checksum(UnsafeRawBufferPointer(payload))
             guard computed == crc else {
-                try corrupt(at: pos, "payload checksum mismatch (stored \(binaryHex(crc)), computed \(binaryHex(computed)))")
+                try corrupt(
+                    at: pos,
+                    "payload checksum mismatch (stored \(binaryHex(crc)), computed \(binaryHex(computed)))"
+                )
                 continue
             }
             offset = pos + f + length
@@ -286,7 +297,9 @@ public final class BinaryTraceReader: RoutingBlockSource {
         let stored = b.binaryLoadLE(UInt32.self, at: 20)
         let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: b[0..<20]))
         guard stored == computed else {
-            return .corrupt("chunk header checksum mismatch (stored \(binaryHex(stored)), computed \(binaryHex(computed)))")
+            return .corrupt(
+                "chunk header checksum mismatch (stored \(binaryHex(stored)), computed \(binaryHex(computed)))"
+            )
         }
         let length = b.binaryLoadLE(UInt64.self, at: 8)
         guard length % 8 == 0, length <= UInt64(BinaryTraceFormat.maximumChunkPayload) else {
@@ -322,7 +335,8 @@ public final class BinaryTraceReader: RoutingBlockSource {
     private func recordTruncation(at pos: Int, have: Int, chunkSize: Int?) {
         finished = true
         summary.lostBytes += have
-        let size = chunkSize.map { "a chunk of \($0) bytes" } ?? "a chunk of at least \(BinaryTraceFormat.frameSize) bytes"
+        let size =
+            chunkSize.map { "a chunk of \($0) bytes" } ?? "a chunk of at least \(BinaryTraceFormat.frameSize) bytes"
         summary.lossReason =
             "file ends \(have) bytes into \(size) at byte offset \(pos): the writer was probably killed; every complete chunk before it was read"
     }
@@ -392,14 +406,18 @@ public final class BinaryTraceReader: RoutingBlockSource {
                 var i = 0
                 while i < limit {
                     defer { i += 1 }
-                    guard w[i] == 0x4D, i + 4 <= got, w.binaryLoadLE(UInt32.self, at: i) == BinaryTraceFormat.chunkMagicWord
+                    guard w[i] == 0x4D, i + 4 <= got,
+                        w.binaryLoadLE(UInt32.self, at: i) == BinaryTraceFormat.chunkMagicWord
                     else { continue }
                     let c = s + i
                     guard i + f <= got else {
                         found = c  // a cut-off frame at the very end: the main loop records it
                         return
                     }
-                    guard case .valid(_, _, let length, let crc) = Self.parseFrame(UnsafeRawBufferPointer(rebasing: w[i..<(i + f)]))
+                    guard
+                        case .valid(_, _, let length, let crc) = Self.parseFrame(
+                            UnsafeRawBufferPointer(rebasing: w[i..<(i + f)])
+                        )
                     else { continue }
                     if length > file.size - c - f {
                         found = c
@@ -427,7 +445,10 @@ public final class BinaryTraceReader: RoutingBlockSource {
             let first = Int(try d.u32())
             let count = Int(try d.u32())
             guard count <= d.remaining / 4, first + count <= 65_536 else {
-                throw BinaryFormatProblem(.malformed, "domain chunk claims \(count) names from index \(first), more than it can hold")
+                throw BinaryFormatProblem(
+                    .malformed,
+                    "domain chunk claims \(count) names from index \(first), more than it can hold"
+                )
             }
             if first > domains.count {
                 guard options.lenient, skippedChunks > 0 else {
@@ -467,7 +488,10 @@ public final class BinaryTraceReader: RoutingBlockSource {
 
     private func readEnd(_ p: UnsafeRawBufferPointer, at pos: Int) throws {
         guard p.count >= 28 else {
-            try invalid(at: pos, BinaryFormatProblem(.corruptChunk, "end chunk is \(p.count) bytes, expected at least 28"))
+            try invalid(
+                at: pos,
+                BinaryFormatProblem(.corruptChunk, "end chunk is \(p.count) bytes, expected at least 28")
+            )
             finished = true
             return
         }
@@ -485,7 +509,8 @@ public final class BinaryTraceReader: RoutingBlockSource {
         } else if p.count >= BinaryTraceFormat.interruptedEndPayloadSize {
             endClosure = .interrupted(
                 completed: Int(clamping: p.binaryLoadLE(UInt64.self, at: 32)),
-                total: Int(clamping: p.binaryLoadLE(UInt64.self, at: 40)))
+                total: Int(clamping: p.binaryLoadLE(UInt64.self, at: 40))
+            )
         } else {
             // A status this reader does not know, without counts: interrupted, counts unknown.
             endClosure = .interrupted(completed: 0, total: 0)
@@ -519,7 +544,9 @@ public final class BinaryTraceReader: RoutingBlockSource {
     /// Decodes a block payload into a block and its number of present cells.
     private func decodeBlock(_ p: UnsafeRawBufferPointer) throws(BinaryFormatProblem) -> (RoutingBlock, Int) {
         let s = header.shape
-        let L = s.layers, k = s.topK, E = s.experts
+        let L = s.layers
+        let k = s.topK
+        let E = s.experts
         let narrow = s.usesNarrowIDs
         guard p.count >= BinaryTraceFormat.blockPrefixSize else {
             throw BinaryFormatProblem(.malformed, "block chunk of \(p.count) bytes is too short")
@@ -554,7 +581,8 @@ public final class BinaryTraceReader: RoutingBlockSource {
             let len = p.binaryLoadLE(UInt64.self, at: e + 16)
             guard off <= UInt64(p.count), len <= UInt64(p.count) - off else {
                 throw BinaryFormatProblem(
-                    .malformed, "block column \(c) (tag \(rawTag)) spans bytes \(off)+\(len), beyond the chunk's \(p.count)"
+                    .malformed,
+                    "block column \(c) (tag \(rawTag)) spans bytes \(off)+\(len), beyond the chunk's \(p.count)"
                 )
             }
             guard let tag = BinaryColumnTag(rawValue: rawTag), let (dtype, bytes) = expected[tag] else {
@@ -572,7 +600,8 @@ public final class BinaryTraceReader: RoutingBlockSource {
             let wide = tag == .step && rawType == BinaryColumnDType.u64.rawValue
             guard wide ? Int(len) == T * 8 : rawType == dtype.rawValue && Int(len) == bytes else {
                 let typeName = BinaryColumnDType(rawValue: rawType)?.name ?? "dtype \(rawType)"
-                let wanted = tag == .step ? "u32 of \(bytes) bytes or u64 of \(T * 8) bytes" : "\(dtype.name) of \(bytes) bytes"
+                let wanted =
+                    tag == .step ? "u32 of \(bytes) bytes or u64 of \(T * 8) bytes" : "\(dtype.name) of \(bytes) bytes"
                 throw BinaryFormatProblem(
                     .malformed,
                     "block column '\(tag.name)' is \(typeName) of \(len) bytes, expected \(wanted) for \(T) tokens of \(s)"
@@ -624,7 +653,8 @@ public final class BinaryTraceReader: RoutingBlockSource {
         if T > 0, maxDomain >= domains.count {
             guard options.lenient, skippedChunks > 0 else {
                 throw BinaryFormatProblem(
-                    .malformed, "block uses domain index \(maxDomain) but only \(domains.count) domain names are known"
+                    .malformed,
+                    "block uses domain index \(maxDomain) but only \(domains.count) domain names are known"
                 )
             }
             padDomains(to: maxDomain + 1)
@@ -640,7 +670,9 @@ public final class BinaryTraceReader: RoutingBlockSource {
         }
         var step: [UInt32]?
         if let stepBytes = found[.step] {
-            step = stepIsU64 ? try binaryNarrowSteps(stepBytes, count: T) : binaryMakeLittleEndianArray(stepBytes, count: T)
+            step =
+                stepIsU64
+                ? try binaryNarrowSteps(stepBytes, count: T) : binaryMakeLittleEndianArray(stepBytes, count: T)
         }
         let block = RoutingBlock(
             unchecked: s,
@@ -660,8 +692,7 @@ public final class BinaryTraceReader: RoutingBlockSource {
     }
 
     /// The precise check of present cells after a fast check failed; zeroes missing cells.
-    private func checkCells(ids: inout ExpertIDs, weights: inout [Float], present: [Bool]) throws(BinaryFormatProblem)
-    {
+    private func checkCells(ids: inout ExpertIDs, weights: inout [Float], present: [Bool]) throws(BinaryFormatProblem) {
         let s = header.shape
         let k = s.topK
         var narrowIDs: [UInt8] = []

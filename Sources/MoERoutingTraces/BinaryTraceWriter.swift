@@ -129,7 +129,9 @@ public final class BinaryTraceWriter: RoutingBlockSink {
     public func close(interruptedAfter completed: Int, of total: Int) throws {
         guard completed >= 0, total >= completed else {
             throw TraceFileError(
-                path: path, message: "an interrupted close needs 0 <= completed <= total, got \(completed) of \(total)")
+                path: path,
+                message: "an interrupted close needs 0 <= completed <= total, got \(completed) of \(total)"
+            )
         }
         try finish(interrupted: (completed, total))
     }
@@ -209,7 +211,10 @@ public final class BinaryTraceWriter: RoutingBlockSink {
             )
         }
         guard r.rows >= 0, r.routingNanoseconds.allSatisfy({ $0 >= 0 }), r.moeNanoseconds.allSatisfy({ $0 >= 0 }) else {
-            throw TraceFileError(path: path, message: "timing record of step \(r.step) holds a negative row count or time")
+            throw TraceFileError(
+                path: path,
+                message: "timing record of step \(r.step) holds a negative row count or time"
+            )
         }
     }
 
@@ -257,7 +262,12 @@ public final class BinaryTraceWriter: RoutingBlockSink {
     }
 
     /// Fills the frame of a chunk whose payload already sits after it in `buffer`, and writes both.
-    private func emitChunk(kind: BinaryChunkKind, flags: UInt16, payloadSize: Int, buffer: UnsafeMutableRawBufferPointer)
+    private func emitChunk(
+        kind: BinaryChunkKind,
+        flags: UInt16,
+        payloadSize: Int,
+        buffer: UnsafeMutableRawBufferPointer
+    )
         throws
     {
         let f = BinaryTraceFormat.frameSize

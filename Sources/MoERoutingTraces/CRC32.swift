@@ -81,7 +81,11 @@ public struct CRC32: Sendable, Hashable {
     /// the table lookups, and then join them: for lanes A, B, C of m bytes,
     /// `R(c, ABC) = shift(shift(R(c, A), m) ^ R(0, B), m) ^ R(0, C)`, where `shift(r, m)`
     /// multiplies by x^(8m) modulo the polynomial (the linearity zlib's `crc32_combine` uses).
-    private static func advance(_ start: UInt32, _ bytes: UnsafeRawBufferPointer, _ tab: UnsafeBufferPointer<UInt32>)
+    private static func advance(
+        _ start: UInt32,
+        _ bytes: UnsafeRawBufferPointer,
+        _ tab: UnsafeBufferPointer<UInt32>
+    )
         -> UInt32
     {
         guard let base = bytes.baseAddress, bytes.count > 0, let t = tab.baseAddress else { return start }
@@ -122,11 +126,13 @@ public struct CRC32: Sendable, Hashable {
     private static func step16(_ c: UInt32, _ p: UnsafeRawPointer, _ t: UnsafePointer<UInt32>) -> UInt32 {
         let a = UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)) ^ UInt64(c)
         let b = UInt64(littleEndian: (p + 8).loadUnaligned(as: UInt64.self))
-        let lo = t[15 * 256 + Int(a & 0xFF)] ^ t[14 * 256 + Int((a >> 8) & 0xFF)]
+        let lo =
+            t[15 * 256 + Int(a & 0xFF)] ^ t[14 * 256 + Int((a >> 8) & 0xFF)]
             ^ t[13 * 256 + Int((a >> 16) & 0xFF)] ^ t[12 * 256 + Int((a >> 24) & 0xFF)]
             ^ t[11 * 256 + Int((a >> 32) & 0xFF)] ^ t[10 * 256 + Int((a >> 40) & 0xFF)]
             ^ t[9 * 256 + Int((a >> 48) & 0xFF)] ^ t[8 * 256 + Int(a >> 56)]
-        let hi = t[7 * 256 + Int(b & 0xFF)] ^ t[6 * 256 + Int((b >> 8) & 0xFF)]
+        let hi =
+            t[7 * 256 + Int(b & 0xFF)] ^ t[6 * 256 + Int((b >> 8) & 0xFF)]
             ^ t[5 * 256 + Int((b >> 16) & 0xFF)] ^ t[4 * 256 + Int((b >> 24) & 0xFF)]
             ^ t[3 * 256 + Int((b >> 32) & 0xFF)] ^ t[2 * 256 + Int((b >> 40) & 0xFF)]
             ^ t[1 * 256 + Int((b >> 48) & 0xFF)] ^ t[Int(b >> 56)]

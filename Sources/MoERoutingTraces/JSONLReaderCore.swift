@@ -128,7 +128,12 @@ struct JSONLReaderCore {
             guard let r = try parser.parse() else { return }
             record = r
             try JSONLValidation.check(
-                r, scratch, layers: shape.layers, experts: shape.experts, topK: shape.topK, boundsAreShape: true
+                r,
+                scratch,
+                layers: shape.layers,
+                experts: shape.experts,
+                topK: shape.topK,
+                boundsAreShape: true
             )
             key = JSONLProblemKey(domain: try domainIndex(r, p), problem: r.problemID)
         } catch {
@@ -156,7 +161,9 @@ struct JSONLReaderCore {
             do {
                 try checkSameToken(record, token: t)
             } catch {
-                if error.kind == .duplicateCell, !byOrder, problem.restarts(layer: record.layer, position: record.position) {
+                if error.kind == .duplicateCell, !byOrder,
+                    problem.restarts(layer: record.layer, position: record.position)
+                {
                     try rejectRestarted(error, line: line)
                 } else {
                     try reject(error, line: line)
@@ -165,7 +172,10 @@ struct JSONLReaderCore {
             }
         } else {
             t = problem.addToken(
-                position: record.position, phase: record.phase, tokenID: record.tokenID, step: record.step,
+                position: record.position,
+                phase: record.phase,
+                tokenID: record.tokenID,
+                step: record.step,
                 line: stored
             )
         }
@@ -221,7 +231,11 @@ struct JSONLReaderCore {
 
     /// The domain index of a record whose `dataset` differs from the last record's.
     @inline(never)
-    private mutating func newDomainIndex(_ r: JSONLRecord, _ raw: UnsafePointer<UInt8>, _ n: Int) throws(RecordIssue) -> UInt16 {
+    private mutating func newDomainIndex(
+        _ r: JSONLRecord,
+        _ raw: UnsafePointer<UInt8>,
+        _ n: Int
+    ) throws(RecordIssue) -> UInt16 {
         for known in knownDomains where known.bytes.count == n {
             if known.bytes.withUnsafeBufferPointer({ LibC.memcmp($0.baseAddress!, raw, n) == 0 }) {
                 cachedDomainBytes = known.bytes
@@ -371,8 +385,11 @@ struct JSONLReaderCore {
             try problem.weights.withUnsafeBufferPointer { weights in
                 for t in order {
                     let bt = builder.appendToken(
-                        domainIndex: domainIndex, problemID: problem.key.problem,
-                        position: problem.positions[t], phase: problem.phases[t], tokenID: problem.tokenIDs[t],
+                        domainIndex: domainIndex,
+                        problemID: problem.key.problem,
+                        position: problem.positions[t],
+                        phase: problem.phases[t],
+                        tokenID: problem.tokenIDs[t],
                         step: problem.steps[t]
                     )
                     tokensRead += 1
@@ -380,7 +397,9 @@ struct JSONLReaderCore {
                         let base = (t * L + l) * k
                         do {
                             try builder.setCell(
-                                token: bt, layer: l, experts: UnsafeBufferPointer(rebasing: experts[base..<(base + k)]),
+                                token: bt,
+                                layer: l,
+                                experts: UnsafeBufferPointer(rebasing: experts[base..<(base + k)]),
                                 weights: UnsafeBufferPointer(rebasing: weights[base..<(base + k)])
                             )
                         } catch let RoutingError.invalidRecord(issue) {
@@ -429,18 +448,24 @@ struct JSONLReaderCore {
         let error: TraceError
         if earlierFile == fileIndex {
             error = TraceError(
-                path: paths[fileIndex], line: line,
-                issue: RecordIssue(.nonContiguousProblem, "records of \(who) resume at line \(line) after other problems"),
+                path: paths[fileIndex],
+                line: line,
+                issue: RecordIssue(
+                    .nonContiguousProblem,
+                    "records of \(who) resume at line \(line) after other problems"
+                ),
                 hint: "sort the file by problem first, or read it with --interleaved (holds every problem in memory)"
             )
         } else {
             error = TraceError(
-                path: paths[fileIndex], line: line,
+                path: paths[fileIndex],
+                line: line,
                 issue: RecordIssue(
                     .nonContiguousProblem,
                     "records of \(who) appear at line \(line), but that problem was already read from \(paths[earlierFile])"
                 ),
-                hint: "keep each problem's records in one file, or read them with --interleaved (holds every problem in memory)"
+                hint:
+                    "keep each problem's records in one file, or read them with --interleaved (holds every problem in memory)"
             )
         }
         try report(error)

@@ -142,7 +142,9 @@ struct JSONLRecordParser {
         }
         i += 1
         var record = JSONLRecord()
-        var seenKeys: (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?) = (nil, nil, nil, nil, nil, nil, nil, nil, nil)
+        var seenKeys: (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?) = (
+            nil, nil, nil, nil, nil, nil, nil, nil, nil
+        )
         var seenMask: UInt16 = 0
         var weightCount = 0
         skipWhitespace()
@@ -191,7 +193,9 @@ struct JSONLRecordParser {
                 case .tokenIdx, .tokenPos, .tokenID:
                     let v = try integer(key)
                     guard v >= 0, v <= Int64(Int32.max) else {
-                        throw malformed("field '\(key.name)' (the token position) must be in 0...\(Int32.max), found \(v)")
+                        throw malformed(
+                            "field '\(key.name)' (the token position) must be in 0...\(Int32.max), found \(v)"
+                        )
                     }
                     record.position = Int(v)
                 case .experts, .expertIDs:
@@ -216,7 +220,9 @@ struct JSONLRecordParser {
                     } else {
                         let v = try integer(key)
                         guard v >= -1, v <= Int64(Int32.max) else {
-                            throw malformed("field 'token' (the vocabulary id) must be in -1...\(Int32.max), found \(v)")
+                            throw malformed(
+                                "field 'token' (the vocabulary id) must be in -1...\(Int32.max), found \(v)"
+                            )
                         }
                         record.tokenID = Int32(v)
                     }
@@ -227,7 +233,9 @@ struct JSONLRecordParser {
                     } else {
                         let v = try integer(key)
                         guard v >= 0, v < Int64(UInt32.max) else {
-                            throw malformed("field 'step' (the engine step) must be in 0...\(UInt32.max - 1), found \(v)")
+                            throw malformed(
+                                "field 'step' (the engine step) must be in 0...\(UInt32.max - 1), found \(v)"
+                            )
                         }
                         record.step = UInt32(v)
                     }
@@ -245,7 +253,9 @@ struct JSONLRecordParser {
                     i += 1
                     break
                 }
-                throw malformed("expected ',' or '}' after the value of '\(key.name)' but found \(found()) at column \(i + 1)")
+                throw malformed(
+                    "expected ',' or '}' after the value of '\(key.name)' but found \(found()) at column \(i + 1)"
+                )
             }
         }
         skipWhitespace()
@@ -281,7 +291,11 @@ struct JSONLRecordParser {
         }
     }
 
-    private static func setSeenKey(_ t: inout (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?), _ f: Int, _ k: Key) {
+    private static func setSeenKey(
+        _ t: inout (Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?, Key?),
+        _ f: Int,
+        _ k: Key
+    ) {
         switch f {
         case 0: t.0 = k
         case 1: t.1 = k
@@ -560,8 +574,9 @@ struct JSONLRecordParser {
     @inline(__always)
     private static func eightDigits(_ p: UnsafePointer<UInt8>) -> UInt64? {
         let v = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self).littleEndian
-        guard (v & 0xF0F0_F0F0_F0F0_F0F0) | (((v &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
-            == 0x3333_3333_3333_3333
+        guard
+            (v & 0xF0F0_F0F0_F0F0_F0F0) | (((v &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
+                == 0x3333_3333_3333_3333
         else { return nil }
         var x = v & 0x0F0F_0F0F_0F0F_0F0F
         x = (x &* 2561) >> 8

@@ -100,7 +100,10 @@ enum JSONLShapeInference {
     }
 
     /// Infers one shape across `paths`, with what it was inferred from.
-    static func inferWithEvidence(paths: [String], lenient: Bool) throws -> (shape: ModelShape, evidence: JSONLShapeEvidence) {
+    static func inferWithEvidence(
+        paths: [String],
+        lenient: Bool
+    ) throws -> (shape: ModelShape, evidence: JSONLShapeEvidence) {
         let scratch = JSONLScratch()
         var maxLayer = -1
         var maxExpert = -1
@@ -115,7 +118,12 @@ enum JSONLShapeInference {
                 let lineNumber = source.lineNumber
                 func reject(_ issue: RecordIssue) throws(TraceError) {
                     guard !lenient else { return }
-                    throw TraceError(path: path, line: lineNumber, issue: issue, hint: "use --lenient to skip bad records")
+                    throw TraceError(
+                        path: path,
+                        line: lineNumber,
+                        issue: issue,
+                        hint: "use --lenient to skip bad records"
+                    )
                 }
                 guard case .text(let p, let count) = line else {
                     try reject(JSONLReaderCore.tooLongIssue)
@@ -127,8 +135,12 @@ enum JSONLShapeInference {
                     guard let r = try parser.parse() else { continue }
                     record = r
                     try JSONLValidation.check(
-                        r, scratch, layers: ModelShape.maximumLayers, experts: ModelShape.maximumExperts,
-                        topK: topK == 0 ? nil : topK, boundsAreShape: false
+                        r,
+                        scratch,
+                        layers: ModelShape.maximumLayers,
+                        experts: ModelShape.maximumExperts,
+                        topK: topK == 0 ? nil : topK,
+                        boundsAreShape: false
                     )
                 } catch {
                     if error.kind == .topKMismatch {
@@ -169,8 +181,12 @@ enum JSONLShapeInference {
         do {
             let shape = try ModelShape(layers: max(maxLayer + 1, 1), experts: max(maxExpert + 1, topK), topK: topK)
             let evidence = JSONLShapeEvidence(
-                records: records, highestLayer: maxLayer, highestLayerRecords: maxLayerRecords,
-                highestExpert: maxExpert, highestExpertRecords: maxExpertRecords, topKFrom: topKWhere
+                records: records,
+                highestLayer: maxLayer,
+                highestLayerRecords: maxLayerRecords,
+                highestExpert: maxExpert,
+                highestExpertRecords: maxExpertRecords,
+                topKFrom: topKWhere
             )
             return (shape, evidence)
         } catch {
@@ -208,7 +224,11 @@ public struct JSONLShapeEvidence: Sendable, Equatable {
 
     /// Creates evidence (the pre-pass does; public for tests and other readers).
     public init(
-        records: Int, highestLayer: Int, highestLayerRecords: Int, highestExpert: Int, highestExpertRecords: Int,
+        records: Int,
+        highestLayer: Int,
+        highestLayerRecords: Int,
+        highestExpert: Int,
+        highestExpertRecords: Int,
         topKFrom: String
     ) {
         self.records = records
@@ -226,11 +246,14 @@ public struct JSONLShapeEvidence: Sendable, Equatable {
     /// One line for standard error: each dimension of `shape` with its evidence, and, when the
     /// highest expert id is rare, the options that state the shape without it.
     public func explanation(_ shape: ModelShape) -> String {
-        var e = "E=\(shape.experts) (highest expert id \(highestExpert) used in \(highestExpertRecords) of \(records) rows"
+        var e =
+            "E=\(shape.experts) (highest expert id \(highestExpert) used in \(highestExpertRecords) of \(records) rows"
         if highestExpertLooksStray, highestExpert + 1 == shape.experts, highestExpert > shape.topK - 1 {
-            e += "; state --layers \(shape.layers) --experts \(highestExpert) --top-k \(shape.topK) if that is a stray id"
+            e +=
+                "; state --layers \(shape.layers) --experts \(highestExpert) --top-k \(shape.topK) if that is a stray id"
         }
         e += ")"
-        return "L=\(shape.layers) (highest layer \(highestLayer) in \(highestLayerRecords) of \(records) rows), \(e), k=\(shape.topK) (the expert count of the first record, \(topKFrom))"
+        return
+            "L=\(shape.layers) (highest layer \(highestLayer) in \(highestLayerRecords) of \(records) rows), \(e), k=\(shape.topK) (the expert count of the first record, \(topKFrom))"
     }
 }

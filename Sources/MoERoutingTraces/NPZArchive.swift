@@ -142,7 +142,10 @@ final class NPZZipWriter {
                 let want = min(chunk, size - at)
                 let got = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<want]), at: at)
                 guard got == want else {
-                    throw TraceFileError(path: path, message: "temporary column file is shorter than written (\(at + got) of \(size) bytes)")
+                    throw TraceFileError(
+                        path: path,
+                        message: "temporary column file is shorter than written (\(at + got) of \(size) bytes)"
+                    )
                 }
                 let part = UnsafeRawBufferPointer(rebasing: buf[0..<got])
                 crc.update(part)
@@ -195,7 +198,8 @@ final class NPZZipWriter {
         }
         try out.write(cd.bytes)
         let cdSize = cd.bytes.count
-        let zip64End = forceZip64 || cdOffset >= Self.limit32 || entries.count >= 0xFFFF
+        let zip64End =
+            forceZip64 || cdOffset >= Self.limit32 || entries.count >= 0xFFFF
             || entries.contains(where: \.zip64)
         var end = BinaryByteEncoder()
         if zip64End {

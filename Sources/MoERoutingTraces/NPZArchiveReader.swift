@@ -62,12 +62,16 @@ struct NPYArray {
             throw NPZProblem("is stored in Fortran order; save it C-ordered (numpy.ascontiguousarray)")
         }
         let s = try value("shape")
-        guard s.first == "(", let close = s.firstIndex(of: ")") else { throw NPZProblem("has a .npy header with an unreadable shape: \(dict)") }
+        guard s.first == "(", let close = s.firstIndex(of: ")") else {
+            throw NPZProblem("has a .npy header with an unreadable shape: \(dict)")
+        }
         var dims: [Int] = []
         for part in s[s.index(after: s.startIndex)..<close].split(separator: ",") {
             let t = part.trimmed()
             guard !t.isEmpty else { continue }
-            guard let n = Int(t), n >= 0 else { throw NPZProblem("has a .npy header with an unreadable shape: \(dict)") }
+            guard let n = Int(t), n >= 0 else {
+                throw NPZProblem("has a .npy header with an unreadable shape: \(dict)")
+            }
             dims.append(n)
         }
         var rest = Substring(descr)
@@ -77,14 +81,18 @@ struct NPYArray {
             rest = rest.dropFirst()
         }
         guard let kind = rest.first, "biufU".contains(kind), let size = Int(rest.dropFirst()), size > 0 else {
-            throw NPZProblem("has dtype '\(descr)', which a trace cannot hold (booleans, integers, floats or unicode strings)")
+            throw NPZProblem(
+                "has dtype '\(descr)', which a trace cannot hold (booleans, integers, floats or unicode strings)"
+            )
         }
         let item = kind == "U" ? 4 * size : size
         let count = dims.reduce(1) { a, n in a.multipliedReportingOverflow(by: n).overflow ? .max : a * n }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: item)
         let dataStart = start + headerLength
         guard !overflow, bytes <= b.count - dataStart else {
-            throw NPZProblem("holds \(b.count - dataStart) data bytes, fewer than its shape \(dims) of '\(descr)' needs")
+            throw NPZProblem(
+                "holds \(b.count - dataStart) data bytes, fewer than its shape \(dims) of '\(descr)' needs"
+            )
         }
         self.kind = kind
         self.count = count
@@ -100,7 +108,10 @@ struct NPYArray {
         guard "biu".contains(kind), [1, 2, 4, 8].contains(itemSize) else {
             throw NPZProblem("has dtype '\(descr)', but an integer array is needed")
         }
-        let n = count, size = itemSize, big = bigEndian, signed = kind == "i"
+        let n = count
+        let size = itemSize
+        let big = bigEndian
+        let signed = kind == "i"
         var out = [Int64](repeating: 0, count: n)
         var tooLarge = false
         data.withUnsafeBytes { raw in
@@ -127,7 +138,9 @@ struct NPYArray {
         guard kind == "f", [2, 4, 8].contains(itemSize) else {
             throw NPZProblem("has dtype '\(descr)', but a floating-point array (float32 or float64) is needed")
         }
-        let n = count, size = itemSize, big = bigEndian
+        let n = count
+        let size = itemSize
+        let big = bigEndian
         var out = [Float](repeating: 0, count: n)
         data.withUnsafeBytes { raw in
             for i in 0..<n {
@@ -160,7 +173,9 @@ struct NPYArray {
                 var u: UInt32 = 0
                 for j in 0..<4 { u = u << 8 | UInt32(data[bigEndian ? base + j : base + 3 - j]) }
                 if u == 0 { break }
-                guard let scalar = Unicode.Scalar(u) else { throw NPZProblem("holds an invalid unicode code point \(u)") }
+                guard let scalar = Unicode.Scalar(u) else {
+                    throw NPZProblem("holds an invalid unicode code point \(u)")
+                }
                 s.append(scalar)
             }
             out.append(String(s))
@@ -250,7 +265,9 @@ final class NPZArchiveReader {
             }
             i -= 1
         }
-        guard eocd >= 0 else { throw NPZProblem("no end-of-central-directory record (the archive is cut off or not a zip)") }
+        guard eocd >= 0 else {
+            throw NPZProblem("no end-of-central-directory record (the archive is cut off or not a zip)")
+        }
         var entries = Int(le16(tail, eocd + 10))
         var cdSize = Int(le32(tail, eocd + 12))
         var cdOffset = Int(le32(tail, eocd + 16))
@@ -260,7 +277,9 @@ final class NPZArchiveReader {
             guard le32(locator, 0) == 0x0706_4B50 else { throw NPZProblem("a zip64 archive without its zip64 locator") }
             let recordAt = Int(clamping: le64(locator, 8))
             let record = try bytes(56, at: recordAt)
-            guard le32(record, 0) == 0x0606_4B50 else { throw NPZProblem("the zip64 end record is missing at byte \(recordAt)") }
+            guard le32(record, 0) == 0x0606_4B50 else {
+                throw NPZProblem("the zip64 end record is missing at byte \(recordAt)")
+            }
             entries = Int(clamping: le64(record, 32))
             cdSize = Int(clamping: le64(record, 40))
             cdOffset = Int(clamping: le64(record, 48))
@@ -288,21 +307,34 @@ final class NPZArchiveReader {
             var e = nameAt + nameLength
             let extraEnd = e + extraLength
             while e + 4 <= extraEnd {
-                let id = le16(cd, e), length = Int(le16(cd, e + 2))
+                let id = le16(cd, e)
+                let length = Int(le16(cd, e + 2))
                 var f = e + 4
                 let fieldEnd = min(extraEnd, f + length)
                 if id == 0x0001 {
-                    if usize == 0xFFFF_FFFF, f + 8 <= fieldEnd { usize = le64(cd, f); f += 8 }
-                    if csize == 0xFFFF_FFFF, f + 8 <= fieldEnd { csize = le64(cd, f); f += 8 }
+                    if usize == 0xFFFF_FFFF, f + 8 <= fieldEnd {
+                        usize = le64(cd, f)
+                        f += 8
+                    }
+                    if csize == 0xFFFF_FFFF, f + 8 <= fieldEnd {
+                        csize = le64(cd, f)
+                        f += 8
+                    }
                     if offset == 0xFFFF_FFFF, f + 8 <= fieldEnd { offset = le64(cd, f) }
                 }
                 e += 4 + length
             }
             members.append(
                 Member(
-                    name: name, method: method, crc: crc, compressedSize: Int(clamping: csize), size: Int(clamping: usize),
-                    localHeaderOffset: Int(clamping: offset), encrypted: flags & 1 != 0
-                ))
+                    name: name,
+                    method: method,
+                    crc: crc,
+                    compressedSize: Int(clamping: csize),
+                    size: Int(clamping: usize),
+                    localHeaderOffset: Int(clamping: offset),
+                    encrypted: flags & 1 != 0
+                )
+            )
             at = extraEnd + commentLength
         }
     }
@@ -318,7 +350,9 @@ final class NPZArchiveReader {
     func contents(of m: Member) throws -> [UInt8] {
         guard !m.encrypted else { throw NPZProblem("member \(m.name) is encrypted") }
         let local = try bytes(30, at: m.localHeaderOffset)
-        guard le32(local, 0) == 0x0403_4B50 else { throw NPZProblem("member \(m.name): no local header at byte \(m.localHeaderOffset)") }
+        guard le32(local, 0) == 0x0403_4B50 else {
+            throw NPZProblem("member \(m.name): no local header at byte \(m.localHeaderOffset)")
+        }
         let dataAt = m.localHeaderOffset + 30 + Int(le16(local, 26)) + Int(le16(local, 28))
         let raw = try bytes(m.compressedSize, at: dataAt)
         let out: [UInt8]
@@ -332,7 +366,9 @@ final class NPZArchiveReader {
                 throw NPZProblem("member \(m.name): its deflate data is damaged (\(error))")
             }
         default:
-            throw NPZProblem("member \(m.name) uses zip compression method \(m.method); only stored (0) and deflate (8) are read")
+            throw NPZProblem(
+                "member \(m.name) uses zip compression method \(m.method); only stored (0) and deflate (8) are read"
+            )
         }
         guard out.count == m.size else {
             throw NPZProblem("member \(m.name) holds \(out.count) bytes, but the directory says \(m.size)")
@@ -340,7 +376,9 @@ final class NPZArchiveReader {
         var crc = CRC32()
         crc.update(out)
         guard crc.value == m.crc else {
-            throw NPZProblem("member \(m.name): checksum mismatch (stored \(binaryHex(m.crc)), computed \(binaryHex(crc.value)))")
+            throw NPZProblem(
+                "member \(m.name): checksum mismatch (stored \(binaryHex(m.crc)), computed \(binaryHex(crc.value)))"
+            )
         }
         return out
     }

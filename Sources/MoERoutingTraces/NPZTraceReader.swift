@@ -94,7 +94,9 @@ public final class NPZTraceReader: RoutingBlockSource {
         }
         func required(_ name: String) throws -> NPYArray {
             guard let a = try array(name) else {
-                throw fail("not a routing trace: the archive has no '\(name)' array (members: \(archive.members.map(\.name).joined(separator: ", ")))")
+                throw fail(
+                    "not a routing trace: the archive has no '\(name)' array (members: \(archive.members.map(\.name).joined(separator: ", ")))"
+                )
             }
             return a
         }
@@ -109,13 +111,17 @@ public final class NPZTraceReader: RoutingBlockSource {
         let (T, L, k) = (idsArray.shape[0], idsArray.shape[1], idsArray.shape[2])
         let weightsArray = try required("weights")
         guard weightsArray.shape == idsArray.shape else {
-            throw fail("array 'weights' has shape \(weightsArray.shape), but 'ids' has \(idsArray.shape); they must match")
+            throw fail(
+                "array 'weights' has shape \(weightsArray.shape), but 'ids' has \(idsArray.shape); they must match"
+            )
         }
         let ids = try convert("ids", idsArray) { a throws(NPZProblem) in try a.integers() }
         self.weights = try convert("weights", weightsArray) { a throws(NPZProblem) in try a.floats() }
 
         if let m = try array("mask") {
-            guard m.shape == [T, L] else { throw fail("array 'mask' has shape \(m.shape), but [T, L] = [\(T), \(L)] is needed") }
+            guard m.shape == [T, L] else {
+                throw fail("array 'mask' has shape \(m.shape), but [T, L] = [\(T), \(L)] is needed")
+            }
             mask = try convert("mask", m) { a throws(NPZProblem) in try a.integers() }.map { $0 != 0 }
         } else {
             mask = nil
@@ -139,7 +145,8 @@ public final class NPZTraceReader: RoutingBlockSource {
         var archiveShape: ModelShape?
         if let s = try array("shape") {
             let v = try convert("shape", s) { a throws(NPZProblem) in try a.integers() }
-            guard v.count == 3, let sl = Int(exactly: v[0]), let se = Int(exactly: v[1]), let sk = Int(exactly: v[2]) else {
+            guard v.count == 3, let sl = Int(exactly: v[0]), let se = Int(exactly: v[1]), let sk = Int(exactly: v[2])
+            else {
                 throw fail("array 'shape' must hold three integers L, E, k; it holds \(v)")
             }
             guard sl == L, sk == k else {
@@ -158,7 +165,8 @@ public final class NPZTraceReader: RoutingBlockSource {
         }
         let resolved: ModelShape
         if let stated = options.shape {
-            guard stated.layers == L, stated.topK == k, archiveShape.map({ $0.experts == stated.experts }) ?? true else {
+            guard stated.layers == L, stated.topK == k, archiveShape.map({ $0.experts == stated.experts }) ?? true
+            else {
                 throw TraceError(
                     path: path,
                     issue: RecordIssue(
@@ -182,7 +190,9 @@ public final class NPZTraceReader: RoutingBlockSource {
                 }
             }
             guard highest < Int64(ModelShape.maximumExperts) else {
-                throw fail("array 'ids' holds the expert id \(highest), beyond the \(ModelShape.maximumExperts) experts supported")
+                throw fail(
+                    "array 'ids' holds the expert id \(highest), beyond the \(ModelShape.maximumExperts) experts supported"
+                )
             }
             do {
                 resolved = try ModelShape(layers: L, experts: max(Int(highest) + 1, k), topK: k, name: modelName)
@@ -219,13 +229,16 @@ public final class NPZTraceReader: RoutingBlockSource {
         } else {
             phase = [RoutingPhase](repeating: .decode, count: T)
         }
-        tokenID = try perToken("token_id").map { try narrow("token_id", $0, Int32.self, "a vocabulary id that fits int32") }
+        tokenID =
+            try perToken("token_id").map { try narrow("token_id", $0, Int32.self, "a vocabulary id that fits int32") }
             ?? [Int32](repeating: -1, count: T)
         if let s = try perToken("step") {
             step = try s.enumerated().map { t, v in
                 if v == -1 || v == Int64(UInt32.max) { return .max }
                 guard let x = UInt32(exactly: v) else {
-                    throw fail("array 'step', token \(t): \(v) is not an engine step in 0...4294967294 (or -1 for unknown)")
+                    throw fail(
+                        "array 'step', token \(t): \(v) is not an engine step in 0...4294967294 (or -1 for unknown)"
+                    )
                 }
                 return x
             }
@@ -234,7 +247,9 @@ public final class NPZTraceReader: RoutingBlockSource {
         }
 
         // Domains: indices into `domains`, unicode names per token, or the file's base name.
-        let names = try array("domains").map { a in try convert("domains", a) { a throws(NPZProblem) in try a.strings() } }
+        let names = try array("domains").map { a in
+            try convert("domains", a) { a throws(NPZProblem) in try a.strings() }
+        }
         if let names {
             guard names.count <= Int(UInt16.max) + 1 else { throw fail("array 'domains' holds more than 65536 names") }
             guard Set(names).count == names.count else { throw fail("array 'domains' names a domain twice") }
@@ -252,7 +267,9 @@ public final class NPZTraceReader: RoutingBlockSource {
                     if let i = index[n] {
                         out.append(i)
                     } else {
-                        guard table.count <= Int(UInt16.max) else { throw fail("array 'domain' names more than 65536 domains") }
+                        guard table.count <= Int(UInt16.max) else {
+                            throw fail("array 'domain' names more than 65536 domains")
+                        }
                         index[n] = UInt16(table.count)
                         out.append(UInt16(table.count))
                         table.append(n)
@@ -265,7 +282,9 @@ public final class NPZTraceReader: RoutingBlockSource {
                 let v = try convert("domain", d) { a throws(NPZProblem) in try a.integers() }
                 domain = try v.enumerated().map { t, i in
                     guard i >= 0, i < table.count else {
-                        throw fail("array 'domain', token \(t): index \(i) is outside the \(table.count) names of 'domains'")
+                        throw fail(
+                            "array 'domain', token \(t): index \(i) is outside the \(table.count) names of 'domains'"
+                        )
                     }
                     return UInt16(i)
                 }
@@ -289,12 +308,16 @@ public final class NPZTraceReader: RoutingBlockSource {
         // Layer timings.
         var timings: [LayerTimingRecord] = []
         if let st = try array("timing_step") {
-            guard st.shape.count == 1 else { throw fail("array 'timing_step' has shape \(st.shape), but [N] is needed") }
+            guard st.shape.count == 1 else {
+                throw fail("array 'timing_step' has shape \(st.shape), but [N] is needed")
+            }
             let steps = try convert("timing_step", st) { a throws(NPZProblem) in try a.integers() }
             let N = steps.count
             func matrix(_ name: String) throws -> [Int64] {
                 guard let a = try array(name) else { throw fail("array 'timing_step' needs '\(name)' beside it") }
-                guard a.shape == [N, L] else { throw fail("array '\(name)' has shape \(a.shape), but [N, L] = [\(N), \(L)] is needed") }
+                guard a.shape == [N, L] else {
+                    throw fail("array '\(name)' has shape \(a.shape), but [N, L] = [\(N), \(L)] is needed")
+                }
                 let v = try convert(name, a) { a throws(NPZProblem) in try a.integers() }
                 guard v.allSatisfy({ $0 >= 0 }) else { throw fail("array '\(name)' holds a negative time") }
                 return v
@@ -303,16 +326,23 @@ public final class NPZTraceReader: RoutingBlockSource {
                 throw fail("array 'timing_step' needs 'timing_rows' of shape [N] = [\(N)] beside it")
             }
             let rows = try narrow(
-                "timing_rows", try convert("timing_rows", rowsArray) { a throws(NPZProblem) in try a.integers() }, Int32.self,
-                "a row count that fits int32")
+                "timing_rows",
+                try convert("timing_rows", rowsArray) { a throws(NPZProblem) in try a.integers() },
+                Int32.self,
+                "a row count that fits int32"
+            )
             let routing = try matrix("timing_routing_ns")
             let moe = try matrix("timing_moe_ns")
             for i in 0..<N {
                 guard rows[i] >= 0 else { throw fail("array 'timing_rows', record \(i): a negative row count") }
                 timings.append(
                     LayerTimingRecord(
-                        step: steps[i], rows: rows[i], routingNanoseconds: Array(routing[(i * L)..<((i + 1) * L)]),
-                        moeNanoseconds: Array(moe[(i * L)..<((i + 1) * L)])))
+                        step: steps[i],
+                        rows: rows[i],
+                        routingNanoseconds: Array(routing[(i * L)..<((i + 1) * L)]),
+                        moeNanoseconds: Array(moe[(i * L)..<((i + 1) * L)])
+                    )
+                )
             }
         }
         self.timings = timings
@@ -337,21 +367,28 @@ public final class NPZTraceReader: RoutingBlockSource {
     /// - Throws: ``TraceError`` naming the token and layer of a bad cell (strict mode).
     public func nextBlock() throws -> RoutingBlock? {
         guard next < tokenCount else { return nil }
-        let L = shape.layers, k = shape.topK
+        let L = shape.layers
+        let k = shape.topK
         let end = min(tokenCount, next + max(1, options.blockTokens))
         var builder = RoutingBlockBuilder(shape: shape, domains: domains)
         try ids.withUnsafeBufferPointer { ids in
             try weights.withUnsafeBufferPointer { weights in
                 for t in next..<end {
                     let bt = builder.appendToken(
-                        domainIndex: domain[t], problemID: problemID[t], position: position[t], phase: phase[t],
-                        tokenID: tokenID[t], step: step?[t] ?? .max
+                        domainIndex: domain[t],
+                        problemID: problemID[t],
+                        position: position[t],
+                        phase: phase[t],
+                        tokenID: tokenID[t],
+                        step: step?[t] ?? .max
                     )
                     for l in 0..<L where mask?[t * L + l] ?? true {
                         let base = (t * L + l) * k
                         do {
                             try builder.setCell(
-                                token: bt, layer: l, experts: UnsafeBufferPointer(rebasing: ids[base..<(base + k)]),
+                                token: bt,
+                                layer: l,
+                                experts: UnsafeBufferPointer(rebasing: ids[base..<(base + k)]),
                                 weights: UnsafeBufferPointer(rebasing: weights[base..<(base + k)])
                             )
                         } catch let RoutingError.invalidRecord(issue) {
@@ -359,7 +396,8 @@ public final class NPZTraceReader: RoutingBlockSource {
                                 path: path,
                                 issue: RecordIssue(
                                     issue.kind,
-                                    "token \(t) (problem \(problemID[t]), position \(position[t])), layer \(l): \(issue.detail)"),
+                                    "token \(t) (problem \(problemID[t]), position \(position[t])), layer \(l): \(issue.detail)"
+                                ),
                                 hint: options.lenient ? nil : "use --lenient to skip bad cells"
                             )
                             guard options.lenient else { throw error }

@@ -131,11 +131,16 @@ public final class NPZWriter: RoutingBlockSink {
             guard r.routingNanoseconds.count == L, r.moeNanoseconds.count == L else {
                 throw TraceFileError(
                     path: path,
-                    message: "timing record of step \(r.step) has \(r.routingNanoseconds.count) routing and \(r.moeNanoseconds.count) MoE times, expected \(L) each (one per layer)"
+                    message:
+                        "timing record of step \(r.step) has \(r.routingNanoseconds.count) routing and \(r.moeNanoseconds.count) MoE times, expected \(L) each (one per layer)"
                 )
             }
-            guard r.rows >= 0, r.routingNanoseconds.allSatisfy({ $0 >= 0 }), r.moeNanoseconds.allSatisfy({ $0 >= 0 }) else {
-                throw TraceFileError(path: path, message: "timing record of step \(r.step) holds a negative row count or time")
+            guard r.rows >= 0, r.routingNanoseconds.allSatisfy({ $0 >= 0 }), r.moeNanoseconds.allSatisfy({ $0 >= 0 })
+            else {
+                throw TraceFileError(
+                    path: path,
+                    message: "timing record of step \(r.step) holds a negative row count or time"
+                )
             }
         }
         if timingColumns.isEmpty {
@@ -160,7 +165,8 @@ public final class NPZWriter: RoutingBlockSink {
         guard s.layers == shape.layers, s.experts == shape.experts, s.topK == shape.topK else {
             throw TraceFileError(
                 path: path,
-                message: "block shape \(s) differs from the export's \(shape); write this model's blocks to another file"
+                message:
+                    "block shape \(s) differs from the export's \(shape); write this model's blocks to another file"
             )
         }
         let T = block.tokenCount
@@ -224,7 +230,9 @@ public final class NPZWriter: RoutingBlockSink {
             let out = try AtomicOutputFile(path: path)
             archive = out
             let zip = NPZZipWriter(out: out, forceZip64: forceZip64)
-            let T = tokenCount, L = shape.layers, k = shape.topK
+            let T = tokenCount
+            let L = shape.layers
+            let k = shape.topK
             let narrow = shape.usesNarrowIDs
             let arrays: [(Column, String, [Int])] = [
                 (.ids, narrow ? "|u1" : "<u2", [T, L, k]),
@@ -259,7 +267,11 @@ public final class NPZWriter: RoutingBlockSink {
             )
             var dims = BinaryByteEncoder()
             for v in [L, shape.experts, k] { dims.u64(UInt64(v)) }
-            try zip.addMember(name: "shape.npy", header: NPYHeader.encode(descr: "<i8", shape: [3]), source: .bytes(dims.bytes))
+            try zip.addMember(
+                name: "shape.npy",
+                header: NPYHeader.encode(descr: "<i8", shape: [3]),
+                source: .bytes(dims.bytes)
+            )
             let keys = settings.keys.sorted()
             let pairs = NPYHeader.unicodeArray(keys.flatMap { [$0, settings[$0] ?? ""] })
             try zip.addMember(

@@ -71,7 +71,8 @@ public enum OutputPreflight {
     ///   - directories: Output directories, created when absent.
     ///   - inputs: The command's input files; none may be an output.
     /// - Throws: ``OutputFileError`` for the first output that cannot be written.
-    public static func check(files: [String], directories: [String] = [], inputs: [String] = []) throws(OutputFileError) {
+    public static func check(files: [String], directories: [String] = [], inputs: [String] = []) throws(OutputFileError)
+    {
         for d in directories { try prepareDirectory(d) }
         var inputIDs: [FileIdentity: String] = [:]
         for p in inputs {
@@ -85,16 +86,24 @@ public enum OutputPreflight {
                 if let input = inputIDs[id] {
                     let same = input == f ? "it is also an input" : "it is the same file as the input \(input)"
                     throw OutputFileError(
-                        path: f, reason: "\(same); writing it would destroy that input, so name another output file")
+                        path: f,
+                        reason: "\(same); writing it would destroy that input, so name another output file"
+                    )
                 }
                 if let other = outputIDs[id] {
-                    throw OutputFileError(path: f, reason: "it is the same file as the output \(other); name different outputs")
+                    throw OutputFileError(
+                        path: f,
+                        reason: "it is the same file as the output \(other); name different outputs"
+                    )
                 }
                 outputIDs[id] = f
             }
             let name = canonicalName(f)
             if let other = outputNames[name] {
-                throw OutputFileError(path: f, reason: "it is the same file as the output \(other); name different outputs")
+                throw OutputFileError(
+                    path: f,
+                    reason: "it is the same file as the output \(other); name different outputs"
+                )
             }
             outputNames[name] = f
             try probeFile(f, probedDirectories: &probed)
@@ -117,7 +126,10 @@ public enum OutputPreflight {
     private static func makeDirectory(_ dir: String, named shown: String) throws(OutputFileError) {
         if let st = LibC.status(dir) {
             guard st.kind == .directory else {
-                throw OutputFileError(path: dir == trimmedDirectory(shown) ? shown : dir, reason: "it exists and is not a directory")
+                throw OutputFileError(
+                    path: dir == trimmedDirectory(shown) ? shown : dir,
+                    reason: "it exists and is not a directory"
+                )
             }
             return
         }

@@ -79,7 +79,8 @@ public enum TraceFormat: String, Sendable, Hashable, CaseIterable, CustomStringC
         case .npz? where byContent != .npz:
             throw TraceFileError(
                 path: path,
-                message: "not a .npz archive: expected a zip archive (it starts with the bytes 50 4B 03 04), but the file \(describeFound(prefix))"
+                message:
+                    "not a .npz archive: expected a zip archive (it starts with the bytes 50 4B 03 04), but the file \(describeFound(prefix))"
             )
         default: break
         }
@@ -123,9 +124,12 @@ public enum TraceFormat: String, Sendable, Hashable, CaseIterable, CustomStringC
         switch TraceFormat(contentPrefix: prefix) {
         case .jsonl?:
             var start = prefix.startIndex
-            while start < prefix.endIndex, [0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains(prefix[start]) { start += 1 }
+            while start < prefix.endIndex, [0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains(prefix[start]) {
+                start += 1
+            }
             let shown = prefix[start...].prefix(12).prefix { $0 >= 0x20 && $0 < 0x7F && $0 != 0x27 }
-            return "looks like JSON text starting '\(String(decoding: shown, as: UTF8.self))' (a .jsonl trace? name it .jsonl)"
+            return
+                "looks like JSON text starting '\(String(decoding: shown, as: UTF8.self))' (a .jsonl trace? name it .jsonl)"
         case .npz?:
             return "is a zip archive (a .npz export? name it .npz)"
         default:
@@ -183,7 +187,8 @@ public func openTraceSink(
     guard let format = format ?? TraceFormat(path: path) else {
         throw TraceFileError(
             path: path,
-            message: "cannot tell which trace format to write: name the file .jsonl, .moetrace or .npz, or state the format"
+            message:
+                "cannot tell which trace format to write: name the file .jsonl, .moetrace or .npz, or state the format"
         )
     }
     switch format {

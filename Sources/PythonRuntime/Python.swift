@@ -1,8 +1,8 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-internal import _CPython
 import Synchronization
+internal import _CPython
 
 /// The embedded CPython interpreter: start-up on a venv, and the scoped GIL.
 ///
@@ -88,7 +88,10 @@ public enum Python {
     /// - Throws: ``PythonRuntimeError`` (missing venv, version mismatch, another venv already
     ///   running, start-up failure). A failed start-up cannot be retried in the same process.
     @discardableResult
-    public static func initialize(environment: PythonEnvironment, programName: String = "moe-routing") throws
+    public static func initialize(
+        environment: PythonEnvironment,
+        programName: String = "moe-routing"
+    ) throws
         -> RuntimeInfo
     {
         try environment.validate(libraryVersion: libraryVersion)
@@ -97,7 +100,9 @@ public enum Python {
             case .running(let info):
                 guard info.environment == environment else {
                     throw PythonRuntimeError.alreadyInitialized(
-                        running: info.environment.path, requested: environment.path)
+                        running: info.environment.path,
+                        requested: environment.path
+                    )
                 }
                 return info
             case .failed(let error):
@@ -116,7 +121,10 @@ public enum Python {
         }
     }
 
-    private static func start(environment: PythonEnvironment, programName: String) throws(PythonRuntimeError)
+    private static func start(
+        environment: PythonEnvironment,
+        programName: String
+    ) throws(PythonRuntimeError)
         -> RuntimeInfo
     {
         if Py_IsInitialized() != 0 {
@@ -156,7 +164,11 @@ public enum Python {
         PyErr_Clear()
         _ = PyEval_SaveThread()
         return RuntimeInfo(
-            environment: environment, libraryVersion: libraryVersion, executable: executablePath, prefix: prefix)
+            environment: environment,
+            libraryVersion: libraryVersion,
+            executable: executablePath,
+            prefix: prefix
+        )
     }
 
     private static func check(_ status: PyStatus, _ step: String) throws(PythonRuntimeError) {

@@ -128,7 +128,8 @@ public struct PythonBuffer<Element: PythonBufferElement> {
     init(_ raw: RawBufferView) {
         self.elements = UnsafeBufferPointer(
             start: raw.start?.assumingMemoryBound(to: Element.self),
-            count: raw.byteCount / MemoryLayout<Element>.stride)
+            count: raw.byteCount / MemoryLayout<Element>.stride
+        )
         self.shape = raw.shape
         self.context = raw.context
     }
@@ -165,7 +166,8 @@ public struct PythonMutableBuffer<Element: PythonBufferElement> {
     init(_ raw: RawBufferView) {
         self.elements = UnsafeMutableBufferPointer(
             start: raw.start?.assumingMemoryBound(to: Element.self),
-            count: raw.byteCount / MemoryLayout<Element>.stride)
+            count: raw.byteCount / MemoryLayout<Element>.stride
+        )
         self.shape = raw.shape
         self.context = raw.context
     }
@@ -189,7 +191,11 @@ public struct PythonMutableBuffer<Element: PythonBufferElement> {
 
 /// The shape check behind `requireShape`: non-generic, the message built only on failure.
 @usableFromInline
-func checkShape(_ shape: UnsafeBufferPointer<Int>, _ expected: [Int?], _ context: BufferContext)
+func checkShape(
+    _ shape: UnsafeBufferPointer<Int>,
+    _ expected: [Int?],
+    _ context: BufferContext
+)
     throws(PythonError)
 {
     var matches = shape.count == expected.count
@@ -202,7 +208,8 @@ func checkShape(_ shape: UnsafeBufferPointer<Int>, _ expected: [Int?], _ context
     guard !matches else { return }
     let want = expected.map { $0.map(String.init) ?? "?" }
     throw PythonError.valueError(
-        "\(context.label): expected shape \(tupleText(want)), got \(tupleText(shape.map(String.init)))")
+        "\(context.label): expected shape \(tupleText(want)), got \(tupleText(shape.map(String.init)))"
+    )
 }
 
 private func tupleText(_ items: [String]) -> String {
@@ -240,7 +247,8 @@ extension PythonObject {
     ///   type or no buffer protocol; `ValueError` for a non-contiguous array.
     @inlinable
     public func withBuffer<Element: PythonBufferElement, R>(
-        of type: Element.Type, _ body: (PythonBuffer<Element>) throws -> R
+        of type: Element.Type,
+        _ body: (PythonBuffer<Element>) throws -> R
     ) throws -> R {
         var result: R? = nil
         try _withRawBuffer(BufferElementSpec(Element.self), writable: false) { raw in
@@ -252,7 +260,8 @@ extension PythonObject {
     /// Like ``withBuffer(of:_:)`` but writable: Swift writes land in the object's memory.
     @inlinable
     public func withMutableBuffer<Element: PythonBufferElement, R>(
-        of type: Element.Type, _ body: (PythonMutableBuffer<Element>) throws -> R
+        of type: Element.Type,
+        _ body: (PythonMutableBuffer<Element>) throws -> R
     ) throws -> R {
         var result: R? = nil
         try _withRawBuffer(BufferElementSpec(Element.self), writable: true) { raw in
@@ -313,7 +322,10 @@ enum BufferAccess {
     /// Acquires a view (`PyObject_GetBuffer`), checks element type and contiguity, runs `body`,
     /// releases the view. The `Py_buffer` lives in a fixed temporary allocation while exported.
     static func withView(
-        of object: PyPointer, _ spec: BufferElementSpec, writable: Bool, context: BufferContext,
+        of object: PyPointer,
+        _ spec: BufferElementSpec,
+        writable: Bool,
+        context: BufferContext,
         _ body: (RawBufferView) throws -> Void
     ) throws {
         try withUnsafeTemporaryAllocation(of: Py_buffer.self, capacity: 1) { views in
@@ -325,13 +337,20 @@ enum BufferAccess {
             let rank = view.pointee.shape == nil ? 0 : Int(view.pointee.ndim)
             try body(
                 RawBufferView(
-                    start: view.pointee.buf, byteCount: view.pointee.len,
-                    shape: UnsafeBufferPointer(start: view.pointee.shape, count: rank), context: context))
+                    start: view.pointee.buf,
+                    byteCount: view.pointee.len,
+                    shape: UnsafeBufferPointer(start: view.pointee.shape, count: rank),
+                    context: context
+                )
+            )
         }
     }
 
     private static func acquire(
-        _ view: UnsafeMutablePointer<Py_buffer>, _ object: PyPointer, _ spec: BufferElementSpec, writable: Bool,
+        _ view: UnsafeMutablePointer<Py_buffer>,
+        _ object: PyPointer,
+        _ spec: BufferElementSpec,
+        writable: Bool,
         context: BufferContext
     ) throws(PythonError) {
         var flags = _cpy_buf_strides()
@@ -344,7 +363,8 @@ enum BufferAccess {
             guard _cpy_check_buffer(object) != 0 else {
                 throw PythonError.typeError(
                     "\(context.label): expected a NumPy array (or another buffer) of \(spec.type.numpyTypeName), "
-                        + "got \(typeName(of: object))")
+                        + "got \(typeName(of: object))"
+                )
             }
             flags = _cpy_buf_strides_format()
         }
@@ -360,12 +380,14 @@ enum BufferAccess {
         if !formatChecked, !formatMatches(view.pointee.format, spec.type) {
             let got = isNDArray(object) ? ndarrayDTypeText(object) : "format '\(formatText(view.pointee.format))'"
             throw PythonError.typeError(
-                "\(context.label): expected \(spec.type.numpyTypeName) elements, got \(got)")
+                "\(context.label): expected \(spec.type.numpyTypeName) elements, got \(got)"
+            )
         }
         guard view.pointee.itemsize == spec.size else {
             throw PythonError.typeError(
                 "\(context.label): expected \(spec.size)-byte \(spec.type.numpyTypeName) elements, "
-                    + "got \(view.pointee.itemsize)-byte items")
+                    + "got \(view.pointee.itemsize)-byte items"
+            )
         }
         guard PyBuffer_IsContiguous(view, CChar(UInt8(ascii: "C"))) != 0 else {
             let rank = Int(view.pointee.ndim)
@@ -373,7 +395,8 @@ enum BufferAccess {
             let strides = (0..<rank).map { String(view.pointee.strides?[$0] ?? 0) }
             throw PythonError.valueError(
                 "\(context.label): expected a C-contiguous array, got strides \(tupleText(strides)) for shape "
-                    + "\(tupleText(shape)) (pass numpy.ascontiguousarray(x))")
+                    + "\(tupleText(shape)) (pass numpy.ascontiguousarray(x))"
+            )
         }
         accepted = true
     }
@@ -461,7 +484,10 @@ enum BufferAccess {
     }
 
     /// Whether a `struct` format string describes one native `Element` (`"i"`, `"<i"`, `"=i"`).
-    private static func formatMatches(_ format: UnsafeMutablePointer<CChar>?, _ type: any PythonBufferElement.Type)
+    private static func formatMatches(
+        _ format: UnsafeMutablePointer<CChar>?,
+        _ type: any PythonBufferElement.Type
+    )
         -> Bool
     {
         // A NULL format means unsigned bytes ("B").

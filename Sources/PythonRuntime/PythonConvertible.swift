@@ -72,7 +72,9 @@ extension PythonConvertible where Self: FixedWidthInteger {
             if value == -1, PyErr_Occurred() != nil { throw fetchPythonError() }
             guard overflow == 0, let result = Self(exactly: value) else {
                 throw PythonError(
-                    typeName: "OverflowError", message: "\(describe(integer)) does not fit in Swift \(Self.self)")
+                    typeName: "OverflowError",
+                    message: "\(describe(integer)) does not fit in Swift \(Self.self)"
+                )
             }
             self = result
         } else {
@@ -81,11 +83,15 @@ extension PythonConvertible where Self: FixedWidthInteger {
             if value == UInt64.max, PyErr_Occurred() != nil {
                 PyErr_Clear()
                 throw PythonError(
-                    typeName: "OverflowError", message: "\(describe(integer)) does not fit in Swift \(Self.self)")
+                    typeName: "OverflowError",
+                    message: "\(describe(integer)) does not fit in Swift \(Self.self)"
+                )
             }
             guard let result = Self(exactly: value) else {
                 throw PythonError(
-                    typeName: "OverflowError", message: "\(describe(integer)) does not fit in Swift \(Self.self)")
+                    typeName: "OverflowError",
+                    message: "\(describe(integer)) does not fit in Swift \(Self.self)"
+                )
             }
             self = result
         }
@@ -207,7 +213,8 @@ extension Array: PythonConvertible where Element: PythonConvertible {
         let isList = _cpy_list_check(object) != 0
         guard isList || _cpy_tuple_check(object) != 0 else {
             throw PythonError.typeError(
-                "expected list or tuple for Swift [\(Element.self)], got \(pythonObject.typeName)")
+                "expected list or tuple for Swift [\(Element.self)], got \(pythonObject.typeName)"
+            )
         }
         let count = isList ? PyList_Size(object) : PyTuple_Size(object)
         var result: [Element] = []
@@ -241,7 +248,8 @@ extension Dictionary: PythonConvertible where Key: PythonConvertible, Value: Pyt
         let object = pythonObject.pointer
         guard _cpy_dict_check(object) != 0 else {
             throw PythonError.typeError(
-                "expected dict for Swift [\(Key.self): \(Value.self)], got \(pythonObject.typeName)")
+                "expected dict for Swift [\(Key.self): \(Value.self)], got \(pythonObject.typeName)"
+            )
         }
         var result: [Key: Value] = [:]
         result.reserveCapacity(PyDict_Size(object))

@@ -69,7 +69,9 @@ public struct PythonEnvironment: Sendable, Hashable, CustomStringConvertible {
         // Python 3.11's venv writes `version`; 3.12+ also writes `version_info`.
         guard let version = values["version"] ?? values["version_info"], !version.isEmpty else {
             throw PythonRuntimeError.venvInvalid(
-                path: path, reason: "\(configurationPath) has no `version` line")
+                path: path,
+                reason: "\(configurationPath) has no `version` line"
+            )
         }
         return Info(version: version, home: values["home"])
     }
@@ -86,7 +88,10 @@ public struct PythonEnvironment: Sendable, Hashable, CustomStringConvertible {
         let info = try info()
         guard info.version == libraryVersion else {
             throw PythonRuntimeError.venvVersionMismatch(
-                path: path, venvVersion: info.version, libraryVersion: libraryVersion)
+                path: path,
+                venvVersion: info.version,
+                libraryVersion: libraryVersion
+            )
         }
         return info
     }

@@ -49,7 +49,12 @@ public enum PythonFunction {
         }
     }
 
-    static func define(module moduleName: String, name: String, doc: String?, body: @escaping Body) throws
+    static func define(
+        module moduleName: String,
+        name: String,
+        doc: String?,
+        body: @escaping Body
+    ) throws
         -> PythonObject
     {
         try requireGIL("defineFunction")
@@ -88,7 +93,11 @@ private let fastcallTrampoline: _cpy_fastcall_keywords = { capsule, arguments, c
     let box = Unmanaged<PythonFunction.Box>.fromOpaque(pointer).takeUnretainedValue()
     let positional = _cpy_vectorcall_nargs(count)
     let view = PythonArguments(
-        base: arguments, count: positional, keywordNames: keywordNames, functionName: box.name)
+        base: arguments,
+        count: positional,
+        keywordNames: keywordNames,
+        functionName: box.name
+    )
     do {
         guard let result = try box.body(view) else {
             let none = _cpy_none()
@@ -162,7 +171,8 @@ public struct PythonArguments {
         guard range.contains(count) else {
             throw PythonError.typeError(
                 "\(name)() takes \(range.lowerBound) to \(range.upperBound) positional arguments "
-                    + "but \(count) were given")
+                    + "but \(count) were given"
+            )
         }
     }
 
@@ -178,7 +188,8 @@ public struct PythonArguments {
     public func requireNoKeywords() throws(PythonError) {
         if let keywordNames, PyTuple_Size(keywordNames) > 0 {
             throw PythonError.typeError(
-                "\(name)() takes no keyword arguments (got \(keywords.joined(separator: ", ")))")
+                "\(name)() takes no keyword arguments (got \(keywords.joined(separator: ", ")))"
+            )
         }
     }
 
@@ -226,7 +237,9 @@ public struct PythonArguments {
     /// - Complexity: O(1); about 60 ns per NumPy array (release build).
     @inlinable
     public func withBuffer<Element: PythonBufferElement, R>(
-        at index: Int, of type: Element.Type, _ body: (PythonBuffer<Element>) throws -> R
+        at index: Int,
+        of type: Element.Type,
+        _ body: (PythonBuffer<Element>) throws -> R
     ) throws -> R {
         var result: R? = nil
         try _withRawBuffer(at: index, BufferElementSpec(Element.self), writable: false) { raw in
@@ -238,7 +251,9 @@ public struct PythonArguments {
     /// Like ``withBuffer(at:of:_:)`` but writable: the array must not be read-only.
     @inlinable
     public func withMutableBuffer<Element: PythonBufferElement, R>(
-        at index: Int, of type: Element.Type, _ body: (PythonMutableBuffer<Element>) throws -> R
+        at index: Int,
+        of type: Element.Type,
+        _ body: (PythonMutableBuffer<Element>) throws -> R
     ) throws -> R {
         var result: R? = nil
         try _withRawBuffer(at: index, BufferElementSpec(Element.self), writable: true) { raw in
@@ -249,10 +264,18 @@ public struct PythonArguments {
 
     @usableFromInline
     func _withRawBuffer(
-        at index: Int, _ spec: BufferElementSpec, writable: Bool, _ body: (RawBufferView) throws -> Void
+        at index: Int,
+        _ spec: BufferElementSpec,
+        writable: Bool,
+        _ body: (RawBufferView) throws -> Void
     ) throws {
         let object = try raw(index)
         try BufferAccess.withView(
-            of: object, spec, writable: writable, context: .argument(functionName, index), body)
+            of: object,
+            spec,
+            writable: writable,
+            context: .argument(functionName, index),
+            body
+        )
     }
 }

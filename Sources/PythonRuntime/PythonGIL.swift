@@ -57,7 +57,11 @@ public struct PythonGIL: ~Copyable {
     ///   - filename: the name tracebacks show for this source.
     /// - Throws: ``PythonError`` for a syntax error or an exception the code raised.
     @discardableResult
-    public func run(_ source: String, globals: PythonObject? = nil, filename: String = "<swift>") throws
+    public func run(
+        _ source: String,
+        globals: PythonObject? = nil,
+        filename: String = "<swift>"
+    ) throws
         -> PythonObject
     {
         let scope = try globals ?? newGlobals()
@@ -129,7 +133,9 @@ public struct PythonGIL: ~Copyable {
     /// - Returns: the function object (also set as the module's attribute).
     @discardableResult
     public func defineFunction(
-        module: String, name: String, doc: String? = nil,
+        module: String,
+        name: String,
+        doc: String? = nil,
         _ body: @escaping PythonFunction.Body
     ) throws -> PythonObject {
         try PythonFunction.define(module: module, name: name, doc: doc, body: body)

@@ -164,14 +164,18 @@ public final class PythonObject: @unchecked Sendable {
     /// ```
     @discardableResult
     public func call(
-        _ arguments: any PythonConvertible..., keywords: KeyValuePairs<String, any PythonConvertible> = [:]
+        _ arguments: any PythonConvertible...,
+        keywords: KeyValuePairs<String, any PythonConvertible> = [:]
     ) throws -> PythonObject {
         try call(arguments: arguments, keywords: keywords.map { ($0.key, $0.value) })
     }
 
     /// `self(*arguments, **keywords)`, with the arguments in arrays.
     @discardableResult
-    public func call(arguments: [any PythonConvertible], keywords: [(String, any PythonConvertible)] = [])
+    public func call(
+        arguments: [any PythonConvertible],
+        keywords: [(String, any PythonConvertible)] = []
+    )
         throws -> PythonObject
     {
         try requireGIL("PythonObject.call")
@@ -201,7 +205,8 @@ public final class PythonObject: @unchecked Sendable {
     /// `self.name(*arguments, **keywords)`.
     @discardableResult
     public func callMethod(
-        _ name: String, _ arguments: any PythonConvertible...,
+        _ name: String,
+        _ arguments: any PythonConvertible...,
         keywords: KeyValuePairs<String, any PythonConvertible> = [:]
     ) throws -> PythonObject {
         try attribute(name).call(arguments: arguments, keywords: keywords.map { ($0.key, $0.value) })

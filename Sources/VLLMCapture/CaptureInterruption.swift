@@ -53,7 +53,8 @@ public enum CaptureInterruption {
     public static func install(hardQuitNote: String? = nil) {
         reset()
         for s in [LibC.SIGINT, LibC.SIGTERM] {
-            var text = "\nmoe-routing: \(name(of: s)): stopping after the engine step in flight; the trace is closed and "
+            var text =
+                "\nmoe-routing: \(name(of: s)): stopping after the engine step in flight; the trace is closed and "
             text += "what was captured is reported (a second signal quits at once"
             if let hardQuitNote, !hardQuitNote.isEmpty { text += "; \(hardQuitNote)" }
             text += ")\n"

@@ -69,7 +69,10 @@ public enum CapturePythonPackage {
                         sys.path.insert(0, package_dir)
                     import speculative_moe.engine as _engine
                     _engine.configure_environment(verbose=verbose)
-                    """, globals: globals, filename: "<speculative-moe bootstrap>")
+                    """,
+                    globals: globals,
+                    filename: "<speculative-moe bootstrap>"
+                )
             } catch let error as PythonError {
                 throw CaptureError.python(error, during: "loading the speculative_moe package from \(directory)")
             }
@@ -102,7 +105,8 @@ public enum CapturePythonPackage {
                     keywords: [
                         ("dataset_file", spec.file), ("prompt_field", spec.promptField),
                         ("num_problems", spec.numProblems), ("offset", spec.offset),
-                    ])
+                    ]
+                )
             } catch let error as PythonError {
                 if error.typeName.hasSuffix("DatasetError") { throw CaptureError.invalidOption(error.message) }
                 throw CaptureError.python(error, during: "loading dataset \(spec.name)")
@@ -114,7 +118,9 @@ public enum CapturePythonPackage {
                         domain: try row.item("domain").convert(to: String.self),
                         problemID: try row.item("problem_id").convert(to: Int64.self),
                         prompt: try row.item("prompt").convert(to: String.self),
-                        sourceID: try row.item("source_id").convert(to: String.self)))
+                        sourceID: try row.item("source_id").convert(to: String.self)
+                    )
+                )
             }
             return out
         }

@@ -52,8 +52,11 @@ public final class CaptureRecorder: CaptureObserver {
     ///   - label: the progress lines' prefix (`collect`, `run`).
     /// - Throws: ``CaptureError/sinkFailed(_:)`` when a file cannot be created.
     public init(
-        dispatcher: AnalysisDispatcher, outputsPath: String? = nil, timingsPath: String? = nil,
-        showsProgress: Bool = true, label: String = "collect"
+        dispatcher: AnalysisDispatcher,
+        outputsPath: String? = nil,
+        timingsPath: String? = nil,
+        showsProgress: Bool = true,
+        label: String = "collect"
     ) throws {
         self.dispatcher = dispatcher
         self.outputs = try outputsPath.map(LineFile.init(path:))
@@ -97,9 +100,15 @@ public final class CaptureRecorder: CaptureObserver {
         }
         if let output, let outputs {
             let record = OutputRecord(
-                domain: output.problem.domain, problem_id: output.problem.problemID, source_id: output.problem.sourceID,
-                prompt: output.problem.prompt, prompt_token_ids: output.promptTokenIDs, token_ids: output.tokenIDs,
-                text: output.text, finish_reason: output.finishReason)
+                domain: output.problem.domain,
+                problem_id: output.problem.problemID,
+                source_id: output.problem.sourceID,
+                prompt: output.problem.prompt,
+                prompt_token_ids: output.promptTokenIDs,
+                token_ids: output.tokenIDs,
+                text: output.text,
+                finish_reason: output.finishReason
+            )
             try outputs.append(try encoder.encode(record))
         }
     }
@@ -114,7 +123,11 @@ public final class CaptureRecorder: CaptureObserver {
         }
         guard let timings else { return }
         let record = TimingRecord(
-            step: Int(timing.step), rows: Int(timing.rows), routing_ns: timing.routingNanoseconds, moe_ns: timing.moeNanoseconds)
+            step: Int(timing.step),
+            rows: Int(timing.rows),
+            routing_ns: timing.routingNanoseconds,
+            moe_ns: timing.moeNanoseconds
+        )
         try timings.append(try encoder.encode(record))
     }
 
@@ -132,8 +145,13 @@ public final class CaptureRecorder: CaptureObserver {
     public func finishProgress(_ summary: CaptureSummary, total: Int) {
         guard showsProgress else { return }
         let p = CaptureProgress(
-            finished: summary.outputs.count, total: total, generatedTokens: summary.generatedTokens,
-            routedRows: summary.assembly.rows, seconds: summary.seconds, remainingTokenBudget: 0)
+            finished: summary.outputs.count,
+            total: total,
+            generatedTokens: summary.generatedTokens,
+            routedRows: summary.assembly.rows,
+            seconds: summary.seconds,
+            remainingTokenBudget: 0
+        )
         let end = summary.interrupted ? "interrupted after" : "done in"
         printLine(Self.format(p, label: label) + " | \(end) \(Self.clock(summary.seconds))")
         if interactive && printedInteractive { FileHandle.standardError.write(Data("\n".utf8)) }

@@ -55,7 +55,14 @@ public struct GenerationOutput: Sendable, Equatable, Codable {
     public var finishReason: String
 
     /// Creates an output.
-    public init(index: Int, problem: Problem, promptTokenIDs: [Int32], tokenIDs: [Int32], text: String, finishReason: String) {
+    public init(
+        index: Int,
+        problem: Problem,
+        promptTokenIDs: [Int32],
+        tokenIDs: [Int32],
+        text: String,
+        finishReason: String
+    ) {
         self.index = index
         self.problem = problem
         self.promptTokenIDs = promptTokenIDs
@@ -127,7 +134,8 @@ public struct RouterLogitStatistics: Sendable, Equatable {
                     .init("mean_entropy_nats", .double(rows[l] > 0 ? entropySum[l] / Double(rows[l]) : 0)),
                     .init("mean_margin_k_k1", .double(rows[l] > 0 ? marginSum[l] / Double(rows[l]) : 0)),
                 ])
-            })
+            }
+        )
     }
 }
 
@@ -147,7 +155,14 @@ public struct CaptureProgress: Sendable, Equatable {
     public var remainingTokenBudget: Int
 
     /// Creates a progress value.
-    public init(finished: Int, total: Int, generatedTokens: Int, routedRows: Int, seconds: Double, remainingTokenBudget: Int) {
+    public init(
+        finished: Int,
+        total: Int,
+        generatedTokens: Int,
+        routedRows: Int,
+        seconds: Double,
+        remainingTokenBudget: Int
+    ) {
         self.finished = finished
         self.total = total
         self.generatedTokens = generatedTokens
@@ -277,7 +292,8 @@ public struct CaptureSummary: Sendable {
                     .init("after_finish", .int(assembly.rowsAfterFinish)),
                     .init("unattributed", .int(hook["unattributed_rows"] ?? 0)),
                     .init("padding", .int(hook["padding_rows"] ?? 0)),
-                ])),
+                ])
+            ),
             .init("incomplete_steps", .int(assembly.incompleteSteps)),
             .init(
                 "unrouted_positions",
@@ -293,9 +309,13 @@ public struct CaptureSummary: Sendable {
                                     (unroutedPositions[i] ?? []).map {
                                         $0.lowerBound == $0.upperBound
                                             ? .string("\($0.lowerBound)") : .string("\($0.lowerBound)-\($0.upperBound)")
-                                    })),
+                                    }
+                                )
+                            ),
                         ])
-                    })),
+                    }
+                )
+            ),
         ]
         if let timing { members.append(.init("timing", timing.reportValue)) }
         if let routerLogits { members.append(.init("router_logits", routerLogits.reportValue)) }

@@ -48,19 +48,29 @@ public struct DatasetSelection: Sendable, Hashable {
             }
         }
         return try arguments.map { value in
-            var name = value, file: String?
+            var name = value
+            var file: String?
             if !value.hasPrefix("jsonl:"), let eq = value.firstIndex(of: "=") {
                 name = String(value[..<eq])
                 file = String(value[value.index(after: eq)...])
                 guard DatasetSpec.builtinNames.contains(name) else {
                     throw CaptureError.invalidOption(
-                        "--dataset \(value): NAME=PATH takes NAME \(DatasetSpec.builtinNames.joined(separator: " or ")); for another JSONL file use jsonl:PATH")
+                        "--dataset \(value): NAME=PATH takes NAME \(DatasetSpec.builtinNames.joined(separator: " or ")); for another JSONL file use jsonl:PATH"
+                    )
                 }
                 guard file?.isEmpty == false else {
-                    throw CaptureError.invalidOption("--dataset \(value): give the file after '=', as in \(name)=data/\(name).jsonl")
+                    throw CaptureError.invalidOption(
+                        "--dataset \(value): give the file after '=', as in \(name)=data/\(name).jsonl"
+                    )
                 }
             }
-            return try DatasetSpec(name: name, file: file, promptField: promptField, numProblems: numProblems, offset: offset)
+            return try DatasetSpec(
+                name: name,
+                file: file,
+                promptField: promptField,
+                numProblems: numProblems,
+                offset: offset
+            )
         }
     }
 }

@@ -70,10 +70,16 @@ public struct EngineConfiguration: Sendable, Hashable {
         func bad(_ m: String) -> CaptureError { .invalidOption(m) }
         guard !model.isEmpty else { throw bad("--model must not be empty") }
         guard maxTokens >= 1 else { throw bad("--max-tokens must be a positive integer, got \(maxTokens)") }
-        guard maxConcurrentSequences >= 1 else { throw bad("--max-num-seqs must be a positive integer, got \(maxConcurrentSequences)") }
+        guard maxConcurrentSequences >= 1 else {
+            throw bad("--max-num-seqs must be a positive integer, got \(maxConcurrentSequences)")
+        }
         if let m = maxModelLength, m < 2 { throw bad("--max-model-len must be an integer of 2 or more, got \(m)") }
-        if let m = maxBatchedTokens, m < 1 { throw bad("--max-num-batched-tokens must be a positive integer, got \(m)") }
-        guard temperature >= 0, temperature.isFinite else { throw bad("--temperature must be 0 or more, got \(temperature)") }
+        if let m = maxBatchedTokens, m < 1 {
+            throw bad("--max-num-batched-tokens must be a positive integer, got \(m)")
+        }
+        guard temperature >= 0, temperature.isFinite else {
+            throw bad("--temperature must be 0 or more, got \(temperature)")
+        }
         guard topP > 0, topP <= 1 else { throw bad("--top-p must be within (0, 1], got \(topP)") }
         if let k = kvCacheGiB, !(k > 0) { throw bad("--kv-cache-gib must be above 0, got \(k)") }
         if let g = gpuMemoryUtilization, !(g > 0 && g <= 1) {
@@ -91,7 +97,8 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// // "--model ./does-not-exist: no such directory (/work/does-not-exist); give the directory holding the model's config.json"
     /// ```
     public static func modelLocationProblem(
-        _ model: String, environment: [String: String] = ProcessInfo.processInfo.environment
+        _ model: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> String? {
         let fm = FileManager.default
         let expanded = (model as NSString).expandingTildeInPath
@@ -99,19 +106,26 @@ public struct EngineConfiguration: Sendable, Hashable {
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: expanded, isDirectory: &isDirectory) {
             if isDirectory.boolValue { return nil }
-            return "--model \(model): \(absolute) is a file, not a model directory; give the directory holding the model's config.json"
+            return
+                "--model \(model): \(absolute) is a file, not a model directory; give the directory holding the model's config.json"
         }
-        let pathLike = model.hasPrefix("/") || model.hasPrefix("./") || model.hasPrefix("../") || model.hasPrefix("~")
+        let pathLike =
+            model.hasPrefix("/") || model.hasPrefix("./") || model.hasPrefix("../") || model.hasPrefix("~")
             || model == "." || model == ".."
         let parts = model.split(separator: "/", omittingEmptySubsequences: false)
-        let repoLike = !pathLike && parts.count == 2 && parts.allSatisfy { part in
-            !part.isEmpty && part.first != "." && part.allSatisfy { $0.isLetter || $0.isNumber || "._-".contains($0) }
-        }
+        let repoLike =
+            !pathLike && parts.count == 2
+            && parts.allSatisfy { part in
+                !part.isEmpty && part.first != "."
+                    && part.allSatisfy { $0.isLetter || $0.isNumber || "._-".contains($0) }
+            }
         guard repoLike else {
-            return "--model \(model): no such directory (\(absolute)); give the directory holding the model's config.json"
+            return
+                "--model \(model): no such directory (\(absolute)); give the directory holding the model's config.json"
         }
         if fm.fileExists(atPath: hubCache(environment) + "/models--" + parts.joined(separator: "--")) { return nil }
-        return "--model \(model): no such directory (\(absolute)), and as a Hugging Face repo id it is not in the local hub cache; "
+        return
+            "--model \(model): no such directory (\(absolute)), and as a Hugging Face repo id it is not in the local hub cache; "
             + "downloads from the model hub are off (moe-routing never downloads models): give a local model directory "
             + "(download it first elsewhere, e.g. `huggingface-cli download \(model) --local-dir models/\(parts[1])`)"
     }

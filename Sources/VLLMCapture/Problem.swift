@@ -51,7 +51,13 @@ public struct DatasetSpec: Sendable, Hashable {
     ///
     /// - Throws: ``CaptureError/invalidOption(_:)`` for an unknown name, an empty `jsonl:` path,
     ///   a count below 1 or a negative offset.
-    public init(name: String, file: String? = nil, promptField: String? = nil, numProblems: Int? = nil, offset: Int = 0)
+    public init(
+        name: String,
+        file: String? = nil,
+        promptField: String? = nil,
+        numProblems: Int? = nil,
+        offset: Int = 0
+    )
         throws
     {
         if name.hasPrefix("jsonl:") {
@@ -59,11 +65,14 @@ public struct DatasetSpec: Sendable, Hashable {
                 throw CaptureError.invalidOption("--dataset jsonl: needs a path, as in jsonl:prompts.jsonl")
             }
             if file != nil {
-                throw CaptureError.invalidOption("a local file (--dataset NAME=PATH) applies to humaneval and gsm8k; jsonl:PATH already names its file")
+                throw CaptureError.invalidOption(
+                    "a local file (--dataset NAME=PATH) applies to humaneval and gsm8k; jsonl:PATH already names its file"
+                )
             }
         } else if !Self.builtinNames.contains(name) {
             throw CaptureError.invalidOption(
-                "unknown dataset '\(name)': use \(Self.builtinNames.joined(separator: ", ")) or jsonl:PATH")
+                "unknown dataset '\(name)': use \(Self.builtinNames.joined(separator: ", ")) or jsonl:PATH"
+            )
         }
         if let numProblems, numProblems < 1 {
             throw CaptureError.invalidOption("--num-problems must be a positive integer, got \(numProblems)")

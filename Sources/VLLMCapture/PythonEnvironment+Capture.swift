@@ -24,7 +24,9 @@ extension PythonEnvironment {
         executablePath: String? = CommandLine.arguments.first
     ) throws -> PythonEnvironment {
         try MoERoutingVenv.locate(
-            explicitPath: explicitPath, environment: environment, currentDirectory: currentDirectory,
+            explicitPath: explicitPath,
+            environment: environment,
+            currentDirectory: currentDirectory,
             executablePath: executablePath
         ).environment
     }

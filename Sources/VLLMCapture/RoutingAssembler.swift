@@ -112,11 +112,19 @@ public final class RoutingAssembler {
         func makeBlock(domains: [String]) -> RoutingBlock {
             let t = position.count
             return RoutingBlock(
-                unchecked: shape, tokenCount: t,
+                unchecked: shape,
+                tokenCount: t,
                 ids: shape.usesNarrowIDs ? .narrow(ids.map { UInt8(truncatingIfNeeded: $0) }) : .wide(ids),
-                weights: weights, present: present, domain: Array(repeating: domain, count: t), domains: domains,
-                problemID: Array(repeating: problemID, count: t), position: position, phase: phase, tokenID: tokenID,
-                step: step)
+                weights: weights,
+                present: present,
+                domain: Array(repeating: domain, count: t),
+                domains: domains,
+                problemID: Array(repeating: problemID, count: t),
+                position: position,
+                phase: phase,
+                tokenID: tokenID,
+                step: step
+            )
         }
     }
 
@@ -202,7 +210,8 @@ public final class RoutingAssembler {
         guard positions.count == rows, tokenIDs.count == rows, prefill.count == rows else {
             throw CaptureError.inconsistentCapture(
                 "step attribution columns differ in length: \(rows) requests, \(positions.count) positions, "
-                    + "\(tokenIDs.count) token ids, \(prefill.count) phases")
+                    + "\(tokenIDs.count) token ids, \(prefill.count) phases"
+            )
         }
         guard stepRows < 0 else {
             throw CaptureError.inconsistentCapture("a step began before the previous one ended")
@@ -259,7 +268,8 @@ public final class RoutingAssembler {
         }
         for r in rows.dropFirst() where positions[r] != positions[r - 1] &+ 1 {
             throw CaptureError.inconsistentCapture(
-                "request \(request): rows \(r - 1) and \(r) of a step hold positions \(positions[r - 1]) and \(positions[r]), not consecutive")
+                "request \(request): rows \(r - 1) and \(r) of a step hold positions \(positions[r - 1]) and \(positions[r]), not consecutive"
+            )
         }
         let state: InFlight
         if let existing = inFlight[request] {
@@ -297,7 +307,8 @@ public final class RoutingAssembler {
         let k = shape.topK
         guard ids.count == stepRows * k, weights.count == stepRows * k else {
             throw CaptureError.inconsistentCapture(
-                "layer \(layer) sent \(ids.count) ids and \(weights.count) weights for \(stepRows) rows of top-\(k)")
+                "layer \(layer) sent \(ids.count) ids and \(weights.count) weights for \(stepRows) rows of top-\(k)"
+            )
         }
         let L = shape.layers
         let E = shape.experts
@@ -309,8 +320,17 @@ public final class RoutingAssembler {
                     for run in runs {
                         for r in run.firstRow..<(run.firstRow + run.count) {
                             try Self.insertCell(
-                                base: (r * L + layer) * k, from: r * k, k: k, experts: E, src: ids, wsrc: weights, ids: idp,
-                                weights: wp, row: r, layer: layer)
+                                base: (r * L + layer) * k,
+                                from: r * k,
+                                k: k,
+                                experts: E,
+                                src: ids,
+                                wsrc: weights,
+                                ids: idp,
+                                weights: wp,
+                                row: r,
+                                layer: layer
+                            )
                         }
                     }
                 } catch {
@@ -339,23 +359,40 @@ public final class RoutingAssembler {
     /// highest first (ties keep their order).
     @inline(__always)
     private static func insertCell(
-        base: Int, from: Int, k: Int, experts E: Int, src: UnsafeBufferPointer<Int32>, wsrc: UnsafeBufferPointer<Float>,
-        ids: UnsafeMutableBufferPointer<UInt16>, weights: UnsafeMutableBufferPointer<Float>, row r: Int, layer: Int
+        base: Int,
+        from: Int,
+        k: Int,
+        experts E: Int,
+        src: UnsafeBufferPointer<Int32>,
+        wsrc: UnsafeBufferPointer<Float>,
+        ids: UnsafeMutableBufferPointer<UInt16>,
+        weights: UnsafeMutableBufferPointer<Float>,
+        row r: Int,
+        layer: Int
     ) throws {
         for j in 0..<k {
             let e = Int(src[from + j])
             let w = wsrc[from + j]
             guard e >= 0, e < E else {
                 throw RoutingError.invalidRecord(
-                    RecordIssue(.expertOutOfRange, "row \(r) of layer \(layer): expert id \(e) is outside 0..<\(E) (E)"))
+                    RecordIssue(.expertOutOfRange, "row \(r) of layer \(layer): expert id \(e) is outside 0..<\(E) (E)")
+                )
             }
             guard w.isFinite, w >= 0 else {
                 throw RoutingError.invalidRecord(
-                    RecordIssue(.invalidWeight, "row \(r) of layer \(layer): weight \(w) is not a finite, non-negative number"))
+                    RecordIssue(
+                        .invalidWeight,
+                        "row \(r) of layer \(layer): weight \(w) is not a finite, non-negative number"
+                    )
+                )
             }
             for q in 0..<j where Int(ids[base + q]) == e {
                 throw RoutingError.invalidRecord(
-                    RecordIssue(.duplicateExpert, "row \(r) of layer \(layer): expert id \(e) appears twice in one cell"))
+                    RecordIssue(
+                        .duplicateExpert,
+                        "row \(r) of layer \(layer): expert id \(e) appears twice in one cell"
+                    )
+                )
             }
             var i = j
             while i > 0, weights[base + i - 1] < w {
@@ -405,7 +442,9 @@ public final class RoutingAssembler {
     ///   already finished.
     public func finishRequest(_ index: Int, promptLength: Int, generatedCount: Int) throws -> RequestRouting {
         guard index >= 0, index < problems.count else {
-            throw CaptureError.inconsistentCapture("request \(index) finished but the run has \(problems.count) requests")
+            throw CaptureError.inconsistentCapture(
+                "request \(index) finished but the run has \(problems.count) requests"
+            )
         }
         guard !finished[index] else {
             throw CaptureError.inconsistentCapture("request \(index) finished twice")
@@ -481,19 +520,31 @@ public final class RoutingAssembler {
             let nt: Int
             if let steps = block.step {
                 nt = b.appendToken(
-                    domainIndex: block.domain[t], problemID: block.problemID[t], position: block.position[t],
-                    phase: block.phase[t], tokenID: block.tokenID[t], step: steps[t])
+                    domainIndex: block.domain[t],
+                    problemID: block.problemID[t],
+                    position: block.position[t],
+                    phase: block.phase[t],
+                    tokenID: block.tokenID[t],
+                    step: steps[t]
+                )
             } else {
                 nt = b.appendToken(
-                    domainIndex: block.domain[t], problemID: block.problemID[t], position: block.position[t],
-                    phase: block.phase[t], tokenID: block.tokenID[t])
+                    domainIndex: block.domain[t],
+                    problemID: block.problemID[t],
+                    position: block.position[t],
+                    phase: block.phase[t],
+                    tokenID: block.tokenID[t]
+                )
             }
             for l in 0..<L where block.present[t * L + l] {
                 let base = (t * L + l) * k
                 // Cells of a valid block are valid: setCell cannot fail here.
                 try? b.setCell(
-                    token: nt, layer: l, experts: (0..<k).map { block.ids[base + $0] },
-                    weights: block.weights[base..<(base + k)])
+                    token: nt,
+                    layer: l,
+                    experts: (0..<k).map { block.ids[base + $0] },
+                    weights: block.weights[base..<(base + k)]
+                )
             }
         }
         return b.makeBlock()

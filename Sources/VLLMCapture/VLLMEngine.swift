@@ -44,7 +44,9 @@ public final class VLLMEngine: @unchecked Sendable {
                 let module = try CapturePythonPackage.module(gil, "engine")
                 do {
                     let options = try module.attribute("EngineOptions").call(
-                        arguments: [], keywords: configuration.pythonKeywords)
+                        arguments: [],
+                        keywords: configuration.pythonKeywords
+                    )
                     let engine = try module.attribute("Engine").call(options)
                     let info = try engine.callMethod("describe")
                     return (engine, try Self.describe(info, engine: engine, model: configuration.model))
@@ -57,13 +59,15 @@ public final class VLLMEngine: @unchecked Sendable {
         self.description = description
     }
 
-    private static func describe(_ info: PythonObject, engine: PythonObject, model: String) throws -> EngineDescription {
+    private static func describe(_ info: PythonObject, engine: PythonObject, model: String) throws -> EngineDescription
+    {
         let layers = try info.item("moe_layers").convert(to: Int.self)
         let experts = try info.item("experts").convert(to: Int?.self)
         let topK = try info.item("top_k").convert(to: Int?.self)
         guard layers > 0, let experts, let topK else {
             throw CaptureError.inconsistentCapture(
-                "\(model) has \(layers) MoE layers with a router (experts \(experts.map(String.init) ?? "?"), top-k \(topK.map(String.init) ?? "?")): not a Mixture-of-Experts model the hook can capture")
+                "\(model) has \(layers) MoE layers with a router (experts \(experts.map(String.init) ?? "?"), top-k \(topK.map(String.init) ?? "?")): not a Mixture-of-Experts model the hook can capture"
+            )
         }
         let name = URL(fileURLWithPath: model).lastPathComponent
         let shape: ModelShape
@@ -94,7 +98,9 @@ public final class VLLMEngine: @unchecked Sendable {
     ///
     /// - Returns: the outputs in problem order, the generation's wall time and this process's CPU
     ///   time over the same span, in seconds.
-    public func generate(_ problems: [Problem]) throws -> (outputs: [GenerationOutput], seconds: Double, cpuSeconds: Double) {
+    public func generate(
+        _ problems: [Problem]
+    ) throws -> (outputs: [GenerationOutput], seconds: Double, cpuSeconds: Double) {
         try Self.gate.withLock { _ in
             try Python.withGIL { gil in
                 do {
@@ -107,11 +113,14 @@ public final class VLLMEngine: @unchecked Sendable {
                         guard i >= 0, i < problems.count else { continue }
                         outputs.append(
                             GenerationOutput(
-                                index: i, problem: problems[i],
+                                index: i,
+                                problem: problems[i],
                                 promptTokenIDs: try record.item("prompt_token_ids").convert(to: [Int32].self),
                                 tokenIDs: try record.item("token_ids").convert(to: [Int32].self),
                                 text: try record.item("text").convert(to: String.self),
-                                finishReason: try record.item("finish_reason").convert(to: String.self)))
+                                finishReason: try record.item("finish_reason").convert(to: String.self)
+                            )
+                        )
                     }
                     return (outputs, seconds, cpuSeconds)
                 } catch let error as PythonError {
@@ -144,7 +153,11 @@ public final class VLLMEngine: @unchecked Sendable {
     ///
     /// - Throws: ``CaptureError/python(_:during:)`` (with the traceback),
     ///   ``CaptureError/inconsistentCapture(_:)`` or the observer's error.
-    public func capture(_ problems: [Problem], options: CaptureOptions = CaptureOptions(), observer: any CaptureObserver)
+    public func capture(
+        _ problems: [Problem],
+        options: CaptureOptions = CaptureOptions(),
+        observer: any CaptureObserver
+    )
         throws -> CaptureSummary
     {
         try Self.gate.withLock { _ in
@@ -153,11 +166,18 @@ public final class VLLMEngine: @unchecked Sendable {
     }
 
     private func runCapture(
-        _ gil: borrowing PythonGIL, _ problems: [Problem], _ options: CaptureOptions, _ observer: any CaptureObserver
+        _ gil: borrowing PythonGIL,
+        _ problems: [Problem],
+        _ options: CaptureOptions,
+        _ observer: any CaptureObserver
     ) throws -> CaptureSummary {
         let state = CaptureRunState(
-            shape: shape, problems: problems, options: options, observer: observer,
-            maxTokens: configuration.maxTokens)
+            shape: shape,
+            problems: problems,
+            options: options,
+            observer: observer,
+            maxTokens: configuration.maxTokens
+        )
         let run = Self.runCounter.add(1, ordering: .relaxed).newValue
         let moduleName = "_speculative_moe_host"
         let sink = try gil.evaluate("__import__('types').SimpleNamespace()")
@@ -185,11 +205,13 @@ public final class VLLMEngine: @unchecked Sendable {
         let result: PythonObject
         do {
             result = try engine.callMethod(
-                "generate", try Self.pythonProblems(problems),
+                "generate",
+                try Self.pythonProblems(problems),
                 keywords: [
                     "sink": sink, "router_logits": options.routerLogits, "timing": options.timing,
                     "gather": options.gather.rawValue,
-                ])
+                ]
+            )
         } catch let error as PythonError {
             state.flushPartial()
             if let failure = state.failure { throw failure }
@@ -207,7 +229,9 @@ public final class VLLMEngine: @unchecked Sendable {
         if let stats = try? result.item("stats").convert(to: [String: Int].self) { hook = stats }
         return state.summary(
             seconds: (try? result.item("seconds").convert(to: Double.self)) ?? state.elapsed,
-            cpuSeconds: (try? result.item("cpu_seconds").convert(to: Double.self)) ?? 0, hook: hook)
+            cpuSeconds: (try? result.item("cpu_seconds").convert(to: Double.self)) ?? 0,
+            hook: hook
+        )
     }
 }
 
@@ -243,7 +267,8 @@ final class CaptureRunState: @unchecked Sendable {
     private var positionScratch: [Int32] = []
     private var prefillScratch: [UInt8] = []
 
-    init(shape: ModelShape, problems: [Problem], options: CaptureOptions, observer: any CaptureObserver, maxTokens: Int) {
+    init(shape: ModelShape, problems: [Problem], options: CaptureOptions, observer: any CaptureObserver, maxTokens: Int)
+    {
         self.assembler = RoutingAssembler(shape: shape, problems: problems)
         self.options = options
         self.observer = observer
@@ -292,8 +317,13 @@ final class CaptureRunState: @unchecked Sendable {
     func shouldStop() -> Bool {
         if failure != nil || CaptureInterruption.isRequested { return true }
         let progress = CaptureProgress(
-            finished: finishedCount, total: problems.count, generatedTokens: decodeRows + finishedCount,
-            routedRows: assembler.statistics.rows, seconds: elapsed, remainingTokenBudget: max(0, remainingBudget))
+            finished: finishedCount,
+            total: problems.count,
+            generatedTokens: decodeRows + finishedCount,
+            routedRows: assembler.statistics.rows,
+            seconds: elapsed,
+            remainingTokenBudget: max(0, remainingBudget)
+        )
         return observer.progress(progress)
     }
 
@@ -311,14 +341,17 @@ final class CaptureRunState: @unchecked Sendable {
                         let rows = runIndex.count
                         guard positions64.count == rows, promptLengths.count == rows else {
                             throw CaptureError.inconsistentCapture(
-                                "step attribution columns differ in length: \(rows) requests, \(positions64.count) positions, \(promptLengths.count) prompt lengths")
+                                "step attribution columns differ in length: \(rows) requests, \(positions64.count) positions, \(promptLengths.count) prompt lengths"
+                            )
                         }
                         positionScratch.removeAll(keepingCapacity: true)
                         prefillScratch.removeAll(keepingCapacity: true)
                         for r in 0..<rows {
                             let p = positions64[r]
                             guard let p32 = Int32(exactly: p), p32 >= 0 else {
-                                throw CaptureError.inconsistentCapture("row \(r) of a step has position \(p), outside 0...\(Int32.max)")
+                                throw CaptureError.inconsistentCapture(
+                                    "row \(r) of a step has position \(p), outside 0...\(Int32.max)"
+                                )
                             }
                             positionScratch.append(p32)
                             let isPrefill = p < promptLengths[r]
@@ -328,8 +361,12 @@ final class CaptureRunState: @unchecked Sendable {
                         try positionScratch.withUnsafeBufferPointer { positions in
                             try prefillScratch.withUnsafeBufferPointer { prefill in
                                 try assembler.beginStep(
-                                    step: step, runIndex: runIndex.elements, positions: positions, tokenIDs: tokens.elements,
-                                    prefill: prefill)
+                                    step: step,
+                                    runIndex: runIndex.elements,
+                                    positions: positions,
+                                    tokenIDs: tokens.elements,
+                                    prefill: prefill
+                                )
                             }
                         }
                         stepRows = rows
@@ -376,7 +413,11 @@ final class CaptureRunState: @unchecked Sendable {
         let routing = try args.withBuffer(at: 1, of: Int64.self) { Array($0.elements) }
         let moe = try args.withBuffer(at: 2, of: Int64.self) { Array($0.elements) }
         let t = StepTiming(
-            step: Int64(step), rows: Int32(clamping: stepRows), routingNanoseconds: routing, moeNanoseconds: moe)
+            step: Int64(step),
+            rows: Int32(clamping: stepRows),
+            routingNanoseconds: routing,
+            moeNanoseconds: moe
+        )
         timing?.add(t)
         try observer.stepEnded(t)
     }
@@ -390,8 +431,13 @@ final class CaptureRunState: @unchecked Sendable {
         let reason = try args.value(at: 4, as: String.self)
         let routing = try assembler.finishRequest(index, promptLength: prompt.count, generatedCount: generated.count)
         let output = GenerationOutput(
-            index: index, problem: problems[index], promptTokenIDs: prompt, tokenIDs: generated, text: text,
-            finishReason: reason)
+            index: index,
+            problem: problems[index],
+            promptTokenIDs: prompt,
+            tokenIDs: generated,
+            text: text,
+            finishReason: reason
+        )
         if outputs[index] == nil { remainingBudget -= max(0, maxTokens - decodeRowsInFlight[index]) }
         outputs[index] = output
         finishedCount += 1
@@ -412,13 +458,22 @@ final class CaptureRunState: @unchecked Sendable {
         }
     }
 
-    func summary(seconds: Double, cpuSeconds: Double, hook: [String: Int], interrupted: Bool = false) -> CaptureSummary {
+    func summary(seconds: Double, cpuSeconds: Double, hook: [String: Int], interrupted: Bool = false) -> CaptureSummary
+    {
         let done = outputs.compactMap { $0 }
         var s = CaptureSummary(
-            outputs: done, assembly: assembler.statistics, hook: hook, seconds: seconds, cpuSeconds: cpuSeconds,
+            outputs: done,
+            assembly: assembler.statistics,
+            hook: hook,
+            seconds: seconds,
+            cpuSeconds: cpuSeconds,
             promptTokens: done.reduce(0) { $0 + $1.promptTokenIDs.count },
             generatedTokens: done.reduce(0) { $0 + $1.tokenIDs.count },
-            expectedPositions: expectedPositions, unroutedPositions: unrouted, timing: timing, routerLogits: logits)
+            expectedPositions: expectedPositions,
+            unroutedPositions: unrouted,
+            timing: timing,
+            routerLogits: logits
+        )
         s.requested = problems.count
         s.interrupted = interrupted
         s.partialRequests = partial.keys.sorted().map {

@@ -93,7 +93,9 @@ struct AnalysisSupportInformationTests {
         // Large populations stay exact in the mean: N = 10^9, K = N/2, n = 10^6.
         var big = 0.0
         for _ in 0..<200 {
-            big += Double(Hypergeometric.sample(population: 1_000_000_000, successes: 500_000_000, draws: 1_000_000, using: &rng))
+            big += Double(
+                Hypergeometric.sample(population: 1_000_000_000, successes: 500_000_000, draws: 1_000_000, using: &rng)
+            )
         }
         #expect(abs(big / 200 - 500_000) < 200)
     }

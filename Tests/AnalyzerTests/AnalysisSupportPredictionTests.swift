@@ -35,7 +35,13 @@ struct AnalysisSupportPredictionTests {
         #expect(cv.baseline.top2Hits == 4)
         #expect(cv.foldsWithData == 2)
         // One fold with data: impossible.
-        #expect(CountTablePredictor.crossValidate(top1: [f0, ContingencyTable(rows: 2, columns: 2)], membership: nil, topK: 1) == nil)
+        #expect(
+            CountTablePredictor.crossValidate(
+                top1: [f0, ContingencyTable(rows: 2, columns: 2)],
+                membership: nil,
+                topK: 1
+            ) == nil
+        )
     }
 
     @Test func tallyRatesAndJSON() {
@@ -71,7 +77,8 @@ struct AnalysisSupportPredictionTests {
     }
 
     @Test func seededRandomIsDeterministicAndBounded() {
-        var a = SeededRandom(seed: 42), b = SeededRandom(seed: 42)
+        var a = SeededRandom(seed: 42)
+        var b = SeededRandom(seed: 42)
         for _ in 0..<100 { #expect(a.next() == b.next()) }
         // SplitMix64 reference: the first output for seed 0 is 0xE220A8397B1DCDAF.
         var z = SeededRandom(seed: 0)
@@ -93,7 +100,10 @@ struct AnalysisSupportPredictionTests {
         #expect(ReportFormat.fixed(nil) == "-")
         #expect(ReportFormat.fixed(.nan) == "-")
         #expect(ReportFormat.percent(0.125) == "12.5%")
-        #expect(ReportFormat.shape(.tinyMixtral).jsonString() == #"{"layers":4,"experts":8,"top_k":2,"name":"tiny-mixtral"}"#)
+        #expect(
+            ReportFormat.shape(.tinyMixtral).jsonString()
+                == #"{"layers":4,"experts":8,"top_k":2,"name":"tiny-mixtral"}"#
+        )
         #expect(
             ReportFormat.chance(ChanceRates(experts: 8, topK: 2)).jsonString()
                 == #"{"top1_same":0.125,"overlap_fraction":0.25,"any_overlap":0.4642857142857143,"set_same":0.03571428571428571}"#
@@ -106,7 +116,10 @@ struct AnalysisSupportPredictionTests {
         t[0].top1Hits = 4
         // One fold with data: no range, and the interval says why.
         #expect(t.range { $0.top1Accuracy } == nil)
-        #expect(t.intervalJSON(topK: 2, problems: 1)["insufficient"]?.stringValue?.hasPrefix("cross-validation needs") == true)
+        #expect(
+            t.intervalJSON(topK: 2, problems: 1)["insufficient"]?.stringValue?.hasPrefix("cross-validation needs")
+                == true
+        )
         t[3].predictions = 20
         t[3].top1Hits = 12
         t[3].setHits = 20

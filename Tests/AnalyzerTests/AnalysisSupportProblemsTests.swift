@@ -34,10 +34,12 @@ struct AnalysisSupportProblemsTests {
         }
         let block = b.makeBlock()
         let folds = ProblemFolds()
-        #expect(folds.folds(for: block) == [
-            folds.fold(domain: "a", problemID: 0), folds.fold(domain: "b", problemID: 0),
-            folds.fold(domain: "a", problemID: 1), folds.fold(domain: "a", problemID: 9),
-        ])
+        #expect(
+            folds.folds(for: block) == [
+                folds.fold(domain: "a", problemID: 0), folds.fold(domain: "b", problemID: 0),
+                folds.fold(domain: "a", problemID: 1), folds.fold(domain: "a", problemID: 9),
+            ]
+        )
     }
 
     @Test func problemSetCountsDistinctProblemsAndMerges() throws {
@@ -48,7 +50,12 @@ struct AnalysisSupportProblemsTests {
         var s = ProblemSet()
         s.insert(from: b.makeBlock())
         #expect(s.count == 3)
-        #expect(s.sorted == [ProblemKey(domain: "a", problemID: 0), ProblemKey(domain: "a", problemID: 1), ProblemKey(domain: "b", problemID: 0)])
+        #expect(
+            s.sorted == [
+                ProblemKey(domain: "a", problemID: 0), ProblemKey(domain: "a", problemID: 1),
+                ProblemKey(domain: "b", problemID: 0),
+            ]
+        )
         var t = ProblemSet()
         t.insert(ProblemKey(domain: "c", problemID: 4))
         t.insert(ProblemKey(domain: "a", problemID: 1))

@@ -36,7 +36,9 @@ struct DegenerateShapeTests {
             for g in groups {
                 for _ in 0..<g.problems {
                     for pos in 0..<g.tokens {
-                        let t = try builder.appendToken(TokenMetadata(domain: g.domain, problemID: problem, position: Int32(pos), phase: phase))
+                        let t = try builder.appendToken(
+                            TokenMetadata(domain: g.domain, problemID: problem, position: Int32(pos), phase: phase)
+                        )
                         for l in 0..<shape.layers where present(token, l) {
                             var ids: [Int] = []
                             while ids.count < shape.topK {
@@ -63,7 +65,11 @@ struct DegenerateShapeTests {
         Case(name: "L=1", shape: try! ModelShape(layers: 1, experts: 4, topK: 2), groups: two),
         Case(name: "L=2 (top-2 fast paths)", shape: try! ModelShape(layers: 2, experts: 8, topK: 2), groups: two),
         Case(name: "L=2 general paths", shape: try! ModelShape(layers: 2, experts: 12, topK: 3), groups: two),
-        Case(name: "L=2 wide ids (E=300, sparse windows)", shape: try! ModelShape(layers: 2, experts: 300, topK: 3), groups: two),
+        Case(
+            name: "L=2 wide ids (E=300, sparse windows)",
+            shape: try! ModelShape(layers: 2, experts: 300, topK: 3),
+            groups: two
+        ),
         Case(name: "L=3", shape: try! ModelShape(layers: 3, experts: 8, topK: 2), groups: two),
         Case(name: "k=1", shape: try! ModelShape(layers: 4, experts: 4, topK: 1), groups: two),
         Case(name: "k=E", shape: try! ModelShape(layers: 4, experts: 4, topK: 4), groups: two),
@@ -111,7 +117,9 @@ struct DegenerateShapeTests {
             for member in m {
                 if ["prediction", "path_predictor"].contains(member.key), let value = member.value.objectMembers {
                     let accuracy = value.first { $0.key == "top1_accuracy" || $0.key == "accuracy" }?.value
-                    if accuracy == .null, !value.contains(where: { $0.key == Insufficient.key }) { out.append("\(path).\(member.key)") }
+                    if accuracy == .null, !value.contains(where: { $0.key == Insufficient.key }) {
+                        out.append("\(path).\(member.key)")
+                    }
                 }
                 out += unexplainedNulls(member.value, "\(path).\(member.key)")
             }
@@ -120,7 +128,11 @@ struct DegenerateShapeTests {
         }
     }
 
-    static func run(_ make: () -> any RoutingAnalyzer, _ shape: ModelShape, _ blocks: [RoutingBlock]) throws -> AnalyzerReport {
+    static func run(
+        _ make: () -> any RoutingAnalyzer,
+        _ shape: ModelShape,
+        _ blocks: [RoutingBlock]
+    ) throws -> AnalyzerReport {
         let a = make()
         try a.begin(AnalysisContext(shape: shape, seed: 5))
         for b in blocks { try a.consume(b) }
@@ -135,7 +147,8 @@ struct DegenerateShapeTests {
             let report = try Self.run(make, c.shape, blocks)
             // Merge of two halves (alternate blocks) equals one pass, byte for byte.
             let context = AnalysisContext(shape: c.shape, seed: 5)
-            let x = make(), y = make()
+            let x = make()
+            let y = make()
             try x.begin(context)
             try y.begin(context)
             for (i, b) in blocks.enumerated() { try (i % 2 == 0 ? x : y).consume(b) }
@@ -145,19 +158,29 @@ struct DegenerateShapeTests {
             // Valid JSON, every number finite.
             let text = report.json.jsonString(indent: 1)
             #expect((try? ReportValue.parse(json: text)) != nil, "\(c): \(name) JSON does not parse")
-            #expect(Self.nonFinitePaths(report.json).isEmpty, "\(c): \(name) non-finite numbers at \(Self.nonFinitePaths(report.json))")
+            #expect(
+                Self.nonFinitePaths(report.json).isEmpty,
+                "\(c): \(name) non-finite numbers at \(Self.nonFinitePaths(report.json))"
+            )
             // The whole report survives the plugin round trip.
             #expect((try? AnalyzerReport(reportValue: report.reportValue)) != nil, "\(c): \(name)")
-            #expect(Self.unexplainedNulls(report.json).isEmpty, "\(c): \(name) null predictions without a reason at \(Self.unexplainedNulls(report.json))")
+            #expect(
+                Self.unexplainedNulls(report.json).isEmpty,
+                "\(c): \(name) null predictions without a reason at \(Self.unexplainedNulls(report.json))"
+            )
             // The report says "not computed" rather than printing an empty table.
             #expect(report.tables.allSatisfy { !$0.rows.isEmpty }, "\(c): \(name) has an empty table")
             reports.append(report)
         }
         // What a shallow model cannot have is null with the reason.
-        let multihop = reports[2].json, transition = reports[1].json
+        let multihop = reports[2].json
+        let transition = reports[1].json
         let L = c.shape.layers
         if L <= 2 {
-            #expect(multihop["insufficient"]?["distances_2_and_more"]?.stringValue == "needs at least 3 MoE layers", "\(c)")
+            #expect(
+                multihop["insufficient"]?["distances_2_and_more"]?.stringValue == "needs at least 3 MoE layers",
+                "\(c)"
+            )
             let w3 = multihop["paths"]?["windows"]?.arrayValue?.first { $0["length"]?.intValue == 3 }
             #expect(w3?["top"] == .null && w3?["windows"] == .null, "\(c)")
             #expect(w3?["insufficient"]?.stringValue == "needs at least 3 MoE layers", "\(c)")
@@ -169,7 +192,10 @@ struct DegenerateShapeTests {
             #expect(multihop["insufficient"]?["distances"]?.stringValue == "needs at least 2 MoE layers", "\(c)")
             #expect(multihop["path_predictor"]?["insufficient"]?.stringValue == "needs at least 2 MoE layers", "\(c)")
             #expect(transition["pooled"]?["insufficient"]?.stringValue == "needs at least 2 MoE layers", "\(c)")
-            #expect(transition["pooled"]?["prediction"]?["insufficient"]?.stringValue == "needs at least 2 MoE layers", "\(c)")
+            #expect(
+                transition["pooled"]?["prediction"]?["insufficient"]?.stringValue == "needs at least 2 MoE layers",
+                "\(c)"
+            )
         }
         if L >= 4 { #expect(multihop["insufficient"] == nil, "\(c)") }
         let result = AnalysisResult(reports: reports, failures: [], statistics: StreamStatistics())

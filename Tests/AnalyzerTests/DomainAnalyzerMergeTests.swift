@@ -18,7 +18,14 @@ struct DomainAnalyzerMergeTests {
 
     /// Random tokens: `problems` problems per domain (ids from `firstID`), 3...10 tokens each,
     /// experts skewed per domain, about 10% of cells missing.
-    static func randomTokens(domains: [(String, Int)], seed: UInt64, experts: Int, layers: Int, topK: Int, firstID: Int64 = 0) -> [T] {
+    static func randomTokens(
+        domains: [(String, Int)],
+        seed: UInt64,
+        experts: Int,
+        layers: Int,
+        topK: Int,
+        firstID: Int64 = 0
+    ) -> [T] {
         var rng = SeededRandom(seed: seed)
         var out: [T] = []
         for (di, (name, problems)) in domains.enumerated() {
@@ -51,7 +58,13 @@ struct DomainAnalyzerMergeTests {
     }
 
     @Test func mergeEqualsOnePassWithDomainsInDifferentOrders() throws {
-        let tokens = Self.randomTokens(domains: [("beta", 4), ("alpha", 6), ("gamma", 2)], seed: 3, experts: 4, layers: 3, topK: 2)
+        let tokens = Self.randomTokens(
+            domains: [("beta", 4), ("alpha", 6), ("gamma", 2)],
+            seed: 3,
+            experts: 4,
+            layers: 3,
+            topK: 2
+        )
         // Deal tokens to three shards in a scrambled but fixed way, splitting problems across
         // shards; each shard's builder registers the domains in its own order.
         var shards: [[T]] = [[], [], []]
@@ -65,10 +78,17 @@ struct DomainAnalyzerMergeTests {
             var blocks: [RoutingBlock] = []
             for part in [Array(shards[i][..<half]), Array(shards[i][half...])] {
                 for (n, tok) in part.enumerated() {
-                    let t = try builder.appendToken(TokenMetadata(domain: tok.domain, problemID: tok.problem, position: Int32(n), phase: .decode))
+                    let t = try builder.appendToken(
+                        TokenMetadata(domain: tok.domain, problemID: tok.problem, position: Int32(n), phase: .decode)
+                    )
                     for (l, cell) in tok.cells.enumerated() {
                         guard let cell else { continue }
-                        try builder.setCell(token: t, layer: l, experts: cell, weights: (0..<cell.count).map { 1.0 - 0.1 * Double($0) })
+                        try builder.setCell(
+                            token: t,
+                            layer: l,
+                            experts: cell,
+                            weights: (0..<cell.count).map { 1.0 - 0.1 * Double($0) }
+                        )
                     }
                 }
                 blocks.append(builder.makeBlock())
@@ -101,16 +121,24 @@ struct DomainAnalyzerMergeTests {
         // The one-pass instance also saw all shard blocks in sequence (different domain tables).
         let seq = try Self.json(shape, shardBlocks.flatMap { $0 })
         #expect(seq == onePass)
-        #expect(report.json["domains"]?.arrayValue?.map { $0["name"]?.stringValue ?? "" } == ["alpha", "beta", "gamma"])
+        #expect(
+            report.json["domains"]?.arrayValue?.map { $0["name"]?.stringValue ?? "" } == ["alpha", "beta", "gamma"]
+        )
         // Three domains: three pairs, each tested; the headline pair is the first in name order.
         let pairs = try #require(report.json["pairs"]?.arrayValue)
-        #expect(pairs.map { "\($0["a"]?.stringValue ?? "")-\($0["b"]?.stringValue ?? "")" } == ["alpha-beta", "alpha-gamma", "beta-gamma"])
+        #expect(
+            pairs.map { "\($0["a"]?.stringValue ?? "")-\($0["b"]?.stringValue ?? "")" } == [
+                "alpha-beta", "alpha-gamma", "beta-gamma",
+            ]
+        )
         #expect(pairs.allSatisfy { $0["permutation"]?["method"] == "exact" })
         #expect(pairs[0]["layers"]?[1]?["p_value"] == report.json["layers"]?[1]?["p_value"])
         #expect(report.json["transfer"]?.arrayValue?.count == 6)
         #expect(report.tables.contains { $0.title == "All pairs of domains" && $0.rows.count == 3 })
         // beta has 4 problems: leave-one-out survives the merge; alpha has 6: folds.
-        #expect(DomainFixture.transfer(report, train: "alpha", test: "beta")?["cv"]?["method"] == "leave-one-problem-out")
+        #expect(
+            DomainFixture.transfer(report, train: "alpha", test: "beta")?["cv"]?["method"] == "leave-one-problem-out"
+        )
         #expect(DomainFixture.transfer(report, train: "beta", test: "alpha")?["cv"]?["folds"] == 5)
     }
 
@@ -149,10 +177,18 @@ struct DomainAnalyzerMergeTests {
         #expect(try c.finish().json.jsonString() == onePass)
         // The test kit's check over the same halves: both merge orders, the whole report.
         let checked = try MergeCheck.assertHalvesEqualOnePass(
-            makeAnalyzer: { DomainAnalyzer() }, context: AnalysisContext(shape: s, seed: 11), first: first, second: second)
+            makeAnalyzer: { DomainAnalyzer() },
+            context: AnalysisContext(shape: s, seed: 11),
+            first: first,
+            second: second
+        )
         #expect(checked.json.jsonString() == onePass)
         try MergeCheck.assertShardsEqualOnePass(
-            makeAnalyzer: { DomainAnalyzer() }, context: AnalysisContext(shape: s, seed: 11), blocks: first + second, trials: 4)
+            makeAnalyzer: { DomainAnalyzer() },
+            context: AnalysisContext(shape: s, seed: 11),
+            blocks: first + second,
+            trials: 4
+        )
     }
 
     // MARK: - Brute force
@@ -181,7 +217,8 @@ struct DomainAnalyzerMergeTests {
 
         /// Per-layer exact permutation p-values over whole problems.
         func exactP(_ a: String, _ b: String) -> [Double] {
-            let probs = Set(tokens.filter { $0.domain == a || $0.domain == b }.map { "\($0.domain)#\($0.problem)" }).sorted()
+            let probs = Set(tokens.filter { $0.domain == a || $0.domain == b }.map { "\($0.domain)#\($0.problem)" })
+                .sorted()
             let nA = probs.filter { $0.hasPrefix(a + "#") }.count
             let byProblem = Dictionary(grouping: tokens, by: { "\($0.domain)#\($0.problem)" })
             let observedA = Set(probs.filter { $0.hasPrefix(a + "#") })
@@ -217,10 +254,16 @@ struct DomainAnalyzerMergeTests {
         /// Exact permutation over whole problems of any per-"layer" statistic: per-layer p,
         /// max-T adjusted p (share of relabelings whose maximum over layers reaches the layer's
         /// observed value) and the per-layer null's 95th percentile (type 7).
-        func exactTest(_ a: String, _ b: String, count: Int, _ statistic: ([T], [T], Int) -> Double)
+        func exactTest(
+            _ a: String,
+            _ b: String,
+            count: Int,
+            _ statistic: ([T], [T], Int) -> Double
+        )
             -> (p: [Double], adjusted: [Double], p95: [Double])
         {
-            let probs = Set(tokens.filter { $0.domain == a || $0.domain == b }.map { "\($0.domain)#\($0.problem)" }).sorted()
+            let probs = Set(tokens.filter { $0.domain == a || $0.domain == b }.map { "\($0.domain)#\($0.problem)" })
+                .sorted()
             let nA = probs.filter { $0.hasPrefix(a + "#") }.count
             let byProblem = Dictionary(grouping: tokens, by: { "\($0.domain)#\($0.problem)" })
             func stats(_ sideA: Set<String>) -> [Double] {
@@ -262,7 +305,8 @@ struct DomainAnalyzerMergeTests {
                 for t in test {
                     guard let a = t.cells[l], let b = t.cells[l + 1] else { continue }
                     let row = counts[a[0]]
-                    let guess = row.reduce(0, +) > 0
+                    let guess =
+                        row.reduce(0, +) > 0
                         ? row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) } ?? 0 : mf
                     n += 1
                     if guess == b[0] { right += 1 }
@@ -295,16 +339,30 @@ struct DomainAnalyzerMergeTests {
     /// adjusted p-values and null percentiles of both tests, against an exhaustive enumeration
     /// written independently here. 7 + 5 problems: C(12, 7) = 792 relabelings, exact for both.
     @Test func transitionTestAndAdjustedPMatchABruteForceComputation() throws {
-        let tokens = Self.randomTokens(domains: [("left", 7), ("right", 5)], seed: 21, experts: 4, layers: 3, topK: 2, firstID: 10)
+        let tokens = Self.randomTokens(
+            domains: [("left", 7), ("right", 5)],
+            seed: 21,
+            experts: 4,
+            layers: 3,
+            topK: 2,
+            firstID: 10
+        )
         let r = try DomainFixture.run(shape, [try DomainFixture.block(shape, tokens)])
         let bf = BruteForce(tokens: tokens, layers: 3, experts: 4)
-        let usage = bf.exactTest("left", "right", count: 3) { a, b, l in BruteForce.js(bf.usage(a, layer: l), bf.usage(b, layer: l)) }
+        let usage = bf.exactTest("left", "right", count: 3) { a, b, l in
+            BruteForce.js(bf.usage(a, layer: l), bf.usage(b, layer: l))
+        }
         for l in 0..<3 {
-            #expect(abs((DomainFixture.layer(r, l, "p_value_adjusted") ?? -1) - usage.adjusted[l]) < 1e-15, "layer \(l)")
+            #expect(
+                abs((DomainFixture.layer(r, l, "p_value_adjusted") ?? -1) - usage.adjusted[l]) < 1e-15,
+                "layer \(l)"
+            )
             #expect(abs((DomainFixture.layer(r, l, "null_p95_js_bits") ?? -1) - usage.p95[l]) < 1e-12, "layer \(l)")
             #expect(abs((DomainFixture.layer(r, l, "p_value") ?? -1) - usage.p[l]) < 1e-15, "layer \(l)")
         }
-        let transitions = bf.exactTest("left", "right", count: 2) { a, b, l in BruteForce.js(bf.joint(a, pair: l), bf.joint(b, pair: l)) }
+        let transitions = bf.exactTest("left", "right", count: 2) { a, b, l in
+            BruteForce.js(bf.joint(a, pair: l), bf.joint(b, pair: l))
+        }
         let t = try #require(r.json["transitions"])
         #expect(t["permutation"]?["method"] == "exact")
         #expect(t["permutation"]?["relabelings"] == 792)
@@ -326,7 +384,14 @@ struct DomainAnalyzerMergeTests {
     }
 
     @Test func everyFigureMatchesABruteForceComputation() throws {
-        let tokens = Self.randomTokens(domains: [("left", 7), ("right", 5)], seed: 21, experts: 4, layers: 3, topK: 2, firstID: 10)
+        let tokens = Self.randomTokens(
+            domains: [("left", 7), ("right", 5)],
+            seed: 21,
+            experts: 4,
+            layers: 3,
+            topK: 2,
+            firstID: 10
+        )
         let r = try DomainFixture.run(shape, [try DomainFixture.block(shape, tokens)])
         let bf = BruteForce(tokens: tokens, layers: 3, experts: 4)
         let left = tokens.filter { $0.domain == "left" }

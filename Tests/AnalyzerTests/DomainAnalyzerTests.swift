@@ -123,7 +123,9 @@ struct DomainAnalyzerTests {
         #expect(r.json["permutation"]?["minimum_p_value"] == 1.0)
         #expect(r.json["layers"]?[0]?["ci95"] == .array([.double(js0), .double(js0)]))
         #expect(r.json["layers"]?[1]?["ci95"] == .array([.double(js1), .double(js1)]))
-        #expect(r.json["domains"]?[0] == ["name": "a", "problems": 1, "tokens": 2, "records": 4, "incomplete_tokens": 0])
+        #expect(
+            r.json["domains"]?[0] == ["name": "a", "problems": 1, "tokens": 2, "records": 4, "incomplete_tokens": 0]
+        )
         #expect(r.json["bootstrap"]?["resamples"] == 1000)
     }
 
@@ -164,7 +166,11 @@ struct DomainAnalyzerTests {
         #expect(r.notes.contains { $0.contains("no layer can reach p < 0.05") })
         // The usage bar chart highlights nothing (no p < 0.05).
         let bars = r.figures.compactMap { f -> ReportFigure.BarChart? in
-            if case .bars(let b) = f, b.title.hasPrefix("JS divergence of expert usage") { return b } else { return nil }
+            if case .bars(let b) = f, b.title.hasPrefix("JS divergence of expert usage") {
+                return b
+            } else {
+                return nil
+            }
         }
         #expect(bars.count == 1)
         #expect(bars.first?.highlighted == [false, false])
@@ -196,16 +202,26 @@ struct DomainAnalyzerTests {
         #expect(r.json["permutation"]?["significant"] == .bool(false))
         #expect(r.json["permutation"]?["significant_layers"] == .array([]))
         #expect(r.json["permutation"]?["can_reach_alpha"] == .bool(false))
-        let usage = try #require(r.figures.compactMap { f -> ReportFigure.BarChart? in
-            if case .bars(let b) = f, b.title.hasPrefix("JS divergence of expert usage") { return b } else { return nil }
-        }.first)
+        let usage = try #require(
+            r.figures.compactMap { f -> ReportFigure.BarChart? in
+                if case .bars(let b) = f, b.title.hasPrefix("JS divergence of expert usage") {
+                    return b
+                } else {
+                    return nil
+                }
+            }.first
+        )
         // Bootstrap: layer 1 is [1, 1] (see above); layer 0 reaches both 0 and 1 bit.
         #expect(usage.lower == [0, 1] && usage.upper == [1, 1])
         #expect(usage.reference == [1, 1])
         #expect(usage.referenceLabel == "permutation null, 95th percentile")
         let headline = try #require(r.headlines.first { $0.label.hasPrefix("usage differs, gsm8k vs humaneval") })
         #expect(headline.value == "not significant (p = 0.6667 for the maximum)")
-        #expect(headline.reference.contains("smallest attainable p 0.3333 with 2 vs 2 problems: too few problems to reach alpha"))
+        #expect(
+            headline.reference.contains(
+                "smallest attainable p 0.3333 with 2 vs 2 problems: too few problems to reach alpha"
+            )
+        )
         #expect(r.notes.contains { $0.hasPrefix("A domain has only 2 problems: a bootstrap over so few problems") })
         // The transition test.
         let t = try #require(r.json["transitions"]?["layer_pairs"]?[0])
@@ -217,11 +233,22 @@ struct DomainAnalyzerTests {
         #expect(r.json["transitions"]?["permutation"]?["method"] == "exact")
         #expect(r.json["transitions"]?["permutation"]?["relabelings"] == 6)
         #expect(r.json["pairs"]?[0]?["transitions"] == r.json["transitions"])
-        let transitionChart = try #require(r.figures.compactMap { f -> ReportFigure.BarChart? in
-            if case .bars(let b) = f, b.title.hasPrefix("JS divergence of top-1 -> top-1 transitions") { return b } else { return nil }
-        }.first)
+        let transitionChart = try #require(
+            r.figures.compactMap { f -> ReportFigure.BarChart? in
+                if case .bars(let b) = f, b.title.hasPrefix("JS divergence of top-1 -> top-1 transitions") {
+                    return b
+                } else {
+                    return nil
+                }
+            }.first
+        )
         #expect(transitionChart.values == [1] && transitionChart.lower == [1] && transitionChart.reference == [1])
-        #expect(r.headlines.contains { $0.label == "top-1 transitions differ, gsm8k vs humaneval (p adjusted over 1 layer pair)" && $0.value.hasPrefix("not significant") })
+        #expect(
+            r.headlines.contains {
+                $0.label == "top-1 transitions differ, gsm8k vs humaneval (p adjusted over 1 layer pair)"
+                    && $0.value.hasPrefix("not significant")
+            }
+        )
     }
 
     /// 8 + 8 problems: C(16, 8) = 12,870 > 10,000 relabelings, so 10,000 are sampled.
@@ -327,7 +354,11 @@ struct DomainAnalyzerTests {
         #expect(ba["coverage"] == 0.8)
         #expect(ba["cv"]?["folds"] == 2)
         #expect(r.json["transfer"]?.arrayValue?.count == 2)
-        #expect(r.headlines.contains { $0.label == "next-layer top-1 accuracy, fitted on a, tested on b" && $0.value == "0.8000" })
+        #expect(
+            r.headlines.contains {
+                $0.label == "next-layer top-1 accuracy, fitted on a, tested on b" && $0.value == "0.8000"
+            }
+        )
     }
 
     /// Missing cells: a token without layer 0 counts for layer-1 usage only and gives no layer
@@ -342,7 +373,9 @@ struct DomainAnalyzerTests {
             [T("a", 0, [[0], [1]]), T("a", 0, [nil, [2]]), T("a", 0, [[3], nil]), T("b", 0, [[0], [1]])]
         )
         let r = try DomainFixture.run(shape1, [block])
-        #expect(r.json["domains"]?[0] == ["name": "a", "problems": 1, "tokens": 3, "records": 4, "incomplete_tokens": 2])
+        #expect(
+            r.json["domains"]?[0] == ["name": "a", "problems": 1, "tokens": 3, "records": 4, "incomplete_tokens": 2]
+        )
         #expect(r.json["layers"]?[0]?["usage"]?["a"] == [0.5, 0.0, 0.0, 0.5])
         #expect(r.json["layers"]?[1]?["usage"]?["a"] == [0.0, 0.5, 0.5, 0.0])
         #expect(abs((DomainFixture.layer(r, 0, "js_divergence_bits") ?? 0) - 0.31127812445913283) < 1e-12)
@@ -375,7 +408,10 @@ struct DomainAnalyzerTests {
         #expect(r.json["transfer"] == .array([]))
         #expect(r.notes.contains { $0.contains("a single layer has no layer pairs") })
         let wide = try ModelShape(layers: 2, experts: 300, topK: 2)
-        let block = try DomainFixture.block(wide, [T("a", 0, [[299, 0], [299, 0]]), T("b", 0, [[298, 1], [298, 1]])])
+        let block = try DomainFixture.block(
+            wide,
+            [T("a", 0, [[299, 0], [299, 0]]), T("b", 0, [[298, 1], [298, 1]])]
+        )
         guard case .wide = block.ids else {
             Issue.record("expected two-byte ids for E = 300")
             return
@@ -389,7 +425,10 @@ struct DomainAnalyzerTests {
         #expect(DomainFixture.transfer(w, train: "a", test: "b")?["coverage"] == 0.0)
         // (L-1) E^2 = 2048^2 > 2^20 cells: usage still compared, affinity and transfer skipped.
         let huge = try ModelShape(layers: 2, experts: 2048, topK: 1)
-        let h = try DomainFixture.run(huge, [try DomainFixture.block(huge, [T("a", 0, [[2047], [5]]), T("b", 0, [[2047], [6]])])])
+        let h = try DomainFixture.run(
+            huge,
+            [try DomainFixture.block(huge, [T("a", 0, [[2047], [5]]), T("b", 0, [[2047], [6]])])]
+        )
         #expect(DomainFixture.layer(h, 0, "js_divergence_bits") == 0)
         #expect(DomainFixture.layer(h, 1, "js_divergence_bits") == 1)
         #expect(h.json["layers"]?[0]?["affinity_js_divergence_bits"] == .null)
@@ -437,11 +476,22 @@ struct DomainAnalyzerTests {
         #expect(flags.map(\.label) == ["BELOW BASELINE: next-layer predictor fitted on a, tested on b"])
         #expect(flags.first?.value == "0.0000 < 1.0000")
         #expect(flags.first?.reference.contains("[-1.0000, -1.0000]") == true)
-        #expect(r.headlines.contains { $0.label == "next-layer top-1 accuracy, fitted on a, tested on b" && $0.reference.hasPrefix("95% CI [0.0000, 0.0000]") })
+        #expect(
+            r.headlines.contains {
+                $0.label == "next-layer top-1 accuracy, fitted on a, tested on b"
+                    && $0.reference.hasPrefix("95% CI [0.0000, 0.0000]")
+            }
+        )
         // The chart: transfers then within-domain CV, intervals, baselines as markers.
-        let chart = try #require(r.figures.compactMap { f -> ReportFigure.BarChart? in
-            if case .bars(let b) = f, b.title.hasPrefix("Next-layer top-1 accuracy") { return b } else { return nil }
-        }.first)
+        let chart = try #require(
+            r.figures.compactMap { f -> ReportFigure.BarChart? in
+                if case .bars(let b) = f, b.title.hasPrefix("Next-layer top-1 accuracy") {
+                    return b
+                } else {
+                    return nil
+                }
+            }.first
+        )
         #expect(chart.labels == ["a -> b", "b -> a", "within b (CV)", "within a (CV)"])
         #expect(chart.highlighted == [true, false, false, false])
         #expect(chart.lower?[0] == 0 && chart.upper?[0] == 0 && chart.lower?[1] == 0.5)
@@ -463,17 +513,30 @@ struct DomainAnalyzerTests {
         #expect(r.json["transfer_bootstrap"] == .null)
         #expect(DomainFixture.transfer(r, train: "a", test: "b")?["top1_accuracy_ci95"] == .null)
         #expect(DomainFixture.transfer(r, train: "a", test: "b")?["top1_accuracy"] != nil)
-        #expect(r.notes.contains { $0.hasPrefix("Transition domain test and transfer intervals skipped") && $0.contains("25600") })
+        #expect(
+            r.notes.contains {
+                $0.hasPrefix("Transition domain test and transfer intervals skipped") && $0.contains("25600")
+            }
+        )
         // The usage test still runs.
         #expect(r.json["permutation"]?["method"] == "exact")
         // Without per-problem matrices the folds are counted directly: cross-validation and
         // transfer still match a brute-force computation (6 and 5 problems: 5 folds each).
-        let tokens = DomainAnalyzerMergeTests.randomTokens(domains: [("a", 6), ("b", 5)], seed: 5, experts: 160, layers: 2, topK: 1)
+        let tokens = DomainAnalyzerMergeTests.randomTokens(
+            domains: [("a", 6), ("b", 5)],
+            seed: 5,
+            experts: 160,
+            layers: 2,
+            topK: 1
+        )
         let r2 = try DomainFixture.run(wide, [try DomainFixture.block(wide, tokens)])
         let bf = DomainAnalyzerMergeTests.BruteForce(tokens: tokens, layers: 2, experts: 160)
         for (train, test) in [("a", "b"), ("b", "a")] {
             let t = try #require(DomainFixture.transfer(r2, train: train, test: test))
-            let (c, _, n) = bf.score(train: tokens.filter { $0.domain == train }, test: tokens.filter { $0.domain == test })
+            let (c, _, n) = bf.score(
+                train: tokens.filter { $0.domain == train },
+                test: tokens.filter { $0.domain == test }
+            )
             #expect(abs((t["top1_accuracy"]?.doubleValue ?? -1) - c / n) < 1e-12)
             let (cv, cvBase) = bf.crossValidated(test)
             #expect(abs((t["within_test_cv_top1_accuracy"]?.doubleValue ?? -1) - cv) < 1e-12)

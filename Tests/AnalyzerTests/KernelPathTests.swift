@@ -2,11 +2,12 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import AnalysisSupport
-@testable import DomainAnalyzer
 import MoERouting
 import MoERoutingTestKit
-@testable import MultiHopAnalyzer
 import Testing
+
+@testable import DomainAnalyzer
+@testable import MultiHopAnalyzer
 
 /// Every fast path of the multihop and domain kernels must count exactly what their general
 /// loops count. Each trace is analysed once with the fast paths on (the default) and once forced
@@ -71,16 +72,22 @@ struct KernelPathTests {
         var report: ReportValue
     }
 
-    private static func multihop(_ blocks: [RoutingBlock], paths: MultiHopKernel.Paths) throws -> (MultiHopCounts, MultiHopKernel.Tally) {
+    private static func multihop(
+        _ blocks: [RoutingBlock],
+        paths: MultiHopKernel.Paths
+    ) throws -> (MultiHopCounts, MultiHopKernel.Tally) {
         let a = MultiHopAnalyzer(nullReplicates: 3)
         a.kernelPaths = paths
         try a.begin(AnalysisContext(shape: blocks[0].shape, seed: 5))
         for b in blocks { try a.consume(b) }
         let report = try a.finish().json
         let counts = MultiHopCounts(
-            pairStats: Array(a.pairStats), pairCounts: (0..<a.pairCounts.count).map { a.pairCounts[$0] },
-            layerTop1: Array(a.layerTop1), pathCounts: (0..<a.pathCounts.count).map { a.pathCounts[$0] },
-            windowStarts: Array(a.windowStarts), report: report
+            pairStats: Array(a.pairStats),
+            pairCounts: (0..<a.pairCounts.count).map { a.pairCounts[$0] },
+            layerTop1: Array(a.layerTop1),
+            pathCounts: (0..<a.pathCounts.count).map { a.pathCounts[$0] },
+            windowStarts: Array(a.windowStarts),
+            report: report
         )
         return (counts, a.kernelTally)
     }
@@ -93,7 +100,10 @@ struct KernelPathTests {
         // The forced run took only the general loop; the default run took the path under test.
         #expect(generalTally.nestedComparisons > 0)
         #expect(generalTally.completeLoop == 0)
-        #expect(generalTally.packedTop2 + generalTally.overlapTable + generalTally.top2Comparisons + generalTally.setMasks == 0)
+        #expect(
+            generalTally.packedTop2 + generalTally.overlapTable + generalTally.top2Comparisons + generalTally.setMasks
+                == 0
+        )
         #expect(c.pairLoop.chunks(fastTally) > 0)
         #expect(fastTally.nestedComparisons == 0)
         if c.completeLoop {
@@ -119,21 +129,27 @@ struct KernelPathTests {
         let blocks = try Self.blocks(Self.cases[0])
         let (general, _) = try Self.multihop(blocks, paths: .general)
         let offs: [MultiHopKernel.Paths] = [
-            [.completeTokens], [.packedTop2], [.packedTop2, .overlapTable], [.packedTop2, .overlapTable, .top2Comparisons],
+            [.completeTokens], [.packedTop2], [.packedTop2, .overlapTable],
+            [.packedTop2, .overlapTable, .top2Comparisons],
             [.packedTop2, .overlapTable, .top2Comparisons, .setMasks],
         ]
         var pairLoops: Set<[Int]> = []
         for off in offs {
             let (counts, tally) = try Self.multihop(blocks, paths: MultiHopKernel.Paths.all.subtracting(off))
             #expect(counts == general, "without paths \(off.rawValue)")
-            pairLoops.insert([tally.packedTop2, tally.overlapTable, tally.top2Comparisons, tally.setMasks, tally.nestedComparisons])
+            pairLoops.insert([
+                tally.packedTop2, tally.overlapTable, tally.top2Comparisons, tally.setMasks, tally.nestedComparisons,
+            ])
         }
         #expect(pairLoops.count == offs.count)
     }
 
     // MARK: - Domain
 
-    private static func domain(_ blocks: [RoutingBlock], fastPath: Bool) throws -> (counts: [[Int]], report: ReportValue) {
+    private static func domain(
+        _ blocks: [RoutingBlock],
+        fastPath: Bool
+    ) throws -> (counts: [[Int]], report: ReportValue) {
         let a = DomainAnalyzer(relabelings: 40, resamples: 20)
         a.top2FastPath = fastPath
         try a.begin(AnalysisContext(shape: blocks[0].shape, seed: 9))

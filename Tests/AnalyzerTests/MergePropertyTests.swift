@@ -16,33 +16,56 @@ struct MergePropertyTests {
         var rng = SeededRandom(seed: seed)
         return (0..<count).map { i in
             gen.makeBlock(
-                problems: 1 + rng.nextIndex(below: 3), tokensPerProblem: 1 + rng.nextIndex(below: 40),
+                problems: 1 + rng.nextIndex(below: 3),
+                tokensPerProblem: 1 + rng.nextIndex(below: 40),
                 domain: ["humaneval", "gsm8k", "mbpp"][i % 3]
             )
         }
     }
 
-    static func render(_ r: AnalyzerReport) -> String { r.json.jsonString() + "\n" + r.renderText() + r.renderMarkdown() }
+    static func render(_ r: AnalyzerReport) -> String {
+        r.json.jsonString() + "\n" + r.renderText() + r.renderMarkdown()
+    }
 
     /// Splits `blocks` across 2-4 instances at random, merges them in a random order, lets the
     /// merged instance consume one more block, and compares with a single pass (the test kit's
     /// ``MergeCheck``, which compares the whole report: JSON form, text and Markdown); then the
     /// same with the blocks split in two halves, merged either way round.
-    static func checkMerge(make: () -> any RoutingAnalyzer, shape: ModelShape, blocks: [RoutingBlock], trials: Int) throws {
+    static func checkMerge(
+        make: () -> any RoutingAnalyzer,
+        shape: ModelShape,
+        blocks: [RoutingBlock],
+        trials: Int
+    ) throws {
         let context = AnalysisContext(shape: shape, seed: 99)
-        let shards = try MergeCheck.assertShardsEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks, trials: trials)
+        let shards = try MergeCheck.assertShardsEqualOnePass(
+            makeAnalyzer: make,
+            context: context,
+            blocks: blocks,
+            trials: trials
+        )
         let halves = try MergeCheck.assertHalvesEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks)
         #expect(render(shards) == render(halves))
     }
 
     @Test func transitionMergeEqualsOnePass() throws {
         let shape = try ModelShape(layers: 5, experts: 8, topK: 2)
-        try Self.checkMerge(make: { TransitionAnalyzer() }, shape: shape, blocks: Self.blocks(shape: shape, seed: 3, count: 12), trials: 6)
+        try Self.checkMerge(
+            make: { TransitionAnalyzer() },
+            shape: shape,
+            blocks: Self.blocks(shape: shape, seed: 3, count: 12),
+            trials: 6
+        )
     }
 
     @Test func multihopMergeEqualsOnePass() throws {
         let shape = try ModelShape(layers: 5, experts: 8, topK: 2)
-        try Self.checkMerge(make: { MultiHopAnalyzer() }, shape: shape, blocks: Self.blocks(shape: shape, seed: 4, count: 12), trials: 6)
+        try Self.checkMerge(
+            make: { MultiHopAnalyzer() },
+            shape: shape,
+            blocks: Self.blocks(shape: shape, seed: 4, count: 12),
+            trials: 6
+        )
     }
 
     @Test func mergeEqualsOnePassOnTheGeneralPaths() throws {

@@ -19,7 +19,9 @@ enum MixtralRealTraces {
 
     static var available: Bool {
         guard let d = directory else { return false }
-        return [humaneval, gsm8k].allSatisfy { FileManager.default.fileExists(atPath: d.appendingPathComponent($0).path) }
+        return [humaneval, gsm8k].allSatisfy {
+            FileManager.default.fileExists(atPath: d.appendingPathComponent($0).path)
+        }
     }
 
     private struct Key: Hashable, Comparable {
@@ -50,15 +52,20 @@ enum MixtralRealTraces {
                     Issue.record("\(name):\(n + 1): unexpected record")
                     continue
                 }
-                cells[Key(dataset: dataset, problem: problem, token: token), default: []].append((layer, experts, weights))
+                cells[Key(dataset: dataset, problem: problem, token: token), default: []].append(
+                    (layer, experts, weights)
+                )
                 records += 1
             }
         }
         var builder = RoutingBlockBuilder(shape: .mixtral8x7B)
         for key in cells.keys.sorted() {
             let t = try builder.appendToken(
-                TokenMetadata(domain: key.dataset, problemID: key.problem, position: Int32(key.token), phase: .decode))
-            for c in cells[key] ?? [] { try builder.setCell(token: t, layer: c.layer, experts: c.experts, weights: c.weights) }
+                TokenMetadata(domain: key.dataset, problemID: key.problem, position: Int32(key.token), phase: .decode)
+            )
+            for c in cells[key] ?? [] {
+                try builder.setCell(token: t, layer: c.layer, experts: c.experts, weights: c.weights)
+            }
         }
         return (builder.makeBlock(), records)
     }

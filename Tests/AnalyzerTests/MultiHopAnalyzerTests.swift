@@ -157,7 +157,9 @@ struct MultiHopAnalyzerTests {
     @Test func reportHasFigures() throws {
         let report = try TransitionHandTrace.run(MultiHopAnalyzer())
         #expect(report.analyzer == "multihop")
-        var heatmaps = 0, lines: [ReportFigure.LineChart] = [], bars = 0
+        var heatmaps = 0
+        var lines: [ReportFigure.LineChart] = []
+        var bars = 0
         for f in report.figures {
             switch f {
             case .heatmap: heatmaps += 1
@@ -225,7 +227,9 @@ struct MultiHopAnalyzerTests {
         ]
         for (i, token) in sets.enumerated() {
             let t = try b.appendToken(TokenMetadata(domain: "d", problemID: Int64(i), position: 0, phase: .decode))
-            for (l, s) in token.enumerated() { try b.setCell(token: t, layer: l, experts: s, weights: [0.5, 0.3, 0.2]) }
+            for (l, s) in token.enumerated() {
+                try b.setCell(token: t, layer: l, experts: s, weights: [0.5, 0.3, 0.2])
+            }
         }
         let a = MultiHopAnalyzer(maxOrder: 2)
         try a.begin(AnalysisContext(shape: shape))

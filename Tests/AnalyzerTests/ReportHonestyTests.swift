@@ -39,8 +39,11 @@ struct ReportHonestyTests {
     /// Model 6/8 = 0.75 (folds 0.75-0.75), baseline 7/8 = 0.875 (folds 0.75-1).
     static let belowShape = try! ModelShape(layers: 2, experts: 2, topK: 1)
     static func belowBaseline() throws -> RoutingBlock {
-        try block(belowShape, [(0, [[0], [0]])] + Array(repeating: (0, [[1], [0]]), count: 3)
-            + [(1, [[0], [1]])] + Array(repeating: (1, [[1], [0]]), count: 3))
+        try block(
+            belowShape,
+            [(0, [[0], [0]])] + Array(repeating: (0, [[1], [0]]), count: 3)
+                + [(1, [[0], [1]])] + Array(repeating: (1, [[1], [0]]), count: 3)
+        )
     }
 
     @Test func transitionPredictorHasAFoldIntervalAndIsFlaggedBelowItsBaseline() throws {
@@ -55,7 +58,11 @@ struct ReportHonestyTests {
         #expect(close(p?["baseline_most_frequent"]?["interval"]?["top1_accuracy"]?["high"], 1))
         #expect(p?["below_baseline"] == .bool(true))
         #expect(r.json["layers"]?[0]?["prediction"]?["below_baseline"] == .bool(true))
-        #expect(r.headlines.contains { $0.label.contains("next-layer top-1 prediction") && $0.value.contains("WORSE than baseline") })
+        #expect(
+            r.headlines.contains {
+                $0.label.contains("next-layer top-1 prediction") && $0.value.contains("WORSE than baseline")
+            }
+        )
         #expect(r.notes.contains { $0.contains("below its most-frequent baseline") && $0.contains("0->1") })
         // The chart carries the interval.
         let chart = r.figures.compactMap { f -> ReportFigure.LineChart? in
@@ -84,24 +91,34 @@ struct ReportHonestyTests {
         #expect(close(path?["baseline_most_frequent"]?["top1_accuracy"], 0.875))
         #expect(close(path?["baseline_most_frequent"]?["interval"]?["top1_accuracy"]?["high"], 1))
         #expect(path?["below_baseline"] == .bool(true))
-        #expect(r.headlines.contains { $0.label.contains("path predictor") && $0.value.contains("WORSE than baseline") })
+        #expect(
+            r.headlines.contains { $0.label.contains("path predictor") && $0.value.contains("WORSE than baseline") }
+        )
     }
 
     @Test func onePredictionIntervalNeedsTwoFolds() throws {
         // One problem: no cross-validation, so prediction and interval are null with a reason.
         let shape = try ModelShape(layers: 3, experts: 4, topK: 2)
         let tokens: [(Int64, [[Int]?])] = (0..<6).map { (i: Int) -> (Int64, [[Int]?]) in
-            let a: [Int] = [i % 4, (i + 1) % 4], b: [Int] = [(i + 2) % 4, i % 4], c: [Int] = [i % 4, (i + 3) % 4]
+            let a: [Int] = [i % 4, (i + 1) % 4]
+            let b: [Int] = [(i + 2) % 4, i % 4]
+            let c: [Int] = [i % 4, (i + 3) % 4]
             return (7, [a, b, c])
         }
         let t = try Self.run(TransitionAnalyzer(), shape, [try Self.block(shape, tokens)])
         let p = t.json["pooled"]?["prediction"]
         #expect(p?["top1_accuracy"] == .null)
         #expect(p?["interval"] == .null)
-        #expect(p?["insufficient"]?.stringValue == "cross-validation needs tokens in at least 2 folds by problem; 1 problem(s) fill 1 fold(s)")
+        #expect(
+            p?["insufficient"]?.stringValue
+                == "cross-validation needs tokens in at least 2 folds by problem; 1 problem(s) fill 1 fold(s)"
+        )
         #expect(t.json["layers"]?[1]?["prediction"]?["insufficient"] != nil)
         let m = try Self.run(MultiHopAnalyzer(), shape, [try Self.block(shape, tokens)])
-        #expect(m.json["distances"]?[0]?["prediction"]?["insufficient"]?.stringValue?.hasPrefix("cross-validation needs") == true)
+        #expect(
+            m.json["distances"]?[0]?["prediction"]?["insufficient"]?.stringValue?.hasPrefix("cross-validation needs")
+                == true
+        )
         #expect(m.json["path_predictor"]?["accuracy"] == .null)
         #expect(m.json["path_predictor"]?["insufficient"]?.stringValue?.hasPrefix("cross-validation needs") == true)
     }
@@ -109,7 +126,9 @@ struct ReportHonestyTests {
     @Test func affinityRowsOfExpertsNeverSelectedAreNoData() throws {
         // E = 4, k = 2: expert 3 is never selected at layer 0.
         let shape = try ModelShape(layers: 2, experts: 4, topK: 2)
-        let tokens: [(Int64, [[Int]?])] = [(0, [[0, 1], [3, 2]]), (1, [[1, 2], [0, 3]]), (2, [[2, 0], [1, 2]])]
+        let tokens: [(Int64, [[Int]?])] = [
+            (0, [[0, 1], [3, 2]]), (1, [[1, 2], [0, 3]]), (2, [[2, 0], [1, 2]]),
+        ]
         let r = try Self.run(TransitionAnalyzer(), shape, [try Self.block(shape, tokens)])
         let l0 = r.json["layers"]?[0]
         let none: ReportValue = [nil, nil, nil, nil]
@@ -135,8 +154,16 @@ struct ReportHonestyTests {
         #expect((r.json["layers"]?[0]?["affinity_deviation_independent"]?.doubleValue ?? 0) > 0)
         #expect(r.json["pooled"]?["affinity_deviation"]?.doubleValue != nil)
         #expect(r.json["pooled"]?["matrix"] == nil)
-        #expect(!r.figures.contains { f in if case .heatmap(let h) = f { return h.title.contains("all layer pairs") } else { return false } })
-        #expect(r.figures.contains { f in if case .lines(let c) = f { return c.title.hasPrefix("Affinity deviation") } else { return false } })
+        #expect(
+            !r.figures.contains { f in
+                if case .heatmap(let h) = f { return h.title.contains("all layer pairs") } else { return false }
+            }
+        )
+        #expect(
+            r.figures.contains { f in
+                if case .lines(let c) = f { return c.title.hasPrefix("Affinity deviation") } else { return false }
+            }
+        )
         #expect(!r.renderText().contains("Pooled affinity"))
     }
 
@@ -177,7 +204,9 @@ struct ReportHonestyTests {
 
     @Test func frequentPathBarsCarryTheirExpectedCountUnderIndependence() throws {
         let r = try TransitionHandTrace.run(MultiHopAnalyzer())
-        let bars = r.figures.compactMap { f -> ReportFigure.BarChart? in if case .bars(let b) = f { return b } else { return nil } }
+        let bars = r.figures.compactMap { f -> ReportFigure.BarChart? in
+            if case .bars(let b) = f { return b } else { return nil }
+        }
         #expect(!bars.isEmpty)
         let top = r.json["paths"]?["windows"]?[0]?["top"]?.arrayValue ?? []
         #expect(bars[0].reference == top.map { $0["expected_independent"]?.doubleValue ?? -1 })
@@ -198,7 +227,11 @@ struct ReportHonestyTests {
         #expect(windows[2]["insufficient"]?.stringValue == "needs at least 4 MoE layers")
         #expect(r.json["distances"]?.arrayValue?.count == 1)
         #expect(r.json["insufficient"]?["distances_2_and_more"]?.stringValue == "needs at least 3 MoE layers")
-        #expect(r.headlines.contains { $0.label.contains("distances 2..") && $0.value == "not computed (needs at least 3 MoE layers)" })
+        #expect(
+            r.headlines.contains {
+                $0.label.contains("distances 2..") && $0.value == "not computed (needs at least 3 MoE layers)"
+            }
+        )
         #expect(r.notes.contains { $0.hasPrefix("not computed:") && $0.contains("needs at least 3 MoE layers") })
         #expect(r.json["path_predictor"]?["accuracy"]?.doubleValue != nil)
     }
@@ -212,7 +245,11 @@ struct ReportHonestyTests {
         #expect(r.json["path_predictor"]?["accuracy"] == .null)
         #expect(r.json["path_predictor"]?["insufficient"]?.stringValue == "needs at least 2 MoE layers")
         #expect(r.tables.allSatisfy { !$0.rows.isEmpty })
-        let t = try Self.run(TransitionAnalyzer(), shape, [gen.makeBlock(problems: 4, tokensPerProblem: 5, domain: "x")])
+        let t = try Self.run(
+            TransitionAnalyzer(),
+            shape,
+            [gen.makeBlock(problems: 4, tokensPerProblem: 5, domain: "x")]
+        )
         #expect(t.json["pooled"]?["insufficient"]?.stringValue == "needs at least 2 MoE layers")
         #expect(t.json["pooled"]?["top1_same"] == .null)
         #expect(t.tables.isEmpty)
@@ -244,7 +281,8 @@ struct ReportHonestyTests {
         // Layer 1 never present: pairs (0, 1) and (1, 2) have no data.
         let shape = try ModelShape(layers: 3, experts: 4, topK: 2)
         let tokens: [(Int64, [[Int]?])] = (0..<6).map { (i: Int) -> (Int64, [[Int]?]) in
-            let a: [Int] = [i % 4, (i + 1) % 4], c: [Int] = [i % 4, (i + 3) % 4]
+            let a: [Int] = [i % 4, (i + 1) % 4]
+            let c: [Int] = [i % 4, (i + 3) % 4]
             return (Int64(i % 3), [a, nil, c])
         }
         let t = try Self.run(TransitionAnalyzer(), shape, [try Self.block(shape, tokens)])
@@ -258,7 +296,10 @@ struct ReportHonestyTests {
         #expect(m.json["mutual_information_matrix"]?[0]?[2]?.doubleValue != nil)
         // No complete token: no full-path entropy; target layer 1 has no rows.
         #expect(m.json["paths"]?["full_path_entropy_bits"] == .null)
-        #expect(m.json["path_predictor"]?["by_target_layer"]?[0]?["insufficient"]?.stringValue == "no token has a routing decision at layer 1")
+        #expect(
+            m.json["path_predictor"]?["by_target_layer"]?[0]?["insufficient"]?.stringValue
+                == "no token has a routing decision at layer 1"
+        )
         #expect(m.headlines.contains { $0.reference == "entropy not computed (no token has every layer present)" })
     }
 }

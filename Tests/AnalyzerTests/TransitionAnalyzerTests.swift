@@ -35,7 +35,9 @@ enum TransitionHandTrace {
         var b = RoutingBlockBuilder(shape: shape)
         var out: [RoutingBlock] = []
         for (i, token) in tokens.enumerated() {
-            let t = try b.appendToken(TokenMetadata(domain: "d", problemID: token.problem, position: Int32(i), phase: .decode))
+            let t = try b.appendToken(
+                TokenMetadata(domain: "d", problemID: token.problem, position: Int32(i), phase: .decode)
+            )
             for (l, set) in token.layers.enumerated() {
                 guard let set else { continue }
                 try b.setCell(token: t, layer: l, experts: set, weights: [0.7, 0.3])
@@ -119,7 +121,9 @@ struct TransitionAnalyzerTests {
         // Row 1 (t1, t2, t5): 1,1,3,1 -> 1/3, 1/3, 1, 1/3.
         // Row 2 (t2, t4): 0,1,2,1 -> 0, 1/2, 1, 1/2.   Row 3 (t3, t4): 1,1,1,1 -> 1/2 each.
         let m = l0?["matrix"]?.arrayValue?.map { doubles($0) ?? [] } ?? []
-        let expected: [[Double]] = [[2, 1, 2, 1].map { $0 / 3 }, [1, 1, 3, 1].map { $0 / 3 }, [0, 0.5, 1, 0.5], [0.5, 0.5, 0.5, 0.5]]
+        let expected: [[Double]] = [
+            [2, 1, 2, 1].map { $0 / 3 }, [1, 1, 3, 1].map { $0 / 3 }, [0, 0.5, 1, 0.5], [0.5, 0.5, 0.5, 0.5],
+        ]
         #expect(m.count == 4)
         for i in 0..<4 {
             for j in 0..<4 { #expect(abs(m[i][j] - expected[i][j]) < 1e-12) }
@@ -196,17 +200,27 @@ struct TransitionAnalyzerTests {
                 "mutual_information_null_sd_bits",
             ]
         )
-        for key in ["mutual_information_excess_bits", "conditional_entropy_bits", "prediction"] { #expect(layer.contains(key)) }
+        for key in ["mutual_information_excess_bits", "conditional_entropy_bits", "prediction"] {
+            #expect(layer.contains(key))
+        }
         let pred = json["layers"]?[0]?["prediction"]?.objectMembers?.map(\.key) ?? []
-        for key in ["top1_accuracy", "top2_accuracy", "set_recall", "coverage", "baseline_most_frequent", "random", "folds", "problems"] {
+        for key in [
+            "top1_accuracy", "top2_accuracy", "set_recall", "coverage", "baseline_most_frequent", "random", "folds",
+            "problems",
+        ] {
             #expect(pred.contains(key))
         }
         #expect(json["layers"]?.arrayValue?.count == 2)
-        for key in ["top1_same", "overlap_fraction", "any_overlap", "set_same", "mutual_information_bits", "affinity_deviation", "prediction"] {
+        for key in [
+            "top1_same", "overlap_fraction", "any_overlap", "set_same", "mutual_information_bits", "affinity_deviation",
+            "prediction",
+        ] {
             #expect(json["pooled"]?[key] != nil)
         }
         // No affinity matrix pools expert ids across layer pairs.
-        for key in ["matrix", "top1_matrix", "top1_counts", "empty_affinity_rows"] { #expect(json["pooled"]?[key] == nil) }
+        for key in ["matrix", "top1_matrix", "top1_counts", "empty_affinity_rows"] {
+            #expect(json["pooled"]?[key] == nil)
+        }
     }
 
     @Test func reportHasTablesFiguresAndHeadlines() throws {
@@ -262,7 +276,9 @@ struct TransitionAnalyzerTests {
         let a = TransitionAnalyzer()
         try a.begin(AnalysisContext(shape: .tinyMixtral))
         var gen = SyntheticRouting(shape: .mixtral8x7B, seed: 1)
-        #expect(throws: RoutingError.self) { try a.consume(gen.makeBlock(problems: 1, tokensPerProblem: 2, domain: "x")) }
+        #expect(throws: RoutingError.self) {
+            try a.consume(gen.makeBlock(problems: 1, tokensPerProblem: 2, domain: "x"))
+        }
     }
 
     @Test func dependenceShowsUpInInformationAndPrediction() throws {
@@ -300,10 +316,13 @@ struct TransitionAnalyzerTests {
         let json = try a.finish().json
         for l in 0..<3 {
             // Count pairs with both layers present directly from the blocks.
-            var present = 0, tokens = 0
+            var present = 0
+            var tokens = 0
             for b in blocks {
                 tokens += b.tokenCount
-                for t in 0..<b.tokenCount where b.isPresent(token: t, layer: l) && b.isPresent(token: t, layer: l + 1) { present += 1 }
+                for t in 0..<b.tokenCount where b.isPresent(token: t, layer: l) && b.isPresent(token: t, layer: l + 1) {
+                    present += 1
+                }
             }
             #expect(json["layers"]?[l]?["pairs"]?.intValue == present)
             #expect(json["layers"]?[l]?["skipped_pairs"]?.intValue == tokens - present)
@@ -316,10 +335,14 @@ struct TransitionAnalyzerTests {
         // E = 300 (two-byte ids, no set masks), k = 3.
         let shape = try ModelShape(layers: 2, experts: 300, topK: 3)
         var b = RoutingBlockBuilder(shape: shape)
-        let sets: [[[Int]]] = [[[299, 1, 2], [299, 2, 7]], [[10, 11, 12], [12, 11, 10]], [[5, 6, 7], [8, 9, 4]]]
+        let sets: [[[Int]]] = [
+            [[299, 1, 2], [299, 2, 7]], [[10, 11, 12], [12, 11, 10]], [[5, 6, 7], [8, 9, 4]],
+        ]
         for (i, token) in sets.enumerated() {
             let t = try b.appendToken(TokenMetadata(domain: "d", problemID: Int64(i), position: 0, phase: .decode))
-            for (l, s) in token.enumerated() { try b.setCell(token: t, layer: l, experts: s, weights: [0.5, 0.3, 0.2]) }
+            for (l, s) in token.enumerated() {
+                try b.setCell(token: t, layer: l, experts: s, weights: [0.5, 0.3, 0.2])
+            }
         }
         let a = TransitionAnalyzer()
         try a.begin(AnalysisContext(shape: shape))

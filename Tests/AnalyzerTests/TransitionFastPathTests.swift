@@ -22,13 +22,19 @@ struct TransitionFastPathTests {
         var builder = RoutingBlockBuilder(shape: shape, domains: block.domains)
         for t in 0..<block.tokenCount {
             let tok = builder.appendToken(
-                domainIndex: block.domain[t], problemID: block.problemID[t], position: block.position[t],
-                phase: block.phase[t], tokenID: block.tokenID[t])
+                domainIndex: block.domain[t],
+                problemID: block.problemID[t],
+                position: block.position[t],
+                phase: block.phase[t],
+                tokenID: block.tokenID[t]
+            )
             for l in 0..<shape.layers where block.isPresent(token: t, layer: l) {
                 try builder.setCell(
-                    token: tok, layer: l,
+                    token: tok,
+                    layer: l,
                     experts: (0..<shape.topK).map { block.expert(token: t, layer: l, slot: $0) },
-                    weights: (0..<shape.topK).map { block.weight(token: t, layer: l, slot: $0) })
+                    weights: (0..<shape.topK).map { block.weight(token: t, layer: l, slot: $0) }
+                )
             }
         }
         return builder.makeBlock()
@@ -41,8 +47,10 @@ struct TransitionFastPathTests {
         let blocks = (0..<3).map { gen.makeBlock(problems: 4, tokensPerProblem: 50, domain: $0 == 0 ? "a" : "b") }
         let a = try report(blocks, shape: fast)
         let b = try report(try blocks.map { try widened($0, to: general) }, shape: general)
-        let keys = ["pairs", "skipped_pairs", "top1_same", "overlap_fraction", "any_overlap", "set_same",
-                    "mutual_information_bits", "conditional_entropy_bits"]
+        let keys = [
+            "pairs", "skipped_pairs", "top1_same", "overlap_fraction", "any_overlap", "set_same",
+            "mutual_information_bits", "conditional_entropy_bits",
+        ]
         for i in 0..<(fast.layers - 1) {
             for k in keys {
                 #expect(a["layers"]?[i]?[k] == b["layers"]?[i]?[k], "layer \(i) \(k)")

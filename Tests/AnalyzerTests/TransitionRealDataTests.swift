@@ -14,7 +14,9 @@ import TransitionAnalyzer
 struct TransitionRealDataTests {
     /// Next-layer top-1 equality on real Mixtral routing is at chance (1/8): science.md measured
     /// 0.127 (HumanEval) and 0.117 (GSM8K). Skipped when ../shared/data is absent.
-    @Test(.enabled(if: MixtralRealTraces.available, "skipped: ../shared/data with the Mixtral routing traces is absent"))
+    @Test(
+        .enabled(if: MixtralRealTraces.available, "skipped: ../shared/data with the Mixtral routing traces is absent")
+    )
     func nextLayerTop1IsAtChance() throws {
         for (name, measured, records) in [
             (MixtralRealTraces.humaneval, 0.127, 10779), (MixtralRealTraces.gsm8k, 0.117, 7889),
@@ -41,11 +43,15 @@ struct TransitionRealDataTests {
     }
 
     /// The same at distances 2..16 (science.md): every same-id rate stays near chance.
-    @Test(.enabled(if: MixtralRealTraces.available, "skipped: ../shared/data with the Mixtral routing traces is absent"))
+    @Test(
+        .enabled(if: MixtralRealTraces.available, "skipped: ../shared/data with the Mixtral routing traces is absent")
+    )
     func sameIdRatesAtLongerDistancesAreAtChance() throws {
         let a = MultiHopAnalyzer()
         try a.begin(AnalysisContext(shape: .mixtral8x7B))
-        for name in [MixtralRealTraces.humaneval, MixtralRealTraces.gsm8k] { try a.consume(try MixtralRealTraces.block([name]).block) }
+        for name in [MixtralRealTraces.humaneval, MixtralRealTraces.gsm8k] {
+            try a.consume(try MixtralRealTraces.block([name]).block)
+        }
         let json = try a.finish().json
         for d in 2...16 {
             let row = json["distances"]?[d - 1]

@@ -30,7 +30,8 @@ struct AnalyzeTimingTests {
         #expect(shares.allSatisfy { $0 > 0 && $0 < 1 }, "\(shares)")
         // Each share is routing ms over MoE ms of its own layer.
         for l in layers {
-            guard let r = l["routing_ms"]?.doubleValue, let m = l["moe_ms"]?.doubleValue, let s = l["routing_share"]?.doubleValue
+            guard let r = l["routing_ms"]?.doubleValue, let m = l["moe_ms"]?.doubleValue,
+                let s = l["routing_share"]?.doubleValue
             else { continue }
             #expect(abs(r / m - s) < 1e-9)
         }

@@ -2,18 +2,21 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
-import MoERoutingTestKit
 import MoERouting
+import MoERoutingTestKit
 import MoERoutingTraces
 import Testing
 
 /// The package root, found from this file's path.
-let packageRoot: URL = TestPaths.packageRoot(from: #filePath) ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+let packageRoot: URL =
+    TestPaths.packageRoot(from: #filePath) ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 
 /// ../shared/data, when present.
 let sharedData: URL? = {
     let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data")
-    return FileManager.default.fileExists(atPath: url.appendingPathComponent("mixtral_gsm8k_2problems_routing.jsonl").path) ? url : nil
+    return FileManager.default.fileExists(
+        atPath: url.appendingPathComponent("mixtral_gsm8k_2problems_routing.jsonl").path
+    ) ? url : nil
 }()
 
 let humaneval = sharedData?.appendingPathComponent("mixtral_humaneval_2problems_routing.jsonl").path ?? ""
@@ -22,7 +25,9 @@ let gsm8k = sharedData?.appendingPathComponent("mixtral_gsm8k_2problems_routing.
 /// The built `moe-routing` binary, beside the test bundle.
 let toolPath: String = {
     let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let candidates = [bundleDir, bundleDir.deletingLastPathComponent()].map { $0.appendingPathComponent("moe-routing").path }
+    let candidates = [bundleDir, bundleDir.deletingLastPathComponent()].map {
+        $0.appendingPathComponent("moe-routing").path
+    }
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
 }()
 
@@ -39,23 +44,35 @@ func tool(_ arguments: [String], timeout: TimeInterval = 300, executable: String
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
     p.currentDirectoryURL = packageRoot
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     p.standardOutput = out
     p.standardError = err
     try p.run()
     let deadline = Date().addingTimeInterval(timeout)
     // Drain pipes on background threads so a large output cannot block the child.
-    nonisolated(unsafe) var outData = Data(), errData = Data()
+    nonisolated(unsafe) var outData = Data()
+    nonisolated(unsafe) var errData = Data()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async {
+        outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
     group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async {
+        errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
     while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
     if p.isRunning { p.terminate() }
     p.waitUntilExit()
     group.wait()
-    return ToolResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    return ToolResult(
+        status: p.terminationStatus,
+        stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self)
+    )
 }
 
 func temporaryDirectory() throws -> URL {
@@ -106,7 +123,10 @@ struct CLITests {
     @Test(.enabled(if: sharedData != nil, "needs ../shared/data"))
     func analyzeBothSharedTracesAsJSON() throws {
         let dir = try temporaryDirectory()
-        let r = try tool(["analyze", humaneval, gsm8k, "--analyzer", "transition", "multihop", "domain", "--format", "json", "--output", dir.path])
+        let r = try tool([
+            "analyze", humaneval, gsm8k, "--analyzer", "transition", "multihop", "domain", "--format", "json",
+            "--output", dir.path,
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let v = try ReportValue.parse(json: r.stdout)
         #expect(v.objectMembers?.map(\.key) == ["transition", "multihop", "domain", "input"])
@@ -119,10 +139,14 @@ struct CLITests {
         for f in ["report.json", "report.md", "report.txt", "run.json"] {
             #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), "\(f)")
         }
-        let written = try ReportValue.parse(json: String(contentsOf: dir.appendingPathComponent("report.json"), encoding: .utf8))
+        let written = try ReportValue.parse(
+            json: String(contentsOf: dir.appendingPathComponent("report.json"), encoding: .utf8)
+        )
         #expect(written == v)
         // Deterministic: a second run prints the same bytes.
-        let again = try tool(["analyze", humaneval, gsm8k, "--analyzer", "transition", "multihop", "domain", "--format", "json"])
+        let again = try tool([
+            "analyze", humaneval, gsm8k, "--analyzer", "transition", "multihop", "domain", "--format", "json",
+        ])
         #expect(again.stdout == r.stdout)
     }
 
@@ -139,7 +163,9 @@ struct CLITests {
         #expect(r.stderr.contains("bad.jsonl:2"))
         #expect(r.stderr.contains("9"))
 
-        let lenient = try tool(["inspect", path, "--experts", "8", "--layers", "2", "--top-k", "2", "--lenient", "--format", "json"])
+        let lenient = try tool([
+            "inspect", path, "--experts", "8", "--layers", "2", "--top-k", "2", "--lenient", "--format", "json",
+        ])
         #expect(lenient.status == 0, "\(lenient.stderr)")
         #expect(lenient.stderr.contains("skipped 1"))
         let v = try ReportValue.parse(json: lenient.stdout)
@@ -163,7 +189,9 @@ struct CLITests {
 
     @Test func demoThenConvertRoundTrips() throws {
         let dir = try temporaryDirectory()
-        let demo = try tool(["demo", "--output", dir.path, "--problems", "3", "--tokens", "40", "--shape", "tiny-mixtral"])
+        let demo = try tool([
+            "demo", "--output", dir.path, "--problems", "3", "--tokens", "40", "--shape", "tiny-mixtral",
+        ])
         #expect(demo.status == 0, "\(demo.stderr)")
         let trace = dir.appendingPathComponent("demo.moetrace").path
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("report.md").path))
@@ -189,19 +217,26 @@ let venvReady: Bool = {
     let configured = ProcessInfo.processInfo.environment["MOE_ROUTING_VENV"].flatMap { $0.isEmpty ? nil : $0 }
     let venv = configured ?? packageRoot.appendingPathComponent(".venv").path
     if FileManager.default.fileExists(atPath: venv + "/bin/python") { return true }
-    return TestRequirements.unavailable("the CLI capture tests need the project venv", because: "\(venv)/bin/python does not exist")
+    return TestRequirements.unavailable(
+        "the CLI capture tests need the project venv",
+        because: "\(venv)/bin/python does not exist"
+    )
 }()
 
 struct RunCommandTests {
     @Test(.enabled(if: venvReady, "needs the project venv (scripts/setup-python.sh)"))
     func runWithNoModelWritesTraceAndReportsWithTimings() throws {
         let dir = try temporaryDirectory()
-        let r = try tool(["run", "--output", dir.path, "--max-tokens", "24", "--timing", "--format", "json"], timeout: 600)
+        let r = try tool(
+            ["run", "--output", dir.path, "--max-tokens", "24", "--timing", "--format", "json"],
+            timeout: 600
+        )
         #expect(r.status == 0, "\(r.stderr)")
         let v = try ReportValue.parse(json: r.stdout)
         #expect(v.objectMembers?.map(\.key) == ["summary", "transition", "multihop", "domain", "capture"])
         #expect(v["domain"]?["domains"]?.arrayValue?.count == 2)
-        let shares = v["capture"]?["timing"]?["layers"]?.arrayValue?.compactMap { $0["routing_share"]?.doubleValue } ?? []
+        let shares =
+            v["capture"]?["timing"]?["layers"]?.arrayValue?.compactMap { $0["routing_share"]?.doubleValue } ?? []
         #expect(shares.count == 4)
         #expect(shares.allSatisfy { $0 > 0 && $0 < 1 })
         for f in ["trace.moetrace", "outputs.jsonl", "timings.jsonl", "report.html", "report.md", "report.json"] {
@@ -211,7 +246,9 @@ struct RunCommandTests {
         #expect(html.contains("id=\"capture\""))
         #expect(html.contains("Routing&#39;s share") || html.contains("Routing's share"))
         // The trace reads back with the same token count the live analyzers saw.
-        let i = try ReportValue.parse(json: try tool(["inspect", dir.appendingPathComponent("trace.moetrace").path, "--format", "json"]).stdout)
+        let i = try ReportValue.parse(
+            json: try tool(["inspect", dir.appendingPathComponent("trace.moetrace").path, "--format", "json"]).stdout
+        )
         #expect(i["tokens"] == v["summary"]?["tokens"])
         #expect(i["incomplete_journeys"] == .int(0))
     }
@@ -226,9 +263,14 @@ struct CompiledCaptureTests {
         let common = ["collect", "--num-problems", "2", "--max-tokens", "12", "--dtype", "float32", "--no-progress"]
         let eager = try tool(common + ["--output", dir.appendingPathComponent("eager.moetrace").path], timeout: 600)
         #expect(eager.status == 0, "\(eager.stderr)")
-        let compiled = try tool(common + ["--compile", "--output", dir.appendingPathComponent("compiled.moetrace").path], timeout: 900)
+        let compiled = try tool(
+            common + ["--compile", "--output", dir.appendingPathComponent("compiled.moetrace").path],
+            timeout: 900
+        )
         #expect(compiled.status == 0, "\(compiled.stderr)")
-        let timingRefused = try tool(common + ["--compile", "--timing", "--output", dir.appendingPathComponent("x.moetrace").path])
+        let timingRefused = try tool(
+            common + ["--compile", "--timing", "--output", dir.appendingPathComponent("x.moetrace").path]
+        )
         #expect(timingRefused.status != 0)
         #expect(timingRefused.stderr.contains("--timing needs eager mode"))
 
@@ -245,7 +287,8 @@ struct CompiledCaptureTests {
         let b = try blocks("compiled.moetrace")
         #expect(a.count == 4, "two problems of each built-in dataset")
         #expect(Set(a.keys) == Set(b.keys))
-        var cells = 0, sameSets = 0
+        var cells = 0
+        var sameSets = 0
         var maxWeightDifference: Float = 0
         for (key, x) in a {
             guard let y = b[key] else { continue }
@@ -253,7 +296,8 @@ struct CompiledCaptureTests {
             #expect(y.present.allSatisfy { $0 }, "\(key): every layer of every token under compilation")
             #expect(y.step != nil, "\(key): steps recorded")
             guard x.tokenCount == y.tokenCount else { continue }
-            let L = x.shape.layers, k = x.shape.topK
+            let L = x.shape.layers
+            let k = x.shape.topK
             for t in 0..<x.tokenCount {
                 for l in 0..<L where x.isPresent(token: t, layer: l) && y.isPresent(token: t, layer: l) {
                     cells += 1
@@ -263,12 +307,17 @@ struct CompiledCaptureTests {
                     sameSets += 1
                     for s in 0..<k {
                         let j = try #require(ey.firstIndex(of: ex[s]))
-                        maxWeightDifference = max(maxWeightDifference, abs(x.weight(token: t, layer: l, slot: s) - y.weight(token: t, layer: l, slot: j)))
+                        maxWeightDifference = max(
+                            maxWeightDifference,
+                            abs(x.weight(token: t, layer: l, slot: s) - y.weight(token: t, layer: l, slot: j))
+                        )
                     }
                 }
             }
         }
-        print("compiled vs eager: \(sameSets)/\(cells) (token, layer) expert sets agree, max weight difference \(maxWeightDifference)")
+        print(
+            "compiled vs eager: \(sameSets)/\(cells) (token, layer) expert sets agree, max weight difference \(maxWeightDifference)"
+        )
         #expect(cells > 0)
         #expect(Double(sameSets) >= 0.999 * Double(cells))
         #expect(maxWeightDifference <= 1e-4)

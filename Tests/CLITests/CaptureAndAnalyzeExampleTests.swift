@@ -28,7 +28,8 @@ struct CaptureAndAnalyzeExampleTests {
         // tokens each, closed normally.
         let reader = try BinaryTraceReader(path: dir.appendingPathComponent("trace.moetrace").path)
         #expect(reader.shape.layers == 4)
-        var problems = Set<String>(), tokens = 0
+        var problems = Set<String>()
+        var tokens = 0
         while let b = try reader.nextBlock() {
             tokens += b.tokenCount
             for t in 0..<b.tokenCount { problems.insert("\(b.domainName(token: t))/\(b.problemID[t])") }
@@ -40,13 +41,17 @@ struct CaptureAndAnalyzeExampleTests {
         #expect(outputs.split(separator: "\n").count == 4)
 
         // report.json: one member per analyzer asked for, the live counts matching the trace.
-        let report = try ReportValue.parse(json: String(contentsOf: dir.appendingPathComponent("report.json"), encoding: .utf8))
+        let report = try ReportValue.parse(
+            json: String(contentsOf: dir.appendingPathComponent("report.json"), encoding: .utf8)
+        )
         #expect(report.objectMembers?.map(\.key) == ["summary", "transition", "multihop", "domain"])
         #expect(report["summary"]?["tokens"] == .int(tokens))
         #expect(report["domain"]?["domains"]?.arrayValue?.count == 2)
 
         // run.json: the facts of the run.
-        let run = try ReportValue.parse(json: String(contentsOf: dir.appendingPathComponent("run.json"), encoding: .utf8))
+        let run = try ReportValue.parse(
+            json: String(contentsOf: dir.appendingPathComponent("run.json"), encoding: .utf8)
+        )
         #expect(run["trace"] == .string(dir.appendingPathComponent("trace.moetrace").path))
         #expect(run["inputs"] == .array([.string(dir.appendingPathComponent("trace.moetrace").path)]))
         #expect(run["tokens"] == .int(tokens))
@@ -63,19 +68,29 @@ struct CaptureAndAnalyzeExampleTests {
     /// The README's "Use it as a library" snippet is the example's code, line for line.
     @Test func theReadmeShowsTheExamplesCode() throws {
         let source = try String(contentsOf: Self.mainSwift, encoding: .utf8)
-        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
         let start = try #require(lines.firstIndex(of: "// MARK: - Use it as a library"))
         let end = try #require(lines.firstIndex(of: "// MARK: - End of the snippet"))
         let snippet = lines[(start + 1)..<end].filter { !$0.isEmpty }
         #expect(snippet.count >= 5)
 
         let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try #require(readme.range(of: "## Use it as a library"), "README.md has no \"Use it as a library\" section")
+        let section = try #require(
+            readme.range(of: "## Use it as a library"),
+            "README.md has no \"Use it as a library\" section"
+        )
         let after = readme[section.upperBound...]
         let open = try #require(after.range(of: "```swift\n"))
         let close = try #require(after[open.upperBound...].range(of: "```"))
-        let block = after[open.upperBound..<close.lowerBound].split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let block = after[open.upperBound..<close.lowerBound].split(separator: "\n").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
         let found = block.indices.contains { i in Array(block[i...].prefix(snippet.count)) == Array(snippet) }
-        #expect(found, "README.md's snippet differs from examples/capture-and-analyze/main.swift:\n\(snippet.joined(separator: "\n"))")
+        #expect(
+            found,
+            "README.md's snippet differs from examples/capture-and-analyze/main.swift:\n\(snippet.joined(separator: "\n"))"
+        )
     }
 }

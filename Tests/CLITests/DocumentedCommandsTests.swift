@@ -3,8 +3,9 @@
 
 import ArgumentParser
 import Foundation
-@testable import MoERoutingCLI
 import Testing
+
+@testable import MoERoutingCLI
 
 /// Every `moe-routing …` command written in README.md, docs/*.md, the examples' READMEs and the
 /// tool's own `--help` examples must parse with today's tool, and the cheap ones (inspect,
@@ -38,7 +39,9 @@ struct DocumentedCommandsTests {
     static let commands: [DocumentedCommand] = {
         var out: [DocumentedCommand] = []
         for file in documents {
-            guard let text = try? String(contentsOf: packageRoot.appendingPathComponent(file), encoding: .utf8) else { continue }
+            guard let text = try? String(contentsOf: packageRoot.appendingPathComponent(file), encoding: .utf8) else {
+                continue
+            }
             out += CommandExtractor.commands(inMarkdown: text, source: file)
         }
         let helpSources: [(String, CommandConfiguration)] =
@@ -55,7 +58,9 @@ struct DocumentedCommandsTests {
         // nothing would pass every check below).
         #expect(Self.commands.count >= 25, "\(Self.commands)")
         let sources = Set(Self.commands.map(\.source))
-        for expected in ["README.md", "docs/capture.md", "docs/plugins.md", "run --help", "analyze --help", "convert --help"] {
+        for expected in [
+            "README.md", "docs/capture.md", "docs/plugins.md", "run --help", "analyze --help", "convert --help",
+        ] {
             #expect(sources.contains(expected), "no command found in \(expected)")
         }
         #expect(Self.commands.contains { $0.arguments.first == "run" })
@@ -134,10 +139,11 @@ struct DocumentedCommandsTests {
                 }
             } else if a.hasPrefix("--") {
                 expanded.append(a)
-                if ["--output", "--format", "--shape", "--domain", "--layers", "--experts", "--top-k", "--analyzer",
-                    "--analysis-seed", "--seed", "--phase", "--positions", "--problems", "--tokens", "--dependence"]
-                    .contains(a)
-                {
+                if [
+                    "--output", "--format", "--shape", "--domain", "--layers", "--experts", "--top-k", "--analyzer",
+                    "--analysis-seed", "--seed", "--phase", "--positions", "--problems", "--tokens", "--dependence",
+                ]
+                .contains(a) {
                     valueOf = a
                 }
             } else if a.contains("*") {
@@ -153,13 +159,20 @@ struct DocumentedCommandsTests {
         if sub == "convert" {
             // The last path is the output: write it into the scratch directory.
             guard let last = arguments.lastIndex(where: { !$0.hasPrefix("--") && $0 != sub }) else { return nil }
-            arguments[last] = scratch.appendingPathComponent("converted-\(command.line)-" + (arguments[last] as NSString).lastPathComponent).path
+            arguments[last] =
+                scratch.appendingPathComponent(
+                    "converted-\(command.line)-" + (arguments[last] as NSString).lastPathComponent
+                ).path
             let inputs = arguments[1..<last].filter { !$0.hasPrefix("--") }
             guard inputs.allSatisfy(exists) else { return nil }
         } else if sub == "demo" {
-            if !arguments.contains("--output") { arguments += ["--output", scratch.appendingPathComponent("demo-\(command.line)").path] }
+            if !arguments.contains("--output") {
+                arguments += ["--output", scratch.appendingPathComponent("demo-\(command.line)").path]
+            }
         } else {
-            let traces = arguments.dropFirst().filter { $0.hasSuffix(".jsonl") || $0.hasSuffix(".moetrace") || $0.hasSuffix(".npz") }
+            let traces = arguments.dropFirst().filter {
+                $0.hasSuffix(".jsonl") || $0.hasSuffix(".moetrace") || $0.hasSuffix(".npz")
+            }
             guard !traces.isEmpty, traces.allSatisfy(exists) else { return nil }
         }
         return arguments
@@ -222,7 +235,8 @@ enum CommandExtractor {
                     let span = String(after[..<close])
                     // A span in prose names a command rather than spelling all of it: check its
                     // subcommand and option names only.
-                    if span.hasPrefix("moe-routing "), var c = command(fromShellLine: span, source: source, line: i + 1) {
+                    if span.hasPrefix("moe-routing "), var c = command(fromShellLine: span, source: source, line: i + 1)
+                    {
                         c.elided = true
                         out.append(c)
                     }
@@ -246,7 +260,9 @@ enum CommandExtractor {
                 i += 1
             }
             let trimmed = full.trimmingCharacters(in: .whitespaces)
-            if trimmed.hasPrefix("moe-routing "), let c = command(fromShellLine: trimmed, source: source, line: start + 1) {
+            if trimmed.hasPrefix("moe-routing "),
+                let c = command(fromShellLine: trimmed, source: source, line: start + 1)
+            {
                 out.append(c)
             }
             i += 1
@@ -255,11 +271,17 @@ enum CommandExtractor {
     }
 
     /// The command in one shell line, when it runs `moe-routing` (or `$BIN/moe-routing`).
-    static func command(fromShellLine raw: String, source: String, line: Int) -> DocumentedCommandsTests.DocumentedCommand? {
+    static func command(
+        fromShellLine raw: String,
+        source: String,
+        line: Int
+    ) -> DocumentedCommandsTests.DocumentedCommand? {
         var text = raw.trimmingCharacters(in: .whitespaces)
         if text.hasPrefix("$ ") { text.removeFirst(2) }
         let words = split(text)
-        guard let first = words.firstIndex(where: { $0 == "moe-routing" || $0.hasSuffix("/moe-routing") }) else { return nil }
+        guard let first = words.firstIndex(where: { $0 == "moe-routing" || $0.hasSuffix("/moe-routing") }) else {
+            return nil
+        }
         // Only a command that starts the line (or follows `&&`), not prose that mentions the tool.
         guard first == 0 || words[first - 1] == "&&" else { return nil }
         var arguments: [String] = []

@@ -34,9 +34,12 @@ final class InstalledTool {
         try fileManager.copyItem(at: built, to: directory.appendingPathComponent("moe-routing"))
         guard bundles else { return }
         let buildDirectory = built.deletingLastPathComponent()
-        for name in try fileManager.contentsOfDirectory(atPath: buildDirectory.path) where name.hasSuffix(".resources") {
+        for name in try fileManager.contentsOfDirectory(atPath: buildDirectory.path) where name.hasSuffix(".resources")
+        {
             try fileManager.copyItem(
-                at: buildDirectory.appendingPathComponent(name), to: directory.appendingPathComponent(name))
+                at: buildDirectory.appendingPathComponent(name),
+                to: directory.appendingPathComponent(name)
+            )
         }
     }
 
@@ -51,20 +54,26 @@ final class InstalledTool {
         var variables = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": home.path]
         variables.merge(environment) { $1 }
         process.environment = variables
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
         nonisolated(unsafe) var errData = Data()
         let group = DispatchGroup()
         group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         group.wait()
         return ToolResult(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self)
+        )
     }
 }
 
@@ -118,7 +127,8 @@ struct InstalledBinaryTests {
             r.stdout.split(separator: "\n").map(String.init) == [
                 "venv: \(venv) (the per-user default)", "script: \(installed.setupScript)",
                 "command: /bin/bash \(installed.setupScript) --venv \(venv) --gpu",
-            ])
+            ]
+        )
         #expect(!FileManager.default.fileExists(atPath: venv), "--dry-run must not create the venv")
         let help = try installed.run(["setup", "--help"])
         #expect(help.status == 0)

@@ -13,7 +13,8 @@ struct InterleavedCLITests {
         func record(_ p: Int, _ t: Int, _ l: Int) -> String {
             #"{"dataset":"d","problem_id":\#(p),"layer":\#(l),"experts":[\#((p + t + l) % 4),\#((p + t + l + 1) % 4)],"gating_probs":[0.6,0.4],"token_idx":\#(t)}"#
         }
-        let order: [(Int, Int)] = interleaved
+        let order: [(Int, Int)] =
+            interleaved
             ? (0..<3).flatMap { t in [(5, t), (2, t)] }
             : [5, 2].flatMap { p in (0..<3).map { (p, $0) } }
         return order.flatMap { p, t in (0..<2).map { record(p, t, $0) } }
@@ -23,8 +24,16 @@ struct InterleavedCLITests {
         let dir = try temporaryDirectory()
         let path = dir.appendingPathComponent("steps.jsonl").path
         let sorted = dir.appendingPathComponent("sorted.jsonl").path
-        try (Self.lines(interleaved: true).joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        try (Self.lines(interleaved: false).joined(separator: "\n") + "\n").write(toFile: sorted, atomically: true, encoding: .utf8)
+        try (Self.lines(interleaved: true).joined(separator: "\n") + "\n").write(
+            toFile: path,
+            atomically: true,
+            encoding: .utf8
+        )
+        try (Self.lines(interleaved: false).joined(separator: "\n") + "\n").write(
+            toFile: sorted,
+            atomically: true,
+            encoding: .utf8
+        )
 
         // Without the flag: one line naming the flag.
         let refused = try tool(["inspect", path])

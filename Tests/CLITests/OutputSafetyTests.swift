@@ -53,7 +53,10 @@ struct OutputSafetyTests {
         let other = try Self.syntheticJSONL(in: dir, name: "other.jsonl")
         let viaLink = try tool(["convert", other, x, link, "--format", "jsonl"])
         #expect(viaLink.status != 0)
-        #expect(viaLink.stderr.contains("cannot write \(link): it is the same file as the input \(x)"), "\(viaLink.stderr)")
+        #expect(
+            viaLink.stderr.contains("cannot write \(link): it is the same file as the input \(x)"),
+            "\(viaLink.stderr)"
+        )
         #expect(try Self.bytes(x) == before)
         #expect(try Self.listing(dir) == ["link.jsonl", "other.jsonl", "x.jsonl"])
     }
@@ -72,13 +75,17 @@ struct OutputSafetyTests {
         // stated there is no pre-pass: the failure comes after the writer has written blocks.
         var text = try String(contentsOfFile: good, encoding: .utf8)
         let badLine = Self.lines(text).count + 1
-        text += #"{"dataset":"gsm8k","problem_id":3,"layer":0,"token_idx":99,"experts":[1,9],"gating_probs":[0.5,0.5]}"# + "\n"
+        text +=
+            #"{"dataset":"gsm8k","problem_id":3,"layer":0,"token_idx":99,"experts":[1,9],"gating_probs":[0.5,0.5]}"#
+            + "\n"
         let bad = dir.appendingPathComponent("bad.jsonl").path
         try text.write(toFile: bad, atomically: true, encoding: .utf8)
         for format in ["moetrace", "jsonl", "npz"] {
             let target = format == "moetrace" ? out : dir.appendingPathComponent("out.\(format)").path
             if format != "moetrace" { try before.write(to: URL(fileURLWithPath: target)) }
-            let r = try tool(["convert", bad, target, "--format", format == "moetrace" ? "binary" : format, "--shape", "tiny-mixtral"])
+            let r = try tool([
+                "convert", bad, target, "--format", format == "moetrace" ? "binary" : format, "--shape", "tiny-mixtral",
+            ])
             #expect(r.status != 0, "\(format)")
             #expect(r.stderr.contains("bad.jsonl:\(badLine):"), "\(format): \(r.stderr)")
             #expect(try Self.bytes(target) == before, "\(format)")
@@ -179,7 +186,9 @@ struct OutputSafetyTests {
         let bad = dir.appendingPathComponent("bad.jsonl").path
         let line = #"{"dataset":"d","problem_id":0,"layer":9,"token_idx":0,"experts":[1,2],"gating_probs":[0.5,0.5]}"#
         try (line + "\n" + line + "\n").write(toFile: bad, atomically: true, encoding: .utf8)
-        let r = try tool(["convert", bad, dir.appendingPathComponent("o.moetrace").path, "--shape", "tiny-mixtral", "--lenient"])
+        let r = try tool([
+            "convert", bad, dir.appendingPathComponent("o.moetrace").path, "--shape", "tiny-mixtral", "--lenient",
+        ])
         #expect(r.status != 0)
         #expect(r.stderr.contains("no routing records in \(bad): all 2 records were skipped as bad"), "\(r.stderr)")
         #expect(try Self.listing(dir) == ["bad.jsonl"])
@@ -238,7 +247,9 @@ struct OutputSafetyTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // No venv is needed: the check comes first.
-        let r = try tool(["collect", "--output", "/proc/x/t.moetrace", "--venv", dir.appendingPathComponent("no-venv").path])
+        let r = try tool([
+            "collect", "--output", "/proc/x/t.moetrace", "--venv", dir.appendingPathComponent("no-venv").path,
+        ])
         #expect(r.status != 0)
         #expect(r.stderr.contains("cannot write /proc/x: No such file or directory"), "\(r.stderr)")
         #expect(!r.stderr.contains("venv"), "\(r.stderr)")
@@ -246,7 +257,8 @@ struct OutputSafetyTests {
         let data = dir.appendingPathComponent("t.jsonl").path
         try Data("{\"prompt\":\"hi\"}\n".utf8).write(to: URL(fileURLWithPath: data))
         let clash = try tool([
-            "collect", "--dataset", "jsonl:\(data)", "--jsonl", "--output", dir.appendingPathComponent("t.moetrace").path,
+            "collect", "--dataset", "jsonl:\(data)", "--jsonl", "--output",
+            dir.appendingPathComponent("t.moetrace").path,
             "--venv", dir.appendingPathComponent("no-venv").path,
         ])
         #expect(clash.status != 0)

@@ -11,15 +11,19 @@ import MoERoutingTraces
 import Testing
 
 struct ReadHonestyCLITests {
-    static func record(problem: Int = 0, layer: Int, position: Int, experts: (Int, Int), phase: String? = nil) -> String {
+    static func record(problem: Int = 0, layer: Int, position: Int, experts: (Int, Int), phase: String? = nil) -> String
+    {
         let p = phase.map { #", "phase": "\#($0)""# } ?? ""
-        return #"{"dataset": "d", "problem_id": \#(problem), "layer": \#(layer), "experts": [\#(experts.0), \#(experts.1)], "gating_probs": [0.7, 0.3], "token_idx": \#(position)\#(p)}"#
+        return
+            #"{"dataset": "d", "problem_id": \#(problem), "layer": \#(layer), "experts": [\#(experts.0), \#(experts.1)], "gating_probs": [0.7, 0.3], "token_idx": \#(position)\#(p)}"#
     }
 
     /// 2 layers, 6 tokens of one problem, and two bad lines (a broken line and a duplicate).
     static func traceWithBadLines(in dir: URL) throws -> String {
         var lines: [String] = []
-        for l in 0..<2 { for t in 0..<6 { lines.append(record(layer: l, position: t, experts: ((t + l) % 4, (t + l + 1) % 4))) } }
+        for l in 0..<2 {
+            for t in 0..<6 { lines.append(record(layer: l, position: t, experts: ((t + l) % 4, (t + l + 1) % 4))) }
+        }
         lines.insert("{not json", at: 3)
         lines.append(record(layer: 1, position: 2, experts: (0, 1)))
         let path = dir.appendingPathComponent("bad.jsonl").path
@@ -32,7 +36,10 @@ struct ReadHonestyCLITests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = try Self.traceWithBadLines(in: dir)
         let out = dir.appendingPathComponent("out").path
-        let r = try tool(["analyze", path, "--lenient", "--layers", "2", "--experts", "4", "--top-k", "2", "--analyzer", "transition", "--format", "json", "--output", out])
+        let r = try tool([
+            "analyze", path, "--lenient", "--layers", "2", "--experts", "4", "--top-k", "2", "--analyzer", "transition",
+            "--format", "json", "--output", out,
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let v = try ReportValue.parse(json: r.stdout)
         #expect(v.objectMembers?.map(\.key) == ["transition", "input"])
@@ -58,7 +65,10 @@ struct ReadHonestyCLITests {
 
         // Without skips there is no banner.
         let clean = dir.appendingPathComponent("clean.jsonl").path
-        try ((0..<2).flatMap { l in (0..<6).map { t in Self.record(layer: l, position: t, experts: ((t + l) % 4, (t + l + 1) % 4)) } }
+        try
+            ((0..<2).flatMap { l in
+                (0..<6).map { t in Self.record(layer: l, position: t, experts: ((t + l) % 4, (t + l + 1) % 4)) }
+            }
             .joined(separator: "\n") + "\n").write(toFile: clean, atomically: true, encoding: .utf8)
         let c = try tool(["analyze", clean, "--lenient", "--analyzer", "transition", "--format", "markdown"])
         #expect(c.status == 0, "\(c.stderr)")
@@ -74,7 +84,9 @@ struct ReadHonestyCLITests {
         for batch in [4, 1, 1, 1] {
             for l in 0..<2 {
                 for r in 0..<batch {
-                    lines.append(#"{"problem_id": 0, "layer": \#(l), "experts": [\#((n + r) % 4), \#((n + r + 1) % 4)], "gating_probs": [0.7, 0.3], "token_pos": \#(r)}"#)
+                    lines.append(
+                        #"{"problem_id": 0, "layer": \#(l), "experts": [\#((n + r) % 4), \#((n + r + 1) % 4)], "gating_probs": [0.7, 0.3], "token_pos": \#(r)}"#
+                    )
                 }
             }
             n += batch
@@ -105,7 +117,9 @@ struct ReadHonestyCLITests {
         var lines: [String] = []
         for t in 0..<60 {
             for l in 0..<2 {
-                lines.append(Self.record(layer: l, position: t, experts: (t == 5 && l == 1 ? 8 : (t + l) % 8, (t + l + 1) % 8)))
+                lines.append(
+                    Self.record(layer: l, position: t, experts: (t == 5 && l == 1 ? 8 : (t + l) % 8, (t + l + 1) % 8))
+                )
             }
         }
         let path = dir.appendingPathComponent("stray.jsonl").path
@@ -115,7 +129,9 @@ struct ReadHonestyCLITests {
         #expect(
             r.stderr.contains(
                 "shape inferred from the data: L=2 (highest layer 1 in 60 of 120 rows), E=9 (highest expert id 8 used in 1 of 120 rows; state --layers 2 --experts 8 --top-k 2 if that is a stray id), k=2"
-            ), "\(r.stderr)")
+            ),
+            "\(r.stderr)"
+        )
         let stated = try tool(["analyze", path, "--layers", "2", "--experts", "8", "--top-k", "2"])
         #expect(stated.status != 0)
         #expect(stated.stderr.contains("stray.jsonl:12: expert id 8 is outside 0..<8 (E)"), "\(stated.stderr)")
@@ -127,8 +143,17 @@ struct ReadHonestyCLITests {
         var builder = RoutingBlockBuilder(shape: shape)
         for t in 0..<12 {
             let i = try builder.appendToken(
-                TokenMetadata(domain: "d", problemID: Int64(t / 6), position: Int32(t % 6), phase: t % 6 < 2 ? .prefill : .decode, step: UInt32(t % 6)))
-            for l in 0..<4 { try builder.setCell(token: i, layer: l, experts: [(t + l) % 8, (t + l + 3) % 8], weights: [0.6, 0.4]) }
+                TokenMetadata(
+                    domain: "d",
+                    problemID: Int64(t / 6),
+                    position: Int32(t % 6),
+                    phase: t % 6 < 2 ? .prefill : .decode,
+                    step: UInt32(t % 6)
+                )
+            )
+            for l in 0..<4 {
+                try builder.setCell(token: i, layer: l, experts: [(t + l) % 8, (t + l + 3) % 8], weights: [0.6, 0.4])
+            }
         }
         let path = dir.appendingPathComponent("timed.moetrace").path
         let writer = try BinaryTraceWriter(path: path, shape: shape, settings: ["engine": "test"])
@@ -180,7 +205,12 @@ struct ReadHonestyCLITests {
         let jsonl = dir.appendingPathComponent("copy.jsonl").path
         let j = try tool(["convert", trace, jsonl])
         #expect(j.status == 0, "\(j.stderr)")
-        #expect(j.stderr.contains("\(jsonl): the target format cannot hold: layer timings (6 records), capture settings (1 key), the model name (tiny-mixtral), the model shape"), "\(j.stderr)")
+        #expect(
+            j.stderr.contains(
+                "\(jsonl): the target format cannot hold: layer timings (6 records), capture settings (1 key), the model name (tiny-mixtral), the model shape"
+            ),
+            "\(j.stderr)"
+        )
     }
 
     @Test func analyzeAndInspectReadNPZAndPhaseSeparatesPrefillFromDecode() throws {
@@ -198,14 +228,23 @@ struct ReadHonestyCLITests {
         let all = try #require(phases["domains"]?.arrayValue?.first)
         let decodeTokens = try #require(all["decode"]?.intValue)
         #expect(decodeTokens == 8)
-        let d = try tool(["analyze", npz, "--phase", "decode", "--analyzer", "transition", "--format", "json", "--output", dir.appendingPathComponent("out").path])
+        let d = try tool([
+            "analyze", npz, "--phase", "decode", "--analyzer", "transition", "--format", "json", "--output",
+            dir.appendingPathComponent("out").path,
+        ])
         #expect(d.status == 0, "\(d.stderr)")
-        let run = try ReportValue.parse(json: String(contentsOfFile: dir.appendingPathComponent("out/run.json").path, encoding: .utf8))
+        let run = try ReportValue.parse(
+            json: String(contentsOfFile: dir.appendingPathComponent("out/run.json").path, encoding: .utf8)
+        )
         #expect(run["tokens"] == .int(decodeTokens))
         #expect(run["input"]?["phase"] == .string("decode"))
         #expect(run["input"]?["phase_dropped_tokens"] == .int(12 - decodeTokens))
         let md = try String(contentsOfFile: dir.appendingPathComponent("out/report.md").path, encoding: .utf8)
-        #expect(md.contains("> **Notice:** Only decode tokens are analyzed (--phase decode); 4 prefill tokens were left out."))
+        #expect(
+            md.contains(
+                "> **Notice:** Only decode tokens are analyzed (--phase decode); 4 prefill tokens were left out."
+            )
+        )
         let p = try tool(["inspect", npz, "--phase", "prefill", "--format", "json"])
         #expect(try ReportValue.parse(json: p.stdout)["tokens"] == .int(4))
         let help = try tool(["analyze", "--help"])
@@ -216,10 +255,18 @@ struct ReadHonestyCLITests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("decode.jsonl").path
-        try ((0..<2).flatMap { l in (0..<3).map { t in Self.record(layer: l, position: t, experts: (t % 4, (t + 1) % 4)) } }
+        try
+            ((0..<2).flatMap { l in
+                (0..<3).map { t in Self.record(layer: l, position: t, experts: (t % 4, (t + 1) % 4)) }
+            }
             .joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let r = try tool(["analyze", path, "--phase", "prefill"])
         #expect(r.status == 1)
-        #expect(r.stderr.contains("no prefill tokens in the input (3 tokens of the other phase were left out; JSONL records without a 'phase' field are decode tokens)"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains(
+                "no prefill tokens in the input (3 tokens of the other phase were left out; JSONL records without a 'phase' field are decode tokens)"
+            ),
+            "\(r.stderr)"
+        )
     }
 }

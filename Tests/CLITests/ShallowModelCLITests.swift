@@ -12,12 +12,16 @@ struct ShallowModelCLITests {
     func analyzeFinishesOnAShallowModel(layers: Int) throws {
         let dir = try temporaryDirectory()
         let demo = try tool([
-            "demo", "--output", dir.path, "--problems", "3", "--tokens", "20", "--layers", "\(layers)", "--experts", "8", "--top-k", "2",
+            "demo", "--output", dir.path, "--problems", "3", "--tokens", "20", "--layers", "\(layers)", "--experts",
+            "8", "--top-k", "2",
         ])
         #expect(demo.status == 0, "\(demo.stderr)")
         let trace = dir.appendingPathComponent("demo.moetrace").path
         let out = dir.appendingPathComponent("report")
-        let r = try tool(["analyze", trace, "--analyzer", "transition", "multihop", "domain", "summary", "--format", "json", "--output", out.path])
+        let r = try tool([
+            "analyze", trace, "--analyzer", "transition", "multihop", "domain", "summary", "--format", "json",
+            "--output", out.path,
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let json = try ReportValue.parse(json: r.stdout)
         let multihop = json["multihop"]

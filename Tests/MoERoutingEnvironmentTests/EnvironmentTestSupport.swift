@@ -2,15 +2,16 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
-import MoERoutingTestKit
 import MoERoutingEnvironment
+import MoERoutingTestKit
 import PythonRuntime
 
 /// Shared set-up for the environment tests: the project root, the venv, and one interpreter
 /// started once for the whole (parallel) test process, never finalised.
 enum TestPython {
     /// The package root: the directory holding Package.swift above this file.
-    static let projectRoot: String = TestPaths.packageRoot(from: #filePath)?.path ?? FileManager.default.currentDirectoryPath
+    static let projectRoot: String =
+        TestPaths.packageRoot(from: #filePath)?.path ?? FileManager.default.currentDirectoryPath
 
     /// The venv the tests use: MOE_ROUTING_VENV, else <root>/.venv.
     static let environment: PythonEnvironment = {
@@ -35,8 +36,12 @@ enum TestPython {
     static let hasVLLM: Bool = {
         let lib = environment.path + "/lib"
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: lib)) ?? []
-        let found = versions.contains { FileManager.default.fileExists(atPath: "\(lib)/\($0)/site-packages/vllm/__init__.py") }
-        if !found { return TestRequirements.unavailable("vLLM tests", because: "vLLM is not installed in \(environment.path)") }
+        let found = versions.contains {
+            FileManager.default.fileExists(atPath: "\(lib)/\($0)/site-packages/vllm/__init__.py")
+        }
+        if !found {
+            return TestRequirements.unavailable("vLLM tests", because: "vLLM is not installed in \(environment.path)")
+        }
         return found
     }()
 

@@ -32,7 +32,12 @@ struct PythonDoctorTests {
     @Test func checkLinesAreOneLineEach() {
         let ok = DoctorCheck(name: "torch", status: .ok, detail: "2.13.0+cpu, device cpu")
         #expect(ok.lines == ["ok   torch: 2.13.0+cpu, device cpu"])
-        let fail = DoctorCheck(name: "vllm", status: .fail, detail: "ModuleNotFoundError: No module named 'vllm'", fix: "run it")
+        let fail = DoctorCheck(
+            name: "vllm",
+            status: .fail,
+            detail: "ModuleNotFoundError: No module named 'vllm'",
+            fix: "run it"
+        )
         #expect(fail.lines == ["FAIL vllm: ModuleNotFoundError: No module named 'vllm'", "     fix: run it"])
     }
 
@@ -50,7 +55,12 @@ struct PythonDoctorOutsideACheckoutTests {
     @Test func theFixLineSaysMoeRoutingSetupOutsideACheckout() throws {
         let outside = try TestPython.temporaryDirectory("doctor-outside")
         let checks = PythonDoctor.run(
-            venvPath: nil, environment: ["HOME": outside], currentDirectory: outside, executablePath: nil, includeVLLM: false)
+            venvPath: nil,
+            environment: ["HOME": outside],
+            currentDirectory: outside,
+            executablePath: nil,
+            includeVLLM: false
+        )
         let expected = outside + "/.local/share/speculative-moe/venv"
         #expect(checks[1].status == .fail)
         #expect(checks[1].detail.hasPrefix("no Python venv at \(expected)"))
@@ -61,7 +71,12 @@ struct PythonDoctorOutsideACheckoutTests {
     @Test func noHomeGivesTheVenvOptionAsFix() throws {
         let outside = try TestPython.temporaryDirectory("doctor-nohome")
         let checks = PythonDoctor.run(
-            venvPath: nil, environment: [:], currentDirectory: outside, executablePath: nil, includeVLLM: false)
+            venvPath: nil,
+            environment: [:],
+            currentDirectory: outside,
+            executablePath: nil,
+            includeVLLM: false
+        )
         #expect(checks[1].status == .fail)
         #expect(checks[1].detail == MoERoutingEnvironmentError.noUserDataDirectory.description)
         #expect(checks[1].fix == "pass --venv PATH or set MOE_ROUTING_VENV")

@@ -14,7 +14,8 @@ struct PythonSetupTests {
         #expect(PythonSetup.arguments(script: "/r/s.sh", venvPath: nil, gpu: false, force: false) == ["/r/s.sh"])
         #expect(
             PythonSetup.arguments(script: "/r/s.sh", venvPath: "/v", gpu: true, force: true)
-                == ["/r/s.sh", "--venv", "/v", "--gpu", "--force"])
+                == ["/r/s.sh", "--venv", "/v", "--gpu", "--force"]
+        )
         #expect(PythonSetup.scriptPath(projectRoot: "/r") == "/r/scripts/setup-python.sh")
     }
 
@@ -49,8 +50,12 @@ struct PythonSetupTests {
     @Test func planPassesTheLocatedVenvAndNamesItsRule() throws {
         let outside = try TestPython.temporaryDirectory("setup-plan")
         let plan = try PythonSetup.plan(
-            gpu: true, environment: ["HOME": outside], currentDirectory: outside, executablePath: nil,
-            setupDirectories: [Self.shippedDirectory])
+            gpu: true,
+            environment: ["HOME": outside],
+            currentDirectory: outside,
+            executablePath: nil,
+            setupDirectories: [Self.shippedDirectory]
+        )
         let venv = outside + "/.local/share/speculative-moe/venv"
         #expect(plan.venv.environment.path == venv)
         #expect(plan.script == Self.shippedDirectory + "/setup-python.sh")
@@ -59,7 +64,8 @@ struct PythonSetupTests {
             plan.summary.split(separator: "\n").map(String.init) == [
                 "venv: \(venv) (the per-user default)", "script: \(plan.script)",
                 "command: /bin/bash \(plan.script) --venv \(venv) --gpu",
-            ])
+            ]
+        )
     }
 
     @Test(arguments: ["checkout entry point", "shipped copy"])
@@ -86,7 +92,10 @@ struct PythonSetupTests {
         let script = try String(contentsOfFile: Self.shippedDirectory + "/setup-python.sh", encoding: .utf8)
         #expect(script.contains("bash \"$here/ensure-system-deps.sh\""))
         #expect(!script.contains("apt-get install"))
-        let wrapper = try String(contentsOfFile: TestPython.projectRoot + "/scripts/ensure-system-deps.sh", encoding: .utf8)
+        let wrapper = try String(
+            contentsOfFile: TestPython.projectRoot + "/scripts/ensure-system-deps.sh",
+            encoding: .utf8
+        )
         #expect(wrapper.contains("Sources/MoERoutingEnvironment/setup/ensure-system-deps.sh"))
     }
 
@@ -94,7 +103,8 @@ struct PythonSetupTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = arguments
-        let output = Pipe(), errors = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardError = errors
         process.standardOutput = output
         try process.run()

@@ -50,12 +50,17 @@ struct TraceAnalysisTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let lines = LogLines()
         let result = try TraceAnalysis(
-            traces: [trace], analyzers: try BuiltinAnalyzers.make(["summary", "transition"]), seed: 11, log: lines.log
+            traces: [trace],
+            analyzers: try BuiltinAnalyzers.make(["summary", "transition"]),
+            seed: 11,
+            log: lines.log
         ).run()
-        #expect(result.run.objectMembers?.map(\.key) == [
-            "inputs", "shape", "shape_inferred", "skipped_records", "lost_bytes", "seed", "tokens", "records",
-            "complete_journeys", "incomplete_journeys", "failures", "input",
-        ])
+        #expect(
+            result.run.objectMembers?.map(\.key) == [
+                "inputs", "shape", "shape_inferred", "skipped_records", "lost_bytes", "seed", "tokens", "records",
+                "complete_journeys", "incomplete_journeys", "failures", "input",
+            ]
+        )
         #expect(result.run["inputs"] == .array([.string(trace)]))
         #expect(result.run["seed"] == .integer(11))
         #expect(result.run["tokens"] == .int(2 * 3 * 20))
@@ -71,7 +76,9 @@ struct TraceAnalysisTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let lines = LogLines()
         let result = try TraceAnalysis(
-            traces: [trace], analyzers: [FailingAnalyzer(), TraceSummaryAnalyzer()], log: lines.log
+            traces: [trace],
+            analyzers: [FailingAnalyzer(), TraceSummaryAnalyzer()],
+            log: lines.log
         ).run()
         #expect(result.failures.map(\.analyzer) == ["failing"])
         #expect(result.reports.map(\.analyzer) == ["summary"])
@@ -99,21 +106,34 @@ struct TraceAnalysisTests {
         #expect(written == ReportFiles.paths(in: reports))
         let run = try ReportValue.parse(json: String(contentsOfFile: reports + "/run.json", encoding: .utf8))
         #expect(run == result.run)
-        #expect(try String(contentsOfFile: reports + "/report.txt", encoding: .utf8) == OutputFormat.text.render(result))
+        #expect(
+            try String(contentsOfFile: reports + "/report.txt", encoding: .utf8) == OutputFormat.text.render(result)
+        )
 
         // A report directory that would replace an input is refused before anything is read.
-        var clobbering = TraceAnalysis(traces: [reports + "/run.json"], analyzers: [TraceSummaryAnalyzer()], log: .silent)
+        var clobbering = TraceAnalysis(
+            traces: [reports + "/run.json"],
+            analyzers: [TraceSummaryAnalyzer()],
+            log: .silent
+        )
         clobbering.reportDirectory = reports
         #expect(throws: OutputFileError.self) { try clobbering.run() }
     }
 
     @Test func captureFilesAreNamedAfterTheTraceOrInsideTheRunDirectory() {
         let beside = CaptureFiles(trace: "out/a.moetrace")
-        #expect([beside.outputs, beside.jsonl, beside.timings, beside.summary]
-            == ["out/a.outputs.jsonl", "out/a.jsonl", "out/a.timings.jsonl", "out/a.capture.json"])
+        #expect(
+            [beside.outputs, beside.jsonl, beside.timings, beside.summary]
+                == ["out/a.outputs.jsonl", "out/a.jsonl", "out/a.timings.jsonl", "out/a.capture.json"]
+        )
         let inside = CaptureFiles(directory: "out/run")
-        #expect([inside.trace, inside.outputs, inside.jsonl, inside.timings, inside.summary]
-            == ["out/run/trace.moetrace", "out/run/outputs.jsonl", "out/run/trace.jsonl", "out/run/timings.jsonl", "out/run/run.json"])
+        #expect(
+            [inside.trace, inside.outputs, inside.jsonl, inside.timings, inside.summary]
+                == [
+                    "out/run/trace.moetrace", "out/run/outputs.jsonl", "out/run/trace.jsonl", "out/run/timings.jsonl",
+                    "out/run/run.json",
+                ]
+        )
         #expect(inside.captureFiles(jsonl: false, timing: true) == [inside.trace, inside.outputs, inside.timings])
     }
 }

@@ -67,7 +67,8 @@ struct DispatchTests {
         try r.register("rec", summary: "records") { RecordingAnalyzer(name: "rec") }
         #expect(throws: RoutingError.self) { try r.register("rec", summary: "again") { RecordingAnalyzer() } }
         #expect(throws: RoutingError.self) { try r.register("bad name", summary: "") { RecordingAnalyzer() } }
-        let x = try r.make("rec"), y = try r.make("rec")
+        let x = try r.make("rec")
+        let y = try r.make("rec")
         #expect(x !== y)
         #expect(throws: RoutingError.unknownAnalyzer(name: "nope", known: ["rec"])) { try r.make("nope") }
         #expect(RoutingError.unknownAnalyzer(name: "nope", known: ["rec"]).description.contains("known analyzers: rec"))

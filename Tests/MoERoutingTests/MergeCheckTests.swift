@@ -43,9 +43,14 @@ private final class ProblemTokenCounter: RoutingAnalyzer {
     func finish() throws -> AnalyzerReport {
         // A correct report does not depend on the order problems were first seen in.
         let rows = flaw == .keepsMergeOrder ? counts : counts.sorted { $0.problem < $1.problem }
-        let table = ReportTable(title: "Tokens per problem", columns: ["problem", "tokens"], rows: rows.map { ["\($0.problem)", "\($0.tokens)"] })
+        let table = ReportTable(
+            title: "Tokens per problem",
+            columns: ["problem", "tokens"],
+            rows: rows.map { ["\($0.problem)", "\($0.tokens)"] }
+        )
         return AnalyzerReport(
-            analyzer: name, title: "Tokens per problem",
+            analyzer: name,
+            title: "Tokens per problem",
             json: ["problems": .int(rows.count), "tokens": .int(rows.reduce(0) { $0 + $1.tokens })],
             tables: flaw == .dropsTable && merged ? [] : [table]
         )
@@ -65,28 +70,46 @@ struct MergeCheckTests {
         for b in blocks { try single.consume(b) }
         let expected = try single.finish()
         #expect(expected.json["tokens"] == .int(blocks.reduce(0) { $0 + $1.tokenCount }))
-        let halves = try MergeCheck.assertHalvesEqualOnePass(makeAnalyzer: { ProblemTokenCounter() }, context: context, blocks: blocks)
+        let halves = try MergeCheck.assertHalvesEqualOnePass(
+            makeAnalyzer: { ProblemTokenCounter() },
+            context: context,
+            blocks: blocks
+        )
         #expect(halves == expected)
-        let shards = try MergeCheck.assertShardsEqualOnePass(makeAnalyzer: { ProblemTokenCounter() }, context: context, blocks: blocks, trials: 8)
+        let shards = try MergeCheck.assertShardsEqualOnePass(
+            makeAnalyzer: { ProblemTokenCounter() },
+            context: context,
+            blocks: blocks,
+            trials: 8
+        )
         #expect(shards == expected)
     }
 
     @Test func aMergeThatLosesStateIsCaughtWithADescriptiveError() throws {
         #expect {
             try MergeCheck.assertHalvesEqualOnePass(
-                makeAnalyzer: { ProblemTokenCounter(flaw: .ignoresOther) }, context: context, blocks: blocks)
+                makeAnalyzer: { ProblemTokenCounter(flaw: .ignoresOther) },
+                context: context,
+                blocks: blocks
+            )
         } throws: { error in
             guard let mismatch = error as? MergeCheck.Mismatch else { return false }
             let text = "\(mismatch)"
             return mismatch.analyzer == "problem-tokens" && mismatch.onePass != mismatch.merged
-                && text.hasPrefix("'problem-tokens': merging differs from one pass (3 and 3 blocks in two instances, the second merged into the first)")
+                && text.hasPrefix(
+                    "'problem-tokens': merging differs from one pass (3 and 3 blocks in two instances, the second merged into the first)"
+                )
                 && text.contains("first difference at line") && !text.contains("\n")
         }
         #expect {
             try MergeCheck.assertShardsEqualOnePass(
-                makeAnalyzer: { ProblemTokenCounter(flaw: .ignoresOther) }, context: context, blocks: blocks)
+                makeAnalyzer: { ProblemTokenCounter(flaw: .ignoresOther) },
+                context: context,
+                blocks: blocks
+            )
         } throws: { error in
-            "\(error)".contains(" of 6 (seed 1234): instance 0: blocks [") && "\(error)".contains("which then consumed block 5")
+            "\(error)".contains(" of 6 (seed 1234): instance 0: blocks [")
+                && "\(error)".contains("which then consumed block 5")
         }
     }
 
@@ -95,7 +118,10 @@ struct MergeCheckTests {
         // way round does not, and the halves check tries both.
         #expect {
             try MergeCheck.assertHalvesEqualOnePass(
-                makeAnalyzer: { ProblemTokenCounter(flaw: .keepsMergeOrder) }, context: context, blocks: blocks)
+                makeAnalyzer: { ProblemTokenCounter(flaw: .keepsMergeOrder) },
+                context: context,
+                blocks: blocks
+            )
         } throws: { error in
             "\(error)".contains("the first merged into the second")
         }
@@ -104,14 +130,21 @@ struct MergeCheckTests {
     @Test func aMergeThatChangesOnlyATableIsCaught() throws {
         // The JSON is right; the report's tables are compared too.
         #expect(throws: MergeCheck.Mismatch.self) {
-            try MergeCheck.assertHalvesEqualOnePass(makeAnalyzer: { ProblemTokenCounter(flaw: .dropsTable) }, context: context, blocks: blocks)
+            try MergeCheck.assertHalvesEqualOnePass(
+                makeAnalyzer: { ProblemTokenCounter(flaw: .dropsTable) },
+                context: context,
+                blocks: blocks
+            )
         }
     }
 
     @Test func errorsTheAnalyzerThrowsPassThrough() throws {
         #expect(throws: RoutingError.self) {
             try MergeCheck.assertHalvesEqualOnePass(
-                makeAnalyzer: { RecordingAnalyzer(failAt: "merge") }, context: context, blocks: blocks)
+                makeAnalyzer: { RecordingAnalyzer(failAt: "merge") },
+                context: context,
+                blocks: blocks
+            )
         }
     }
 }

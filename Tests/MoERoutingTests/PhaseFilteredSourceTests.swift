@@ -22,10 +22,20 @@ struct PhaseFilteredSourceTests {
         var builder = RoutingBlockBuilder(shape: .tinyMixtral)
         var out: [RoutingBlock] = []
         var n = 0
-        for (problem, phases) in [(Int64(0), [RoutingPhase.prefill, .prefill, .prefill, .decode, .decode]), (1, [.decode, .decode])] {
+        for (problem, phases) in [
+            (Int64(0), [RoutingPhase.prefill, .prefill, .prefill, .decode, .decode]), (1, [.decode, .decode]),
+        ] {
             for (i, phase) in phases.enumerated() {
                 let t = try builder.appendToken(
-                    TokenMetadata(domain: "d\(problem)", problemID: problem, position: Int32(i), phase: phase, tokenID: Int32(100 + n), step: UInt32(n)))
+                    TokenMetadata(
+                        domain: "d\(problem)",
+                        problemID: problem,
+                        position: Int32(i),
+                        phase: phase,
+                        tokenID: Int32(100 + n),
+                        step: UInt32(n)
+                    )
+                )
                 for l in 0..<4 where !(n == 1 && l == 2) {
                     try builder.setCell(token: t, layer: l, experts: [n % 8, (n + 1) % 8], weights: [0.6, 0.4])
                 }

@@ -33,13 +33,21 @@ struct ProblemOriginsTests {
     }
 
     @Test func theSameProblemInTwoNamedSourcesIsRefusedNamingBoth() throws {
-        let a = Self.twoProblems("gsm8k"), copy = Self.twoProblems("gsm8k", seed: 9)
+        let a = Self.twoProblems("gsm8k")
+        let copy = Self.twoProblems("gsm8k", seed: 9)
         let s = try ConcatenatedSource([FixedSource([a]), FixedSource([copy])], names: ["a.jsonl", "a.moetrace"])
         #expect(try s.nextBlock()?.tokenCount == 6)
-        #expect(throws: DuplicateProblemError(problem: 0, domain: "gsm8k", firstInput: "a.jsonl", secondInput: "a.moetrace")) {
+        #expect(
+            throws: DuplicateProblemError(problem: 0, domain: "gsm8k", firstInput: "a.jsonl", secondInput: "a.moetrace")
+        ) {
             _ = try s.nextBlock()
         }
-        let message = DuplicateProblemError(problem: 0, domain: "gsm8k", firstInput: "a.jsonl", secondInput: "a.moetrace").description
+        let message = DuplicateProblemError(
+            problem: 0,
+            domain: "gsm8k",
+            firstInput: "a.jsonl",
+            secondInput: "a.moetrace"
+        ).description
         #expect(message.hasPrefix("problem 0 (gsm8k) is in both a.jsonl and a.moetrace"))
     }
 

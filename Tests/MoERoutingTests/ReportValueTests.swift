@@ -13,7 +13,9 @@ struct ReportValueTests {
     }
 
     @Test func parsesWhatItWrites() throws {
-        let v: ReportValue = ["x": [["k": 1.5, "u": "é \u{1F600}"]], "e": [], "o": [:], "neg": -3, "big": 12345678901234]
+        let v: ReportValue = [
+            "x": [["k": 1.5, "u": "é \u{1F600}"]], "e": [], "o": [:], "neg": -3, "big": 12_345_678_901_234,
+        ]
         for indent in [0, 2] {
             #expect(try ReportValue.parse(json: v.jsonString(indent: indent)) == v)
         }
@@ -22,7 +24,10 @@ struct ReportValueTests {
 
     /// 64-bit seeds are written digit for digit and parse back to the same value, above 2^53
     /// (where a Double would round) and above Int.max too.
-    @Test(arguments: [0, 24301, (1 << 53) + 1, UInt64(Int.max), UInt64(Int.max) + 1, UInt64.max - 2, UInt64.max] as [UInt64])
+    @Test(
+        arguments: [0, 24301, (1 << 53) + 1, UInt64(Int.max), UInt64(Int.max) + 1, UInt64.max - 2, UInt64.max]
+            as [UInt64]
+    )
     func unsignedIntegersRoundTripExactly(value: UInt64) throws {
         let v = ReportValue.integer(value)
         #expect(v.jsonString() == String(value))
@@ -74,11 +79,30 @@ struct ReportValueTests {
 
     @Test func reportRoundTripsThroughValue() throws {
         let report = AnalyzerReport(
-            analyzer: "x", title: "X", json: ["a": 1],
+            analyzer: "x",
+            title: "X",
+            json: ["a": 1],
             tables: [ReportTable(title: "T", columns: ["c1", "c2"], rows: [["1", "2"]])],
             figures: [
-                .heatmap(.init(title: "h", xLabel: "x", yLabel: "y", rowLabels: ["0"], columnLabels: ["0", "1"], values: [[0.5, 1]])),
-                .lines(.init(title: "l", xLabel: "d", yLabel: "r", x: [1, 2], series: [.init(name: "chance", values: [0.1, 0.1], dashed: true)])),
+                .heatmap(
+                    .init(
+                        title: "h",
+                        xLabel: "x",
+                        yLabel: "y",
+                        rowLabels: ["0"],
+                        columnLabels: ["0", "1"],
+                        values: [[0.5, 1]]
+                    )
+                ),
+                .lines(
+                    .init(
+                        title: "l",
+                        xLabel: "d",
+                        yLabel: "r",
+                        x: [1, 2],
+                        series: [.init(name: "chance", values: [0.1, 0.1], dashed: true)]
+                    )
+                ),
                 .bars(.init(title: "b", xLabel: "", yLabel: "", labels: ["a"], values: [3], highlighted: [true])),
             ],
             headlines: [.init(label: "m", value: "0.1", reference: "chance 0.125")],
@@ -91,13 +115,34 @@ struct ReportValueTests {
     @Test func intervalsAndReferenceMarkersRoundTripThroughValue() throws {
         // A plugin's report crosses the C boundary as JSON: intervals and references must survive.
         let report = AnalyzerReport(
-            analyzer: "x", title: "X", json: [:],
+            analyzer: "x",
+            title: "X",
+            json: [:],
             figures: [
-                .lines(.init(title: "l", xLabel: "d", yLabel: "r", x: [1, 2], series: [
-                    .init(name: "acc", values: [0.2, 0.3], lower: [0.1, .nan], upper: [0.25, 0.4]),
-                ])),
-                .bars(.init(title: "b", xLabel: "", yLabel: "", labels: ["a", "b"], values: [3, 4], lower: [2, 3], upper: [4, 5],
-                            reference: [1.5, 2.5], referenceLabel: "expected if independent")),
+                .lines(
+                    .init(
+                        title: "l",
+                        xLabel: "d",
+                        yLabel: "r",
+                        x: [1, 2],
+                        series: [
+                            .init(name: "acc", values: [0.2, 0.3], lower: [0.1, .nan], upper: [0.25, 0.4])
+                        ]
+                    )
+                ),
+                .bars(
+                    .init(
+                        title: "b",
+                        xLabel: "",
+                        yLabel: "",
+                        labels: ["a", "b"],
+                        values: [3, 4],
+                        lower: [2, 3],
+                        upper: [4, 5],
+                        reference: [1.5, 2.5],
+                        referenceLabel: "expected if independent"
+                    )
+                ),
             ]
         )
         let back = try AnalyzerReport(reportValue: ReportValue.parse(json: report.reportValue.jsonString()))
@@ -112,12 +157,22 @@ struct ReportValueTests {
         #expect(b.referenceLabel == "expected if independent")
         // Figures without them keep their old JSON: no new keys appear.
         let plain = ReportFigure.bars(.init(title: "b", xLabel: "", yLabel: "", labels: ["a"], values: [3]))
-        #expect(plain.reportValue.objectMembers?.map(\.key) == ["kind", "title", "x_label", "y_label", "labels", "values", "highlighted"])
+        #expect(
+            plain.reportValue.objectMembers?.map(\.key) == [
+                "kind", "title", "x_label", "y_label", "labels", "values", "highlighted",
+            ]
+        )
     }
 
     @Test func tablesRenderAsTextAndMarkdown() {
-        let t = ReportTable(title: "Rates", columns: ["layer", "top1_same"], rows: [["0", "0.127"], ["10", "0.1|2"]])
+        let t = ReportTable(
+            title: "Rates",
+            columns: ["layer", "top1_same"],
+            rows: [["0", "0.127"], ["10", "0.1|2"]]
+        )
         #expect(t.renderText() == "Rates\nlayer  top1_same\n-----  ---------\n0      0.127\n10     0.1|2\n")
-        #expect(t.renderMarkdown() == "**Rates**\n\n| layer | top1_same |\n|---|---|\n| 0 | 0.127 |\n| 10 | 0.1\\|2 |\n")
+        #expect(
+            t.renderMarkdown() == "**Rates**\n\n| layer | top1_same |\n|---|---|\n| 0 | 0.127 |\n| 10 | 0.1\\|2 |\n"
+        )
     }
 }

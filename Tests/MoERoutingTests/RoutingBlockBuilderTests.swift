@@ -9,7 +9,9 @@ struct RoutingBlockBuilderTests {
 
     @Test func ordersExpertsByWeightAndKeepsMetadata() throws {
         var b = RoutingBlockBuilder(shape: shape)
-        let t0 = try b.appendToken(TokenMetadata(domain: "gsm8k", problemID: 7, position: 3, phase: .decode, tokenID: 42))
+        let t0 = try b.appendToken(
+            TokenMetadata(domain: "gsm8k", problemID: 7, position: 3, phase: .decode, tokenID: 42)
+        )
         let t1 = try b.appendToken(TokenMetadata(domain: "humaneval", problemID: 1, position: 0, phase: .prefill))
         try b.setCell(token: t0, layer: 0, experts: [1, 3], weights: [0.25, 0.75])
         try b.setCell(token: t0, layer: 2, experts: [0, 2], weights: [0.6, 0.4])
@@ -63,7 +65,11 @@ struct RoutingBlockBuilderTests {
         var b = RoutingBlockBuilder(shape: shape)
         let t = try b.appendToken(TokenMetadata(domain: "d", problemID: 0, position: 0, phase: .decode))
         try b.setCell(token: t, layer: 1, experts: [0, 1], weights: [0.9, 0.1])
-        #expect(throws: RoutingError.invalidRecord(RecordIssue(.duplicateCell, "a second record for layer 1 of the same token"))) {
+        #expect(
+            throws: RoutingError.invalidRecord(
+                RecordIssue(.duplicateCell, "a second record for layer 1 of the same token")
+            )
+        ) {
             try b.setCell(token: t, layer: 1, experts: [2, 3], weights: [0.9, 0.1])
         }
         #expect(throws: RoutingError.invalidRecord(RecordIssue(.layerOutOfRange, "layer 3 is outside 0..<3 (L)"))) {
@@ -75,11 +81,15 @@ struct RoutingBlockBuilderTests {
 
     @Test func setLayerFromEngineBatch() throws {
         var b = RoutingBlockBuilder(shape: shape)
-        for p in 0..<3 { try b.appendToken(TokenMetadata(domain: "d", problemID: Int64(p), position: 0, phase: .prefill)) }
+        for p in 0..<3 {
+            try b.appendToken(TokenMetadata(domain: "d", problemID: Int64(p), position: 0, phase: .prefill))
+        }
         let ids: [Int32] = [0, 1, 3, 2, 1, 0]
         let w: [Float] = [0.3, 0.7, 0.6, 0.4, 0.5, 0.5]
         try ids.withUnsafeBufferPointer { i in
-            try w.withUnsafeBufferPointer { w in try b.setLayer(layer: 2, firstToken: 0, rows: 3, experts: i, weights: w) }
+            try w.withUnsafeBufferPointer { w in
+                try b.setLayer(layer: 2, firstToken: 0, rows: 3, experts: i, weights: w)
+            }
         }
         let block = b.makeBlock()
         #expect((0..<3).map { block.top1(token: $0, layer: 2) } == [1, 3, 1])
@@ -92,7 +102,10 @@ struct RoutingBlockBuilderTests {
         let t = try b.appendToken(TokenMetadata(domain: "d", problemID: 0, position: 0, phase: .decode))
         try b.setCell(token: t, layer: 0, experts: [299, 256], weights: [0.4, 0.6])
         let block = b.makeBlock()
-        guard case .wide = block.ids else { Issue.record("expected wide ids"); return }
+        guard case .wide = block.ids else {
+            Issue.record("expected wide ids")
+            return
+        }
         #expect(block.expert(token: 0, layer: 0, slot: 0) == 256)
         #expect(block.expert(token: 0, layer: 0, slot: 1) == 299)
     }
@@ -100,20 +113,44 @@ struct RoutingBlockBuilderTests {
     @Test func checkedInitRejectsBadColumns() throws {
         #expect(throws: RoutingError.self) {
             _ = try RoutingBlock(
-                shape: shape, ids: .narrow([0, 1]), weights: [0.5, 0.5], present: [true, false, false],
-                domain: [0], domains: ["d"], problemID: [0], position: [0], phase: [.decode], tokenID: [-1]
+                shape: shape,
+                ids: .narrow([0, 1]),
+                weights: [0.5, 0.5],
+                present: [true, false, false],
+                domain: [0],
+                domains: ["d"],
+                problemID: [0],
+                position: [0],
+                phase: [.decode],
+                tokenID: [-1]
             )
         }
         // Unordered weights in a present cell are refused by the checked initialiser.
         #expect(throws: RoutingError.self) {
             _ = try RoutingBlock(
-                shape: try ModelShape(layers: 1, experts: 4, topK: 2), ids: .narrow([0, 1]), weights: [0.2, 0.8],
-                present: [true], domain: [0], domains: ["d"], problemID: [0], position: [0], phase: [.decode], tokenID: [-1]
+                shape: try ModelShape(layers: 1, experts: 4, topK: 2),
+                ids: .narrow([0, 1]),
+                weights: [0.2, 0.8],
+                present: [true],
+                domain: [0],
+                domains: ["d"],
+                problemID: [0],
+                position: [0],
+                phase: [.decode],
+                tokenID: [-1]
             )
         }
         let ok = try RoutingBlock(
-            shape: try ModelShape(layers: 1, experts: 4, topK: 2), ids: .narrow([1, 0]), weights: [0.8, 0.2],
-            present: [true], domain: [0], domains: ["d"], problemID: [0], position: [0], phase: [.decode], tokenID: [-1]
+            shape: try ModelShape(layers: 1, experts: 4, topK: 2),
+            ids: .narrow([1, 0]),
+            weights: [0.8, 0.2],
+            present: [true],
+            domain: [0],
+            domains: ["d"],
+            problemID: [0],
+            position: [0],
+            phase: [.decode],
+            tokenID: [-1]
         )
         #expect(ok.top1(token: 0, layer: 0) == 1)
     }
@@ -122,6 +159,9 @@ struct RoutingBlockBuilderTests {
         #expect(throws: RoutingError.self) { _ = try ModelShape(layers: 0, experts: 8, topK: 2) }
         #expect(throws: RoutingError.self) { _ = try ModelShape(layers: 4, experts: 8, topK: 9) }
         #expect(ModelShape.presets["mixtral-8x7b"] == ModelShape.mixtral8x7B)
-        #expect(ModelShape.mixtral8x7B.layers == 32 && ModelShape.mixtral8x7B.experts == 8 && ModelShape.mixtral8x7B.topK == 2)
+        #expect(
+            ModelShape.mixtral8x7B.layers == 32 && ModelShape.mixtral8x7B.experts == 8
+                && ModelShape.mixtral8x7B.topK == 2
+        )
     }
 }

@@ -11,12 +11,20 @@ struct RoutingBlockStepTests {
     let shape = try! ModelShape(layers: 2, experts: 4, topK: 2)
 
     /// A block of `tokens` tokens whose cells are all missing, built with the checked initialiser.
-    func block(tokens: Int, domains: [String] = ["d"], domain: [UInt16]? = nil, step: [UInt32]?) throws -> RoutingBlock {
+    func block(tokens: Int, domains: [String] = ["d"], domain: [UInt16]? = nil, step: [UInt32]?) throws -> RoutingBlock
+    {
         try RoutingBlock(
-            shape: shape, ids: .narrow(Array(repeating: 0, count: tokens * 4)), weights: Array(repeating: 0, count: tokens * 4),
-            present: Array(repeating: false, count: tokens * 2), domain: domain ?? Array(repeating: 0, count: tokens),
-            domains: domains, problemID: Array(repeating: 3, count: tokens), position: (0..<tokens).map { Int32($0) },
-            phase: Array(repeating: .decode, count: tokens), tokenID: Array(repeating: -1, count: tokens), step: step
+            shape: shape,
+            ids: .narrow(Array(repeating: 0, count: tokens * 4)),
+            weights: Array(repeating: 0, count: tokens * 4),
+            present: Array(repeating: false, count: tokens * 2),
+            domain: domain ?? Array(repeating: 0, count: tokens),
+            domains: domains,
+            problemID: Array(repeating: 3, count: tokens),
+            position: (0..<tokens).map { Int32($0) },
+            phase: Array(repeating: .decode, count: tokens),
+            tokenID: Array(repeating: -1, count: tokens),
+            step: step
         )
     }
 
@@ -43,9 +51,18 @@ struct RoutingBlockStepTests {
         // All unknown is still a column: not the same as no column.
         #expect(none != (try block(tokens: 2, step: [.max, .max])))
         let broken = RoutingBlock(
-            unchecked: shape, tokenCount: 2, ids: none.ids, weights: none.weights, present: none.present, domain: none.domain,
-            domains: none.domains, problemID: none.problemID, position: none.position, phase: none.phase,
-            tokenID: none.tokenID, step: [1]
+            unchecked: shape,
+            tokenCount: 2,
+            ids: none.ids,
+            weights: none.weights,
+            present: none.present,
+            domain: none.domain,
+            domains: none.domains,
+            problemID: none.problemID,
+            position: none.position,
+            phase: none.phase,
+            tokenID: none.tokenID,
+            step: [1]
         )
         #expect(!broken.hasConsistentColumns)
         #expect(RoutingBlock.empty(shape: shape).step == nil)
@@ -76,7 +93,9 @@ struct RoutingBlockStepTests {
         var b = RoutingBlockBuilder(shape: shape)
         // Every token with a step.
         for (i, s) in [UInt32(0), 0, 1].enumerated() {
-            _ = try b.appendToken(TokenMetadata(domain: "d", problemID: 0, position: Int32(i), phase: .prefill, step: s))
+            _ = try b.appendToken(
+                TokenMetadata(domain: "d", problemID: 0, position: Int32(i), phase: .prefill, step: s)
+            )
         }
         #expect(b.makeBlock().step == [0, 0, 1])
 

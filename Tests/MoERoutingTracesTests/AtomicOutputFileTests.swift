@@ -66,7 +66,8 @@ struct AtomicOutputFileTests {
     @Test func commitReplacesTheFileASymlinkPointsToAndKeepsItsMode() throws {
         let dir = try S.temporaryDirectory()
         defer { S.removeDirectory(dir) }
-        let real = dir + "/real.txt", link = dir + "/link.txt"
+        let real = dir + "/real.txt"
+        let link = dir + "/link.txt"
         try S.write([1], to: real)
         #expect(chmod(real, 0o600) == 0)
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "real.txt")
@@ -190,7 +191,10 @@ struct AtomicOutputFileTests {
         let writer = try BinaryTraceWriter(path: path, shape: S.narrowShape)
         let dispatcher = AnalysisDispatcher(analyzers: MultiplexAnalyzer([]), sinks: [writer])
         #expect(throws: FailingSource.Failure.self) {
-            try dispatcher.run(source: FailingSource(shape: S.narrowShape, good: blocks), context: AnalysisContext(shape: S.narrowShape))
+            try dispatcher.run(
+                source: FailingSource(shape: S.narrowShape, good: blocks),
+                context: AnalysisContext(shape: S.narrowShape)
+            )
         }
         #expect(dispatcher.statistics.tokens == blocks.reduce(0) { $0 + $1.tokenCount })  // it did write
         #expect(try S.bytes(path) == before)
@@ -225,7 +229,8 @@ struct AtomicOutputFileTests {
         #expect {
             try OutputPreflight.check(files: [dir + "/a.json", dir + "/sub/../a.json"], directories: [dir + "/sub"])
         } throws: { error in
-            (error as? OutputFileError)?.reason == "it is the same file as the output \(dir)/a.json; name different outputs"
+            (error as? OutputFileError)?.reason
+                == "it is the same file as the output \(dir)/a.json; name different outputs"
         }
     }
 
@@ -234,7 +239,9 @@ struct AtomicOutputFileTests {
         defer { S.removeDirectory(dir) }
         try OutputPreflight.check(files: [dir + "/a/b/run.json"], directories: [dir + "/a/b/"])
         var isDirectory: ObjCBool = false
-        #expect(FileManager.default.fileExists(atPath: dir + "/a/b", isDirectory: &isDirectory) && isDirectory.boolValue)
+        #expect(
+            FileManager.default.fileExists(atPath: dir + "/a/b", isDirectory: &isDirectory) && isDirectory.boolValue
+        )
         #expect(try Self.listing(dir + "/a/b") == [])
         try S.write([0], to: dir + "/file")
         #expect {
@@ -245,7 +252,8 @@ struct AtomicOutputFileTests {
         #expect {
             try OutputPreflight.check(files: [dir + "/missing/x.moetrace"])
         } throws: { error in
-            (error as? OutputFileError)?.description == "cannot write \(dir)/missing/x.moetrace: No such file or directory"
+            (error as? OutputFileError)?.description
+                == "cannot write \(dir)/missing/x.moetrace: No such file or directory"
         }
         #expect {
             try OutputPreflight.check(files: [], directories: ["/proc/moe-routing-test"])
@@ -271,7 +279,8 @@ struct AtomicOutputFileTests {
         #expect {
             try FileIdentity.requireDistinct([a, a])
         } throws: { error in
-            (error as? TraceFileError)?.description == "\(a): given twice; give each trace once (every count would double)"
+            (error as? TraceFileError)?.description
+                == "\(a): given twice; give each trace once (every count would double)"
         }
         try FileIdentity.requireDistinct([a, dir + "/absent"])
     }

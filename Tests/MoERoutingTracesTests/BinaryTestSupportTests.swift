@@ -5,8 +5,8 @@
 // with known contents, an independent chunk walker, and running Python when it has numpy.
 
 import Foundation
-import MoERoutingTestKit
 import MoERouting
+import MoERoutingTestKit
 import MoERoutingTraces
 import Testing
 
@@ -106,7 +106,13 @@ enum BinaryTestSupport {
         for tokens in plan {
             for (domain, problem, position, phase, tokenID, missing) in tokens {
                 let t = try builder.appendToken(
-                    TokenMetadata(domain: domain, problemID: problem, position: position, phase: phase, tokenID: tokenID)
+                    TokenMetadata(
+                        domain: domain,
+                        problemID: problem,
+                        position: position,
+                        phase: phase,
+                        tokenID: tokenID
+                    )
                 )
                 for l in 0..<shape.layers where !missing.contains(l) {
                     let (e, w) = cell(global, l, shape)
@@ -149,7 +155,9 @@ enum BinaryTestSupport {
     /// then `python3` on the PATH.
     static let pythonWithNumpy: String? = {
         let root = packageRoot
-        let onPath = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { String($0) + "/python3" }
+        let onPath = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map {
+            String($0) + "/python3"
+        }
         let candidates = [root + "/.venv/bin/python", root + "/../.venv/bin/python", "/usr/bin/python3"] + onPath
         for p in candidates where FileManager.default.isExecutableFile(atPath: p) {
             if (try? runProcess(p, ["-c", "import numpy"]))?.status == 0 { return p }
@@ -162,11 +170,16 @@ enum BinaryTestSupport {
     /// `check` with, or nil (after printing why the test is skipped) when none can import numpy.
     static func documentedReaderCheck(_ check: String, in dir: String) throws -> String? {
         guard let python = pythonWithNumpy else {
-            print("skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)")
+            print(
+                "skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)"
+            )
             return nil
         }
         try BinaryTraceFormatTests.documentedPythonReader().write(
-            toFile: dir + "/moetrace_reader.py", atomically: true, encoding: .utf8)
+            toFile: dir + "/moetrace_reader.py",
+            atomically: true,
+            encoding: .utf8
+        )
         try check.write(toFile: dir + "/check.py", atomically: true, encoding: .utf8)
         return python
     }
@@ -197,8 +210,14 @@ enum BinaryTestSupport {
 
     /// The blocks' columns, concatenated, as a JSON object (names as in the npz export).
     static func expectedJSON(_ blocks: [RoutingBlock], domains: [String]) -> String {
-        var ids: [Int] = [], weights: [Float] = [], mask: [Int] = [], domain: [Int] = []
-        var problem: [Int64] = [], position: [Int32] = [], phase: [Int] = [], token: [Int32] = []
+        var ids: [Int] = []
+        var weights: [Float] = []
+        var mask: [Int] = []
+        var domain: [Int] = []
+        var problem: [Int64] = []
+        var position: [Int32] = []
+        var phase: [Int] = []
+        var token: [Int32] = []
         for b in blocks {
             ids += (0..<b.ids.count).map { b.ids[$0] }
             weights += b.weights

@@ -32,7 +32,9 @@ struct BinaryTraceFormatTests {
         let snippet = try Self.documentedPythonReader()
         #expect(snippet.contains("def read_moetrace(path)"))
         guard let python = S.pythonWithNumpy else {
-            print("skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)")
+            print(
+                "skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)"
+            )
             return
         }
         let dir = try S.temporaryDirectory()

@@ -246,7 +246,8 @@ struct BinaryTraceReaderTests {
         let good = try S.bytes(try S.writeTrace(blocks, to: dir + "/f.moetrace"))
         var rng = SeededRandom(seed: 42)
         let path = dir + "/fuzz.moetrace"
-        var recovered = 0, failed = 0
+        var recovered = 0
+        var failed = 0
         for round in 0..<400 {
             var bytes = good
             for _ in 0..<(1 + Int(rng.next() % 3)) {
@@ -436,7 +437,8 @@ struct BinaryTraceReaderTests {
         out += [8, 0, 0, 0, 0, 0, 0, 0]
         out += payload[(8 + 24 * columns)...]
         out += [1, 2, 3, 4, 5, 6, 7, 8]
-        return Array(bytes[..<c.offset]) + Self.chunk(kind: 2, flags: 0, payload: out) + Array(bytes[(c.offset + c.size)...])
+        return Array(bytes[..<c.offset]) + Self.chunk(kind: 2, flags: 0, payload: out)
+            + Array(bytes[(c.offset + c.size)...])
     }
 
     @Test func skipsUnknownOptionalColumnsAndRefusesUnknownRequiredOnes() throws {
@@ -477,7 +479,9 @@ struct BinaryTraceReaderTests {
         for (at, value, kind, phrase) in cases {
             var p = payload
             p[at] = value
-            let patched = Array(bytes[..<c.offset]) + Self.chunk(kind: 2, flags: 0, payload: p) + Array(bytes[(c.offset + c.size)...])
+            let patched =
+                Array(bytes[..<c.offset]) + Self.chunk(kind: 2, flags: 0, payload: p)
+                + Array(bytes[(c.offset + c.size)...])
             try S.write(patched, to: dir + "/v.moetrace")
             #expect {
                 _ = try S.readAll(dir + "/v.moetrace")
@@ -491,7 +495,9 @@ struct BinaryTraceReaderTests {
         }
         // A bad id in a missing cell is harmless: it is zeroed.
         payload[idsOffset + (1 * 4 + 2) * 2] = 200  // token 1, layer 2 is missing in block 0
-        let patched = Array(bytes[..<c.offset]) + Self.chunk(kind: 2, flags: 0, payload: payload) + Array(bytes[(c.offset + c.size)...])
+        let patched =
+            Array(bytes[..<c.offset]) + Self.chunk(kind: 2, flags: 0, payload: payload)
+            + Array(bytes[(c.offset + c.size)...])
         try S.write(patched, to: dir + "/m.moetrace")
         let (read, _) = try S.readAll(dir + "/m.moetrace")
         #expect(read == blocks)

@@ -15,9 +15,11 @@ struct BinaryTraceTimingTests {
     /// Step `s`'s timings for 4 layers: routing (s+1)*(l+1)*10 ns, MoE 100 times that plus 1000.
     static func record(_ s: Int) -> LayerTimingRecord {
         LayerTimingRecord(
-            step: Int64(s), rows: Int32(s + 2),
+            step: Int64(s),
+            rows: Int32(s + 2),
             routingNanoseconds: (0..<4).map { Int64((s + 1) * ($0 + 1) * 10) },
-            moeNanoseconds: (0..<4).map { Int64((s + 1) * ($0 + 1) * 1000 + 1000) })
+            moeNanoseconds: (0..<4).map { Int64((s + 1) * ($0 + 1) * 1000 + 1000) }
+        )
     }
 
     /// Blocks with timing chunks before, between and after them: steps 0-1, block, step 2,
@@ -171,13 +173,18 @@ struct BinaryTraceTimingTests {
         let bytes = try S.bytes(try S.writeTrace(blocks, to: dir + "/f.moetrace"))
         let at = S.chunks(bytes).chunks[2].offset
         // N = 1 record of L = 3 layers in a 4-layer trace, with a valid checksum.
-        let bad = BinaryTraceReaderTests.chunk(kind: 16, flags: 1, payload: [1, 0, 0, 0, 3, 0, 0, 0] + [UInt8](repeating: 0, count: 64))
+        let bad = BinaryTraceReaderTests.chunk(
+            kind: 16,
+            flags: 1,
+            payload: [1, 0, 0, 0, 3, 0, 0, 0] + [UInt8](repeating: 0, count: 64)
+        )
         try S.write(Array(bytes[..<at]) + bad + Array(bytes[at...]), to: dir + "/b.moetrace")
         #expect {
             _ = try S.readAll(dir + "/b.moetrace")
         } throws: { error in
             let e = error as? TraceError
-            return e?.byteOffset == at && e?.description.contains("holds 3 layers per record, but the trace has 4") == true
+            return e?.byteOffset == at
+                && e?.description.contains("holds 3 layers per record, but the trace has 4") == true
         }
         let (read, reader) = try S.readAll(dir + "/b.moetrace", lenient: true)
         #expect(read == blocks)

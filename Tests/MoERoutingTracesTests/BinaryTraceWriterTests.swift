@@ -45,7 +45,10 @@ struct BinaryTraceWriterTests {
         defer { S.removeDirectory(dir) }
         let path = dir + "/t.moetrace"
         let writer = try BinaryTraceWriter(
-            path: path, shape: S.narrowShape, domains: ["humaneval", "gsm8k", "humaneval"], settings: ["b": "2", "a": "1"]
+            path: path,
+            shape: S.narrowShape,
+            domains: ["humaneval", "gsm8k", "humaneval"],
+            settings: ["b": "2", "a": "1"]
         )
         #expect(writer.domains == ["humaneval", "gsm8k"])
         // Until close() the bytes are under the temporary name.
@@ -91,7 +94,9 @@ struct BinaryTraceWriterTests {
         func u(_ at: Int, _ n: Int) -> Int { (0..<n).reduce(0) { $0 | Int(p[at + $1]) << (8 * $1) } }
         #expect(u(0, 4) == 3)  // tokens
         #expect(u(4, 2) == 8)  // columns
-        let T = 3, L = 4, k = 2
+        let T = 3
+        let L = 4
+        let k = 2
         let expected: [(tag: Int, dtype: Int, length: Int)] = [
             (1, 1, T * L * k), (2, 10, T * L * k * 4), (3, 1, T * L), (4, 2, T * 2),
             (5, 8, T * 8), (6, 7, T * 4), (7, 1, T), (8, 7, T * 4),
@@ -117,7 +122,9 @@ struct BinaryTraceWriterTests {
         #expect((0..<T).map { u(posOffset + 4 * $0, 4) } == [0, 1, 2])
         // The frame: its own CRC and the payload's, as zlib computes them.
         let frame = Array(bytes[c.offset..<(c.offset + 24)])
-        func u32(_ a: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(a[at + $1]) << (8 * UInt32($1)) } }
+        func u32(_ a: [UInt8], _ at: Int) -> UInt32 {
+            (0..<4).reduce(0) { $0 | UInt32(a[at + $1]) << (8 * UInt32($1)) }
+        }
         #expect(u32(frame, 16) == S.referenceCRC(p))
         #expect(u32(frame, 20) == S.referenceCRC(Array(frame[0..<20])))
     }

@@ -23,7 +23,10 @@ struct CRC32Tests {
         for start in 0..<9 {
             for length in 0...(data.count - start) where length < 40 || length % 7 == 0 {
                 let slice = Array(data[start..<(start + length)])
-                #expect(CRC32.checksum(slice) == BinaryTestSupport.referenceCRC(slice), "start \(start) length \(length)")
+                #expect(
+                    CRC32.checksum(slice) == BinaryTestSupport.referenceCRC(slice),
+                    "start \(start) length \(length)"
+                )
             }
         }
     }

@@ -33,7 +33,8 @@ struct JSONLInterleavedTests {
         let weights = (position + layer) % 2 == 0 ? "[0.7,0.3]" : "[0.25,0.75]"
         let phase = position < 2 ? "prefill" : "decode"
         let s = step ?? (position < 2 ? 10 : 10 + position)
-        return #"{"dataset":"\#(p.domain)","problem_id":\#(p.id),"layer":\#(layer),"experts":[\#(e1),\#(e2)],"gating_probs":\#(weights),"token_idx":\#(position),"phase":"\#(phase)","token":\#(100 * p.id + position),"step":\#(s)}"#
+        return
+            #"{"dataset":"\#(p.domain)","problem_id":\#(p.id),"layer":\#(layer),"experts":[\#(e1),\#(e2)],"gating_probs":\#(weights),"token_idx":\#(position),"phase":"\#(phase)","token":\#(100 * p.id + position),"step":\#(s)}"#
     }
 
     /// All records of one token (layers 0..<4, minus the fixture's missing cell).
@@ -56,7 +57,10 @@ struct JSONLInterleavedTests {
     }
 
     static func options(
-        shape: ModelShape? = tiny, lenient: Bool = false, blockTokens: Int = 4, interleaved: Bool
+        shape: ModelShape? = tiny,
+        lenient: Bool = false,
+        blockTokens: Int = 4,
+        interleaved: Bool
     ) -> TraceReadOptions {
         TraceReadOptions(shape: shape, lenient: lenient, blockTokens: blockTokens, interleavedProblems: interleaved)
     }
@@ -113,7 +117,9 @@ struct JSONLInterleavedTests {
         // And split into two files at a problem boundary (problem 1 has 19 records).
         let a = try JSONLFixtures.file("a.jsonl", lines: Array(Self.sortedLines[..<19]))
         let b = try JSONLFixtures.file("b.jsonl", lines: Array(Self.sortedLines[19...]))
-        let inputs = [[try JSONLFixtures.file(lines: Self.sortedLines)], [try JSONLFixtures.file(lines: layerMajor)], [a, b]]
+        let inputs = [
+            [try JSONLFixtures.file(lines: Self.sortedLines)], [try JSONLFixtures.file(lines: layerMajor)], [a, b],
+        ]
         for paths in inputs {
             for blockTokens in [1, 3, 4, 5, 8192] {
                 let (r1, streamed) = try Self.read(paths, Self.options(blockTokens: blockTokens, interleaved: false))
@@ -125,7 +131,9 @@ struct JSONLInterleavedTests {
         }
     }
 
-    @Test(.enabled(if: JSONLFixtures.sharedData(JSONLFixtures.humaneval) != nil, "shared data ../shared/data is absent"))
+    @Test(
+        .enabled(if: JSONLFixtures.sharedData(JSONLFixtures.humaneval) != nil, "shared data ../shared/data is absent")
+    )
     func sharedTracesReadTheSameBothWays() throws {
         let paths = [JSONLFixtures.humaneval, JSONLFixtures.gsm8k].compactMap(JSONLFixtures.sharedData)
         #expect(paths.count == 2)
@@ -184,7 +192,8 @@ struct JSONLInterleavedTests {
 
     @Test func aProblemSpanningTwoFilesIsOneProblemOnlyWithTheOption() throws {
         let lines = Self.sortedLines
-        let a = try JSONLFixtures.file("a.jsonl", lines: Array(lines[..<10]))  // problem 1, tokens 0-2 (one cell missing)
+        // Problem 1, tokens 0-2 (one cell missing).
+        let a = try JSONLFixtures.file("a.jsonl", lines: Array(lines[..<10]))
         let b = try JSONLFixtures.file("b.jsonl", lines: Array(lines[10...]))
         #expect {
             _ = try Self.read([a, b], Self.options(interleaved: false))
@@ -226,7 +235,9 @@ struct JSONLInterleavedTests {
         } throws: { error in
             guard let e = error as? TraceError else { return false }
             return e.issue.kind == .duplicateCell && e.line == 5 && e.path == path
-                && e.description.contains("a second record for layer 2 of token 0 of problem 1 (gsm8k); the first is on line 3")
+                && e.description.contains(
+                    "a second record for layer 2 of token 0 of problem 1 (gsm8k); the first is on line 3"
+                )
         }
         let (reader, blocks) = try Self.read([path], Self.options(lenient: true, interleaved: true))
         #expect(reader.summary.skipped == [.duplicateCell: 1])
@@ -283,14 +294,17 @@ struct JSONLInterleavedTests {
         // The first expert id replaced: two experts, one out of range.
         var badExpert = Self.interleavedLines
         badExpert[5] = badExpert[5].replacingOccurrences(
-            of: #""experts":\[[0-9]+,"#, with: #""experts":[9,"#, options: .regularExpression
+            of: #""experts":\[[0-9]+,"#,
+            with: #""experts":[9,"#,
+            options: .regularExpression
         )
         let bad = try JSONLFixtures.file(lines: badExpert)
         #expect {
             _ = try Self.read([bad], Self.options(interleaved: true))
         } throws: { error in
             guard let e = error as? TraceError else { return false }
-            return e.issue.kind == .expertOutOfRange && e.line == 6 && e.description.contains("expert id 9 is outside 0..<8 (E)")
+            return e.issue.kind == .expertOutOfRange && e.line == 6
+                && e.description.contains("expert id 9 is outside 0..<8 (E)")
         }
         let (reader, blocks) = try Self.read([bad], Self.options(lenient: true, interleaved: true))
         #expect(reader.summary.skipped == [.expertOutOfRange: 1])

@@ -37,7 +37,12 @@ struct JSONLRawLayoutTests {
     @Test func strictReadingOfTheRawLayoutNamesItAndTheFix() throws {
         let path = try F.file(lines: Self.rawCapture(prompt: 5, steps: 3))
         do {
-            _ = try F.readAll(try JSONLTraceReader(path: path, options: TraceReadOptions(shape: .init(layers: 2, experts: 8, topK: 2))))
+            _ = try F.readAll(
+                try JSONLTraceReader(
+                    path: path,
+                    options: TraceReadOptions(shape: .init(layers: 2, experts: 8, topK: 2))
+                )
+            )
             Issue.record("the raw layout must not read silently as written")
         } catch let e as TraceError {
             // Line 11 is the first decode row (after 5 prompt rows at each of 2 layers).
@@ -58,7 +63,9 @@ struct JSONLRawLayoutTests {
     }
 
     @Test func byOrderReadsTheRawLayoutAsWholeProblems() throws {
-        let path = try F.file(lines: Self.rawCapture(prompt: 5, steps: 3) + Self.rawCapture(prompt: 2, steps: 2, problem: 1))
+        let path = try F.file(
+            lines: Self.rawCapture(prompt: 5, steps: 3) + Self.rawCapture(prompt: 2, steps: 2, problem: 1)
+        )
         let reader = try JSONLTraceReader(path: path, options: TraceReadOptions(positions: .byOrder))
         let blocks = try F.readAll(reader)
         #expect(reader.summary.skippedTotal == 0)
@@ -96,7 +103,9 @@ struct JSONLRawLayoutTests {
         for t in 0..<10 {
             for l in 0..<3 {
                 let first = t == 1 && l == 0 ? 8 : (t + l) % 8
-                lines.append(#"{"problem_id": 0, "layer": \#(l), "experts": [\#(first), \#((t + l + 1) % 8)], "gating_probs": [0.6, 0.4], "token_idx": \#(t)}"#)
+                lines.append(
+                    #"{"problem_id": 0, "layer": \#(l), "experts": [\#(first), \#((t + l + 1) % 8)], "gating_probs": [0.6, 0.4], "token_idx": \#(t)}"#
+                )
             }
         }
         let path = try F.file(lines: lines)
@@ -108,27 +117,46 @@ struct JSONLRawLayoutTests {
         #expect(e.highestLayer == 2 && e.highestLayerRecords == 10)
         #expect(!e.highestExpertLooksStray)  // 1 of 30 is more than 1 %
         let line = e.explanation(reader.shape)
-        #expect(line.hasPrefix("L=3 (highest layer 2 in 10 of 30 rows), E=9 (highest expert id 8 used in 1 of 30 rows), k=2 (the expert count of the first record, \(path):1)"), "\(line)")
+        #expect(
+            line.hasPrefix(
+                "L=3 (highest layer 2 in 10 of 30 rows), E=9 (highest expert id 8 used in 1 of 30 rows), k=2 (the expert count of the first record, \(path):1)"
+            ),
+            "\(line)"
+        )
 
         // With 200 tokens the stray id is under 1 % of the rows: the line says how to state the shape.
         let many = (0..<200).flatMap { t in
             (0..<3).map { l in
                 let first = t == 1 && l == 0 ? 8 : (t + l) % 8
-                return #"{"problem_id": 0, "layer": \#(l), "experts": [\#(first), \#((t + l + 1) % 8)], "gating_probs": [0.6, 0.4], "token_idx": \#(t)}"#
+                return
+                    #"{"problem_id": 0, "layer": \#(l), "experts": [\#(first), \#((t + l + 1) % 8)], "gating_probs": [0.6, 0.4], "token_idx": \#(t)}"#
             }
         }
         let big = try JSONLTraceReader(path: try F.file(lines: many))
         let advice = try #require(big.shapeEvidence).explanation(big.shape)
-        #expect(advice.contains("E=9 (highest expert id 8 used in 1 of 600 rows; state --layers 3 --experts 8 --top-k 2 if that is a stray id)"), "\(advice)")
+        #expect(
+            advice.contains(
+                "E=9 (highest expert id 8 used in 1 of 600 rows; state --layers 3 --experts 8 --top-k 2 if that is a stray id)"
+            ),
+            "\(advice)"
+        )
         // Stated, the stray id is an error naming its line.
         do {
-            _ = try F.readAll(try JSONLTraceReader(path: try F.file(lines: many), options: TraceReadOptions(shape: .init(layers: 3, experts: 8, topK: 2))))
+            _ = try F.readAll(
+                try JSONLTraceReader(
+                    path: try F.file(lines: many),
+                    options: TraceReadOptions(shape: .init(layers: 3, experts: 8, topK: 2))
+                )
+            )
             Issue.record("id 8 with E = 8 must not read")
         } catch let error as TraceError {
             #expect(error.line == 4)
             #expect(error.issue.kind == .expertOutOfRange)
             #expect(error.description.contains("expert id 8 is outside 0..<8 (E)"))
         }
-        #expect(try JSONLTraceReader(path: path, options: TraceReadOptions(shape: .init(layers: 3, experts: 9, topK: 2))).shapeEvidence == nil)
+        #expect(
+            try JSONLTraceReader(path: path, options: TraceReadOptions(shape: .init(layers: 3, experts: 9, topK: 2)))
+                .shapeEvidence == nil
+        )
     }
 }

@@ -5,8 +5,9 @@ import AnalysisSupport
 import Foundation
 import MoERouting
 import MoERoutingTestKit
-@testable import MoERoutingTraces
 import Testing
+
+@testable import MoERoutingTraces
 
 /// Parses one line with the record parser (NUL-terminated, as the line source hands it out).
 private func parse(_ line: String, scratch: JSONLScratch) throws -> JSONLRecord? {
@@ -22,7 +23,8 @@ private func parse(_ line: String, scratch: JSONLScratch) throws -> JSONLRecord?
 /// The weights a record with these weight spellings parses to.
 private func weights(_ texts: [String], scratch: JSONLScratch) throws -> [Float] {
     let experts = (0..<texts.count).map(String.init).joined(separator: ",")
-    let line = #"{"problem_id":0,"layer":0,"token_idx":0,"experts":[\#(experts)],"gating_probs":[\#(texts.joined(separator: ","))]}"#
+    let line =
+        #"{"problem_id":0,"layer":0,"token_idx":0,"experts":[\#(experts)],"gating_probs":[\#(texts.joined(separator: ","))]}"#
     let record = try #require(try parse(line, scratch: scratch))
     return (0..<record.expertCount).map { scratch.weights[$0] }
 }
@@ -31,7 +33,9 @@ private func weights(_ texts: [String], scratch: JSONLScratch) throws -> [Float]
 private func same(_ a: Float, _ b: Float) -> Bool { a.isNaN ? b.isNaN : a.bitPattern == b.bitPattern }
 
 struct JSONLRecordParserTests {
-    @Test(.enabled(if: JSONLFixtures.sharedData(JSONLFixtures.humaneval) != nil, "shared data ../shared/data is absent"))
+    @Test(
+        .enabled(if: JSONLFixtures.sharedData(JSONLFixtures.humaneval) != nil, "shared data ../shared/data is absent")
+    )
     func everyWeightOfTheRealDataEqualsSwiftsOwnParse() throws {
         let scratch = JSONLScratch()
         var checked = 0
@@ -128,7 +132,8 @@ struct JSONLRecordParserTests {
 
     @Test func skipsUnknownValuesOfAnyShape() throws {
         let scratch = JSONLScratch()
-        let line = #"{"a":"x\"}]\\\u00e9\/","b":[1,[2,{"c":[{}]}],[]],"d":{},"e":-1.5E-7,"problem_id":7,"f":true,"g":null,"layer":1,"token_id":3,"expert_ids":[2],"weights":[1]}"#
+        let line =
+            #"{"a":"x\"}]\\\u00e9\/","b":[1,[2,{"c":[{}]}],[]],"d":{},"e":-1.5E-7,"problem_id":7,"f":true,"g":null,"layer":1,"token_id":3,"expert_ids":[2],"weights":[1]}"#
         let record = try #require(try parse(line, scratch: scratch))
         #expect(record.problemID == 7)
         #expect(record.layer == 1)
@@ -138,7 +143,10 @@ struct JSONLRecordParserTests {
         #expect(scratch.weights[0] == 1)
         #expect(record.datasetStart < 0)
         #expect(try parse("   \r", scratch: scratch) == nil)
-        for bad in [#"{"a":[1,}"#, #"{"a":{"b"}}"#, #"{"a":[1 2]}"#, #"{"a":tru}"#, #"{"a":"\x"}"#, #"{"a":01}"#, "{\"a\":\"\t\"}"] {
+        for bad in [
+            #"{"a":[1,}"#, #"{"a":{"b"}}"#, #"{"a":[1 2]}"#, #"{"a":tru}"#, #"{"a":"\x"}"#, #"{"a":01}"#,
+            "{\"a\":\"\t\"}",
+        ] {
             #expect(throws: RecordIssue.self, "\(bad)") { try parse(bad, scratch: scratch) }
         }
     }

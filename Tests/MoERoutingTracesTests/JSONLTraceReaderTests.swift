@@ -67,7 +67,10 @@ enum JSONLFixtures {
                 let cells: [[Cell]?] = (0..<b.shape.layers).map { l in
                     guard b.isPresent(token: t, layer: l) else { return nil }
                     return (0..<b.shape.topK).map {
-                        Cell(expert: b.expert(token: t, layer: l, slot: $0), weight: b.weight(token: t, layer: l, slot: $0))
+                        Cell(
+                            expert: b.expert(token: t, layer: l, slot: $0),
+                            weight: b.weight(token: t, layer: l, slot: $0)
+                        )
                     }
                 }
                 out.append((key, TokenValue(phase: b.phase[t], tokenID: b.tokenID[t], cells: cells)))
@@ -157,7 +160,9 @@ struct JSONLTraceReaderTests {
             #"{"problem_id":0,"layer":0,"token_id":1,"expert_ids":[2,0],"weights":[0.8,0.2]}"#,
         ]
         let path = try JSONLFixtures.file("seed_run.v1.jsonl", lines: lines)
-        let b = try #require(try JSONLFixtures.readAll(JSONLTraceReader(path: path, options: TraceReadOptions(shape: tiny))).first)
+        let b = try #require(
+            try JSONLFixtures.readAll(JSONLTraceReader(path: path, options: TraceReadOptions(shape: tiny))).first
+        )
         #expect(b.domains == ["seed_run.v1"])
         #expect(b.position == [0, 1])
         #expect(b.tokenID == [-1, -1])  // token_id is the position, not a vocabulary id
@@ -174,7 +179,9 @@ struct JSONLTraceReaderTests {
             #"{"token_pos": 7, "gating_probs": [0.25, 0.75], "meta": {"a": [1, {"b": "x\"]}\\"}], "c": null}, "experts": [1, 2], "layer": 2, "phase": "prefill", "problem_id": -4, "dataset": "mbpp", "token": 1234, "z": [[[]]], "t": true, "f": false, "n": -1.5e3}"#,
             #"  {"experts":[4,5],"gating_probs":[0.5,0.5],"token_pos":9,"problem_id":-4,"layer":0,"dataset":"mbpp","token":null}  "#,
         ])
-        let b = try #require(try JSONLFixtures.readAll(JSONLTraceReader(path: path, options: TraceReadOptions(shape: tiny))).first)
+        let b = try #require(
+            try JSONLFixtures.readAll(JSONLTraceReader(path: path, options: TraceReadOptions(shape: tiny))).first
+        )
         #expect(b.tokenCount == 2)
         #expect(b.domains == ["mbpp"])
         #expect(b.problemID == [-4, -4])
@@ -190,7 +197,9 @@ struct JSONLTraceReaderTests {
         let path = try JSONLFixtures.file(lines: [
             #"{"dataset":"d","problem_id":0,"layer":0,"experts":[2,5],"gating_probs":[0.3,0.7],"token_idx":0}"#
         ])
-        let b = try #require(try JSONLFixtures.readAll(JSONLTraceReader(path: path, options: TraceReadOptions(shape: tiny))).first)
+        let b = try #require(
+            try JSONLFixtures.readAll(JSONLTraceReader(path: path, options: TraceReadOptions(shape: tiny))).first
+        )
         #expect(b.expert(token: 0, layer: 0, slot: 0) == 5)
         #expect(b.expert(token: 0, layer: 0, slot: 1) == 2)
         #expect(b.weight(token: 0, layer: 0, slot: 0) == Float(0.7))
@@ -237,45 +246,129 @@ struct JSONLTraceReaderTests {
     @Test func statedShapeViolationsAreBadInput() throws {
         let good = #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":0}"#
         try expectStrictError(
-            [good, #"{"dataset":"d","problem_id":0,"layer":4,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":0}"#],
-            kind: .layerOutOfRange, line: 2, phrase: "layer 4 is outside 0..<4 (L)"
+            [
+                good,
+                #"{"dataset":"d","problem_id":0,"layer":4,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":0}"#,
+            ],
+            kind: .layerOutOfRange,
+            line: 2,
+            phrase: "layer 4 is outside 0..<4 (L)"
         )
         try expectStrictError(
-            [good, #"{"dataset":"d","problem_id":0,"layer":1,"experts":[1,8],"gating_probs":[0.6,0.4],"token_idx":0}"#],
-            kind: .expertOutOfRange, line: 2, phrase: "expert id 8 is outside 0..<8 (E)"
+            [
+                good,
+                #"{"dataset":"d","problem_id":0,"layer":1,"experts":[1,8],"gating_probs":[0.6,0.4],"token_idx":0}"#,
+            ],
+            kind: .expertOutOfRange,
+            line: 2,
+            phrase: "expert id 8 is outside 0..<8 (E)"
         )
         try expectStrictError(
-            [good, #"{"dataset":"d","problem_id":0,"layer":1,"experts":[1,2,3],"gating_probs":[0.5,0.3,0.2],"token_idx":0}"#],
-            kind: .topKMismatch, line: 2, phrase: "record has 3 experts, but top-k is 2"
+            [
+                good,
+                #"{"dataset":"d","problem_id":0,"layer":1,"experts":[1,2,3],"gating_probs":[0.5,0.3,0.2],"token_idx":0}"#,
+            ],
+            kind: .topKMismatch,
+            line: 2,
+            phrase: "record has 3 experts, but top-k is 2"
         )
     }
 
     /// One bad line per kind, each after a good line: (line, kind, phrase of the message).
     static let badLines: [(String, RecordIssue.Kind, String)] = [
         ("this is not json", .malformed, "expected a JSON object"),
-        (#"{"dataset":"d","layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#, .malformed, "lacks 'problem_id'"),
-        (#"{"dataset":"d","problem_id":0,"layer":"0","experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#, .malformed, "field 'layer' must be an integer"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4]}"#, .malformed, "lacks the token position"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1"#, .malformed, "expected ',' or '}'"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4,0.1],"token_idx":1}"#, .malformed, "'experts' holds 2 ids but 'gating_probs' holds 3 weights"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[-1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#, .expertOutOfRange, "expert id -1"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,99],"gating_probs":[0.6,0.4],"token_idx":1}"#, .expertOutOfRange, "expert id 99"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[NaN,0.4],"token_idx":1}"#, .invalidWeight, "weight NaN"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,-0.4],"token_idx":1}"#, .invalidWeight, "weight -0.4"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[Infinity,0.4],"token_idx":1}"#, .invalidWeight, "weight Infinity"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[1e39,0.4],"token_idx":1}"#, .invalidWeight, "weight 1e+39"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2,3],"gating_probs":[0.6,0.3,0.1],"token_idx":1}"#, .topKMismatch, "3 experts"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[3,3],"gating_probs":[0.6,0.4],"token_idx":1}"#, .duplicateExpert, "expert id 3 appears twice"),
-        (#"{"dataset":"d","problem_id":0,"layer":9,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#, .layerOutOfRange, "layer 9"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[4,5],"gating_probs":[0.6,0.4],"token_idx":0}"#, .duplicateCell, "a second record for layer 0 of token 0 of problem 0 (d); the first is on line 1"),
-        (#"{"dataset":"d","problem_id":0,"layer":1,"experts":[4,5],"gating_probs":[0.6,0.4],"token_idx":0,"phase":"prefill"}"#, .malformed, "has phase 'prefill' here but 'decode' on line 1"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1,"layer":2}"#, .malformed, "field 'layer' appears twice"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1,"token_id":1}"#, .malformed, "both 'token_idx' and 'token_id'"),
-        (#"{"dataset":"d","problem_id":1e3,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#, .malformed, "'problem_id' must hold integers"),
-        (#"{"dataset":"d","problem_id":99999999999999999999,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#, .malformed, "too large"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1,"phase":"warmup"}"#, .malformed, "'phase' must be"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[],"gating_probs":[],"token_idx":1}"#, .malformed, "'experts' is empty"),
-        (#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1} trailing"#, .malformed, "after the end of the record"),
+        (
+            #"{"dataset":"d","layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#, .malformed,
+            "lacks 'problem_id'"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":"0","experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#,
+            .malformed, "field 'layer' must be an integer"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4]}"#, .malformed,
+            "lacks the token position"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1"#,
+            .malformed, "expected ',' or '}'"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4,0.1],"token_idx":1}"#,
+            .malformed, "'experts' holds 2 ids but 'gating_probs' holds 3 weights"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[-1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#,
+            .expertOutOfRange, "expert id -1"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,99],"gating_probs":[0.6,0.4],"token_idx":1}"#,
+            .expertOutOfRange, "expert id 99"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[NaN,0.4],"token_idx":1}"#,
+            .invalidWeight, "weight NaN"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,-0.4],"token_idx":1}"#,
+            .invalidWeight, "weight -0.4"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[Infinity,0.4],"token_idx":1}"#,
+            .invalidWeight, "weight Infinity"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[1e39,0.4],"token_idx":1}"#,
+            .invalidWeight, "weight 1e+39"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2,3],"gating_probs":[0.6,0.3,0.1],"token_idx":1}"#,
+            .topKMismatch, "3 experts"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[3,3],"gating_probs":[0.6,0.4],"token_idx":1}"#,
+            .duplicateExpert, "expert id 3 appears twice"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":9,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#,
+            .layerOutOfRange, "layer 9"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[4,5],"gating_probs":[0.6,0.4],"token_idx":0}"#,
+            .duplicateCell, "a second record for layer 0 of token 0 of problem 0 (d); the first is on line 1"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":1,"experts":[4,5],"gating_probs":[0.6,0.4],"token_idx":0,"phase":"prefill"}"#,
+            .malformed, "has phase 'prefill' here but 'decode' on line 1"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1,"layer":2}"#,
+            .malformed, "field 'layer' appears twice"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1,"token_id":1}"#,
+            .malformed, "both 'token_idx' and 'token_id'"
+        ),
+        (
+            #"{"dataset":"d","problem_id":1e3,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#,
+            .malformed, "'problem_id' must hold integers"
+        ),
+        (
+            #"{"dataset":"d","problem_id":99999999999999999999,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1}"#,
+            .malformed, "too large"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1,"phase":"warmup"}"#,
+            .malformed, "'phase' must be"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[],"gating_probs":[],"token_idx":1}"#, .malformed,
+            "'experts' is empty"
+        ),
+        (
+            #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":1} trailing"#,
+            .malformed, "after the end of the record"
+        ),
     ]
 
     @Test func eachBadInputKindThrowsInStrictModeNamingFileLineAndProblem() throws {
@@ -307,8 +400,10 @@ struct JSONLTraceReaderTests {
         }
         try expectStrictError(
             [record(3, 0), record(4, 0), record(3, 1, "humaneval"), record(3, 1)],
-            kind: .nonContiguousProblem, line: 4,
-            phrase: "records of problem 3 (gsm8k) resume at line 4 after other problems (sort the file by problem first, or read it with --interleaved (holds every problem in memory))"
+            kind: .nonContiguousProblem,
+            line: 4,
+            phrase:
+                "records of problem 3 (gsm8k) resume at line 4 after other problems (sort the file by problem first, or read it with --interleaved (holds every problem in memory))"
         )
         let path = try JSONLFixtures.file(lines: [record(3, 0), record(4, 0), record(3, 1), record(3, 2), record(4, 1)])
         let reader = try JSONLTraceReader(path: path, options: TraceReadOptions(shape: tiny, lenient: true))
@@ -327,8 +422,12 @@ struct JSONLTraceReaderTests {
         for t in 0..<5 { for l in 0..<4 { tokenMajor.append(record(t, l)) } }
         let shuffled = [2, 0, 4, 1, 3].flatMap { t in (0..<4).reversed().map { record(t, $0) } }
         let options = TraceReadOptions(shape: tiny)
-        let a = try JSONLFixtures.readAll(JSONLTraceReader(path: JSONLFixtures.file(lines: layerMajor), options: options))
-        let b = try JSONLFixtures.readAll(JSONLTraceReader(path: JSONLFixtures.file(lines: tokenMajor), options: options))
+        let a = try JSONLFixtures.readAll(
+            JSONLTraceReader(path: JSONLFixtures.file(lines: layerMajor), options: options)
+        )
+        let b = try JSONLFixtures.readAll(
+            JSONLTraceReader(path: JSONLFixtures.file(lines: tokenMajor), options: options)
+        )
         let c = try JSONLFixtures.readAll(JSONLTraceReader(path: JSONLFixtures.file(lines: shuffled), options: options))
         #expect(a == b)
         #expect(a == c)
@@ -340,11 +439,14 @@ struct JSONLTraceReaderTests {
         var lines: [String] = []
         for p in 0..<2 {
             for t in 0..<(p == 0 ? 4 : 3) {
-                lines.append(#"{"dataset":"d","problem_id":\#(p),"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":\#(t)}"#)
+                lines.append(
+                    #"{"dataset":"d","problem_id":\#(p),"layer":0,"experts":[1,2],"gating_probs":[0.6,0.4],"token_idx":\#(t)}"#
+                )
             }
         }
         let reader = try JSONLTraceReader(
-            path: JSONLFixtures.file(lines: lines), options: TraceReadOptions(shape: tiny, blockTokens: 3)
+            path: JSONLFixtures.file(lines: lines),
+            options: TraceReadOptions(shape: tiny, blockTokens: 3)
         )
         let blocks = try JSONLFixtures.readAll(reader)
         #expect(blocks.map(\.tokenCount) == [3, 3, 1])
@@ -358,7 +460,8 @@ struct JSONLTraceReaderTests {
         let b = #"{"dataset":"d","problem_id":0,"layer":1,"experts":[3,2],"gating_probs":[0.6,0.4],"token_idx":0}"#
         let text = "\u{FEFF}\n\r\n   \t\n" + a + "\r\n\r\n" + b
         let reader = try JSONLTraceReader(
-            path: JSONLFixtures.file(bytes: Array(text.utf8)), options: TraceReadOptions(shape: tiny)
+            path: JSONLFixtures.file(bytes: Array(text.utf8)),
+            options: TraceReadOptions(shape: tiny)
         )
         let blocks = try JSONLFixtures.readAll(reader)
         #expect(reader.recordsRead == 2)
@@ -405,8 +508,14 @@ struct JSONLTraceReaderTests {
             Array(("{\"x\":" + String(repeating: "[", count: 100_000)).utf8),
             Array(("{\"x\":" + String(repeating: "{\"a\":", count: 5000)).utf8),
             Array(#"{"problem_id":1\#(String(repeating: "9", count: 5000)),"layer":0}"#.utf8),
-            Array(#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.\#(String(repeating: "1", count: 3000)),1e-999999999999],"token_idx":0}"#.utf8),
-            Array(#"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[4.9e-324,1e400],"token_idx":0}"#.utf8),
+            Array(
+                #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[0.\#(String(repeating: "1", count: 3000)),1e-999999999999],"token_idx":0}"#
+                    .utf8
+            ),
+            Array(
+                #"{"dataset":"d","problem_id":0,"layer":0,"experts":[1,2],"gating_probs":[4.9e-324,1e400],"token_idx":0}"#
+                    .utf8
+            ),
             Array(#"{"dataset":"a\u00"#.utf8),
             Array(#"{"dataset":"d\"#.utf8),
             [0x7B, 0x00, 0x7D],
@@ -458,7 +567,10 @@ struct JSONLTraceReaderTests {
             #"{"dataset":"\#(d)","problem_id":\#(p),"layer":\#(l),"experts":[\#(e),0],"gating_probs":[0.6,0.4],"token_idx":\#(t)}"#
         }
         let a = try JSONLFixtures.file("a.jsonl", lines: [record("gsm8k", 0, 0, 0, 1), record("gsm8k", 0, 1, 0, 2)])
-        let b = try JSONLFixtures.file("b.jsonl", lines: [record("gsm8k", 1, 3, 0, 11), record("humaneval", 0, 0, 0, 4)])
+        let b = try JSONLFixtures.file(
+            "b.jsonl",
+            lines: [record("gsm8k", 1, 3, 0, 11), record("humaneval", 0, 0, 0, 4)]
+        )
         #expect(try JSONLTraceReader.inferShape(paths: [a, b]) == ModelShape(layers: 4, experts: 12, topK: 2))
         let reader = try JSONLTraceReader(paths: [a, b])
         #expect(reader.shape == (try ModelShape(layers: 4, experts: 12, topK: 2)))
@@ -497,7 +609,9 @@ struct JSONLTraceReaderTests {
         return (records, cells.count, incomplete, maxLayer + 1)
     }
 
-    @Test(.enabled(if: JSONLFixtures.sharedData(JSONLFixtures.humaneval) != nil, "shared data ../shared/data is absent"))
+    @Test(
+        .enabled(if: JSONLFixtures.sharedData(JSONLFixtures.humaneval) != nil, "shared data ../shared/data is absent")
+    )
     func readsTheRealTraces() throws {
         for (name, expectedRecords) in [(JSONLFixtures.humaneval, 10779), (JSONLFixtures.gsm8k, 7889)] {
             let path = try #require(JSONLFixtures.sharedData(name))
@@ -512,9 +626,13 @@ struct JSONLTraceReaderTests {
             #expect(stats.tokens == naive.tokens)
             #expect(stats.incompleteJourneys == naive.incomplete)
             #expect(reader.summary.skippedTotal == 0)
-            print("\(name): \(stats.records) records, \(stats.tokens) tokens, \(stats.incompleteJourneys) incomplete journeys")
+            print(
+                "\(name): \(stats.records) records, \(stats.tokens) tokens, \(stats.incompleteJourneys) incomplete journeys"
+            )
         }
-        let both = try JSONLTraceReader(paths: [JSONLFixtures.humaneval, JSONLFixtures.gsm8k].compactMap(JSONLFixtures.sharedData))
+        let both = try JSONLTraceReader(
+            paths: [JSONLFixtures.humaneval, JSONLFixtures.gsm8k].compactMap(JSONLFixtures.sharedData)
+        )
         var stats = StreamStatistics()
         for block in try JSONLFixtures.readAll(both) { stats.add(block) }
         #expect(stats.records == 10779 + 7889)

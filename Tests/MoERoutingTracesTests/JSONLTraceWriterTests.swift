@@ -10,7 +10,9 @@ import Testing
 struct JSONLTraceWriterTests {
     @Test func writesTheSharedDataSpellingPlusPhaseAndToken() throws {
         var builder = RoutingBlockBuilder(shape: .tinyMixtral)
-        let t0 = try builder.appendToken(TokenMetadata(domain: "gsm8k", problemID: 3, position: 5, phase: .decode, tokenID: 17))
+        let t0 = try builder.appendToken(
+            TokenMetadata(domain: "gsm8k", problemID: 3, position: 5, phase: .decode, tokenID: 17)
+        )
         try builder.setCell(token: t0, layer: 0, experts: [5, 6], weights: [Float(0.25), 0.75])
         try builder.setCell(token: t0, layer: 2, experts: [1, 0], weights: [Float(0.8003801), 0.1996199])
         let t1 = try builder.appendToken(TokenMetadata(domain: "gsm8k", problemID: -3, position: 6, phase: .prefill))
@@ -21,12 +23,14 @@ struct JSONLTraceWriterTests {
         try writer.close()
         #expect(writer.recordsWritten == 3)
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text == """
-            {"dataset":"gsm8k","problem_id":3,"layer":0,"token_idx":5,"experts":[6,5],"gating_probs":[0.75,0.25],"phase":"decode","token":17}
-            {"dataset":"gsm8k","problem_id":3,"layer":2,"token_idx":5,"experts":[1,0],"gating_probs":[0.8003801,0.1996199],"phase":"decode","token":17}
-            {"dataset":"gsm8k","problem_id":-3,"layer":3,"token_idx":6,"experts":[7,2],"gating_probs":[1e-05,0.0],"phase":"prefill"}
+        #expect(
+            text == """
+                {"dataset":"gsm8k","problem_id":3,"layer":0,"token_idx":5,"experts":[6,5],"gating_probs":[0.75,0.25],"phase":"decode","token":17}
+                {"dataset":"gsm8k","problem_id":3,"layer":2,"token_idx":5,"experts":[1,0],"gating_probs":[0.8003801,0.1996199],"phase":"decode","token":17}
+                {"dataset":"gsm8k","problem_id":-3,"layer":3,"token_idx":6,"experts":[7,2],"gating_probs":[1e-05,0.0],"phase":"prefill"}
 
-            """)
+                """
+        )
         try writer.close()  // a second close does nothing
         #expect(throws: TraceFileError.self) { try writer.write(RoutingBlock.empty(shape: .tinyMixtral)) }
     }
@@ -39,7 +43,9 @@ struct JSONLTraceWriterTests {
         ]
         // A prefill token too.
         var builder = RoutingBlockBuilder(shape: .mixtral8x7B)
-        let t = try builder.appendToken(TokenMetadata(domain: "mbpp", problemID: 99, position: 0, phase: .prefill, tokenID: 5))
+        let t = try builder.appendToken(
+            TokenMetadata(domain: "mbpp", problemID: 99, position: 0, phase: .prefill, tokenID: 5)
+        )
         try builder.setCell(token: t, layer: 31, experts: [3, 4], weights: [Float(0.6), Float(0.4)])
         let all = blocks + [builder.makeBlock()]
 

@@ -13,12 +13,20 @@ struct NPZTraceReaderTests {
 
     static func timing(_ step: Int64, layers: Int) -> LayerTimingRecord {
         LayerTimingRecord(
-            step: step, rows: Int32(3 + step), routingNanoseconds: (0..<layers).map { Int64(100 * step) + Int64($0) },
-            moeNanoseconds: (0..<layers).map { Int64(1000 * step) + Int64(7 * $0) })
+            step: step,
+            rows: Int32(3 + step),
+            routingNanoseconds: (0..<layers).map { Int64(100 * step) + Int64($0) },
+            moeNanoseconds: (0..<layers).map { Int64(1000 * step) + Int64(7 * $0) }
+        )
     }
 
     /// Writes blocks (and timings) with the NPZ writer, returns the archive's path.
-    static func export(_ blocks: [RoutingBlock], to path: String, timings: [LayerTimingRecord] = [], zip64: Bool = false) throws -> String {
+    static func export(
+        _ blocks: [RoutingBlock],
+        to path: String,
+        timings: [LayerTimingRecord] = [],
+        zip64: Bool = false
+    ) throws -> String {
         let writer = try NPZWriter(path: path, shape: S.narrowShape, settings: ["engine": "test", "seed": "7"])
         writer.forceZip64 = zip64
         for b in blocks { try writer.write(b) }
@@ -34,19 +42,31 @@ struct NPZTraceReaderTests {
             for t in 0..<b.tokenCount {
                 let n = try builder.appendToken(
                     TokenMetadata(
-                        domain: b.domainName(token: t), problemID: b.problemID[t], position: b.position[t], phase: b.phase[t],
-                        tokenID: b.tokenID[t], step: b.step?[t] == .max ? nil : b.step?[t]))
+                        domain: b.domainName(token: t),
+                        problemID: b.problemID[t],
+                        position: b.position[t],
+                        phase: b.phase[t],
+                        tokenID: b.tokenID[t],
+                        step: b.step?[t] == .max ? nil : b.step?[t]
+                    )
+                )
                 for l in 0..<b.shape.layers where b.isPresent(token: t, layer: l) {
                     try builder.setCell(
-                        token: n, layer: l, experts: (0..<b.shape.topK).map { b.expert(token: t, layer: l, slot: $0) },
-                        weights: (0..<b.shape.topK).map { b.weight(token: t, layer: l, slot: $0) })
+                        token: n,
+                        layer: l,
+                        experts: (0..<b.shape.topK).map { b.expert(token: t, layer: l, slot: $0) },
+                        weights: (0..<b.shape.topK).map { b.weight(token: t, layer: l, slot: $0) }
+                    )
                 }
             }
         }
         return builder.makeBlock()
     }
 
-    static func readAll(_ path: String, options: TraceReadOptions = TraceReadOptions()) throws -> ([RoutingBlock], NPZTraceReader) {
+    static func readAll(
+        _ path: String,
+        options: TraceReadOptions = TraceReadOptions()
+    ) throws -> ([RoutingBlock], NPZTraceReader) {
         let reader = try NPZTraceReader(path: path, options: options)
         var blocks: [RoutingBlock] = []
         while let b = try reader.nextBlock() { blocks.append(b) }
@@ -66,7 +86,8 @@ struct NPZTraceReaderTests {
         #expect(reader.settings == ["engine": "test", "seed": "7"])
         #expect(reader.domains == ["humaneval", "gsm8k", "mbpp"])
         #expect(reader.tokenCount == 9)
-        let expected = try Self.concatenated(blocks), got = try Self.concatenated(back)
+        let expected = try Self.concatenated(blocks)
+        let got = try Self.concatenated(back)
         #expect(S.sameColumns(expected, got))
         #expect(reader.takeTimingRecords() == timings)
         #expect(reader.takeTimingRecords().isEmpty)
@@ -90,7 +111,9 @@ struct NPZTraceReaderTests {
     @Test func readsAnArchiveNumpyWroteCompressed() throws {
         guard let python = S.pythonWithNumpy else {
             if TestRequirements.pythonRequired {
-                Issue.record("CI=true or MOE_ROUTING_REQUIRE_PYTHON=1, but no Python with numpy: the numpy-written .npz cannot be checked")
+                Issue.record(
+                    "CI=true or MOE_ROUTING_REQUIRE_PYTHON=1, but no Python with numpy: the numpy-written .npz cannot be checked"
+                )
             } else {
                 print("skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, python3)")
             }
@@ -184,7 +207,12 @@ struct NPZTraceReaderTests {
             """
         try script.write(toFile: dir + "/make.py", atomically: true, encoding: .utf8)
         #expect(try S.runProcess(python, [dir + "/make.py", dir + "/stray.npz", dir + "/noids.npz"]).status == 0)
-        #expect(throws: TraceFileError(path: dir + "/noids.npz", message: "not a routing trace: the archive has no 'ids' array (members: weights.npy)")) {
+        #expect(
+            throws: TraceFileError(
+                path: dir + "/noids.npz",
+                message: "not a routing trace: the archive has no 'ids' array (members: weights.npy)"
+            )
+        ) {
             _ = try NPZTraceReader(path: dir + "/noids.npz")
         }
         let shape = try ModelShape(layers: 2, experts: 8, topK: 2)
@@ -192,9 +220,17 @@ struct NPZTraceReaderTests {
             _ = try Self.readAll(dir + "/stray.npz", options: TraceReadOptions(shape: shape))
             Issue.record("an id of 8 with E = 8 must not read")
         } catch let e as TraceError {
-            #expect(e.description.contains("stray.npz: token 1 (problem 0, position 1), layer 0: expert id 8 is outside 0..<8"), "\(e)")
+            #expect(
+                e.description.contains(
+                    "stray.npz: token 1 (problem 0, position 1), layer 0: expert id 8 is outside 0..<8"
+                ),
+                "\(e)"
+            )
         }
-        let (blocks, reader) = try Self.readAll(dir + "/stray.npz", options: TraceReadOptions(shape: shape, lenient: true))
+        let (blocks, reader) = try Self.readAll(
+            dir + "/stray.npz",
+            options: TraceReadOptions(shape: shape, lenient: true)
+        )
         #expect(reader.summary.skipped == [.expertOutOfRange: 1])
         #expect(blocks.map(\.recordCount) == [3])
     }
@@ -202,7 +238,9 @@ struct NPZTraceReaderTests {
     @Test func damagedAndCutOffArchivesNeverCrash() throws {
         let dir = try S.temporaryDirectory()
         defer { S.removeDirectory(dir) }
-        let good = try S.bytes(try Self.export(try S.sampleBlocks(), to: dir + "/good.npz", timings: [Self.timing(1, layers: 4)]))
+        let good = try S.bytes(
+            try Self.export(try S.sampleBlocks(), to: dir + "/good.npz", timings: [Self.timing(1, layers: 4)])
+        )
         var rng = SeededRandom(seed: 11)
         var opened = 0
         for i in 0..<300 {
@@ -210,13 +248,16 @@ struct NPZTraceReaderTests {
             if i % 3 == 0 {
                 bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count))))
             } else {
-                for _ in 0..<(1 + i % 4) { bytes[Int(rng.next() % UInt64(bytes.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+                for _ in 0..<(1 + i % 4) {
+                    bytes[Int(rng.next() % UInt64(bytes.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
+                }
             }
             try S.write(bytes, to: dir + "/bad.npz")
-            if (try? Self.readAll(dir + "/bad.npz", options: TraceReadOptions(lenient: i % 2 == 0))) != nil { opened += 1 }
+            if (try? Self.readAll(dir + "/bad.npz", options: TraceReadOptions(lenient: i % 2 == 0))) != nil {
+                opened += 1
+            }
         }
         // Flips in the zip's unchecked fields (times, attributes) may still read; most must not.
         #expect(opened < 150, "\(opened)")
     }
 }
-

@@ -62,13 +62,23 @@ struct NPZWriterTests {
             var e = at + 46 + nameLength
             var usesZip64 = false
             while e < at + 46 + nameLength + extraLength {
-                let tag = le(b, e, 2), len = le(b, e + 2, 2)
+                let tag = le(b, e, 2)
+                let len = le(b, e + 2, 2)
                 if tag == 1 {
                     usesZip64 = true
                     var f = e + 4
-                    if size == 0xFFFF_FFFF { size = le(b, f, 8); f += 8 }
-                    if comp == 0xFFFF_FFFF { comp = le(b, f, 8); f += 8 }
-                    if local == 0xFFFF_FFFF { local = le(b, f, 8); f += 8 }
+                    if size == 0xFFFF_FFFF {
+                        size = le(b, f, 8)
+                        f += 8
+                    }
+                    if comp == 0xFFFF_FFFF {
+                        comp = le(b, f, 8)
+                        f += 8
+                    }
+                    if local == 0xFFFF_FFFF {
+                        local = le(b, f, 8)
+                        f += 8
+                    }
                     try check(f == e + 4 + len, "zip64 extra holds exactly the overflowed fields")
                 }
                 e += 4 + len
@@ -77,11 +87,18 @@ struct NPZWriterTests {
             try check(local == expectedLocal, "members are contiguous")
             try check(le(b, local, 4) == 0x0403_4B50, "local header of \(name)")
             try check(le(b, local + 8, 2) == 0 && le(b, local + 14, 4) == crc, "local method and CRC of \(name)")
-            let ln = le(b, local + 26, 2), lx = le(b, local + 28, 2)
+            let ln = le(b, local + 26, 2)
+            let lx = le(b, local + 28, 2)
             try check(String(decoding: b[(local + 30)..<(local + 30 + ln)], as: UTF8.self) == name, "local name")
             if usesZip64 {
-                try check(le(b, local + 18, 4) == 0xFFFF_FFFF && le(b, local + 22, 4) == 0xFFFF_FFFF, "local zip64 sizes")
-                try check(lx == 20 && le(b, local + 30 + ln, 2) == 1 && le(b, local + 34 + ln, 8) == size, "local zip64 extra")
+                try check(
+                    le(b, local + 18, 4) == 0xFFFF_FFFF && le(b, local + 22, 4) == 0xFFFF_FFFF,
+                    "local zip64 sizes"
+                )
+                try check(
+                    lx == 20 && le(b, local + 30 + ln, 2) == 1 && le(b, local + 34 + ln, 8) == size,
+                    "local zip64 extra"
+                )
             } else {
                 try check(le(b, local + 18, 4) == size && le(b, local + 22, 4) == size && lx == 0, "local sizes")
             }
@@ -177,7 +194,9 @@ struct NPZWriterTests {
         )
         var arrays: [String: NPY] = [:]
         for m in members { arrays[String(m.name.dropLast(4))] = try Self.parseNPY(m.data) }
-        let T = 9, L = 4, k = 2
+        let T = 9
+        let L = 4
+        let k = 2
         let expected: [String: (String, [Int])] = [
             "ids": ("|u1", [T, L, k]), "weights": ("<f4", [T, L, k]), "mask": ("|b1", [T, L]),
             "problem_id": ("<i8", [T]), "position": ("<i4", [T]), "phase": ("|u1", [T]), "token_id": ("<i4", [T]),
@@ -252,7 +271,9 @@ struct NPZWriterTests {
 
     @Test func numpyReadsEveryArrayBack() throws {
         guard let python = S.pythonWithNumpy else {
-            print("skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)")
+            print(
+                "skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)"
+            )
             return
         }
         let dir = try S.temporaryDirectory()

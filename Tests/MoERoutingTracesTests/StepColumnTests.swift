@@ -18,9 +18,18 @@ struct StepColumnTests {
     /// A block with its step column replaced.
     static func with(_ b: RoutingBlock, step: [UInt32]?) -> RoutingBlock {
         RoutingBlock(
-            unchecked: b.shape, tokenCount: b.tokenCount, ids: b.ids, weights: b.weights, present: b.present,
-            domain: b.domain, domains: b.domains, problemID: b.problemID, position: b.position, phase: b.phase,
-            tokenID: b.tokenID, step: step
+            unchecked: b.shape,
+            tokenCount: b.tokenCount,
+            ids: b.ids,
+            weights: b.weights,
+            present: b.present,
+            domain: b.domain,
+            domains: b.domains,
+            problemID: b.problemID,
+            position: b.position,
+            phase: b.phase,
+            tokenID: b.tokenID,
+            step: step
         )
     }
 
@@ -37,14 +46,20 @@ struct StepColumnTests {
 
     /// The column directory of a block chunk, read from the file's bytes as docs/trace-format.md
     /// describes: (tag, dtype, flags, offset, length) and the payload.
-    static func directory(_ bytes: [UInt8], chunk c: (offset: Int, kind: Int, size: Int))
+    static func directory(
+        _ bytes: [UInt8],
+        chunk c: (offset: Int, kind: Int, size: Int)
+    )
         -> (entries: [(tag: Int, dtype: Int, flags: Int, offset: Int, length: Int)], payload: [UInt8])
     {
         let payload = Array(bytes[(c.offset + 24)..<(c.offset + c.size)])
         let count = le(payload, 4, 2)
         let entries = (0..<count).map { i in
             let e = 8 + 24 * i
-            return (le(payload, e, 2), Int(payload[e + 2]), Int(payload[e + 3]), le(payload, e + 8, 8), le(payload, e + 16, 8))
+            return (
+                le(payload, e, 2), Int(payload[e + 2]), Int(payload[e + 3]), le(payload, e + 8, 8),
+                le(payload, e + 16, 8)
+            )
         }
         return (entries, payload)
     }
@@ -151,12 +166,24 @@ struct StepColumnTests {
         let at = S.chunks(bytes).chunks[1].offset
         let cases: [([(UInt16, UInt8, UInt8, [UInt8])], String)] = [
             // u64 values that are not steps: 2^32 - 1 (only the u64 all ones means unknown), 2^40.
-            ([(32, 4, 1, Self.u64Bytes([0, 4_294_967_295, 1]))], "block column 'step' (u64) holds 4294967295 for token 1"),
+            (
+                [(32, 4, 1, Self.u64Bytes([0, 4_294_967_295, 1]))],
+                "block column 'step' (u64) holds 4294967295 for token 1"
+            ),
             ([(32, 4, 1, Self.u64Bytes([1 << 40, 0, 1]))], "holds 1099511627776 for token 0"),
             // Wrong dtype, wrong length, two columns.
-            ([(32, 2, 1, [1, 0, 2, 0, 3, 0])], "block column 'step' is u16 of 6 bytes, expected u32 of 12 bytes or u64 of 24 bytes"),
-            ([(32, 3, 1, Self.u32Bytes([1, 2]))], "block column 'step' is u32 of 8 bytes, expected u32 of 12 bytes or u64 of 24 bytes"),
-            ([(32, 3, 1, Self.u32Bytes([1, 2, 3])), (32, 3, 1, Self.u32Bytes([1, 2, 3]))], "block has two 'step' columns"),
+            (
+                [(32, 2, 1, [1, 0, 2, 0, 3, 0])],
+                "block column 'step' is u16 of 6 bytes, expected u32 of 12 bytes or u64 of 24 bytes"
+            ),
+            (
+                [(32, 3, 1, Self.u32Bytes([1, 2]))],
+                "block column 'step' is u32 of 8 bytes, expected u32 of 12 bytes or u64 of 24 bytes"
+            ),
+            (
+                [(32, 3, 1, Self.u32Bytes([1, 2, 3])), (32, 3, 1, Self.u32Bytes([1, 2, 3]))],
+                "block has two 'step' columns"
+            ),
         ]
         for (extra, phrase) in cases {
             try S.write(Self.withColumns(bytes, chunk: 1, extra), to: dir + "/bad.moetrace")
@@ -216,8 +243,14 @@ struct StepColumnTests {
         let plain = try S.bytes(try S.writeTrace(try S.sampleBlocks(), to: dir + "/p.moetrace"))
         #expect(try run(dir + "/p.moetrace") == "OK 9 None")
         try S.write(Self.withColumns(plain, chunk: 3, [(32, 4, 1, Self.u64Bytes([5, .max]))]), to: dir + "/w.moetrace")
-        #expect(try run(dir + "/w.moetrace") == "OK 9 ('uint32', [\(max), \(max), \(max), 5, \(max), \(max), \(max), \(max), \(max)])")
-        try S.write(Self.withColumns(plain, chunk: 3, [(32, 4, 1, Self.u64Bytes([5, 1 << 33]))]), to: dir + "/x.moetrace")
+        #expect(
+            try run(dir + "/w.moetrace")
+                == "OK 9 ('uint32', [\(max), \(max), \(max), 5, \(max), \(max), \(max), \(max), \(max)])"
+        )
+        try S.write(
+            Self.withColumns(plain, chunk: 3, [(32, 4, 1, Self.u64Bytes([5, 1 << 33]))]),
+            to: dir + "/x.moetrace"
+        )
         #expect(try run(dir + "/x.moetrace") == "ERROR True")
     }
 
@@ -248,7 +281,9 @@ struct StepColumnTests {
         #expect(!(try NPZWriterTests.parseZip(try S.bytes(dir + "/p.npz")).members.contains { $0.name == "step.npy" }))
 
         guard let python = S.pythonWithNumpy else {
-            print("skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)")
+            print(
+                "skipped: no Python with numpy (.venv/bin/python, ../.venv/bin/python, /usr/bin/python3, python3 on PATH)"
+            )
             return
         }
         let script = """
@@ -270,9 +305,22 @@ struct StepColumnTests {
     /// third; problem 0 continues into the step-less second block; c/2/2 has no present cell.
     static func jsonlBlocks() throws -> [RoutingBlock] {
         var b = RoutingBlockBuilder(shape: S.narrowShape)
-        func token(_ domain: String, _ problem: Int64, _ position: Int32, _ step: UInt32?, missing: Set<Int> = []) throws {
+        func token(
+            _ domain: String,
+            _ problem: Int64,
+            _ position: Int32,
+            _ step: UInt32?,
+            missing: Set<Int> = []
+        ) throws {
             let t = try b.appendToken(
-                TokenMetadata(domain: domain, problemID: problem, position: position, phase: .decode, tokenID: 100 + position, step: step)
+                TokenMetadata(
+                    domain: domain,
+                    problemID: problem,
+                    position: position,
+                    phase: .decode,
+                    tokenID: 100 + position,
+                    step: step
+                )
             )
             for l in 0..<4 where !missing.contains(l) {
                 let (e, w) = S.cell(Int(problem) * 10 + Int(position), l, S.narrowShape)
@@ -315,7 +363,8 @@ struct StepColumnTests {
         func steps(_ blocks: [RoutingBlock], skipEmpty: Bool) -> [String: UInt32] {
             var out: [String: UInt32] = [:]
             for b in blocks {
-                for t in 0..<b.tokenCount where !skipEmpty || (0..<b.shape.layers).contains(where: { b.isPresent(token: t, layer: $0) }) {
+                for t in 0..<b.tokenCount
+                where !skipEmpty || (0..<b.shape.layers).contains(where: { b.isPresent(token: t, layer: $0) }) {
                     out["\(b.domainName(token: t))/\(b.problemID[t])/\(b.position[t])"] = b.step?[t] ?? .max
                 }
             }
@@ -346,23 +395,36 @@ struct StepColumnTests {
             head + #""layer":0,"token_idx":1,"step":null}"#,
             head + #""layer":0,"token_idx":2}"#,
         ])
-        let blocks = try JSONLFixtures.readAll(try JSONLTraceReader(path: ok, options: TraceReadOptions(shape: .tinyMixtral)))
+        let blocks = try JSONLFixtures.readAll(
+            try JSONLTraceReader(path: ok, options: TraceReadOptions(shape: .tinyMixtral))
+        )
         #expect(blocks.count == 1)
         #expect(blocks.first?.step == [3, .max, .max])
 
         let cases: [(String, String, Int, String)] = [
-            (#""layer":0,"token_idx":0,"step":-1}"#, "", 1, "field 'step' (the engine step) must be in 0...4294967294, found -1"),
+            (
+                #""layer":0,"token_idx":0,"step":-1}"#, "", 1,
+                "field 'step' (the engine step) must be in 0...4294967294, found -1"
+            ),
             (#""layer":0,"token_idx":0,"step":4294967295}"#, "", 1, "must be in 0...4294967294, found 4294967295"),
             (#""layer":0,"token_idx":0,"step":"7"}"#, "", 1, "field 'step' must be an integer"),
             (#""layer":0,"token_idx":0,"step":1.5}"#, "", 1, "field 'step' must hold integers"),
             (#""layer":0,"token_idx":0,"step":1,"step":1}"#, "", 1, "field 'step' appears twice in one record"),
-            (#""layer":0,"token_idx":0,"step":4}"#, #""layer":1,"token_idx":0,"step":5}"#, 2, "has 'step' 5 here but 'step' 4 on line 1"),
-            (#""layer":0,"token_idx":0,"step":4}"#, #""layer":1,"token_idx":0}"#, 2, "has no 'step' here but 'step' 4 on line 1"),
+            (
+                #""layer":0,"token_idx":0,"step":4}"#, #""layer":1,"token_idx":0,"step":5}"#, 2,
+                "has 'step' 5 here but 'step' 4 on line 1"
+            ),
+            (
+                #""layer":0,"token_idx":0,"step":4}"#, #""layer":1,"token_idx":0}"#, 2,
+                "has no 'step' here but 'step' 4 on line 1"
+            ),
         ]
         for (first, second, line, phrase) in cases {
             let path = try JSONLFixtures.file(lines: [head + first] + (second.isEmpty ? [] : [head + second]))
             #expect {
-                _ = try JSONLFixtures.readAll(try JSONLTraceReader(path: path, options: TraceReadOptions(shape: .tinyMixtral)))
+                _ = try JSONLFixtures.readAll(
+                    try JSONLTraceReader(path: path, options: TraceReadOptions(shape: .tinyMixtral))
+                )
             } throws: { error in
                 let d = (error as? TraceError)?.description ?? "\(error)"
                 return d.hasPrefix("\(path):\(line): ") && d.contains(phrase)

@@ -57,7 +57,10 @@ struct TraceFormatTests {
         let magic = "expected the 8-byte magic 89 4D 4F 45 54 52 43 0A"
         let cases: [([UInt8], String)] = [
             ([0x89, 0x4D, 0x4F, 0x45], "holds only 4 bytes (89 4D 4F 45)"),
-            (Array(#"{"problem_id": 0, "layer": 0}"#.utf8), #"looks like JSON text starting '{"problem_id' (a .jsonl trace? name it .jsonl)"#),
+            (
+                Array(#"{"problem_id": 0, "layer": 0}"#.utf8),
+                #"looks like JSON text starting '{"problem_id' (a .jsonl trace? name it .jsonl)"#
+            ),
             ([0x50, 0x4B, 3, 4, 0, 0, 0, 0, 0, 0], "is a zip archive (a .npz export? name it .npz)"),
             ([], "is empty"),
         ]
@@ -67,7 +70,8 @@ struct TraceFormatTests {
                 _ = try TraceFormat.detect(readingPath: dir + "/x.moetrace")
             } throws: { error in
                 let d = "\(error)"
-                return d.hasPrefix(dir + "/x.moetrace: not a .moetrace trace: " + magic) && d.contains("but the file " + found)
+                return d.hasPrefix(dir + "/x.moetrace: not a .moetrace trace: " + magic)
+                    && d.contains("but the file " + found)
             }
             // The binary reader opened directly says the same.
             #expect {
@@ -80,7 +84,8 @@ struct TraceFormatTests {
         #expect {
             _ = try TraceFormat.detect(readingPath: dir + "/y.npz")
         } throws: { error in
-            "\(error)".contains("not a .npz archive: expected a zip archive") && "\(error)".contains("looks like JSON text")
+            "\(error)".contains("not a .npz archive: expected a zip archive")
+                && "\(error)".contains("looks like JSON text")
         }
     }
 

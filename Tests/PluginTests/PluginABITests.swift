@@ -33,103 +33,103 @@ private let cCompiler: String? = {
 /// exactly as a plugin built before `step` existed, and checks at compile time that version 2
 /// kept every offset of version 1.
 private let cPluginSource = #"""
-#define _POSIX_C_SOURCE 200809L /* strdup */
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include "moe_routing_plugin.h"
+    #define _POSIX_C_SOURCE 200809L /* strdup */
+    #include <stddef.h>
+    #include <stdio.h>
+    #include <stdlib.h>
+    #include <string.h>
+    #include "moe_routing_plugin.h"
 
-#define MAX_STEPS 4096
+    #define MAX_STEPS 4096
 
-#if PLUGIN_ABI == 1
-/* moe_routing_block as ABI version 1 declared it. */
-typedef struct {
-    int32_t layers, experts, top_k, domain_count;
-    int64_t token_count;
-    const uint16_t *ids;
-    const float *weights;
-    const uint8_t *present;
-    const uint16_t *domain;
-    const int64_t *problem_id;
-    const int32_t *position;
-    const uint8_t *phase;
-    const int32_t *token_id;
-    const char *const *domain_names;
-} block_t;
-#define SAME(f) _Static_assert(offsetof(block_t, f) == offsetof(moe_routing_block, f), "version 2 moved " #f);
-SAME(layers) SAME(experts) SAME(top_k) SAME(domain_count) SAME(token_count) SAME(ids) SAME(weights)
-SAME(present) SAME(domain) SAME(problem_id) SAME(position) SAME(phase) SAME(token_id) SAME(domain_names)
-_Static_assert(sizeof(block_t) <= offsetof(moe_routing_block, step), "step must follow every version-1 member");
-#else
-typedef moe_routing_block block_t;
-#endif
+    #if PLUGIN_ABI == 1
+    /* moe_routing_block as ABI version 1 declared it. */
+    typedef struct {
+        int32_t layers, experts, top_k, domain_count;
+        int64_t token_count;
+        const uint16_t *ids;
+        const float *weights;
+        const uint8_t *present;
+        const uint16_t *domain;
+        const int64_t *problem_id;
+        const int32_t *position;
+        const uint8_t *phase;
+        const int32_t *token_id;
+        const char *const *domain_names;
+    } block_t;
+    #define SAME(f) _Static_assert(offsetof(block_t, f) == offsetof(moe_routing_block, f), "version 2 moved " #f);
+    SAME(layers) SAME(experts) SAME(top_k) SAME(domain_count) SAME(token_count) SAME(ids) SAME(weights)
+    SAME(present) SAME(domain) SAME(problem_id) SAME(position) SAME(phase) SAME(token_id) SAME(domain_names)
+    _Static_assert(sizeof(block_t) <= offsetof(moe_routing_block, step), "step must follow every version-1 member");
+    #else
+    typedef moe_routing_block block_t;
+    #endif
 
-typedef struct {
-    long long tokens, position_sum, with_steps, without_steps;
-    char last_domain[64];
-    int n;
-    uint32_t steps[MAX_STEPS];
-} state;
+    typedef struct {
+        long long tokens, position_sum, with_steps, without_steps;
+        char last_domain[64];
+        int n;
+        uint32_t steps[MAX_STEPS];
+    } state;
 
-static void *create(const void *userdata) { (void)userdata; return calloc(1, sizeof(state)); }
-static void destroy(void *instance) { free(instance); }
-static int32_t begin(void *instance, const char *context, char **error) {
-    (void)instance; (void)context; (void)error;
-    return 0;
-}
-static int32_t consume(void *instance, const moe_routing_block *block, char **error) {
-    state *s = instance;
-    const block_t *b = (const block_t *)block;
-    (void)error;
-    s->tokens += b->token_count;
-    for (int64_t t = 0; t < b->token_count; t++) s->position_sum += b->position[t];
-    if (b->token_count > 0) {
-        snprintf(s->last_domain, sizeof s->last_domain, "%s", b->domain_names[b->domain[b->token_count - 1]]);
+    static void *create(const void *userdata) { (void)userdata; return calloc(1, sizeof(state)); }
+    static void destroy(void *instance) { free(instance); }
+    static int32_t begin(void *instance, const char *context, char **error) {
+        (void)instance; (void)context; (void)error;
+        return 0;
     }
-#if PLUGIN_ABI >= 2
-    if (b->step == NULL) { s->without_steps++; return 0; }
-    s->with_steps++;
-    for (int64_t t = 0; t < b->token_count; t++) {
-        if (s->n == MAX_STEPS) { *error = strdup("too many steps for the test plugin"); return 1; }
-        s->steps[s->n++] = b->step[t];
+    static int32_t consume(void *instance, const moe_routing_block *block, char **error) {
+        state *s = instance;
+        const block_t *b = (const block_t *)block;
+        (void)error;
+        s->tokens += b->token_count;
+        for (int64_t t = 0; t < b->token_count; t++) s->position_sum += b->position[t];
+        if (b->token_count > 0) {
+            snprintf(s->last_domain, sizeof s->last_domain, "%s", b->domain_names[b->domain[b->token_count - 1]]);
+        }
+    #if PLUGIN_ABI >= 2
+        if (b->step == NULL) { s->without_steps++; return 0; }
+        s->with_steps++;
+        for (int64_t t = 0; t < b->token_count; t++) {
+            if (s->n == MAX_STEPS) { *error = strdup("too many steps for the test plugin"); return 1; }
+            s->steps[s->n++] = b->step[t];
+        }
+    #endif
+        return 0;
     }
-#endif
-    return 0;
-}
-static int32_t merge(void *instance, void *other, char **error) {
-    state *s = instance, *o = other;
-    if (s->n + o->n > MAX_STEPS) { *error = strdup("too many steps for the test plugin"); return 1; }
-    s->tokens += o->tokens; s->position_sum += o->position_sum;
-    s->with_steps += o->with_steps; s->without_steps += o->without_steps;
-    memcpy(s->steps + s->n, o->steps, (size_t)o->n * sizeof(uint32_t));
-    s->n += o->n;
-    return 0;
-}
-static int32_t finish(void *instance, char **report, char **error) {
-    state *s = instance;
-    size_t size = 512 + (size_t)s->n * 12, used = 0;
-    char *out = malloc(size);
-    if (out == NULL) { *error = strdup("out of memory"); return 1; }
-    used += (size_t)snprintf(out + used, size - used,
-        "{\"analyzer\":\"steps-seen\",\"title\":\"Steps seen\",\"json\":{\"abi\":%d,\"tokens\":%lld,"
-        "\"position_sum\":%lld,\"last_domain\":\"%s\",\"with_steps\":%lld,\"without_steps\":%lld,\"steps\":[",
-        PLUGIN_ABI, s->tokens, s->position_sum, s->last_domain, s->with_steps, s->without_steps);
-    for (int i = 0; i < s->n; i++) used += (size_t)snprintf(out + used, size - used, "%s%u", i ? "," : "", s->steps[i]);
-    snprintf(out + used, size - used, "]}}");
-    *report = out;
-    return 0;
-}
-static void free_string(char *string) { free(string); }
+    static int32_t merge(void *instance, void *other, char **error) {
+        state *s = instance, *o = other;
+        if (s->n + o->n > MAX_STEPS) { *error = strdup("too many steps for the test plugin"); return 1; }
+        s->tokens += o->tokens; s->position_sum += o->position_sum;
+        s->with_steps += o->with_steps; s->without_steps += o->without_steps;
+        memcpy(s->steps + s->n, o->steps, (size_t)o->n * sizeof(uint32_t));
+        s->n += o->n;
+        return 0;
+    }
+    static int32_t finish(void *instance, char **report, char **error) {
+        state *s = instance;
+        size_t size = 512 + (size_t)s->n * 12, used = 0;
+        char *out = malloc(size);
+        if (out == NULL) { *error = strdup("out of memory"); return 1; }
+        used += (size_t)snprintf(out + used, size - used,
+            "{\"analyzer\":\"steps-seen\",\"title\":\"Steps seen\",\"json\":{\"abi\":%d,\"tokens\":%lld,"
+            "\"position_sum\":%lld,\"last_domain\":\"%s\",\"with_steps\":%lld,\"without_steps\":%lld,\"steps\":[",
+            PLUGIN_ABI, s->tokens, s->position_sum, s->last_domain, s->with_steps, s->without_steps);
+        for (int i = 0; i < s->n; i++) used += (size_t)snprintf(out + used, size - used, "%s%u", i ? "," : "", s->steps[i]);
+        snprintf(out + used, size - used, "]}}");
+        *report = out;
+        return 0;
+    }
+    static void free_string(char *string) { free(string); }
 
-static const moe_routing_analyzer_vtable analyzers[1] = {{
-    "steps-seen", "reports the step column it receives", NULL,
-    create, destroy, begin, consume, merge, finish, free_string,
-}};
-static const moe_routing_plugin table = { PLUGIN_ABI, 1, analyzers };
+    static const moe_routing_analyzer_vtable analyzers[1] = {{
+        "steps-seen", "reports the step column it receives", NULL,
+        create, destroy, begin, consume, merge, finish, free_string,
+    }};
+    static const moe_routing_plugin table = { PLUGIN_ABI, 1, analyzers };
 
-const moe_routing_plugin *moe_routing_plugin_entry(void) { return &table; }
-"""#
+    const moe_routing_plugin *moe_routing_plugin_entry(void) { return &table; }
+    """#
 
 /// Compiles the C test plugin declaring ABI `version` into a fresh shared library; returns its path.
 private func buildCPlugin(version: Int) throws -> String {
@@ -145,7 +145,8 @@ private func buildCPlugin(version: Int) throws -> String {
             "-shared", "-fPIC", "-std=c11", "-Wall", "-Wextra", "-Werror", "-DPLUGIN_ABI=\(version)",
             "-I", packageRoot.appendingPathComponent("Sources/CMoERoutingPlugin/include").path,
             "-o", library, source.path,
-        ])
+        ]
+    )
     guard status == 0 else {
         throw PluginError(path: source.path, message: "compiling the test plugin failed:\n\(output)")
     }
@@ -160,9 +161,17 @@ private func removeCPlugin(_ library: String) {
 /// A copy of `block` with the step column `step`.
 private func withSteps(_ block: RoutingBlock, _ step: [UInt32]?) throws -> RoutingBlock {
     try RoutingBlock(
-        shape: block.shape, ids: block.ids, weights: block.weights, present: block.present, domain: block.domain,
-        domains: block.domains, problemID: block.problemID, position: block.position, phase: block.phase,
-        tokenID: block.tokenID, step: step
+        shape: block.shape,
+        ids: block.ids,
+        weights: block.weights,
+        present: block.present,
+        domain: block.domain,
+        domains: block.domains,
+        problemID: block.problemID,
+        position: block.position,
+        phase: block.phase,
+        tokenID: block.tokenID,
+        step: step
     )
 }
 
@@ -190,7 +199,10 @@ private final class StoringAnalyzer: RoutingAnalyzer {
     /// Two blocks of 3 problems x 4 tokens, in two domains.
     var base: [RoutingBlock] {
         var g = SyntheticRouting(shape: shape, seed: 5, missingRate: 0.1)
-        return [g.makeBlock(problems: 3, tokensPerProblem: 4, domain: "humaneval"), g.makeBlock(problems: 3, tokensPerProblem: 4, domain: "gsm8k")]
+        return [
+            g.makeBlock(problems: 3, tokensPerProblem: 4, domain: "humaneval"),
+            g.makeBlock(problems: 3, tokensPerProblem: 4, domain: "gsm8k"),
+        ]
     }
     /// Steps of the first block: three tokens per step from step 70000 (beyond 16 bits), every
     /// fourth token unknown.
@@ -204,7 +216,9 @@ private final class StoringAnalyzer: RoutingAnalyzer {
 
     @Test func exportedSwiftPluginReceivesEveryColumnIncludingStep() throws {
         let store = BlockStore()
-        let exported = PluginExporter.export([.init(name: "storing", summary: "stores blocks") { StoringAnalyzer(store: store) }])
+        let exported = PluginExporter.export([
+            .init(name: "storing", summary: "stores blocks") { StoringAnalyzer(store: store) }
+        ])
         let library = try PluginLibrary(table: exported.table, path: "in-process export")
         #expect(library.abiVersion == 2)
         let analyzer = try library.makeAnalyzer(at: 0)
@@ -226,7 +240,9 @@ private final class StoringAnalyzer: RoutingAnalyzer {
     /// exactly the seed the host began with, above 2^53 and up to UInt64.max too.
     @Test func exportedSwiftPluginReceivesTheSeedExactly() throws {
         let store = BlockStore()
-        let exported = PluginExporter.export([.init(name: "storing", summary: "stores blocks") { StoringAnalyzer(store: store) }])
+        let exported = PluginExporter.export([
+            .init(name: "storing", summary: "stores blocks") { StoringAnalyzer(store: store) }
+        ])
         let library = try PluginLibrary(table: exported.table, path: "in-process export")
         let sent = [0, 0x5EED, (1 << 53) + 1, UInt64(Int.max) + 1, UInt64.max].map {
             AnalysisContext(shape: shape, settings: ["engine": "test"], seed: $0)

@@ -18,8 +18,12 @@ private let examplePluginLibrary: Result<String, any Error> = {
     do {
         let (status, output) = try TestProcess.run(
             "/usr/bin/env",
-            ["swift", "build", "--package-path", packageRoot.appendingPathComponent("examples/expert-load-plugin").path,
-             "--scratch-path", scratch])
+            [
+                "swift", "build", "--package-path",
+                packageRoot.appendingPathComponent("examples/expert-load-plugin").path,
+                "--scratch-path", scratch,
+            ]
+        )
         guard status == 0 else {
             return .failure(PluginError(path: scratch, message: "building the example failed:\n\(output)"))
         }
@@ -41,7 +45,8 @@ private func run(_ analyzers: [any RoutingAnalyzer], shards: [[RoutingBlock]]) t
 @Suite(.serialized) struct PluginLoadingTests {
     let blocks: [RoutingBlock] = {
         var g = SyntheticRouting(shape: .tinyMixtral, seed: 11, missingRate: 0.1)
-        return (0..<4).map { i in g.makeBlock(problems: 3, tokensPerProblem: 20, domain: i < 2 ? "humaneval" : "gsm8k") }
+        return (0..<4).map { i in g.makeBlock(problems: 3, tokensPerProblem: 20, domain: i < 2 ? "humaneval" : "gsm8k")
+        }
     }()
 
     /// Expected per-layer load shares, counted independently of the analyzer.
@@ -79,7 +84,8 @@ private func run(_ analyzers: [any RoutingAnalyzer], shards: [[RoutingBlock]]) t
         #expect(dynamic.figures.count == 1)
 
         // Merging two dynamic instances equals one pass.
-        let a = try registry.make("expert-load"), b = try registry.make("expert-load")
+        let a = try registry.make("expert-load")
+        let b = try registry.make("expert-load")
         let ctx = AnalysisContext(shape: .tinyMixtral)
         try a.begin(ctx)
         try b.begin(ctx)
@@ -89,10 +95,16 @@ private func run(_ analyzers: [any RoutingAnalyzer], shards: [[RoutingBlock]]) t
         // The test kit's merge check, on dynamic and static instances: halves either way round
         // and random shards give the one-pass report.
         let context = AnalysisContext(shape: .tinyMixtral)
-        let makers: [() throws -> any RoutingAnalyzer] = [{ try registry.make("expert-load") }, { ExpertLoadAnalyzer() }]
+        let makers: [() throws -> any RoutingAnalyzer] = [
+            { try registry.make("expert-load") }, { ExpertLoadAnalyzer() },
+        ]
         for make in makers {
-            #expect(try MergeCheck.assertHalvesEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks) == statik)
-            #expect(try MergeCheck.assertShardsEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks) == statik)
+            #expect(
+                try MergeCheck.assertHalvesEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks) == statik
+            )
+            #expect(
+                try MergeCheck.assertShardsEqualOnePass(makeAnalyzer: make, context: context, blocks: blocks) == statik
+            )
         }
     }
 
@@ -124,7 +136,8 @@ private func run(_ analyzers: [any RoutingAnalyzer], shards: [[RoutingBlock]]) t
     @Test func refusesTheSameLibraryTwiceAndNamesBothOrigins() throws {
         let path = try examplePluginLibrary.get()
         // The same file under another name (a symlink) is still the same library.
-        let link = FileManager.default.temporaryDirectory.appendingPathComponent("libExpertLoadAlias-\(getpid()).so").path
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("libExpertLoadAlias-\(getpid()).so")
+            .path
         try? FileManager.default.removeItem(atPath: link)
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
         defer { try? FileManager.default.removeItem(atPath: link) }
@@ -143,7 +156,8 @@ private func run(_ analyzers: [any RoutingAnalyzer], shards: [[RoutingBlock]]) t
         #expect {
             try PluginLibrary.registerAll(paths: [path], into: &withBuiltin)
         } throws: { error in
-            "\(error)" == "cannot register analyzer 'expert-load': plugin \(path) registers an analyzer named 'expert-load', "
+            "\(error)"
+                == "cannot register analyzer 'expert-load': plugin \(path) registers an analyzer named 'expert-load', "
                 + "but the built-in analyzers already has one; rename one of them or load only one"
         }
         #expect(withBuiltin.names == ["expert-load"])

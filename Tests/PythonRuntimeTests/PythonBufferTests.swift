@@ -18,8 +18,10 @@ struct PythonBufferTests {
                 #expect(buffer.rank == 2 && buffer.count == 8)
                 for index in 0..<buffer.count { buffer[index] = Int32(index * 10) }
             }
-            #expect(try gil.evaluate("a.tolist()", globals: globals).convert(to: [[Int]].self)
-                == [[0, 10], [20, 30], [40, 50], [60, 70]])
+            #expect(
+                try gil.evaluate("a.tolist()", globals: globals).convert(to: [[Int]].self)
+                    == [[0, 10], [20, 30], [40, 50], [60, 70]]
+            )
         }
     }
 
@@ -62,11 +64,14 @@ struct PythonBufferTests {
                 expected = np.zeros(8, dtype=np.float32)
                 np.add.at(expected, ids.ravel(), weights.ravel())
                 same = bool((out == expected).all())
-                """)
+                """
+            )
             #expect(try globals.item("n").convert(to: Int.self) == 8)
             #expect(try globals.item("same").convert(to: Bool.self))
-            #expect(try gil.evaluate("out.tolist()", globals: globals).convert(to: [Double].self)
-                == [0.5, 1.0, 0, 0.75, 0, 0, 0, 1.75])
+            #expect(
+                try gil.evaluate("out.tolist()", globals: globals).convert(to: [Double].self)
+                    == [0.5, 1.0, 0, 0.75, 0, 0, 0, 1.75]
+            )
         }
     }
 
@@ -88,7 +93,8 @@ struct PythonBufferTests {
                         return "accepted"
                     except Exception as e:
                         return f"{type(e).__name__}: {e}"
-                """)
+                """
+            )
             return try gil.evaluate(expression, globals: globals).convert(to: String.self)
         }
     }
@@ -96,43 +102,62 @@ struct PythonBufferTests {
     @Test func wrongDtypeIsATypeErrorNamingBoth() throws {
         #expect(
             try rejection("attempt(moe_test_reject.take_int32, np.zeros((4, 2), dtype=np.float32))")
-                == "TypeError: take_int32() argument 1: expected int32 elements, got dtype float32")
+                == "TypeError: take_int32() argument 1: expected int32 elements, got dtype float32"
+        )
         #expect(
             try rejection("attempt(moe_test_reject.take_int32, np.zeros(3, dtype=np.int64))")
-                == "TypeError: take_int32() argument 1: expected int32 elements, got dtype int64")
+                == "TypeError: take_int32() argument 1: expected int32 elements, got dtype int64"
+        )
         #expect(
             try rejection("attempt(moe_test_reject.take_int32, array.array('d', [1.0]))")
-                == "TypeError: take_int32() argument 1: expected int32 elements, got format 'd'")
+                == "TypeError: take_int32() argument 1: expected int32 elements, got format 'd'"
+        )
         #expect(
             try rejection("attempt(moe_test_reject.take_int32, [1, 2])")
-                == "TypeError: take_int32() argument 1: expected a NumPy array (or another buffer) of int32, got list")
+                == "TypeError: take_int32() argument 1: expected a NumPy array (or another buffer) of int32, got list"
+        )
         #expect(
             try rejection("attempt(moe_test_reject.take_int32, np.zeros(2, dtype='>i4'))")
-                == "TypeError: take_int32() argument 1: expected int32 elements, got dtype >i4")
+                == "TypeError: take_int32() argument 1: expected int32 elements, got dtype >i4"
+        )
     }
 
     @Test func nonContiguousArraysAreAValueError() throws {
         #expect(
             try rejection("attempt(moe_test_reject.take_int32, np.zeros((4, 4), dtype=np.int32)[:, ::2])")
                 == "ValueError: take_int32() argument 1: expected a C-contiguous array, got strides (16, 8) "
-                + "for shape (4, 2) (pass numpy.ascontiguousarray(x))")
+                + "for shape (4, 2) (pass numpy.ascontiguousarray(x))"
+        )
         #expect(
             try rejection("attempt(moe_test_reject.take_int32, np.zeros((2, 3), dtype=np.int32).T)")
-                .hasPrefix("ValueError: take_int32() argument 1: expected a C-contiguous array"))
+                .hasPrefix("ValueError: take_int32() argument 1: expected a C-contiguous array")
+        )
     }
 
     @Test func otherBufferKindsAndReadOnlyArrays() throws {
         #expect(try rejection("attempt(moe_test_reject.take_int32, array.array('i', [1, 2]))") == "accepted")
         // An equal but not canonical dtype object, and an ndarray subclass, take the format path.
-        #expect(try rejection("attempt(moe_test_reject.take_int32, np.zeros(2, np.dtype('int32', metadata={'k': 1})))") == "accepted")
-        #expect(try rejection("attempt(moe_test_reject.take_int32, np.zeros((2, 2), np.int32).view(np.matrix))") == "accepted")
-        #expect(try rejection("attempt(moe_test_reject.take_int32, memoryview(np.arange(4, dtype=np.int32)))") == "accepted")
+        #expect(
+            try rejection("attempt(moe_test_reject.take_int32, np.zeros(2, np.dtype('int32', metadata={'k': 1})))")
+                == "accepted"
+        )
+        #expect(
+            try rejection("attempt(moe_test_reject.take_int32, np.zeros((2, 2), np.int32).view(np.matrix))")
+                == "accepted"
+        )
+        #expect(
+            try rejection("attempt(moe_test_reject.take_int32, memoryview(np.arange(4, dtype=np.int32)))") == "accepted"
+        )
         #expect(
             try rejection(
-                "attempt(moe_test_reject.fill_int32, (lambda a: (a.setflags(write=False), a)[1])(np.zeros(2, np.int32)))")
-                
-                == "ValueError: fill_int32() argument 1: buffer source array is read-only")
-        #expect(try rejection("attempt(moe_test_reject.take_int32, 5)").hasPrefix("TypeError: take_int32() argument 1:"))
+                "attempt(moe_test_reject.fill_int32, (lambda a: (a.setflags(write=False), a)[1])(np.zeros(2, np.int32)))"
+            )
+
+                == "ValueError: fill_int32() argument 1: buffer source array is read-only"
+        )
+        #expect(
+            try rejection("attempt(moe_test_reject.take_int32, 5)").hasPrefix("TypeError: take_int32() argument 1:")
+        )
     }
 
     @Test func shapeMismatchNamesExpectedAndActual() throws {

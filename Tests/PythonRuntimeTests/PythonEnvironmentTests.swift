@@ -16,7 +16,9 @@ struct PythonEnvironmentTests {
 
     @Test func missingVenvIsRefused() throws {
         let missing = PythonEnvironment(path: try TestPython.temporaryDirectory("missing") + "/nothing")
-        #expect(throws: PythonRuntimeError.venvMissing(path: missing.path)) { try missing.validate(libraryVersion: "3.11.2") }
+        #expect(throws: PythonRuntimeError.venvMissing(path: missing.path)) {
+            try missing.validate(libraryVersion: "3.11.2")
+        }
         #expect(PythonRuntimeError.venvMissing(path: missing.path).description.contains(missing.path))
     }
 
@@ -29,7 +31,11 @@ struct PythonEnvironmentTests {
 
     @Test func otherPythonVersionIsRefused() throws {
         let venv = try TestPython.fakeVenv(version: "3.12.1")
-        let expected = PythonRuntimeError.venvVersionMismatch(path: venv.path, venvVersion: "3.12.1", libraryVersion: "3.11.2")
+        let expected = PythonRuntimeError.venvVersionMismatch(
+            path: venv.path,
+            venvVersion: "3.12.1",
+            libraryVersion: "3.11.2"
+        )
         #expect(throws: expected) { try venv.validate(libraryVersion: "3.11.2") }
         #expect(expected.description.contains("rm -rf"))
         #expect(expected.description.contains("3.12.1") && expected.description.contains("3.11.2"))

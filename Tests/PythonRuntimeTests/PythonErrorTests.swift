@@ -25,7 +25,9 @@ struct PythonErrorTests {
                 def outer():
                     inner(7)
                 outer()
-                """, filename: "probe.py")
+                """,
+                filename: "probe.py"
+            )
         }
         #expect(error.typeName == "ValueError")
         #expect(error.message == "bad value 7")

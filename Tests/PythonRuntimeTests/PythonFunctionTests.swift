@@ -38,7 +38,8 @@ struct PythonFunctionTests {
                 a = moe_test_args.combine(40)
                 b = moe_test_args.combine(40, 2, label="x", other=None)
                 c = moe_test_args.combine.__self__ is not None
-                """)
+                """
+            )
             #expect(try globals.item("a").convert(to: String.self) == "none:41:")
             #expect(try globals.item("b").convert(to: String.self) == "x:42:label,other")
             #expect(try globals.item("c").convert(to: Bool.self))
@@ -71,16 +72,20 @@ struct PythonFunctionTests {
                 wrong_count = attempt(1, 2)
                 keyword = attempt(1, x=2)
                 ok = moe_test_argerr.needs_int(21)
-                """)
+                """
+            )
             #expect(
                 try globals.item("wrong_type").convert(to: String.self)
-                    == "TypeError: needs_int() argument 1: expected int for Swift Int, got str")
+                    == "TypeError: needs_int() argument 1: expected int for Swift Int, got str"
+            )
             #expect(
                 try globals.item("wrong_count").convert(to: String.self)
-                    == "TypeError: needs_int() takes 1 positional arguments but 2 were given")
+                    == "TypeError: needs_int() takes 1 positional arguments but 2 were given"
+            )
             #expect(
                 try globals.item("keyword").convert(to: String.self)
-                    == "TypeError: needs_int() takes no keyword arguments (got x)")
+                    == "TypeError: needs_int() takes no keyword arguments (got x)"
+            )
             #expect(try globals.item("ok").convert(to: Int.self) == 42)
         }
     }
@@ -104,7 +109,8 @@ struct PythonFunctionTests {
                     moe_test_swifterr.fail_typed()
                 except KeyError as e:
                     typed = (type(e).__name__, e.args[0])
-                """)
+                """
+            )
             #expect(try globals.item("caught").tuple(as: String.self, String.self) == ("RuntimeError", "boom 42"))
             #expect(try globals.item("typed").tuple(as: String.self, String.self) == ("KeyError", "no such expert"))
         }
@@ -121,7 +127,8 @@ struct PythonFunctionTests {
                     global last
                     last = RouterFailure(f"layer {n}")
                     raise last
-                """)
+                """
+            )
             let explode = try globals.item("explode")
             // The Swift function calls back into Python, which raises; Swift propagates the error.
             try gil.defineFunction(module: "moe_test_reraise", name: "relay") { args in
@@ -147,7 +154,9 @@ struct PythonFunctionTests {
                         assert "in explode" in "".join(traceback.format_exception(e))
                     else:
                         raise AssertionError("no exception")
-                """, globals: globals)
+                """,
+                globals: globals
+            )
         }
         // Outside Python, Swift sees the error with its type name.
         do {
@@ -195,7 +204,9 @@ struct PythonFunctionTests {
                     leaked = sum(stat.size_diff for stat in second.compare_to(first, "filename")
                                  if stat.traceback[0].filename == "<refcount-test>")
                     return refs_before, refs_after, alive_before, alive_after, leaked
-                """, filename: "<refcount-test>")
+                """,
+                filename: "<refcount-test>"
+            )
             let (refsBefore, refsAfter, aliveBefore, aliveAfter, leaked) = try globals.item("measure").call(10_000)
                 .tuple(as: Int.self, Int.self, Int.self, Int.self, Int.self)
             #expect(refsBefore == refsAfter)
@@ -227,7 +238,8 @@ struct PythonFunctionTests {
                 threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
                 for t in threads: t.start()
                 for t in threads: t.join()
-                """)
+                """
+            )
             let results = try globals.item("results").convert(to: [Int: Int].self)
             for k in 0..<4 {
                 #expect(results[k] == (k..<(k + 20)).reduce(0) { $0 + $1 * $1 })

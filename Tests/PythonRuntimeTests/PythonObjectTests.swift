@@ -32,15 +32,18 @@ struct PythonObjectTests {
                 """
                 def describe(a, b=0, *rest, scale=1, **extra):
                     return f"{a}|{b}|{list(rest)}|{scale}|{sorted(extra.items())}"
-                """)
+                """
+            )
             let function = try globals.item("describe")
             #expect(try function.call(1).convert(to: String.self) == "1|0|[]|1|[]")
             #expect(try function.call(1, 2, 3, 4).convert(to: String.self) == "1|2|[3, 4]|1|[]")
             #expect(
                 try function.call("x", keywords: ["scale": 2.5, "tag": "t", "b": [1]]).convert(to: String.self)
-                    == "x|[1]|[]|2.5|[('tag', 't')]")
+                    == "x|[1]|[]|2.5|[('tag', 't')]"
+            )
             #expect(
-                try function.call(arguments: [1], keywords: [("scale", 3)]).convert(to: String.self) == "1|0|[]|3|[]")
+                try function.call(arguments: [1], keywords: [("scale", 3)]).convert(to: String.self) == "1|0|[]|3|[]"
+            )
             do {
                 try function.call()
                 Issue.record("expected TypeError")
@@ -87,7 +90,10 @@ struct PythonObjectTests {
 
     @Test func failingStrGivesAPlaceholderDescription() throws {
         let object = try Python.withGIL { gil throws in
-            try gil.evaluate("Bad()", globals: gil.run("class Bad:\n    def __str__(self):\n        raise ValueError('no')"))
+            try gil.evaluate(
+                "Bad()",
+                globals: gil.run("class Bad:\n    def __str__(self):\n        raise ValueError('no')")
+            )
         }
         #expect(object.description.contains("unprintable"))
         try Python.withGIL { _ throws in #expect(throws: PythonError.self) { try object.str() } }

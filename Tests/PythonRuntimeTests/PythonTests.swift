@@ -22,7 +22,10 @@ struct PythonTests {
             ).tuple(as: String.self, String.self, [String].self, Int.self, Int.self, String.self)
         }
         #expect(facts.0 == TestPython.environment.pythonExecutable)
-        #expect(URL(fileURLWithPath: facts.1).resolvingSymlinksInPath() == URL(fileURLWithPath: TestPython.environment.path).resolvingSymlinksInPath())
+        #expect(
+            URL(fileURLWithPath: facts.1).resolvingSymlinksInPath()
+                == URL(fileURLWithPath: TestPython.environment.path).resolvingSymlinksInPath()
+        )
         #expect(facts.2 == ["moe-routing"])
         #expect(facts.3 == 1)
         #expect(facts.4 == 1)
@@ -30,7 +33,9 @@ struct PythonTests {
     }
 
     @Test func numpyComesFromTheVenvSitePackages() throws {
-        let path = try Python.withGIL { gil throws in try gil.import("numpy").attribute("__file__").convert(to: String.self) }
+        let path = try Python.withGIL { gil throws in
+            try gil.import("numpy").attribute("__file__").convert(to: String.self)
+        }
         #expect(path.hasPrefix(TestPython.environment.path + "/lib/"))
     }
 
@@ -45,7 +50,9 @@ struct PythonTests {
 
     @Test func anotherVenvIsRefusedOnceRunning() throws {
         let other = try TestPython.fakeVenv(version: Python.libraryVersion)
-        #expect(throws: PythonRuntimeError.alreadyInitialized(running: TestPython.environment.path, requested: other.path)) {
+        #expect(
+            throws: PythonRuntimeError.alreadyInitialized(running: TestPython.environment.path, requested: other.path)
+        ) {
             try Python.initialize(environment: other)
         }
     }
@@ -54,10 +61,15 @@ struct PythonTests {
         let mismatched = try TestPython.fakeVenv(version: "3.9.0")
         #expect(
             throws: PythonRuntimeError.venvVersionMismatch(
-                path: mismatched.path, venvVersion: "3.9.0", libraryVersion: Python.libraryVersion)
+                path: mismatched.path,
+                venvVersion: "3.9.0",
+                libraryVersion: Python.libraryVersion
+            )
         ) { try Python.initialize(environment: mismatched) }
         let missing = PythonEnvironment(path: "/nonexistent/venv")
-        #expect(throws: PythonRuntimeError.venvMissing(path: "/nonexistent/venv")) { try Python.initialize(environment: missing) }
+        #expect(throws: PythonRuntimeError.venvMissing(path: "/nonexistent/venv")) {
+            try Python.initialize(environment: missing)
+        }
     }
 
     @Test func libraryPathIsTheLoadedLibpython() throws {
@@ -70,7 +82,9 @@ struct PythonTests {
     @Test func objectOperationsOutsideTheGILThrowInsteadOfCrashing() throws {
         let object = try Python.withGIL { gil throws in try gil.evaluate("[1, 2, 3]") }
         #expect(!Python.holdsGIL)
-        #expect(throws: PythonRuntimeError.gilNotHeld(operation: "PythonObject.attribute")) { try object.attribute("append") }
+        #expect(throws: PythonRuntimeError.gilNotHeld(operation: "PythonObject.attribute")) {
+            try object.attribute("append")
+        }
         #expect(throws: PythonRuntimeError.self) { try object.convert(to: [Int].self) }
         // description takes the GIL by itself.
         #expect(object.description == "[1, 2, 3]")
@@ -141,7 +155,9 @@ struct PythonTests {
         final class Holder: @unchecked Sendable { var object: PythonObject? }
         let globals = try Python.withGIL { gil throws in try gil.run("import sys\nsentinel = object()") }
         func references() throws -> Int {
-            try Python.withGIL { gil throws in try gil.evaluate("sys.getrefcount(sentinel)", globals: globals).convert(to: Int.self) }
+            try Python.withGIL { gil throws in
+                try gil.evaluate("sys.getrefcount(sentinel)", globals: globals).convert(to: Int.self)
+            }
         }
         let before = try references()
         let holders = try Python.withGIL { _ throws in

@@ -1,8 +1,9 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-@testable import MoERoutingReport
 import Testing
+
+@testable import MoERoutingReport
 
 struct AxisScaleTests {
     @Test func stepsAreOneTwoOrFiveTimesAPowerOfTen() {
@@ -26,7 +27,15 @@ struct AxisScaleTests {
     @Test func keepsExactRangeWhenAsked() {
         let axis = AxisScale(minimum: 0, maximum: 30, targetTicks: 8, from: 0, to: 300, wholeSteps: false)
         #expect(axis.ticks == [0, 5, 10, 15, 20, 25, 30])
-        let layers = AxisScale(minimum: 0, maximum: 3, targetTicks: 8, from: 0, to: 300, wholeSteps: false, integers: true)
+        let layers = AxisScale(
+            minimum: 0,
+            maximum: 3,
+            targetTicks: 8,
+            from: 0,
+            to: 300,
+            wholeSteps: false,
+            integers: true
+        )
         #expect(layers.ticks == [0, 1, 2, 3])
         #expect(layers.label(2) == "2")
     }

@@ -1,8 +1,9 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-@testable import MoERoutingReport
 import Testing
+
+@testable import MoERoutingReport
 
 struct ColorScaleTests {
     @Test func endsAreViridisEnds() {

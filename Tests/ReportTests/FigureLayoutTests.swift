@@ -3,15 +3,20 @@
 
 import Foundation
 import MoERouting
-@testable import MoERoutingReport
 import Testing
+
+@testable import MoERoutingReport
 
 struct FigureLayoutTests {
     static func heatmap(_ l: Int, size: Int = 8, x: String? = nil) -> ReportFigure.Heatmap {
         let labels = (0..<size).map(String.init)
         return .init(
-            title: "layer \(l)", xLabel: x ?? "expert at layer \(l + 1)", yLabel: "expert at layer \(l)",
-            rowLabels: labels, columnLabels: labels, values: [[Double]](repeating: [Double](repeating: 0, count: size), count: size)
+            title: "layer \(l)",
+            xLabel: x ?? "expert at layer \(l + 1)",
+            yLabel: "expert at layer \(l)",
+            rowLabels: labels,
+            columnLabels: labels,
+            values: [[Double]](repeating: [Double](repeating: 0, count: size), count: size)
         )
     }
 
@@ -28,8 +33,14 @@ struct FigureLayoutTests {
         let a = Self.heatmap(0)
         let b = Self.heatmap(1)
         let c = Self.heatmap(2, size: 4)
-        #expect(FigureLayout.blocks([.heatmap(a), .heatmap(b), .heatmap(c)]) == [.alike([a, b]), .single(.heatmap(c))])
-        #expect(FigureLayout.blocks([.heatmap(a), Self.line, .heatmap(b)]) == [.single(.heatmap(a)), .single(Self.line), .single(.heatmap(b))])
+        #expect(
+            FigureLayout.blocks([.heatmap(a), .heatmap(b), .heatmap(c)]) == [.alike([a, b]), .single(.heatmap(c))]
+        )
+        #expect(
+            FigureLayout.blocks([.heatmap(a), Self.line, .heatmap(b)]) == [
+                .single(.heatmap(a)), .single(Self.line), .single(.heatmap(b)),
+            ]
+        )
         #expect(FigureLayout.blocks([]) == [])
     }
 

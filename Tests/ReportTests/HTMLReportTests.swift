@@ -12,8 +12,11 @@ struct HTMLReportTests {
 
     @Test func opensOnSummaryThenRunThenFailuresThenOneSectionPerReport() throws {
         let html = Self.html
-        let order = ["<section id=\"summary\">", "<section id=\"run\">", "<section id=\"failures\"", "<section id=\"transition\"",
-                     "<section id=\"multihop\"", "<section id=\"domain\"", "<section id=\"expert_load\""]
+        let order = [
+            "<section id=\"summary\">", "<section id=\"run\">", "<section id=\"failures\"",
+            "<section id=\"transition\"",
+            "<section id=\"multihop\"", "<section id=\"domain\"", "<section id=\"expert_load\"",
+        ]
         let positions = try order.map { try #require(html.range(of: $0)?.lowerBound, "missing \($0)") }
         #expect(positions == positions.sorted())
         #expect(Markup.count("<section ", in: html) == 3 + Self.result.reports.count)
@@ -35,7 +38,9 @@ struct HTMLReportTests {
         #expect(run.contains("<b>5</b><span>incomplete journeys</span>"))
         #expect(run.contains("<tr><th>skipped records</th><td>none</td></tr>"))
         #expect(run.contains("<tr><th>shape</th><td>layers: 32, experts: 8, top_k: 2</td></tr>"))
-        #expect(run.contains("<tr><th>inputs</th><td>../shared/data/mixtral_humaneval_2problems_routing.jsonl, ../shared"))
+        #expect(
+            run.contains("<tr><th>inputs</th><td>../shared/data/mixtral_humaneval_2problems_routing.jsonl, ../shared")
+        )
         #expect(!run.contains("<th>tokens</th>"))
         // A seed is a JSON number but an identifier: shown as typed, not digit-grouped.
         #expect(run.contains("<tr><th>seed</th><td>24301</td></tr>"))
@@ -60,7 +65,8 @@ struct HTMLReportTests {
         var titled = 0
         for svg in Markup.svgFragments(Self.html) {
             // Cell rectangles are the rects inside <g class="cells">.
-            guard let group = Markup.between("<g class=\"cells\" shape-rendering=\"crispEdges\">", "</g>", in: svg) else { continue }
+            guard let group = Markup.between("<g class=\"cells\" shape-rendering=\"crispEdges\">", "</g>", in: svg)
+            else { continue }
             cells += Markup.count("<rect ", in: group)
             titled += Markup.count("<title>", in: group)
         }
@@ -93,7 +99,11 @@ struct HTMLReportTests {
         // Hostile section ids are made valid and unique; fixed ids cannot be taken.
         let report = { (name: String) in AnalyzerReport(analyzer: name, title: name, json: [:]) }
         let odd = HTMLReport.render(
-            AnalysisResult(reports: [report("a b\"<"), report("summary"), report("x"), report("x"), report("")], failures: [], statistics: .init())
+            AnalysisResult(
+                reports: [report("a b\"<"), report("summary"), report("x"), report("x"), report("")],
+                failures: [],
+                statistics: .init()
+            )
         )
         for id in ["a-b--", "summary-2", "x", "x-2", "section"] {
             #expect(odd.contains("<section id=\"\(id)\" class=\"analyzer\">"), "missing id \(id)")
@@ -119,7 +129,11 @@ struct HTMLReportTests {
     }
 
     @Test func isDeterministic() {
-        let again = HTMLReport.render(ReportFixtures.mixtralSized(), title: "Synthetic <report>", subtitle: "32 layers & 8 experts")
+        let again = HTMLReport.render(
+            ReportFixtures.mixtralSized(),
+            title: "Synthetic <report>",
+            subtitle: "32 layers & 8 experts"
+        )
         #expect(Array(again.utf8) == Array(Self.html.utf8))
     }
 
@@ -133,10 +147,14 @@ struct HTMLReportTests {
         for svg in Markup.svgFragments(Self.html) {
             guard case .success(let elements) = Markup.parse(svg) else { continue }
             for e in elements {
-                let numbers = keys.compactMap { e.attributes[$0] }
+                let numbers =
+                    keys.compactMap { e.attributes[$0] }
                     + (e.attributes["points"] ?? "").split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
                 for n in numbers {
-                    #expect((n.split(separator: ".").dropFirst().first?.count ?? 0) <= 1, "\(e.name) has coordinate \(n)")
+                    #expect(
+                        (n.split(separator: ".").dropFirst().first?.count ?? 0) <= 1,
+                        "\(e.name) has coordinate \(n)"
+                    )
                 }
             }
         }
@@ -153,24 +171,44 @@ struct HTMLReportTests {
 
     @Test func intervalsAndReferenceMarkersReachThePageWithTheirStyles() throws {
         let figures: [ReportFigure] = [
-            .lines(.init(
-                title: "accuracy", xLabel: "layer", yLabel: "accuracy", x: [0, 1, 2],
-                series: [.init(name: "acc", values: [0.2, 0.3, 0.25], lower: [0.1, 0.2, 0.2], upper: [0.3, 0.4, 0.3])]
-            )),
-            .bars(.init(
-                title: "js", xLabel: "layer", yLabel: "bits", labels: ["0", "1"], values: [0.1, 0.2],
-                lower: [0.05, 0.1], upper: [0.2, 0.3], reference: [0.15, 0.15], referenceLabel: "null <95th>"
-            )),
+            .lines(
+                .init(
+                    title: "accuracy",
+                    xLabel: "layer",
+                    yLabel: "accuracy",
+                    x: [0, 1, 2],
+                    series: [
+                        .init(name: "acc", values: [0.2, 0.3, 0.25], lower: [0.1, 0.2, 0.2], upper: [0.3, 0.4, 0.3])
+                    ]
+                )
+            ),
+            .bars(
+                .init(
+                    title: "js",
+                    xLabel: "layer",
+                    yLabel: "bits",
+                    labels: ["0", "1"],
+                    values: [0.1, 0.2],
+                    lower: [0.05, 0.1],
+                    upper: [0.2, 0.3],
+                    reference: [0.15, 0.15],
+                    referenceLabel: "null <95th>"
+                )
+            ),
         ]
         let result = AnalysisResult(
-            reports: [AnalyzerReport(analyzer: "t", title: "T", json: [:], figures: figures)], failures: [], statistics: .init()
+            reports: [AnalyzerReport(analyzer: "t", title: "T", json: [:], figures: figures)],
+            failures: [],
+            statistics: .init()
         )
         let html = HTMLReport.render(result)
         #expect(Markup.count("<polygon ", in: html) == 1)
         #expect(Markup.count("class=\"err\"", in: html) == 2 * 3)
         #expect(Markup.count("class=\"ref\"", in: html) == 2 + 1)
         #expect(html.contains(">null &lt;95th&gt;</text>"))
-        for rule in ["svg.chart .band{", "svg.chart .err{", "svg.chart .ref{"] { #expect(html.contains(rule), "\(rule)") }
+        for rule in ["svg.chart .band{", "svg.chart .err{", "svg.chart .ref{"] {
+            #expect(html.contains(rule), "\(rule)")
+        }
         for svg in Markup.svgFragments(html) {
             if case .failure(let error) = Markup.parse(svg) { Issue.record("\(error)") }
         }
@@ -178,7 +216,9 @@ struct HTMLReportTests {
     }
 
     @Test func standaloneSVGOfAFigure() {
-        let figure = ReportFigure.lines(.init(title: "t", xLabel: "x", yLabel: "y", x: [0, 1], series: [.init(name: "s", values: [1, 2])]))
+        let figure = ReportFigure.lines(
+            .init(title: "t", xLabel: "x", yLabel: "y", x: [0, 1], series: [.init(name: "s", values: [1, 2])])
+        )
         let svg = HTMLReport.svg(for: figure)
         #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
         #expect(svg.contains("<style>"))

@@ -3,12 +3,24 @@
 
 import Foundation
 import MoERouting
-@testable import MoERoutingReport
 import Testing
 
+@testable import MoERoutingReport
+
 struct HeatmapChartTests {
-    static func heatmap(_ values: [[Double]], rowLabels: [String] = [], columnLabels: [String] = []) -> ReportFigure.Heatmap {
-        .init(title: "t", xLabel: "expert", yLabel: "layer", rowLabels: rowLabels, columnLabels: columnLabels, values: values)
+    static func heatmap(
+        _ values: [[Double]],
+        rowLabels: [String] = [],
+        columnLabels: [String] = []
+    ) -> ReportFigure.Heatmap {
+        .init(
+            title: "t",
+            xLabel: "expert",
+            yLabel: "layer",
+            rowLabels: rowLabels,
+            columnLabels: columnLabels,
+            values: values
+        )
     }
 
     static func elements(_ svg: String) throws -> [Markup.Element] {
@@ -49,7 +61,10 @@ struct HeatmapChartTests {
         let svg = HeatmapChart(h, size: .full).svg(scale: nil, ids: &ids)
         let cells = Self.cellRects(svg)
         #expect(cells.count == 4)
-        #expect(cells.filter { $0.contains("fill=\"url(#moe-na-1) #d0d7de\"") && $0.contains("= no data</title>") }.count == 2)
+        #expect(
+            cells.filter { $0.contains("fill=\"url(#moe-na-1) #d0d7de\"") && $0.contains("= no data</title>") }.count
+                == 2
+        )
         let elements = try Self.elements(svg)
         #expect(elements.contains { $0.name == "pattern" && $0.attributes["id"] == "moe-na-1" })
         #expect(elements.contains { $0.name == "text" && $0.text == "no data" })
@@ -81,7 +96,13 @@ struct HeatmapChartTests {
         var ids3 = IDAllocator()
         let image = HeatmapChart(Self.heatmap(big), size: .full).svg(scale: nil, ids: &ids3)
         #expect(image.contains("grey cells: no data</title>"))
-        let legend = HeatmapChart.legend(scale: ColorScale(minimum: 0, maximum: 1), hasMissing: true, image: true, ids: &ids3, title: "t")
+        let legend = HeatmapChart.legend(
+            scale: ColorScale(minimum: 0, maximum: 1),
+            hasMissing: true,
+            image: true,
+            ids: &ids3,
+            title: "t"
+        )
         #expect(legend.contains(">no data</text>") && legend.contains("fill=\"#d0d7de\""))
     }
 
@@ -92,27 +113,39 @@ struct HeatmapChartTests {
         let svg = HeatmapChart(h, size: .full).svg(scale: nil, image: false, ids: &ids)
         #expect(Self.cellRects(svg).count == n * n)
         let ticks = try Self.elements(svg).filter { $0.name == "text" && $0.attributes["class"] == "tk" }
-        let rowTicks = ticks.filter { $0.attributes["text-anchor"] == "end" }.compactMap { Double($0.attributes["y"] ?? "") }
-        let columnTicks = ticks.filter { $0.attributes["text-anchor"] == "middle" }.compactMap { Double($0.attributes["x"] ?? "") }
+        let rowTicks = ticks.filter { $0.attributes["text-anchor"] == "end" }.compactMap {
+            Double($0.attributes["y"] ?? "")
+        }
+        let columnTicks = ticks.filter { $0.attributes["text-anchor"] == "middle" }.compactMap {
+            Double($0.attributes["x"] ?? "")
+        }
         #expect(rowTicks.count > 10 && rowTicks.count < n)
         #expect(columnTicks.count > 10 && columnTicks.count < n)
         for (a, b) in zip(rowTicks, rowTicks.dropFirst()) { #expect(b - a >= 12, "row labels \(a), \(b) overlap") }
         // Column labels are at most two digits wide (about 13 px at 11 px).
-        for (a, b) in zip(columnTicks, columnTicks.dropFirst()) { #expect(b - a >= 15, "column labels \(a), \(b) overlap") }
+        for (a, b) in zip(columnTicks, columnTicks.dropFirst()) {
+            #expect(b - a >= 15, "column labels \(a), \(b) overlap")
+        }
     }
 
     @Test func rotatesLongColumnLabels() throws {
         let h = Self.heatmap([[1, 2, 3, 4]], columnLabels: ["a long label", "another long one", "c", "d"])
         var ids = IDAllocator()
         let svg = HeatmapChart(h, size: .panel).svg(scale: nil, ids: &ids)
-        let rotated = try Self.elements(svg).filter { $0.name == "text" && ($0.attributes["transform"] ?? "").hasPrefix("rotate(-90") }
+        let rotated = try Self.elements(svg).filter {
+            $0.name == "text" && ($0.attributes["transform"] ?? "").hasPrefix("rotate(-90")
+        }
         #expect(rotated.map(\.text).contains("a long label"))
     }
 
     @Test func panelsUseTheSharedScaleAndNoLegend() throws {
         let shared = ColorScale(minimum: 0, maximum: 10)
         var ids = IDAllocator()
-        let svg = HeatmapChart(Self.heatmap([[5, 10]]), size: .panel).svg(scale: shared, axisTitles: (false, false), ids: &ids)
+        let svg = HeatmapChart(Self.heatmap([[5, 10]]), size: .panel).svg(
+            scale: shared,
+            axisTitles: (false, false),
+            ids: &ids
+        )
         let cells = Self.cellRects(svg)
         #expect(cells[0].contains("fill=\"\(ColorScale.viridisHex(0.5))\""))
         #expect(!svg.contains("linearGradient"))
@@ -152,7 +185,14 @@ struct HeatmapChartTests {
         for r in 0..<n {
             for c in 0..<n { values[r][c] = r == c ? .nan : Double(r + c) }
         }
-        let h = ReportFigure.Heatmap(title: "big", xLabel: "x", yLabel: "y", rowLabels: [], columnLabels: [], values: values)
+        let h = ReportFigure.Heatmap(
+            title: "big",
+            xLabel: "x",
+            yLabel: "y",
+            rowLabels: [],
+            columnLabels: [],
+            values: values
+        )
         let chart = HeatmapChart(h, size: .full)
         #expect(chart.prefersImage)
         var ids = IDAllocator()
@@ -184,13 +224,21 @@ struct HeatmapChartTests {
         // 26 per-layer-pair 64 x 64 heatmaps, as for a 27-layer, 64-expert model.
         let labels = (0..<64).map(String.init)
         let figures: [ReportFigure] = (0..<26).map { l in
-            .heatmap(.init(
-                title: "layer \(l)", xLabel: "expert at layer \(l + 1)", yLabel: "expert at layer \(l)", rowLabels: labels,
-                columnLabels: labels, values: Self.pattern(layer: l)
-            ))
+            .heatmap(
+                .init(
+                    title: "layer \(l)",
+                    xLabel: "expert at layer \(l + 1)",
+                    yLabel: "expert at layer \(l)",
+                    rowLabels: labels,
+                    columnLabels: labels,
+                    values: Self.pattern(layer: l)
+                )
+            )
         }
         let result = AnalysisResult(
-            reports: [AnalyzerReport(analyzer: "t", title: "T", json: [:], figures: figures)], failures: [], statistics: .init()
+            reports: [AnalyzerReport(analyzer: "t", title: "T", json: [:], figures: figures)],
+            failures: [],
+            statistics: .init()
         )
         let html = HTMLReport.render(result)
         print("report size for 26 heatmaps of 64 x 64: \(html.utf8.count) bytes")

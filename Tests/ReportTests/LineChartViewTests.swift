@@ -3,12 +3,16 @@
 
 import Foundation
 import MoERouting
-@testable import MoERoutingReport
 import Testing
+
+@testable import MoERoutingReport
 
 struct LineChartViewTests {
     static let chart = ReportFigure.LineChart(
-        title: "rates", xLabel: "layer", yLabel: "rate", x: [0, 1, 2, 3],
+        title: "rates",
+        xLabel: "layer",
+        yLabel: "rate",
+        x: [0, 1, 2, 3],
         series: [
             .init(name: "top-1 same", values: [0.2, 0.3, .nan, 0.25]),
             .init(name: "top-1 same, chance", values: [0.125, 0.125, 0.125, 0.125], dashed: true),
@@ -48,9 +52,17 @@ struct LineChartViewTests {
     @Test func intervalsDrawBandsErrorBarsAndWidenTheAxis() throws {
         // Points 0-1 have intervals (a band), point 2 has none, point 3 alone has one (an error bar).
         let chart = ReportFigure.LineChart(
-            title: "acc", xLabel: "layer", yLabel: "accuracy", x: [0, 1, 2, 3],
+            title: "acc",
+            xLabel: "layer",
+            yLabel: "accuracy",
+            x: [0, 1, 2, 3],
             series: [
-                .init(name: "accuracy", values: [0.4, 0.5, 0.45, 0.5], lower: [0.3, 0.45, .nan, 0.2], upper: [0.6, 0.55, .nan, 0.9]),
+                .init(
+                    name: "accuracy",
+                    values: [0.4, 0.5, 0.45, 0.5],
+                    lower: [0.3, 0.45, .nan, 0.2],
+                    upper: [0.6, 0.55, .nan, 0.9]
+                ),
                 .init(name: "baseline", values: [0.3, 0.3, 0.3, 0.3], dashed: true),
             ]
         )
@@ -65,7 +77,9 @@ struct LineChartViewTests {
         #expect(svg.contains("<title>accuracy — layer 1: 0.5 [0.45, 0.55]</title>"))
         #expect(svg.contains("<title>accuracy — layer 2: 0.45</title>"))
         // The axis reaches the upper end 0.9, above every value (max 0.5).
-        let ticks = elements.filter { $0.name == "text" && $0.attributes["class"] == "tk" }.compactMap { Double($0.text) }
+        let ticks = elements.filter { $0.name == "text" && $0.attributes["class"] == "tk" }.compactMap {
+            Double($0.text)
+        }
         #expect((ticks.max() ?? 0) >= 0.9)
         // A legend band swatch for the series with intervals only.
         #expect(elements.filter { $0.name == "rect" && $0.attributes["class"] == "band" }.count == 1)

@@ -45,7 +45,11 @@ enum Markup {
         let parser = XMLParser(data: Data(xml.utf8))
         parser.delegate = collector
         if parser.parse() { return .success(collector.elements) }
-        return .failure(ParseFailure(message: "\(parser.parserError.map { "\($0)" } ?? "unknown error") at line \(parser.lineNumber)"))
+        return .failure(
+            ParseFailure(
+                message: "\(parser.parserError.map { "\($0)" } ?? "unknown error") at line \(parser.lineNumber)"
+            )
+        )
     }
 
     struct ParseFailure: Error, CustomStringConvertible {
@@ -58,14 +62,22 @@ enum Markup {
         var open: [Int] = []
 
         func parser(
-            _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName qName: String?,
+            _ parser: XMLParser,
+            didStartElement elementName: String,
+            namespaceURI: String?,
+            qualifiedName qName: String?,
             attributes attributeDict: [String: String] = [:]
         ) {
             open.append(elements.count)
             elements.append(Element(name: elementName, attributes: attributeDict, text: ""))
         }
 
-        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
+        func parser(
+            _ parser: XMLParser,
+            didEndElement elementName: String,
+            namespaceURI: String?,
+            qualifiedName qName: String?
+        ) {
             _ = open.popLast()
         }
 

@@ -2,8 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
-@testable import MoERoutingReport
 import Testing
+
+@testable import MoERoutingReport
 
 struct PNGEncoderTests {
     @Test func roundTripsThroughTheTestDecoder() throws {

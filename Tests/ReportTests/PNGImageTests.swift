@@ -16,7 +16,11 @@ struct PNGImageTests {
         for y in 0..<5 {
             for x in 0..<4 {
                 let (r, g, b) = image.rgb(x: x, y: y)
-                #expect(Int(r) == (x * 60 + y * 13) % 256 && Int(g) == (y * 50 + x * 7) % 256 && Int(b) == (x * y * 20) % 256, "pixel \(x),\(y)")
+                #expect(
+                    Int(r) == (x * 60 + y * 13) % 256 && Int(g) == (y * 50 + x * 7) % 256
+                        && Int(b) == (x * y * 20) % 256,
+                    "pixel \(x),\(y)"
+                )
             }
         }
         let stats = image.colourStatistics()
@@ -26,6 +30,8 @@ struct PNGImageTests {
 
     @Test func rejectsWhatIsNotPNG() {
         #expect(throws: PNGImage.Failure.notPNG) { try PNGImage(bytes: Array("GIF89a..".utf8)) }
-        #expect(throws: PNGImage.Failure.truncated) { try PNGImage(bytes: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) }
+        #expect(throws: PNGImage.Failure.truncated) {
+            try PNGImage(bytes: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        }
     }
 }

@@ -2,9 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
-import MoERoutingTestKit
 import MoERouting
 import MoERoutingReport
+import MoERoutingTestKit
 import Testing
 
 /// Renders a synthetic report with headless Chromium through `scripts/screenshot-report.sh` and
@@ -35,11 +35,17 @@ struct ScreenshotTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let html = dir.appendingPathComponent("report.html")
         let png = dir.appendingPathComponent("report.png")
-        try HTMLReport.render(ReportFixtures.mixtralSized(), title: "Synthetic report", subtitle: "32 layers, 8 experts")
-            .write(to: html, atomically: true, encoding: .utf8)
+        try HTMLReport.render(
+            ReportFixtures.mixtralSized(),
+            title: "Synthetic report",
+            subtitle: "32 layers, 8 experts"
+        )
+        .write(to: html, atomically: true, encoding: .utf8)
 
         let (status, output) = try TestProcess.run(
-            "/bin/bash", [root.appendingPathComponent("scripts/screenshot-report.sh").path, html.path, png.path, "1200x2400"])
+            "/bin/bash",
+            [root.appendingPathComponent("scripts/screenshot-report.sh").path, html.path, png.path, "1200x2400"]
+        )
         #expect(status == 0, "screenshot-report.sh failed: \(output)")
 
         let image = try PNGImage(bytes: Array(try Data(contentsOf: png)))

@@ -25,7 +25,10 @@ struct CaptureCommandLineTests {
 
     @Test func aModelPathThatDoesNotExistIsNamedBeforeVLLMStarts() throws {
         try expectUsageError(["run", "--model", "./does-not-exist"], "--model ./does-not-exist: no such directory (")
-        try expectUsageError(["collect", "--model", "/nowhere/model"], "--model /nowhere/model: no such directory (/nowhere/model)")
+        try expectUsageError(
+            ["collect", "--model", "/nowhere/model"],
+            "--model /nowhere/model: no such directory (/nowhere/model)"
+        )
         let r = try ToolProcess.run(["run", "--model", "./does-not-exist"], timeout: 60)
         #expect(!r.stderr.contains("Repo id"), "no Hugging Face repo-id validation text: \(r.stderr)")
     }
@@ -33,8 +36,10 @@ struct CaptureCommandLineTests {
     @Test func aRepoIDThatIsNotLocalSaysDownloadsAreOff() throws {
         let cache = try CaptureTestEnvironment.temporaryDirectory("hub")
         try expectUsageError(
-            ["run", "--model", "someorg/some-model"], "not in the local hub cache; downloads from the model hub are off",
-            environment: ["HF_HUB_CACHE": cache])
+            ["run", "--model", "someorg/some-model"],
+            "not in the local hub cache; downloads from the model hub are off",
+            environment: ["HF_HUB_CACHE": cache]
+        )
         let r = try ToolProcess.run(["run", "--model", "someorg/some-model"], environment: ["HF_HUB_CACHE": cache])
         #expect(r.stderr.contains("give a local model directory"))
     }
@@ -42,17 +47,35 @@ struct CaptureCommandLineTests {
     @Test func modelLocationsAreCheckedOnDisk() throws {
         let dir = try CaptureTestEnvironment.temporaryDirectory("models")
         let env = ["HF_HUB_CACHE": dir + "/hub"]
-        try FileManager.default.createDirectory(atPath: dir + "/hub/models--org--cached", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: dir + "/hub/models--org--cached",
+            withIntermediateDirectories: true
+        )
         try FileManager.default.createDirectory(atPath: dir + "/local", withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: dir + "/file", contents: Data("x".utf8)))
         #expect(EngineConfiguration.modelLocationProblem(dir + "/local", environment: env) == nil)
         #expect(EngineConfiguration.modelLocationProblem("org/cached", environment: env) == nil)
-        #expect(EngineConfiguration.modelLocationProblem(dir + "/file", environment: env)?.contains("is a file, not a model directory") == true)
-        #expect(EngineConfiguration.modelLocationProblem("org/missing", environment: env)?.contains("downloads from the model hub are off") == true)
-        #expect(EngineConfiguration.modelLocationProblem("./org/missing", environment: env)?.contains("no such directory") == true)
+        #expect(
+            EngineConfiguration.modelLocationProblem(dir + "/file", environment: env)?.contains(
+                "is a file, not a model directory"
+            ) == true
+        )
+        #expect(
+            EngineConfiguration.modelLocationProblem("org/missing", environment: env)?.contains(
+                "downloads from the model hub are off"
+            ) == true
+        )
+        #expect(
+            EngineConfiguration.modelLocationProblem("./org/missing", environment: env)?.contains("no such directory")
+                == true
+        )
         #expect(EngineConfiguration.modelLocationProblem("./org/missing", environment: env)?.contains("hub") == false)
-        #expect(EngineConfiguration.modelLocationProblem(
-            "org/missing", environment: ["HF_HOME": dir])?.contains("not in the local hub cache") == true)
+        #expect(
+            EngineConfiguration.modelLocationProblem(
+                "org/missing",
+                environment: ["HF_HOME": dir]
+            )?.contains("not in the local hub cache") == true
+        )
     }
 
     @Test(arguments: [
@@ -80,17 +103,25 @@ struct CaptureCommandLineTests {
         // Accepted: the next check (the model) is what stops these.
         for datasets in [["humaneval=data/he.jsonl", "gsm8k"], ["jsonl:a=b.jsonl"], ["gsm8k=x.jsonl"]] {
             try expectUsageError(
-                ["run", "--model", "./no-model"] + datasets.flatMap { ["--dataset", $0] }, "--model ./no-model: no such directory")
+                ["run", "--model", "./no-model"] + datasets.flatMap { ["--dataset", $0] },
+                "--model ./no-model: no such directory"
+            )
         }
     }
 
     @Test func helpListsEveryFileWrittenAndTheDocumentedSpellings() throws {
         try #require(ToolProcess.isBuilt)
         let run = try ToolProcess.run(["run", "--help"]).stdout
-        for file in ["trace.moetrace", "outputs.jsonl", "report.html", "report.json", "report.md", "report.txt", "run.json", "trace.jsonl", "timings.jsonl"] {
+        for file in [
+            "trace.moetrace", "outputs.jsonl", "report.html", "report.json", "report.md", "report.txt", "run.json",
+            "trace.jsonl", "timings.jsonl",
+        ] {
             #expect(run.contains(file), "run --help omits \(file)")
         }
-        #expect(run.contains("--dataset <name[=path]>") && run.contains("--dataset humaneval=../shared/data/humaneval.jsonl"))
+        #expect(
+            run.contains("--dataset <name[=path]>")
+                && run.contains("--dataset humaneval=../shared/data/humaneval.jsonl")
+        )
         #expect(run.contains("--analysis-seed") && !run.contains("--dataset-file"))
         #expect(run.contains("exit code is 130 (143 after") && run.contains("SIGTERM"))
         let demo = try ToolProcess.run(["demo", "--help"]).stdout
@@ -107,10 +138,15 @@ struct CaptureCommandLineTests {
     @Test func theAnalysisSeedHasOneName() throws {
         try #require(ToolProcess.isBuilt)
         let dir = try CaptureTestEnvironment.temporaryDirectory("seed")
-        let demo = try ToolProcess.run(["demo", "--output", dir, "--problems", "2", "--tokens", "20", "--analysis-seed", "11"])
+        let demo = try ToolProcess.run([
+            "demo", "--output", dir, "--problems", "2", "--tokens", "20", "--analysis-seed", "11",
+        ])
         #expect(demo.status == 0, "\(demo.stderr)")
         let analyze = try ToolProcess.run(
-            ["analyze", dir + "/demo.moetrace", "--analysis-seed", "9", "--analyzer", "transition", "--output", dir + "/a"])
+            [
+                "analyze", dir + "/demo.moetrace", "--analysis-seed", "9", "--analyzer", "transition", "--output",
+                dir + "/a",
+            ])
         #expect(analyze.status == 0, "\(analyze.stderr)")
         let run = try String(contentsOfFile: dir + "/a/run.json", encoding: .utf8)
         // The seed is a JSON number, as in the plugin ABI's context and the analyzers' reports.

@@ -13,7 +13,8 @@ struct CapturePythonPackageTests {
         let dir = try CapturePythonPackage.locate()
         #expect(FileManager.default.fileExists(atPath: dir + "/speculative_moe/capture.py"))
         let problems = try CapturePythonPackage.loadProblems(
-            DatasetSpec(name: "humaneval", file: try CapturePythonPackage.samplePath("humaneval")))
+            DatasetSpec(name: "humaneval", file: try CapturePythonPackage.samplePath("humaneval"))
+        )
         #expect(problems.count == 4)
         #expect(problems.map(\.problemID) == [0, 1, 2, 3])
         #expect(problems[0].sourceID == "HumanEval/0")
@@ -22,14 +23,19 @@ struct CapturePythonPackageTests {
     }
 
     @Test func slicesKeepDatasetIndicesAsProblemIDs() throws {
-        let path = try writeJSONL("slices", [#"{"q": "zero"}"#, #"{"q": "one"}"#, "", #"{"q": "two"}"#, #"{"q": "three"}"#])
+        let path = try writeJSONL(
+            "slices",
+            [#"{"q": "zero"}"#, #"{"q": "one"}"#, "", #"{"q": "two"}"#, #"{"q": "three"}"#]
+        )
         let problems = try CapturePythonPackage.loadProblems(
-            DatasetSpec(name: "jsonl:" + path, promptField: "q", numProblems: 2, offset: 1))
+            DatasetSpec(name: "jsonl:" + path, promptField: "q", numProblems: 2, offset: 1)
+        )
         #expect(problems.map(\.prompt) == ["one", "two"])
         #expect(problems.map(\.problemID) == [1, 2])
         #expect(problems.allSatisfy { $0.domain == "slices" })
         let gsm = try CapturePythonPackage.loadProblems(
-            DatasetSpec(name: "gsm8k", file: try CapturePythonPackage.samplePath("gsm8k"), numProblems: 1, offset: 2))
+            DatasetSpec(name: "gsm8k", file: try CapturePythonPackage.samplePath("gsm8k"), numProblems: 1, offset: 2)
+        )
         #expect(gsm.map(\.problemID) == [2])
         #expect(gsm[0].sourceID == "gsm8k/2")
         #expect(gsm[0].prompt.contains("?"))
@@ -37,7 +43,9 @@ struct CapturePythonPackageTests {
 
     @Test func badDatasetsNameFileLineAndField() throws {
         let missing = NSTemporaryDirectory() + "no-such-\(UUID().uuidString).jsonl"
-        #expect(throws: CaptureError.self) { try CapturePythonPackage.loadProblems(DatasetSpec(name: "jsonl:" + missing)) }
+        #expect(throws: CaptureError.self) {
+            try CapturePythonPackage.loadProblems(DatasetSpec(name: "jsonl:" + missing))
+        }
         let broken = try writeJSONL("broken", [#"{"prompt": "fine"}"#, #"{"prompt": "#])
         do {
             _ = try CapturePythonPackage.loadProblems(DatasetSpec(name: "jsonl:" + broken))
@@ -69,7 +77,9 @@ struct CapturePythonPackageTests {
 /// The hook's logic on stand-ins for vLLM's classes (torch only): the choice between the router
 /// API and the legacy `FusedMoE.select_experts`, layer attribution by the current MoE layer,
 /// padding rows, dummy runs, and removal. The real vLLM path is covered by VLLMEngineTests.
-@Suite(.enabled(if: CaptureTestEnvironment.vllmAvailable, "needs the project venv with torch (scripts/setup-python.sh)"))
+@Suite(
+    .enabled(if: CaptureTestEnvironment.vllmAvailable, "needs the project venv with torch (scripts/setup-python.sh)")
+)
 struct CaptureHookTests {
     @Test func routingAPIIsChosenByWhatExists() throws {
         let result = try runPython(
@@ -96,8 +106,11 @@ struct CaptureHookTests {
             except CaptureUnsupported as e:
                 neither = str(e)
             result = (both[0], legacy[0], neither)
-            """)
-        let (both, legacy, neither) = try Python.withGIL { _ in try result.tuple(as: String.self, String.self, String.self) }
+            """
+        )
+        let (both, legacy, neither) = try Python.withGIL { _ in
+            try result.tuple(as: String.self, String.self, String.self)
+        }
         #expect(both == "router")
         #expect(legacy == "legacy")
         #expect(neither.contains("FusedMoERouter.select_experts") && neither.contains("FusedMoE.select_experts"))
@@ -197,7 +210,8 @@ struct CaptureHookTests {
                 cap._COMPILED["op"] = saved
                 cap._COMPILED["active"] = None
             result = out
-            """)
+            """
+        )
         try Python.withGIL { _ in
             let unprepared = try result.item("unprepared").convert(to: String.self)
             #expect(unprepared.contains("prepare_compiled_capture()"))
@@ -295,7 +309,8 @@ struct CaptureHookTests {
             runner.execute_model(types.SimpleNamespace(total_num_scheduled_tokens=5))   # after removal: nothing
             restored = FusedMoE.__dict__["select_experts"] is original and "execute_model" not in runner.__dict__
             result = (sink.steps, sink.layers, sink.ends, cap.stats, restored, cap.api, cap.layer_names)
-            """)
+            """
+        )
         try Python.withGIL { _ in
             let steps = try result.item(0).elements()
             #expect(steps.count == 1)
@@ -316,7 +331,11 @@ struct CaptureHookTests {
             #expect(stats["steps"] == 1)
             #expect(try result.item(4).convert(to: Bool.self))
             #expect(try result.item(5).convert(to: String.self) == "legacy")
-            #expect(try result.item(6).convert(to: [String].self) == ["layers.0.experts", "layers.1.experts", "layers.2.experts"])
+            #expect(
+                try result.item(6).convert(to: [String].self) == [
+                    "layers.0.experts", "layers.1.experts", "layers.2.experts",
+                ]
+            )
             #expect(try result.item(2).elements().count == 1)
         }
     }

@@ -2,9 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
-import MoERoutingTestKit
 import MoERouting
 import MoERoutingEnvironment
+import MoERoutingTestKit
 import PythonRuntime
 import VLLMCapture
 
@@ -13,7 +13,8 @@ import VLLMCapture
 /// by every engine test (vLLM in-process is heavy: about 7 s to import, 15 s to start).
 enum CaptureTestEnvironment {
     /// The package root: the directory holding Package.swift above this file.
-    static let projectRoot: String = TestPaths.packageRoot(from: #filePath)?.path ?? FileManager.default.currentDirectoryPath
+    static let projectRoot: String =
+        TestPaths.packageRoot(from: #filePath)?.path ?? FileManager.default.currentDirectoryPath
 
     /// ../shared/data relative to the project root, when present.
     static let sharedData: String? = {
@@ -51,7 +52,9 @@ enum CaptureTestEnvironment {
         }
         if !found {
             return TestRequirements.unavailable(
-                "the capture tests", because: "vLLM or transformers is not installed in \(environment.path)")
+                "the capture tests",
+                because: "vLLM or transformers is not installed in \(environment.path)"
+            )
         }
         return found
     }()
@@ -85,11 +88,15 @@ enum CaptureTestEnvironment {
     static func problems() throws -> [Problem] {
         var out: [Problem] = []
         let he = try DatasetSpec(
-            name: "humaneval", file: sharedData.map { $0 + "/humaneval.jsonl" } ?? CapturePythonPackage.samplePath("humaneval"),
-            numProblems: 2)
+            name: "humaneval",
+            file: sharedData.map { $0 + "/humaneval.jsonl" } ?? CapturePythonPackage.samplePath("humaneval"),
+            numProblems: 2
+        )
         let gsm = try DatasetSpec(
-            name: "gsm8k", file: sharedData.map { $0 + "/gsm8k_test.jsonl" } ?? CapturePythonPackage.samplePath("gsm8k"),
-            numProblems: 1)
+            name: "gsm8k",
+            file: sharedData.map { $0 + "/gsm8k_test.jsonl" } ?? CapturePythonPackage.samplePath("gsm8k"),
+            numProblems: 1
+        )
         out += try CapturePythonPackage.loadProblems(he)
         out += try CapturePythonPackage.loadProblems(gsm)
         out.append(Problem(domain: "short", problemID: 0, prompt: "def add(a, b):"))

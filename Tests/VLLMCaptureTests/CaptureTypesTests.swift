@@ -36,10 +36,26 @@ import VLLMCapture
     }
 
     @Test func progressEstimatesAreBoundedByTheTokenBudget() {
-        let p = CaptureProgress(finished: 1, total: 4, generatedTokens: 100, routedRows: 400, seconds: 2, remainingTokenBudget: 300)
+        let p = CaptureProgress(
+            finished: 1,
+            total: 4,
+            generatedTokens: 100,
+            routedRows: 400,
+            seconds: 2,
+            remainingTokenBudget: 300
+        )
         #expect(p.tokensPerSecond == 50)
         #expect(p.rowsPerSecond == 200)
         #expect(p.estimatedSecondsLeft == 6)
-        #expect(CaptureProgress(finished: 0, total: 1, generatedTokens: 0, routedRows: 0, seconds: 0, remainingTokenBudget: 9).estimatedSecondsLeft == nil)
+        #expect(
+            CaptureProgress(
+                finished: 0,
+                total: 1,
+                generatedTokens: 0,
+                routedRows: 0,
+                seconds: 0,
+                remainingTokenBudget: 9
+            ).estimatedSecondsLeft == nil
+        )
     }
 }

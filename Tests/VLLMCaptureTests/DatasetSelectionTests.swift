@@ -16,8 +16,14 @@ import VLLMCapture
 
     @Test func eachFormIsReadAndItsFilesAreInputs() throws {
         let selection = DatasetSelection(
-            ["humaneval=data/he.jsonl", "gsm8k", "jsonl:prompts/mine.jsonl"], promptField: "text", numProblems: 2)
-        let specs = try selection.specs(samples: { _ in Issue.record("no sample asked for"); return "" })
+            ["humaneval=data/he.jsonl", "gsm8k", "jsonl:prompts/mine.jsonl"],
+            promptField: "text",
+            numProblems: 2
+        )
+        let specs = try selection.specs(samples: { _ in
+            Issue.record("no sample asked for")
+            return ""
+        })
         #expect(specs.map(\.name) == ["humaneval", "gsm8k", "jsonl:prompts/mine.jsonl"])
         #expect(specs.map(\.file) == ["data/he.jsonl", nil, nil])
         #expect(specs.map(\.domain) == ["humaneval", "gsm8k", "mine"])
@@ -34,7 +40,10 @@ import VLLMCapture
                 return "\(error)"
             }
         }
-        #expect(message(["mbpp=x.jsonl"]) == "--dataset mbpp=x.jsonl: NAME=PATH takes NAME humaneval or gsm8k; for another JSONL file use jsonl:PATH")
+        #expect(
+            message(["mbpp=x.jsonl"])
+                == "--dataset mbpp=x.jsonl: NAME=PATH takes NAME humaneval or gsm8k; for another JSONL file use jsonl:PATH"
+        )
         #expect(message(["gsm8k="]) == "--dataset gsm8k=: give the file after '=', as in gsm8k=data/gsm8k.jsonl")
         #expect(message(["mbpp"]).contains("humaneval, gsm8k or jsonl:PATH"))
         #expect(message([], numProblems: 0).contains("--num-problems must be a positive integer"))

@@ -16,21 +16,34 @@ import Glibc
 /// the "interrupted after N of M problems" banner, and exit code 130 or 143; a second signal
 /// ends the process at once and leaves a readable trace. One run per case (each takes about
 /// 30-90 s here: start-up, then generation until a problem has finished).
-@Suite(.enabled(
-    if: CaptureTestEnvironment.vllmAvailable || ToolProcess.requiredByCI,
-    "needs the project venv with vLLM (scripts/setup-python.sh)"))
+@Suite(
+    .enabled(
+        if: CaptureTestEnvironment.vllmAvailable || ToolProcess.requiredByCI,
+        "needs the project venv with vLLM (scripts/setup-python.sh)"
+    )
+)
 struct InterruptedRunTests {
     /// Problems of the default run: four built-in HumanEval and four GSM8K samples.
     static let total = 8
 
     /// Starts a run with long fixed-length generation, two problems at a time, and returns once
     /// vLLM is ready and `finished` problems are done (so N > 0 and N < M when it stops).
-    func startRun(_ dir: String, extra: [String] = [], finished: Int = 1, environment: [String: String] = [:]) throws -> ToolProcess {
-        try #require(CaptureTestEnvironment.vllmAvailable, "vLLM is not installed in the venv (CI=true: this test must run)")
+    func startRun(
+        _ dir: String,
+        extra: [String] = [],
+        finished: Int = 1,
+        environment: [String: String] = [:]
+    ) throws -> ToolProcess {
+        try #require(
+            CaptureTestEnvironment.vllmAvailable,
+            "vLLM is not installed in the venv (CI=true: this test must run)"
+        )
         try #require(ToolProcess.isBuilt, "\(ToolProcess.path) is not built (swift build --build-tests)")
         let p = try ToolProcess.start(
-            ["run", "--no-progress", "--output", dir, "--max-tokens", "200", "--ignore-eos", "--max-num-seqs", "2"] + extra,
-            environment: environment)
+            ["run", "--no-progress", "--output", dir, "--max-tokens", "200", "--ignore-eos", "--max-num-seqs", "2"]
+                + extra,
+            environment: environment
+        )
         let ready = p.wait(timeout: 400) { p.stderr.contains(" ready in ") }
         if !ready { p.send(SIGKILL) }
         try #require(ready, "vLLM did not become ready: \(p.stderr)")
@@ -45,7 +58,9 @@ struct InterruptedRunTests {
     static func current(_ dir: String, _ name: String) -> String {
         let final = dir + "/" + name
         if FileManager.default.fileExists(atPath: final) { return final }
-        let partial = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first { $0.hasPrefix(name + ".partial-") }
+        let partial = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first {
+            $0.hasPrefix(name + ".partial-")
+        }
         return partial.map { dir + "/" + $0 } ?? final
     }
 
@@ -73,7 +88,9 @@ struct InterruptedRunTests {
 
         // run.json: the facts, and every routed token (the partial problems' too) analyzed.
         let run = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run.json"))) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run.json")))
+                as? [String: Any]
+        )
         let interrupted = try #require(run["interrupted"] as? [String: Any], "run.json has no \"interrupted\"")
         #expect(interrupted["signal"] as? String == signal)
         #expect(interrupted["completed"] as? Int == completed)

@@ -11,7 +11,9 @@ private struct Feeder {
 
     /// One step: rows as (request, position, token, prefill); per layer, each row's experts and weights.
     func step(
-        _ rows: [(Int32, Int32, Int32, UInt8)], layers: [[(experts: [Int32], weights: [Float])]], index: Int? = nil
+        _ rows: [(Int32, Int32, Int32, UInt8)],
+        layers: [[(experts: [Int32], weights: [Float])]],
+        index: Int? = nil
     ) throws {
         let ri = rows.map(\.0)
         let pos = rows.map(\.1)
@@ -45,7 +47,8 @@ private func cell(_ r: Int32, _ p: Int32, _ l: Int) -> (experts: [Int32], weight
     return ([b, a], [0.3, 0.7])
 }
 
-private func layersFor(_ rows: [(Int32, Int32, Int32, UInt8)], layers: Int) -> [[(experts: [Int32], weights: [Float])]] {
+private func layersFor(_ rows: [(Int32, Int32, Int32, UInt8)], layers: Int) -> [[(experts: [Int32], weights: [Float])]]
+{
     (0..<layers).map { l in rows.map { cell($0.0, $0.1, l) } }
 }
 
@@ -183,50 +186,73 @@ private func layersFor(_ rows: [(Int32, Int32, Int32, UInt8)], layers: Int) -> [
         let w: [Float] = [0.5, 0.5]
         // Outside a step.
         #expect(throws: CaptureError.self) {
-            try ids.withUnsafeBufferPointer { i in try w.withUnsafeBufferPointer { try a.addLayer(0, ids: i, weights: $0) } }
+            try ids.withUnsafeBufferPointer { i in
+                try w.withUnsafeBufferPointer { try a.addLayer(0, ids: i, weights: $0) }
+            }
         }
         let f = Feeder(assembler: a)
         let s: [(Int32, Int32, Int32, UInt8)] = [(0, 0, 1, 1)]
-        let ri: [Int32] = [0], pos: [Int32] = [0], tok: [Int32] = [1], pf: [UInt8] = [1]
+        let ri: [Int32] = [0]
+        let pos: [Int32] = [0]
+        let tok: [Int32] = [1]
+        let pf: [UInt8] = [1]
         try ri.withUnsafeBufferPointer { r in
             try pos.withUnsafeBufferPointer { p in
                 try tok.withUnsafeBufferPointer { t in
-                    try pf.withUnsafeBufferPointer { try a.beginStep(runIndex: r, positions: p, tokenIDs: t, prefill: $0) }
+                    try pf.withUnsafeBufferPointer {
+                        try a.beginStep(runIndex: r, positions: p, tokenIDs: t, prefill: $0)
+                    }
                 }
             }
         }
-        try ids.withUnsafeBufferPointer { i in try w.withUnsafeBufferPointer { try a.addLayer(0, ids: i, weights: $0) } }
+        try ids.withUnsafeBufferPointer { i in try w.withUnsafeBufferPointer { try a.addLayer(0, ids: i, weights: $0) }
+        }
         // The same layer twice, a layer outside the shape, a batch of the wrong size.
         #expect(throws: CaptureError.self) {
-            try ids.withUnsafeBufferPointer { i in try w.withUnsafeBufferPointer { try a.addLayer(0, ids: i, weights: $0) } }
+            try ids.withUnsafeBufferPointer { i in
+                try w.withUnsafeBufferPointer { try a.addLayer(0, ids: i, weights: $0) }
+            }
         }
         #expect(throws: CaptureError.self) {
-            try ids.withUnsafeBufferPointer { i in try w.withUnsafeBufferPointer { try a.addLayer(2, ids: i, weights: $0) } }
+            try ids.withUnsafeBufferPointer { i in
+                try w.withUnsafeBufferPointer { try a.addLayer(2, ids: i, weights: $0) }
+            }
         }
         let three: [Int32] = [0, 1, 2]
         #expect(throws: CaptureError.self) {
-            try three.withUnsafeBufferPointer { i in try w.withUnsafeBufferPointer { try a.addLayer(1, ids: i, weights: $0) } }
+            try three.withUnsafeBufferPointer { i in
+                try w.withUnsafeBufferPointer { try a.addLayer(1, ids: i, weights: $0) }
+            }
         }
         // An expert outside E is a routing error naming the row.
         let bad: [Int32] = [0, 7]
         #expect(throws: RoutingError.self) {
-            try bad.withUnsafeBufferPointer { i in try w.withUnsafeBufferPointer { try a.addLayer(1, ids: i, weights: $0) } }
+            try bad.withUnsafeBufferPointer { i in
+                try w.withUnsafeBufferPointer { try a.addLayer(1, ids: i, weights: $0) }
+            }
         }
         // A duplicate expert, a NaN weight, a negative weight: each in a step of its own.
         var nextPosition: Int32 = 0
         func message(_ ids: [Int32], _ weights: [Float]) -> String {
             a.endStep()
-            let ri: [Int32] = [1], pos: [Int32] = [nextPosition], tok: [Int32] = [1], pf: [UInt8] = [1]
+            let ri: [Int32] = [1]
+            let pos: [Int32] = [nextPosition]
+            let tok: [Int32] = [1]
+            let pf: [UInt8] = [1]
             nextPosition += 1
             do {
                 try ri.withUnsafeBufferPointer { r in
                     try pos.withUnsafeBufferPointer { p in
                         try tok.withUnsafeBufferPointer { t in
-                            try pf.withUnsafeBufferPointer { try a.beginStep(runIndex: r, positions: p, tokenIDs: t, prefill: $0) }
+                            try pf.withUnsafeBufferPointer {
+                                try a.beginStep(runIndex: r, positions: p, tokenIDs: t, prefill: $0)
+                            }
                         }
                     }
                 }
-                try ids.withUnsafeBufferPointer { i in try weights.withUnsafeBufferPointer { try a.addLayer(0, ids: i, weights: $0) } }
+                try ids.withUnsafeBufferPointer { i in
+                    try weights.withUnsafeBufferPointer { try a.addLayer(0, ids: i, weights: $0) }
+                }
                 return ""
             } catch {
                 return "\(error)"

@@ -15,7 +15,9 @@ final class ToolProcess {
     /// The built `moe-routing` binary, beside the test bundle.
     static let path: String = {
         let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [bundleDir, bundleDir.deletingLastPathComponent()].map { $0.appendingPathComponent("moe-routing").path }
+        let candidates = [bundleDir, bundleDir.deletingLastPathComponent()].map {
+            $0.appendingPathComponent("moe-routing").path
+        }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }()
 
@@ -23,7 +25,9 @@ final class ToolProcess {
     static var isBuilt: Bool { FileManager.default.isExecutableFile(atPath: path) }
 
     /// Under `CI=true` a capture test that cannot run fails instead of being skipped.
-    static let requiredByCI = ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["CI"]?.lowercased() ?? "")
+    static let requiredByCI = ["1", "true", "yes"].contains(
+        ProcessInfo.processInfo.environment["CI"]?.lowercased() ?? ""
+    )
 
     /// Bytes read from a pipe so far, appended from a reading thread.
     private final class Buffer: @unchecked Sendable {
@@ -47,7 +51,8 @@ final class ToolProcess {
         env.merge(environment) { _, new in new }
         env["MOE_ROUTING_VENV"] = env["MOE_ROUTING_VENV"] ?? CaptureTestEnvironment.environment.path
         p.environment = env
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         p.standardOutput = out
         p.standardError = err
         process = p
@@ -72,7 +77,11 @@ final class ToolProcess {
     }
 
     /// Runs the tool to the end (killed after `timeout` seconds) and returns its exit status and output.
-    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws
+    static func run(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        timeout: Double = 120
+    ) throws
         -> (status: Int32, stdout: String, stderr: String)
     {
         let p = try ToolProcess(arguments, environment: environment)

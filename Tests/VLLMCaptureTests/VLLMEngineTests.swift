@@ -11,7 +11,10 @@ import VLLMCapture
 
 /// End-to-end capture on the tiny model with vLLM in this process. One engine, shared; the suite
 /// is serialised because vLLM runs one generation at a time.
-@Suite(.serialized, .enabled(if: CaptureTestEnvironment.vllmAvailable, "needs the project venv with vLLM (scripts/setup-python.sh)"))
+@Suite(
+    .serialized,
+    .enabled(if: CaptureTestEnvironment.vllmAvailable, "needs the project venv with vLLM (scripts/setup-python.sh)")
+)
 struct VLLMEngineTests {
     /// Every (request, position, layer) of prompt plus generated tokens (the last one excepted)
     /// is present exactly once with the right token and phase; a prompt's routing batched equals
@@ -97,7 +100,11 @@ struct VLLMEngineTests {
             let o = observer.outputs[i]!
             return (o.promptTokenIDs + o.tokenIDs.dropLast()).map(Int.init)
         }
-        let reference = try referenceRouting(model: try CaptureTestEnvironment.tinyModel.get(), sequences: sequences, shape: shape)
+        let reference = try referenceRouting(
+            model: try CaptureTestEnvironment.tinyModel.get(),
+            sequences: sequences,
+            shape: shape
+        )
         var agree = 0
         var total = 0
         var maxDiff: Float = 0
@@ -120,7 +127,9 @@ struct VLLMEngineTests {
             }
         }
         let share = Double(agree) / Double(max(total, 1))
-        print("reference agreement: \(agree)/\(total) (token, layer) expert sets (\(String(format: "%.4f", share * 100))%), max weight difference \(maxDiff)")
+        print(
+            "reference agreement: \(agree)/\(total) (token, layer) expert sets (\(String(format: "%.4f", share * 100))%), max weight difference \(maxDiff)"
+        )
         #expect(total == expectedCells)
         #expect(share >= 0.999)
         #expect(maxDiff <= 1e-4)
@@ -140,7 +149,11 @@ struct VLLMEngineTests {
         let engine = try CaptureTestEnvironment.engine.get()
         let problems = Array(try CaptureTestEnvironment.problems().prefix(2))
         let observer = CollectingObserver()
-        let summary = try engine.capture(problems, options: CaptureOptions(routerLogits: true, timing: true), observer: observer)
+        let summary = try engine.capture(
+            problems,
+            options: CaptureOptions(routerLogits: true, timing: true),
+            observer: observer
+        )
         let timing = try #require(summary.timing)
         #expect(timing.steps == observer.timings.count)
         #expect(timing.steps > 0)
@@ -158,7 +171,9 @@ struct VLLMEngineTests {
             for s in steps { tokensPerStep[Int(s), default: 0] += 1 }
             #expect(steps == steps.sorted(), "request \(i): steps increase with position")
         }
-        #expect(tokensPerStep == Dictionary(uniqueKeysWithValues: observer.timings.map { (Int($0.step), Int($0.rows)) }))
+        #expect(
+            tokensPerStep == Dictionary(uniqueKeysWithValues: observer.timings.map { (Int($0.step), Int($0.rows)) })
+        )
         let logits = try #require(summary.routerLogits)
         for l in 0..<engine.shape.layers {
             #expect(logits.rows[l] == summary.assembly.rows)
@@ -175,9 +190,17 @@ struct VLLMEngineTests {
         let engine = try CaptureTestEnvironment.engine.get()
         let problems = Array(try CaptureTestEnvironment.problems().prefix(3))
         let perLayer = CollectingObserver()
-        _ = try engine.capture(problems, options: CaptureOptions(routerLogits: true, gather: .perLayer), observer: perLayer)
+        _ = try engine.capture(
+            problems,
+            options: CaptureOptions(routerLogits: true, gather: .perLayer),
+            observer: perLayer
+        )
         let perStep = CollectingObserver()
-        let summary = try engine.capture(problems, options: CaptureOptions(routerLogits: true, gather: .perStep), observer: perStep)
+        let summary = try engine.capture(
+            problems,
+            options: CaptureOptions(routerLogits: true, gather: .perStep),
+            observer: perStep
+        )
         #expect(summary.routerLogits?.rows.allSatisfy { $0 == summary.assembly.rows } == true)
         for i in 0..<problems.count {
             let a = try #require(perLayer.finished[i]?.block)
@@ -203,7 +226,10 @@ struct VLLMEngineTests {
         #expect(stopped.interrupted)
         try writer.close(interruptedAfter: stopped.outputs.count, of: problems.count)
         #expect(!observer.partial.isEmpty)
-        #expect(stopped.partialRequests.map(\.index) == observer.partial.keys.filter { observer.partial[$0]!.block.tokenCount > 0 }.sorted())
+        #expect(
+            stopped.partialRequests.map(\.index)
+                == observer.partial.keys.filter { observer.partial[$0]!.block.tokenCount > 0 }.sorted()
+        )
         #expect(stopped.partialRequests.allSatisfy { $0.tokens == observer.partial[$0.index]?.block.tokenCount })
         #expect(stopped.outputs.count + stopped.partialRequests.count <= problems.count)
         let reader = try BinaryTraceReader(path: dir + "/partial.moetrace")

@@ -18,7 +18,8 @@ let output = CommandLine.arguments.dropFirst().first ?? "out/capture-and-analyze
 
 do {
     // MARK: - Use it as a library
-    var job = CaptureJob(datasets: DatasetSelection(numProblems: 2))  // the built-in HumanEval and GSM8K samples, tiny model
+    // The tiny model on two of the built-in HumanEval and GSM8K samples each.
+    var job = CaptureJob(datasets: DatasetSelection(numProblems: 2))
     job.engine.maxTokens = 16
     let analyzers = try BuiltinAnalyzers.make(["summary", "transition", "multihop", "domain"])
     let run = try job.run(in: output, analyzers: analyzers)  // writes trace.moetrace and outputs.jsonl

@@ -96,7 +96,11 @@ func fetchPythonError() -> PythonError {
     let text = formatTraceback(exception)
     PyErr_Clear()
     return PythonError(
-        typeName: name, message: message, traceback: text, exception: PythonObject(owning: exception))
+        typeName: name,
+        message: message,
+        traceback: text,
+        exception: PythonObject(owning: exception)
+    )
 }
 
 private func swiftStringAttribute(_ object: PyPointer, _ name: String) -> String? {

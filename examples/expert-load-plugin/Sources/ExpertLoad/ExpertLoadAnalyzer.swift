@@ -37,7 +37,9 @@ public final class ExpertLoadAnalyzer: RoutingAnalyzer {
         guard let shape, block.shape.layers == shape.layers, block.shape.experts == shape.experts else {
             throw RoutingError.invalidShape("block shape \(block.shape) differs from the run's")
         }
-        let L = shape.layers, E = shape.experts, k = block.shape.topK
+        let L = shape.layers
+        let E = shape.experts
+        let k = block.shape.topK
         tokens += block.tokenCount
         for t in 0..<block.tokenCount {
             for l in 0..<L where block.isPresent(token: t, layer: l) {
@@ -55,7 +57,8 @@ public final class ExpertLoadAnalyzer: RoutingAnalyzer {
 
     public func finish() throws -> AnalyzerReport {
         guard let shape else { throw RoutingError.analyzerFailed(name: name, message: "finish before begin") }
-        let L = shape.layers, E = shape.experts
+        let L = shape.layers
+        let E = shape.experts
         var shares: [[Double]] = []
         var imbalance: [Double] = []
         for l in 0..<L {
@@ -86,12 +89,26 @@ public final class ExpertLoadAnalyzer: RoutingAnalyzer {
                 )
             ],
             figures: [
-                .heatmap(.init(
-                    title: "Expert load share by layer", xLabel: "expert", yLabel: "layer",
-                    rowLabels: (0..<L).map(String.init), columnLabels: (0..<E).map(String.init), values: shares
-                ))
+                .heatmap(
+                    .init(
+                        title: "Expert load share by layer",
+                        xLabel: "expert",
+                        yLabel: "layer",
+                        rowLabels: (0..<L).map(String.init),
+                        columnLabels: (0..<E).map(String.init),
+                        values: shares
+                    )
+                )
             ],
-            headlines: worst.map { [AnalyzerReport.Headline(label: "most imbalanced layer", value: "layer \($0): \(f(imbalance[$0]))", reference: "even load \(f(1))")] } ?? [],
+            headlines: worst.map {
+                [
+                    AnalyzerReport.Headline(
+                        label: "most imbalanced layer",
+                        value: "layer \($0): \(f(imbalance[$0]))",
+                        reference: "even load \(f(1))"
+                    )
+                ]
+            } ?? [],
             notes: ["every slot of the top-\(shape.topK) set counts as one selection"]
         )
     }
