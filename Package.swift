@@ -148,10 +148,19 @@ let package = Package(
                 "MoERouting", "MoERoutingTraces", "MoERoutingCLI", "MoERoutingTestKit", "MoERoutingPipeline",
             ]
         ),
-        .testTarget(name: "PythonRuntimeTests", dependencies: ["PythonRuntime", "MoERoutingTestKit"]),
+        // The interpreter set-up shared by the Python and environment tests.
+        .target(
+            name: "PythonTestSupport",
+            dependencies: ["PythonRuntime", "MoERoutingTestKit"],
+            path: "Tests/PythonTestSupport"
+        ),
+        .testTarget(
+            name: "PythonRuntimeTests",
+            dependencies: ["PythonRuntime", "MoERoutingTestKit", "PythonTestSupport"]
+        ),
         .testTarget(
             name: "MoERoutingEnvironmentTests",
-            dependencies: ["MoERoutingEnvironment", "PythonRuntime", "MoERoutingTestKit"]
+            dependencies: ["MoERoutingEnvironment", "PythonRuntime", "MoERoutingTestKit", "PythonTestSupport"]
         ),
         .testTarget(
             name: "VLLMCaptureTests",

@@ -3,6 +3,7 @@
 
 import MoERoutingEnvironment
 import PythonRuntime
+import PythonTestSupport
 import Testing
 
 struct PythonDoctorTests {

@@ -4,6 +4,7 @@
 import Foundation
 import MoERoutingEnvironment
 import PythonRuntime
+import PythonTestSupport
 import Testing
 
 struct PythonSetupTests {

@@ -4,6 +4,7 @@
 import Foundation
 import MoERoutingTestKit
 import PythonRuntime
+import PythonTestSupport
 import Testing
 
 /// Where the Python side is required (CI, or MOE_ROUTING_REQUIRE_PYTHON=1), one test that says

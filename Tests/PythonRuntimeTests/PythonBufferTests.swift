@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import PythonRuntime
+import PythonTestSupport
 import Testing
 
 /// Zero-copy buffers: shared memory both ways, dtype, contiguity and shape checks.

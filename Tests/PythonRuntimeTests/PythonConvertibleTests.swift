@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import PythonRuntime
+import PythonTestSupport
 import Testing
 
 /// Round trips for every conversion, checked on the Python side too (repr and type).

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import PythonRuntime
+import PythonTestSupport
 import Testing
 
 /// Python exceptions seen from Swift: type name, message, traceback and the object itself.

@@ -3,6 +3,7 @@
 
 import Foundation
 import PythonRuntime
+import PythonTestSupport
 import Synchronization
 import Testing
 

@@ -3,6 +3,7 @@
 
 import Foundation
 import PythonRuntime
+import PythonTestSupport
 import Testing
 
 @Suite(.enabled(if: TestPython.available, "needs the project's venv with numpy"))

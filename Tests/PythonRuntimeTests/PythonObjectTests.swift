@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import PythonRuntime
+import PythonTestSupport
 import Testing
 
 @Suite(.enabled(if: TestPython.available, "needs the project's venv with numpy"))

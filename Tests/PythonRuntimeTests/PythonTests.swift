@@ -4,6 +4,7 @@
 import Dispatch
 import Foundation
 import PythonRuntime
+import PythonTestSupport
 import Synchronization
 import Testing
 
