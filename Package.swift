@@ -75,7 +75,7 @@ let package = Package(
             name: "MoERoutingPipeline",
             dependencies: [
                 "MoERouting", "MoERoutingTraces", "MoERoutingReport", "MoERoutingPlugins", "PythonRuntime",
-                "VLLMCapture",
+                "VLLMCapture", "AnalysisSupport",
                 "TransitionAnalyzer", "MultiHopAnalyzer", "DomainAnalyzer",
             ]
         ),

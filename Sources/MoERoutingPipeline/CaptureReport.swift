@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import AnalysisSupport
 public import MoERouting
 public import MoERoutingTraces
 public import VLLMCapture
@@ -56,13 +57,7 @@ public enum CaptureReport {
 
     /// `x` with `d` decimals, "n/a" when not finite.
     public static func fixed(_ x: Double, _ d: Int = 3) -> String {
-        guard x.isFinite else { return "n/a" }
-        var s = String(Int((x * pow10(d)).rounded()))
-        let neg = s.hasPrefix("-")
-        if neg { s.removeFirst() }
-        while s.count <= d { s = "0" + s }
-        let cut = s.index(s.endIndex, offsetBy: -d)
-        return (neg ? "-" : "") + s[..<cut] + "." + s[cut...]
+        x.isFinite ? ReportFormat.fixed(x, d) : "n/a"
     }
 
     private static func make(timing: Timing?, routerLogits: RouterLogitStatistics?) -> AnalyzerReport? {
@@ -170,6 +165,4 @@ public enum CaptureReport {
             ),
         ]
     }
-
-    private static func pow10(_ d: Int) -> Double { (0..<d).reduce(1.0) { a, _ in a * 10 } }
 }
