@@ -58,6 +58,13 @@ public struct ModelShape: Hashable, Sendable, Codable, CustomStringConvertible {
         "qwen1.5-moe-a2.7b": try! ModelShape(layers: 24, experts: 60, topK: 4, name: "qwen1.5-moe-a2.7b"),
         "deepseek-v2-lite": try! ModelShape(layers: 26, experts: 64, topK: 6, name: "deepseek-v2-lite"),
         "olmoe-1b-7b": try! ModelShape(layers: 16, experts: 64, topK: 8, name: "olmoe-1b-7b"),
+        // The shapes researchers profile in 2026 (MoE layers only: dense layers route nothing).
+        "qwen3-30b-a3b": try! ModelShape(layers: 48, experts: 128, topK: 8, name: "qwen3-30b-a3b"),
+        "qwen3-235b-a22b": try! ModelShape(layers: 94, experts: 128, topK: 8, name: "qwen3-235b-a22b"),
+        "deepseek-v3": try! ModelShape(layers: 58, experts: 256, topK: 8, name: "deepseek-v3"),
+        "kimi-k2": try! ModelShape(layers: 60, experts: 384, topK: 8, name: "kimi-k2"),
+        "gpt-oss-120b": try! ModelShape(layers: 36, experts: 128, topK: 4, name: "gpt-oss-120b"),
+        "gpt-oss-20b": try! ModelShape(layers: 24, experts: 32, topK: 4, name: "gpt-oss-20b"),
     ]
 
     /// Whether expert ids fit in one byte (E <= 256).

@@ -159,6 +159,14 @@ struct RoutingBlockBuilderTests {
         #expect(throws: RoutingError.self) { _ = try ModelShape(layers: 0, experts: 8, topK: 2) }
         #expect(throws: RoutingError.self) { _ = try ModelShape(layers: 4, experts: 8, topK: 9) }
         #expect(ModelShape.presets["mixtral-8x7b"] == ModelShape.mixtral8x7B)
+        for (key, shape) in ModelShape.presets { #expect(shape.name == key) }
+        let modern = ["qwen3-30b-a3b", "qwen3-235b-a22b", "deepseek-v3", "kimi-k2", "gpt-oss-120b", "gpt-oss-20b"]
+        #expect(
+            modern.map { ModelShape.presets[$0].map { [$0.layers, $0.experts, $0.topK] } ?? [] } == [
+                [48, 128, 8], [94, 128, 8], [58, 256, 8], [60, 384, 8], [36, 128, 4], [24, 32, 4],
+            ]
+        )
+        #expect(ModelShape.presets["kimi-k2"]?.usesNarrowIDs == false)
         #expect(
             ModelShape.mixtral8x7B.layers == 32 && ModelShape.mixtral8x7B.experts == 8
                 && ModelShape.mixtral8x7B.topK == 2
