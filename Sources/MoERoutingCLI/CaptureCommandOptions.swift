@@ -46,8 +46,12 @@ struct CaptureCommandOptions: ParsableArguments {
     @Option(help: "A tokenizer other than the model's.")
     var tokenizer: String?
 
-    @Option(parsing: .unconditional, help: "Longest sequence, prompt plus new tokens.")
-    var maxModelLen: Int = 2048
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Longest sequence, prompt plus new tokens (default: the longest prompt plus --max-tokens, at most the model's own limit)."
+    )
+    var maxModelLen: Int?
 
     @Option(name: .customLong("max-num-seqs"), parsing: .unconditional, help: "Most sequences decoded at once.")
     var maxConcurrentSequences: Int = 16

@@ -131,7 +131,7 @@ public struct CaptureJob: Sendable {
         }
 
         log("starting vLLM on \(configuration.model) (\(problems.count) problems)...")
-        let engine = try VLLMEngine(configuration: configuration)
+        let engine = try VLLMEngine(configuration: configuration, prompts: problems.map(\.prompt))
         let d = engine.description
         log(
             String(
@@ -144,6 +144,7 @@ public struct CaptureJob: Sendable {
                 d.shape.topK
             )
         )
+        log(d.engineChoices)
 
         let settings = runSettings(engine: engine, specs: specs, problems: problems)
         if !traceDirectory.isEmpty {

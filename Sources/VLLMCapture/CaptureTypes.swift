@@ -22,8 +22,18 @@ public struct EngineDescription: Sendable, Equatable {
     public var routingAPI: String
     /// The model's architecture (`MixtralForCausalLM`).
     public var architecture: String
-    /// The dtype vLLM runs the model in.
+    /// The dtype vLLM runs the model in (`float32`, `bfloat16`, ...): with `--dtype auto` vLLM
+    /// picks it (on the CPU a float32 model runs in bfloat16).
     public var dtype: String
+    /// The dtype asked for (``EngineConfiguration/dtype``, `auto` by default).
+    public var requestedDtype: String = "auto"
+    /// The longest sequence the engine takes (prompt plus generated tokens).
+    public var maxModelLength: Int = 0
+    /// Where ``maxModelLength`` came from: `given` (the user's), `prompts` (what the prompts
+    /// need, below the model's limit) or `model` (the model's own limit).
+    public var maxModelLengthSource: String = "given"
+    /// The model's own sequence limit by vLLM's rule, when it could be derived before the start.
+    public var modelLengthLimit: Int?
     /// Seconds spent importing vLLM.
     public var importSeconds: Double
     /// Seconds spent starting the engine (`LLM(...)`).
@@ -35,7 +45,27 @@ public struct EngineDescription: Sendable, Equatable {
             "engine": "vllm", "capture.vllm_version": vllmVersion, "capture.routing_api": routingAPI,
             "capture.architecture": architecture, "capture.dtype": dtype,
             "capture.layer_numbers": layerNumbers.map(String.init).joined(separator: ","),
-        ]
+            "capture.requested_dtype": requestedDtype,
+            "capture.max_model_len": String(maxModelLength),
+            "capture.max_model_len_source": maxModelLengthSource,
+        ].merging(modelLengthLimit.map { ["capture.model_length_limit": String($0)] } ?? [:]) { a, _ in a }
+    }
+
+    /// One line for standard error: the dtype the engine chose and its max model length, with
+    /// where each came from.
+    ///
+    /// ```swift
+    /// description.engineChoices  // "dtype bfloat16 (asked: auto), max model length 300 (what the prompts need; the model allows 2048)"
+    /// ```
+    public var engineChoices: String {
+        let source: String
+        switch maxModelLengthSource {
+        case "prompts": source = "what the prompts need"
+        case "model": source = "the model's own limit"
+        default: source = "--max-model-len"
+        }
+        let limit = modelLengthLimit.map { $0 != maxModelLength ? "; the model allows \($0)" : "" } ?? ""
+        return "dtype \(dtype) (asked: \(requestedDtype)), max model length \(maxModelLength) (\(source)\(limit))"
     }
 }
 

@@ -23,8 +23,11 @@ public struct EngineConfiguration: Sendable, Hashable {
     public var quantization: String?
     /// A tokenizer other than the model's, or `nil`.
     public var tokenizer: String?
-    /// The longest sequence (prompt plus generated tokens); `nil` takes the model's.
-    public var maxModelLength: Int? = 2048
+    /// The longest sequence (prompt plus generated tokens). `nil` (the default): the smaller of
+    /// the model's own limit (vLLM's rule: the smallest length key of its config.json) and what
+    /// the prompts need (the longest prompt plus ``maxTokens``), when the engine is given the
+    /// prompts, else the model's limit. A value over the model's limit is refused before vLLM starts.
+    public var maxModelLength: Int?
     /// The most sequences decoded at once.
     public var maxConcurrentSequences: Int = 16
     /// The most tokens one engine step may process (smaller values split long prompts into

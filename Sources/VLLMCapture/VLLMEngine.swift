@@ -34,9 +34,15 @@ public final class VLLMEngine: @unchecked Sendable {
 
     /// Starts vLLM in this process (call ``CapturePythonPackage/prepare(environment:verbose:)`` first).
     ///
-    /// - Throws: ``CaptureError/invalidOption(_:)`` for bad options, ``CaptureError/python(_:during:)``
+    /// - Parameters:
+    ///   - configuration: how the engine starts and decodes.
+    ///   - prompts: the prompts the engine will be given, when known: without a
+    ///     ``EngineConfiguration/maxModelLength``, they size it (the longest prompt plus
+    ///     ``EngineConfiguration/maxTokens``, at most the model's limit).
+    /// - Throws: ``CaptureError/invalidOption(_:)`` for bad options (a `--max-model-len` over the
+    ///   model's limit among them, said before vLLM starts), ``CaptureError/python(_:during:)``
     ///   when vLLM fails to start (the error carries its traceback).
-    public init(configuration: EngineConfiguration) throws {
+    public init(configuration: EngineConfiguration, prompts: [String]? = nil) throws {
         try configuration.validate()
         self.configuration = configuration
         let (engine, description) = try Self.gate.withLock { _ in
@@ -47,9 +53,14 @@ public final class VLLMEngine: @unchecked Sendable {
                         arguments: [],
                         keywords: configuration.pythonKeywords
                     )
-                    let engine = try module.attribute("Engine").call(options)
+                    let engine = try module.attribute("Engine").call(
+                        arguments: [options],
+                        keywords: [("prompts", prompts)]
+                    )
                     let info = try engine.callMethod("describe")
                     return (engine, try Self.describe(info, engine: engine, model: configuration.model))
+                } catch let error as PythonError where error.typeName.hasSuffix("MaxModelLengthError") {
+                    throw CaptureError.invalidOption(error.message)
                 } catch let error as PythonError {
                     throw CaptureError.python(error, during: "starting vLLM on \(configuration.model)")
                 }
@@ -84,6 +95,10 @@ public final class VLLMEngine: @unchecked Sendable {
             routingAPI: try info.item("routing_api").convert(to: String.self),
             architecture: try info.item("architecture").convert(to: String.self),
             dtype: try info.item("dtype").convert(to: String.self),
+            requestedDtype: try info.item("requested_dtype").convert(to: String.self),
+            maxModelLength: try info.item("max_model_len").convert(to: Int.self),
+            maxModelLengthSource: try info.item("max_model_len_source").convert(to: String.self),
+            modelLengthLimit: try info.item("model_length_limit").convert(to: Int?.self),
             importSeconds: try engine.attribute("import_seconds").convert(to: Double.self),
             startSeconds: try engine.attribute("start_seconds").convert(to: Double.self)
         )

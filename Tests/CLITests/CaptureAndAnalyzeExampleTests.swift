@@ -39,6 +39,10 @@ struct CaptureAndAnalyzeExampleTests {
         #expect(Set(problems.map { $0.split(separator: "/")[0] }) == ["humaneval", "gsm8k"])
         let outputs = try String(contentsOf: dir.appendingPathComponent("outputs.jsonl"), encoding: .utf8)
         #expect(outputs.split(separator: "\n").count == 4)
+        let longestPrompt =
+            try outputs.split(separator: "\n").map {
+                try ReportValue.parse(json: String($0))["prompt_token_ids"]?.arrayValue?.count ?? 0
+            }.max() ?? 0
 
         // report.json: one member per analyzer asked for, the live counts matching the trace.
         let report = try ReportValue.parse(
@@ -58,6 +62,17 @@ struct CaptureAndAnalyzeExampleTests {
         #expect(run["shape"]?["layers"] == .int(4))
         #expect(run["settings"]?["capture.problems"] == .string("4"))
         #expect(run["settings"]?["engine.max_tokens"] == .string("16"))
+        // No --max-model-len: the longest prompt plus the new tokens (below the model's 2048).
+        #expect(run["settings"]?["capture.max_model_len"] == .string(String(longestPrompt + 16)))
+        #expect(run["settings"]?["capture.max_model_len_source"] == .string("prompts"))
+        #expect(run["settings"]?["capture.model_length_limit"] == .string("2048"))
+        #expect(run["settings"]?["capture.dtype"] == .string("float32"))
+        #expect(
+            r.stderr.contains(
+                "dtype float32 (asked: float32), max model length \(longestPrompt + 16) (what the prompts need; the model allows 2048)"
+            ),
+            "\(r.stderr)"
+        )
         #expect(run["capture"] != nil)
         #expect(run["failures"] == .array([]))
         for f in ["report.html", "report.md", "report.txt"] {

@@ -207,7 +207,8 @@ class EngineOptions:
     dtype: str = "auto"
     quantization: str | None = None
     tokenizer: str | None = None
-    max_model_len: int | None = 2048
+    # None: the smaller of the model's own limit and what the prompts need (``plan_max_model_len``).
+    max_model_len: int | None = None
     max_num_seqs: int = 16
     max_num_batched_tokens: int | None = None
     enable_chunked_prefill: bool | None = None
@@ -267,13 +268,71 @@ def _platform_is_cpu() -> bool:
         return True
 
 
+class MaxModelLengthError(ValueError):
+    """A ``--max-model-len`` over the model's own limit (one line naming both numbers)."""
+
+
+def model_length_limit(options: EngineOptions) -> tuple[int | None, str]:
+    """The model's own sequence limit by vLLM's rule (the smallest length key of config.json,
+    the tokenizer's ``model_max_length``, RoPE scaling), and the key it came from; ``(None, why)``
+    when vLLM cannot derive it without starting (the engine then applies its own rule)."""
+    try:
+        from vllm.engine.arg_utils import EngineArgs
+
+        args: dict[str, Any] = {"model": options.model, "dtype": options.dtype, "trust_remote_code": options.trust_remote_code}
+        if options.tokenizer:
+            args["tokenizer"] = options.tokenizer
+        if options.quantization:
+            args["quantization"] = options.quantization
+        config = EngineArgs(**args).create_model_config()
+    except Exception as e:  # let the engine's start report what is wrong with the model
+        return None, f"not derived ({type(e).__name__})"
+    key = ""
+    arch = getattr(config, "model_arch_config", None)
+    derived = getattr(arch, "derived_max_model_len_and_key", None)
+    if isinstance(derived, tuple) and len(derived) == 2 and derived[1]:
+        key = str(derived[1])
+    return int(config.max_model_len), key or "the model's config.json"
+
+
+def plan_max_model_len(options: EngineOptions, prompts: list[str] | None = None) -> dict[str, Any]:
+    """The max model length the engine starts with, and why.
+
+    A length the user gave is kept, unless it is over the model's limit
+    (``MaxModelLengthError``, before vLLM starts). Without one: the smaller of the model's limit
+    and what the prompts need (the longest prompt's tokens plus ``max_tokens``), or the model's
+    limit when no prompts are known. Returns ``{"max_model_len", "source", "model_limit",
+    "limit_key", "prompts_need"}``; ``source`` is ``given``, ``prompts`` or ``model``.
+    """
+    limit, key = model_length_limit(options)
+    need = None
+    if prompts and options.max_model_len is None:
+        from vllm.tokenizers import get_tokenizer
+
+        tokenizer = get_tokenizer(options.tokenizer or options.model, trust_remote_code=options.trust_remote_code)
+        need = max(len(tokenizer.encode(p)) for p in prompts) + options.max_tokens
+    plan: dict[str, Any] = {"model_limit": limit, "limit_key": key, "prompts_need": need}
+    given = options.max_model_len
+    if given is not None:
+        if limit is not None and given > limit:
+            raise MaxModelLengthError(
+                f"--max-model-len {given} is over the model's limit of {limit} positions ({key} of {options.model}); "
+                f"give --max-model-len {limit} or less, or leave it out (the default fits the model and the prompts)"
+            )
+        return dict(plan, max_model_len=given, source="given")
+    if need is not None and (limit is None or need < limit):
+        return dict(plan, max_model_len=need, source="prompts")
+    return dict(plan, max_model_len=limit, source="model")
+
+
 class Engine:
     """One in-process vLLM engine; ``generate`` may be called many times (one at a time)."""
 
-    def __init__(self, options: EngineOptions | dict[str, Any]):
+    def __init__(self, options: EngineOptions | dict[str, Any], prompts: list[str] | None = None):
+        """Starts vLLM. ``prompts``, when known, size the default max model length
+        (``plan_max_model_len``)."""
         if isinstance(options, dict):
             options = EngineOptions.from_dict(options)
-        self.options = options
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         if options.kv_cache_gib is not None:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(options.kv_cache_gib)
@@ -284,6 +343,11 @@ class Engine:
 
         self.vllm_version = getattr(vllm, "__version__", "?")
         self.import_seconds = time.perf_counter() - t0
+        self.requested_dtype = options.dtype
+        self.length_plan = plan_max_model_len(options, prompts)
+        if self.length_plan["max_model_len"] is not None:
+            options = dataclasses.replace(options, max_model_len=int(self.length_plan["max_model_len"]))
+        self.options = options
         kwargs = options.llm_kwargs()
         if not options.enforce_eager:
             # Graph compilation: the routing op must be in place before the graphs are made.
@@ -327,7 +391,12 @@ class Engine:
             )
         hf = getattr(getattr(self.llm.llm_engine, "model_config", None), "hf_config", None)
         info["architecture"] = ",".join(getattr(hf, "architectures", None) or []) if hf is not None else ""
-        info["dtype"] = str(getattr(getattr(self.llm.llm_engine, "model_config", None), "dtype", ""))
+        model_config = getattr(self.llm.llm_engine, "model_config", None)
+        info["dtype"] = str(getattr(model_config, "dtype", "")).removeprefix("torch.")
+        info["requested_dtype"] = self.requested_dtype
+        info["max_model_len"] = int(getattr(model_config, "max_model_len", 0) or 0)
+        info["max_model_len_source"] = self.length_plan["source"]
+        info["model_length_limit"] = self.length_plan["model_limit"]
         return info
 
     def generate(
@@ -361,9 +430,17 @@ class Engine:
             if not ids:
                 raise ValueError(f"{p.get('source_id', p.get('problem_id'))}: the prompt tokenizes to nothing")
             if limit is not None and len(ids) >= limit:
+                model_limit = self.length_plan.get("model_limit")
+                fix = (
+                    f"the model's own limit is {model_limit} positions, so shorten the prompt"
+                    if model_limit is not None and limit >= model_limit
+                    else f"raise --max-model-len (the model allows {model_limit})"
+                    if model_limit is not None
+                    else "raise --max-model-len"
+                )
                 raise ValueError(
                     f"{p.get('source_id', p.get('problem_id'))}: the prompt has {len(ids)} tokens, "
-                    f"not below --max-model-len {limit}; raise --max-model-len"
+                    f"not below --max-model-len {limit}; {fix}"
                 )
         request_index: dict[str, int] = {}
         if sink is not None and hasattr(sink, "on_begin"):
