@@ -301,6 +301,24 @@ struct HeatmapChart {
         return canvas.finish(width: width, height: height, standalone: standalone)
     }
 
+    /// A number for the hover script: nine significant digits, scientific notation when small
+    /// or large ("0.00196850394", "1.5e-07").
+    static func exact(_ v: Double) -> String {
+        guard v.isFinite, v != 0 else { return "0" }
+        var exponent = 0
+        var m = abs(v)
+        while m >= 10 {
+            m /= 10
+            exponent += 1
+        }
+        while m < 1 {
+            m *= 10
+            exponent -= 1
+        }
+        let mantissa = (v < 0 ? "-" : "") + NumberFormat.fixed(m, decimals: 8, trimZeros: true)
+        return exponent == 0 ? mantissa : "\(mantissa)e\(exponent)"
+    }
+
     /// A label step rounded up to 1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100, 128, ... so
     /// labelled positions are easy to count.
     static func roundStep(_ step: Int) -> Int {
@@ -347,8 +365,19 @@ struct HeatmapChart {
             + "colour scale \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))"
             + " in \(Int(HeatmapRaster.topLevel) + 1) levels of \(NumberFormat.value(raster.step))"
             + (hasMissing ? "; grey cells: \(Self.noData)" : "")
+        // What the hover script (HoverScript) needs: labels in drawn order, axis names, the levels' values.
+        func joined(_ labels: [String]) -> String {
+            HTMLEscaping.escape(labels.map { String($0.map { $0 == "|" ? "¦" : $0 }) }.joined(separator: "|"))
+        }
+        let names = (
+            y: heatmap.yLabel.isEmpty ? "row" : heatmap.yLabel, x: heatmap.xLabel.isEmpty ? "column" : heatmap.xLabel
+        )
+        let data =
+            "data-rows=\"\(joined((0..<rows).map(rowLabel)))\" data-cols=\"\(joined((0..<columns).map(columnLabel)))\" "
+            + "data-y=\"\(HTMLEscaping.escape(names.y))\" data-x=\"\(HTMLEscaping.escape(names.x))\" "
+            + "data-lo=\"\(Self.exact(scale.minimum))\" data-step=\"\(Self.exact(raster.step))\" "
         return "<image class=\"raster\" x=\"\(c(x))\" y=\"\(c(y))\" width=\"\(c(width))\" height=\"\(c(height))\" "
-            + "preserveAspectRatio=\"none\" href=\"data:image/png;base64,\(PNGEncoder.base64(png))\">"
+            + data + "preserveAspectRatio=\"none\" href=\"data:image/png;base64,\(PNGEncoder.base64(png))\">"
             + "<title>\(HTMLEscaping.escape(note))</title></image>"
     }
 

@@ -70,12 +70,17 @@ struct ReportPage {
         if !result.failures.isEmpty { out += failures(result.failures) }
         let sections = result.reports.map { FigureLayout.blocks($0.figures) }
         let allowance = Self.allowance(sections.map { $0.map(Self.pieceCosts) }, budget: heatmapBudget)
+        var body = ""
         for (i, (report, id)) in zip(result.reports, sectionIDs).enumerated() {
-            out += section(report, id: id, blocks: sections[i], allowance: allowance[i])
+            body += section(report, id: id, blocks: sections[i], allowance: allowance[i])
         }
+        out += body
 
         out += "</main>\n<footer>A self-contained report: nothing is loaded from the network. "
-        out += "Hover a heatmap cell, a bar or a point to see its value.</footer>\n</body>\n</html>\n"
+        out += "Hover a heatmap cell, a bar or a point to see its value.</footer>\n"
+        // The hover script for heatmaps drawn as images, only when there are any.
+        if body.contains("<image class=\"raster\"") { out += HoverScript.element }
+        out += "</body>\n</html>\n"
         return out
     }
 
@@ -198,10 +203,12 @@ struct ReportPage {
                 case .alike(let heatmaps):
                     let scale = ColorScale.covering(heatmaps.map(\.values))?.rounded()
                     let (drawn, stride) = Self.subset(heatmaps.count, allowed: allowed)
+                    // Images are wide (512 pixels for 256 experts): let them wrap instead of one row.
+                    let wide = heatmaps.contains { HeatmapChart($0, size: .full).prefersImage }
                     if !drawn.isEmpty {
-                        out += "<div class=\"alike\">\n"
+                        if !wide { out += "<div class=\"alike\">\n" }
                         for i in drawn { out += heatmap(heatmaps[i], scale: scale, shared: true) }
-                        out += "</div>\n"
+                        if !wide { out += "</div>\n" }
                     }
                     if drawn.count < heatmaps.count {
                         out += Self.omitted(Self.left(heatmaps, drawn: drawn), drawn: drawn.count, stride: stride)

@@ -1,6 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import Foundation
 import MoERouting
 import Testing
 
@@ -106,5 +107,53 @@ struct ReportBudgetTests {
         #expect(!html.contains("data:image/png"))
         #expect(html.contains("1 heatmap not drawn, to keep the page under its size budget (none drawn)"))
         #expect(html.contains("<td>80 × 80</td>"))
+    }
+}
+
+/// What stays as it was for Mixtral's shape, and the hover data of large heatmaps.
+struct LargeHeatmapPageTests {
+    @Test func mixtralShapedPageKeepsVectorCellsInIDOrderWithoutScript() throws {
+        let html = HTMLReport.render(ReportFixtures.mixtralSized())
+        #expect(!html.contains("<script"))
+        #expect(!html.contains("data:image/png"))
+        #expect(!html.contains("not drawn"))
+        // The 31 per-layer-pair 8 x 8 panels: natural order, said once over the grid.
+        #expect(html.contains("<div class=\"axes\">each panel: experts in id order (at most 16 per axis)</div>"))
+        let panel = try #require(html.components(separatedBy: "<div class=\"panel\">").dropFirst().first)
+        let cells = HeatmapChartTests.cellRects(panel)
+        #expect(cells.count == 64)
+        #expect(cells[0].contains("top-1 expert at layer 0: 0, top-1 expert at layer 1: 0 ="))
+        #expect(cells[9].contains("top-1 expert at layer 0: 1, top-1 expert at layer 1: 1 ="))
+    }
+
+    @Test func imagesCarryTheirLabelsInDrawnOrderAndTheLevelValues() throws {
+        let n = 128
+        var values = [[Double]](repeating: [Double](repeating: 0.25, count: n), count: n)
+        for r in 0..<n { values[r][100] = 0.75 }  // the heaviest column: drawn first
+        let h = ReportFigure.Heatmap(
+            title: "affinity",
+            xLabel: "expert at layer 1",
+            yLabel: "expert at layer 0",
+            rowLabels: (0..<n).map { "r\($0)" },
+            columnLabels: (0..<n).map { "c\($0)" },
+            values: values
+        )
+        let html = HTMLReport.render(ReportBudgetTests.result([.heatmap(h)]))
+        #expect(Markup.count("<script>", in: html) == 1)
+        #expect(html.contains("window.moeCell"))
+        let cols = try #require(Markup.between("data-cols=\"", "\"", in: html)).split(separator: "|").map(String.init)
+        let rows = try #require(Markup.between("data-rows=\"", "\"", in: html)).split(separator: "|").map(String.init)
+        #expect(cols.count == n && rows.count == n)
+        #expect(cols[0] == "c100" && cols[1] == "c0" && cols[100] == "c99")
+        #expect(rows == (0..<n).map { "r\($0)" })
+        let loText = try #require(Markup.between("data-lo=\"", "\"", in: html))
+        let stepText = try #require(Markup.between("data-step=\"", "\"", in: html))
+        let lo = try #require(Double(loText))
+        let step = try #require(Double(stepText))
+        let image = try HeatmapChartTests.embeddedImage(html)
+        // Level to value as the script computes it: lo + level x step, within half a step.
+        #expect(abs(lo + Double(image.index(x: 0, y: 5)) * step - 0.75) <= step / 2 + 1e-9)
+        #expect(abs(lo + Double(image.index(x: 7, y: 5)) * step - 0.25) <= step / 2 + 1e-9)
+        #expect(html.contains("data-y=\"expert at layer 0\" data-x=\"expert at layer 1\""))
     }
 }
