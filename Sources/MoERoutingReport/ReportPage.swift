@@ -259,7 +259,8 @@ struct ReportPage {
         out += "<span class=\"meta\"> — one colour scale for all; "
         out +=
             image
-            ? "drawn as images, one pixel per cell in \(Int(HeatmapRaster.topLevel) + 1) colour levels (values are in report.json)"
+            ? "drawn as images, one pixel per cell in \(Int(HeatmapRaster.topLevel) + 1) colour levels "
+                + "(hover for a cell's value within half a level; exact values in report.json)"
             : "hover a cell for its value"
         if drawn.count < heatmaps.count {
             out +=
