@@ -16,8 +16,11 @@ public import MoERouting
 /// - heatmaps: viridis colour scale with a legend, labelled axes, every cell's value in a tooltip,
 ///   non-finite cells hatched; consecutive alike heatmaps (same size, labels and axis titles up
 ///   to numbers) share one colour scale, and four or more become a grid of small multiples with
-///   one legend; a heatmap over 4,096 cells (or a grid over 24,576) is embedded as a PNG `data:`
-///   image, one pixel per cell, instead of one rectangle per cell;
+///   one legend; a heatmap over 4,096 cells (or a grid over 16,384) is embedded as a compressed
+///   palette PNG `data:` image, one pixel per cell in 255 colour levels, instead of one rectangle
+///   per cell; expert × expert matrices over 16 experts are drawn in usage order (``HeatmapOrder``),
+///   stated on the chart; all heatmaps share a page budget (3.5 MB): over it, grids draw every s-th
+///   panel and a table summarises each heatmap left out;
 /// - line charts: ticks, grid, one line per series (dashed for `dashed` series), a point with a
 ///   tooltip at each value, a legend;
 /// - bar charts: vertical bars, or horizontal ones when labels are long; `highlighted` bars in an

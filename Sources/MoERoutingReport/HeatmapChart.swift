@@ -10,7 +10,13 @@ import MoERouting
 /// colour scale, its tooltip says "no data", and the legend gains a "no data" swatch.
 ///
 /// Above ``maxVectorCells`` cells the cells become one embedded PNG, one pixel per cell
-/// (``imageElement(scale:x:y:width:height:)``), to keep the report small.
+/// (``imageElement(scale:x:y:width:height:)``): each cell quantised to one of 255 colour levels
+/// (``HeatmapRaster``), compressed, with whole-pixel cells (at least 2 pixels at full size, 1 in
+/// a panel) so a 256 × 256 matrix is 512 pixels wide.
+///
+/// Rows and columns are drawn in the order ``HeatmapOrder`` picks (usage order for large
+/// expert × expert matrices, id order otherwise), with the true ids in labels and tooltips; a
+/// full-size chart states the order under its x-axis title.
 ///
 /// Two sizes: ``Size/full`` for a figure of its own (legend at the right, values printed in cells
 /// that are large enough), and ``Size/panel`` for one of a grid of small multiples that share a
@@ -21,11 +27,13 @@ struct HeatmapChart {
         case full, panel
     }
 
-    /// The heatmap with ragged rows padded by NaN.
+    /// The heatmap as drawn: rows and columns in ``order`` (labels moved with them).
     let heatmap: ReportFigure.Heatmap
     let rows: Int
     let columns: Int
     let size: Size
+    /// Where each drawn row and column comes from, and the chart's sentence about it.
+    let order: HeatmapOrder
 
     /// Above this many cells a heatmap is drawn as an embedded image, one pixel per cell, rather
     /// than one rectangle (with a tooltip) per cell, to keep the report small and fast.
@@ -35,10 +43,26 @@ struct HeatmapChart {
     static let missingGrey = "#d0d7de"
 
     init(_ heatmap: ReportFigure.Heatmap, size: Size) {
-        self.heatmap = heatmap
-        self.rows = heatmap.values.count
-        self.columns = heatmap.values.map(\.count).max() ?? 0
+        let rows = heatmap.values.count
+        let columns = heatmap.values.map(\.count).max() ?? 0
+        let order = HeatmapOrder(heatmap)
+        self.rows = rows
+        self.columns = columns
         self.size = size
+        self.order = order
+        if order.rule == .natural {
+            self.heatmap = heatmap
+        } else {
+            func label(_ labels: [String], _ i: Int) -> String { i < labels.count ? labels[i] : String(i) }
+            var drawn = heatmap
+            drawn.rowLabels = order.rows.map { label(heatmap.rowLabels, $0) }
+            drawn.columnLabels = order.columns.map { label(heatmap.columnLabels, $0) }
+            drawn.values = order.rows.map { r in
+                let row = heatmap.values[r]
+                return order.columns.map { c in c < row.count ? row[c] : .nan }
+            }
+            self.heatmap = drawn
+        }
     }
 
     /// Whether there is any cell to draw.
@@ -90,17 +114,31 @@ struct HeatmapChart {
         let tickFont = full ? 11.0 : 9.5
         let axisFont = full ? 12.0 : 10.0
         let maxPlot = full ? 440.0 : 150.0
-        var cell = maxPlot / Double(max(rows, columns))
-        cell = min(max(cell, full ? 6 : 3), full ? 44 : 20)
-        cell = (cell * 2).rounded(.down) / 2
-        let plotW = cell * Double(columns)
-        let plotH = cell * Double(rows)
+        let cellW: Double
+        let cellH: Double
+        if asImage {
+            // Whole pixels per cell, each axis on its own (a 58 × 256 layer-by-expert map is not
+            // squeezed to 2-pixel rows): about 512 pixels at full size, 256 in a panel.
+            let target = full ? 512.0 : 256.0
+            func side(_ n: Int) -> Double { min(max((target / Double(max(n, 1))).rounded(.down), full ? 2 : 1), 44) }
+            cellW = side(columns)
+            cellH = min(side(rows), max(cellW * 4, full ? 8 : 4))
+        } else {
+            var cell = maxPlot / Double(max(rows, columns))
+            cell = min(max(cell, full ? 6 : 3), full ? 44 : 20)
+            cell = (cell * 2).rounded(.down) / 2
+            cellW = cell
+            cellH = cell
+        }
+        let cell = min(cellW, cellH)
+        let plotW = cellW * Double(columns)
+        let plotH = cellH * Double(rows)
         let labelLimit = full ? 18 : 12
         let tk = full ? "tk" : "tk sm"
         let ax = full ? "ax" : "ax sm"
 
-        // Row labels: every k-th so that labels do not overlap.
-        let rowStep = max(1, Int(((tickFont + 2) / cell).rounded(.up)))
+        // Row labels: every k-th so that labels do not overlap (k a round number: 1, 2, 4, 5, 8, 10, 16, ...).
+        let rowStep = Self.roundStep(Int(((tickFont + 2) / cellH).rounded(.up)))
         let rowTexts = (0..<rows).map { HTMLEscaping.truncated(rowLabel($0), to: labelLimit) }
         let rowLabelW =
             stride(from: 0, to: rows, by: rowStep).map { HTMLEscaping.estimatedWidth(rowTexts[$0], fontSize: tickFont) }
@@ -109,8 +147,8 @@ struct HeatmapChart {
         // Column labels: horizontal every k-th, or rotated when horizontal ones would be too sparse.
         let colTexts = (0..<columns).map { HTMLEscaping.truncated(columnLabel($0), to: labelLimit) }
         let colLabelW = colTexts.map { HTMLEscaping.estimatedWidth($0, fontSize: tickFont) }.max() ?? 0
-        let verticalStep = max(1, Int(((tickFont + 2) / cell).rounded(.up)))
-        let horizontalStep = max(1, Int(((colLabelW + 5) / cell).rounded(.up)))
+        let verticalStep = Self.roundStep(Int(((tickFont + 2) / cellW).rounded(.up)))
+        let horizontalStep = Self.roundStep(Int(((colLabelW + 5) / cellW).rounded(.up)))
         let rotated = horizontalStep > 2 * verticalStep
         let colStep = rotated ? verticalStep : horizontalStep
         let colBand = rotated ? colLabelW + 8 : tickFont + 6
@@ -120,7 +158,11 @@ struct HeatmapChart {
         let left = (showY ? axisFont + 8 : 2) + rowLabelW + 5
         let top = full ? 8.0 : 3.0
         let xTitleBand = showX ? axisFont + 8 : 0
-        var height = top + plotH + colBand + xTitleBand + 2
+        // The order rule, in lines about as wide as the plot (at least 260 pixels).
+        let orderLines =
+            full ? order.note.map { Self.wrapped($0, width: max(plotW, 260), fontSize: tickFont) } ?? [] : []
+        let orderBand = orderLines.isEmpty ? 0.0 : Double(orderLines.count) * (tickFont + 3) + 4
+        var height = top + plotH + colBand + xTitleBand + orderBand + 2
 
         var canvas = SVGCanvas(label: heatmap.title)
         let missing = hasMissing
@@ -180,13 +222,13 @@ struct HeatmapChart {
             canvas.text(
                 rowTexts[r],
                 x: left - 4,
-                y: top + (Double(r) + 0.5) * cell + tickFont * 0.35,
+                y: top + (Double(r) + 0.5) * cellH + tickFont * 0.35,
                 class: tk,
                 anchor: .end
             )
         }
         for c in stride(from: 0, to: columns, by: colStep) {
-            let x = left + (Double(c) + 0.5) * cell
+            let x = left + (Double(c) + 0.5) * cellW
             if rotated {
                 canvas.text(
                     colTexts[c],
@@ -217,6 +259,11 @@ struct HeatmapChart {
                 anchor: .middle,
                 title: s == heatmap.xLabel ? nil : heatmap.xLabel
             )
+        }
+        for (i, line) in orderLines.enumerated() {
+            let y = top + plotH + colBand + xTitleBand + tickFont + 4 + Double(i) * (tickFont + 3)
+            canvas.text(line, x: left, y: y, class: "tk")
+            width = max(width, left + HTMLEscaping.estimatedWidth(line, fontSize: tickFont) + 4)
         }
         if showY {
             let maxChars = max(Int(max(plotH, 60) / (axisFont * 0.6)), 6)
@@ -254,26 +301,83 @@ struct HeatmapChart {
         return canvas.finish(width: width, height: height, standalone: standalone)
     }
 
-    /// The cells as one `<image>`: a PNG with one pixel per cell, scaled up without smoothing.
-    func imageElement(scale: ColorScale, x: Double, y: Double, width: Double, height: Double) -> String {
-        var rgb: [UInt8] = []
-        rgb.reserveCapacity(rows * columns * 3)
-        let grey: (UInt8, UInt8, UInt8) = (0xD0, 0xD7, 0xDE)
-        for r in 0..<rows {
-            for c in 0..<columns {
-                let v = value(r, c)
-                let (red, green, blue) = v.isFinite ? scale.bytes(v) : grey
-                rgb += [red, green, blue]
+    /// A number for the hover script: nine significant digits, scientific notation when small
+    /// or large ("0.00196850394", "1.5e-07").
+    static func exact(_ v: Double) -> String {
+        guard v.isFinite, v != 0 else { return "0" }
+        var exponent = 0
+        var m = abs(v)
+        while m >= 10 {
+            m /= 10
+            exponent += 1
+        }
+        while m < 1 {
+            m *= 10
+            exponent -= 1
+        }
+        let mantissa = (v < 0 ? "-" : "") + NumberFormat.fixed(m, decimals: 8, trimZeros: true)
+        return exponent == 0 ? mantissa : "\(mantissa)e\(exponent)"
+    }
+
+    /// A label step rounded up to 1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100, 128, ... so
+    /// labelled positions are easy to count.
+    static func roundStep(_ step: Int) -> Int {
+        let s = max(step, 1)
+        var base = 1
+        while true {
+            for m in [1, 2, 4, 5, 8] where m * base >= s { return m * base }
+            if 10 * base >= s { return 10 * base }
+            for m in [16, 20, 25, 32, 50, 64] where m * base >= s { return m * base }
+            base *= 100
+        }
+    }
+
+    /// `text` broken at spaces into lines of at most about `width` pixels (a longer word stays whole).
+    static func wrapped(_ text: String, width: Double, fontSize: Double) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            let candidate = line.isEmpty ? String(word) : line + " " + word
+            if !line.isEmpty && HTMLEscaping.estimatedWidth(candidate, fontSize: fontSize) > width {
+                lines.append(line)
+                line = String(word)
+            } else {
+                line = candidate
             }
         }
-        let png = PNGEncoder.encode(width: columns, height: rows, rgb: rgb)
+        if !line.isEmpty { lines.append(line) }
+        return lines
+    }
+
+    /// The cells quantised on `scale`, one level per cell, in drawn order.
+    func raster(scale: ColorScale) -> HeatmapRaster {
+        HeatmapRaster(values: heatmap.values, columns: columns, scale: scale)
+    }
+
+    /// The cells as one `<image>`: a palette PNG with one pixel per cell (``HeatmapRaster``),
+    /// scaled up without smoothing.
+    func imageElement(scale: ColorScale, x: Double, y: Double, width: Double, height: Double) -> String {
+        let raster = raster(scale: scale)
+        let png = raster.png()
         let c = NumberFormat.coordinate
         let note =
-            "\(rows) × \(columns) cells drawn as an image (too many for one tooltip each); "
+            "\(rows) × \(columns) cells drawn as an image (too many for one tooltip each; values in report.json); "
             + "colour scale \(NumberFormat.value(scale.minimum)) to \(NumberFormat.value(scale.maximum))"
+            + " in \(Int(HeatmapRaster.topLevel) + 1) levels of \(NumberFormat.value(raster.step))"
             + (hasMissing ? "; grey cells: \(Self.noData)" : "")
+        // What the hover script (HoverScript) needs: labels in drawn order, axis names, the levels' values.
+        func joined(_ labels: [String]) -> String {
+            HTMLEscaping.escape(labels.map { String($0.map { $0 == "|" ? "¦" : $0 }) }.joined(separator: "|"))
+        }
+        let names = (
+            y: heatmap.yLabel.isEmpty ? "row" : heatmap.yLabel, x: heatmap.xLabel.isEmpty ? "column" : heatmap.xLabel
+        )
+        let data =
+            "data-rows=\"\(joined((0..<rows).map(rowLabel)))\" data-cols=\"\(joined((0..<columns).map(columnLabel)))\" "
+            + "data-y=\"\(HTMLEscaping.escape(names.y))\" data-x=\"\(HTMLEscaping.escape(names.x))\" "
+            + "data-lo=\"\(Self.exact(scale.minimum))\" data-step=\"\(Self.exact(raster.step))\" "
         return "<image class=\"raster\" x=\"\(c(x))\" y=\"\(c(y))\" width=\"\(c(width))\" height=\"\(c(height))\" "
-            + "preserveAspectRatio=\"none\" href=\"data:image/png;base64,\(PNGEncoder.base64(png))\">"
+            + data + "preserveAspectRatio=\"none\" href=\"data:image/png;base64,\(PNGEncoder.base64(png))\">"
             + "<title>\(HTMLEscaping.escape(note))</title></image>"
     }
 

@@ -1,14 +1,15 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-/// A minimal PNG writer (8-bit RGB, stored DEFLATE blocks, no compression) and Base64, without
-/// Foundation. Very large heatmaps are embedded as one pixel per cell in a `data:` URI rather
-/// than one SVG rectangle per cell, which keeps such reports a few times smaller and fast to open
-/// while staying self-contained.
+/// A minimal PNG writer (8-bit RGB, or 8-bit palette indices with a palette of up to 256
+/// colours; compressed by ``DeflateEncoder``) and Base64, without Foundation. Very large heatmaps
+/// are embedded as one pixel per cell in a `data:` URI rather than one SVG rectangle per cell,
+/// which keeps such reports small and fast to open while staying self-contained.
 ///
 /// ```swift
 /// let png = PNGEncoder.encode(width: 2, height: 1, rgb: [255, 0, 0, 0, 0, 255])
 /// let uri = "data:image/png;base64," + PNGEncoder.base64(png)
+/// let indexed = PNGEncoder.encodeIndexed(width: 2, height: 1, indices: [0, 1], palette: [(0, 0, 0), (255, 255, 255)])
 /// ```
 enum PNGEncoder {
     /// A PNG of `width` × `height` pixels from `rgb` (3 bytes per pixel, rows top to bottom);
@@ -25,7 +26,30 @@ enum PNGEncoder {
         }
         var out: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         out += chunk("IHDR", be32(width) + be32(height) + [8, 2, 0, 0, 0])
-        out += chunk("IDAT", zlibStored(raw))
+        out += chunk("IDAT", DeflateEncoder.zlib(raw))
+        out += chunk("IEND", [])
+        return out
+    }
+
+    /// A PNG of `width` × `height` palette indices (colour type 3, one byte per pixel, rows top
+    /// to bottom; missing indices read as 0) with `palette` (at most 256 colours). Each row is
+    /// stored unfiltered, so runs of one index stay runs for the compressor.
+    static func encodeIndexed(width: Int, height: Int, indices: [UInt8], palette: [(UInt8, UInt8, UInt8)]) -> [UInt8] {
+        var raw: [UInt8] = []
+        raw.reserveCapacity(height * (width + 1))
+        for y in 0..<height {
+            raw.append(0)  // filter: none
+            let start = min(y * width, indices.count)
+            let end = min(start + width, indices.count)
+            raw += indices[start..<end]
+            if end - start < width { raw += [UInt8](repeating: 0, count: width - (end - start)) }
+        }
+        var plte: [UInt8] = []
+        for (r, g, b) in palette.prefix(256) { plte += [r, g, b] }
+        var out: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        out += chunk("IHDR", be32(width) + be32(height) + [8, 3, 0, 0, 0])
+        out += chunk("PLTE", plte)
+        out += chunk("IDAT", DeflateEncoder.zlib(raw))
         out += chunk("IEND", [])
         return out
     }
@@ -58,27 +82,6 @@ enum PNGEncoder {
     static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let body = Array(type.utf8) + data
         return be32(data.count) + body + be32(Int(crc32(body)))
-    }
-
-    /// A zlib stream of stored (uncompressed) DEFLATE blocks.
-    static func zlibStored(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x78, 0x01]
-        var start = 0
-        repeat {
-            let n = min(65_535, data.count - start)
-            let last = start + n >= data.count
-            out.append(last ? 1 : 0)
-            out += [UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
-            out += data[start..<start + n]
-            start += n
-        } while start < data.count
-        var a: UInt32 = 1
-        var b: UInt32 = 0
-        for x in data {
-            a = (a + UInt32(x)) % 65_521
-            b = (b + a) % 65_521
-        }
-        return out + be32(Int(b << 16 | a))
     }
 
     static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in

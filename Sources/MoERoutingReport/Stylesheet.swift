@@ -79,6 +79,8 @@ enum Stylesheet {
         .alike>figure{display:contents}
         .alike>figure>figcaption{min-width:300px;align-self:end}
         figcaption .meta,figure.multiples .axes{font-weight:400;color:#57606a}
+        .omitted{flex-basis:100%}
+        .moe-tip{position:fixed;display:none;pointer-events:none;z-index:9;background:#24292f;color:#fff;font-size:12px;padding:3px 8px;border-radius:4px;white-space:nowrap}
         .panels{display:flex;flex-wrap:wrap;gap:14px 18px;margin-top:8px}
         .panel{width:min-content;max-width:100%}
         .panel>svg{max-width:none}

@@ -205,7 +205,8 @@ struct HeatmapChartTests {
         let scale = try #require(ColorScale.covering([values])).rounded()
         for (r, c) in [(0, 1), (5, 60), (69, 68)] {
             let (red, green, blue) = image.rgb(x: c, y: r)
-            let expected = scale.bytes(values[r][c])
+            // The colour of the cell's level (255 levels of the scale).
+            let expected = ColorScale.viridisBytes(Double(HeatmapRaster.level(values[r][c], scale: scale)) / 254)
             #expect([red, green, blue] == [expected.0, expected.1, expected.2])
         }
         let (red, green, blue) = image.rgb(x: 3, y: 3)

@@ -3,8 +3,9 @@
 
 import MoERoutingTraces
 
-/// A decoded 8-bit, non-interlaced PNG (greyscale, RGB, and either with alpha), enough to check
-/// the screenshots Chromium writes: size, share of non-white pixels, number of distinct colours.
+/// A decoded 8-bit, non-interlaced PNG (greyscale, RGB, either with alpha, or palette indices),
+/// enough to check the screenshots Chromium writes (size, share of non-white pixels, number of
+/// distinct colours) and the report's own palette images (index and colour of each pixel).
 ///
 /// ```swift
 /// let image = try PNGImage(bytes: Array(try Data(contentsOf: url)))
@@ -20,8 +21,10 @@ struct PNGImage {
 
     let width: Int
     let height: Int
-    /// Samples per pixel: 1 (grey), 2 (grey, alpha), 3 (RGB), 4 (RGBA).
+    /// Samples per pixel: 1 (grey or palette index), 2 (grey, alpha), 3 (RGB), 4 (RGBA).
     let channels: Int
+    /// The palette (`PLTE`) of an indexed image, empty otherwise.
+    let palette: [(UInt8, UInt8, UInt8)]
     /// Unfiltered samples, row after row.
     let samples: [UInt8]
 
@@ -35,6 +38,7 @@ struct PNGImage {
         var i = 8
         var header: [UInt8] = []
         var idat: [UInt8] = []
+        var plte: [UInt8] = []
         while i + 8 <= bytes.count {
             let length = u32(i)
             let type = String(decoding: bytes[i + 4..<i + 8], as: UTF8.self)
@@ -42,6 +46,7 @@ struct PNGImage {
             let data = bytes[i + 8..<i + 8 + length]
             if type == "IHDR" { header = Array(data) }
             if type == "IDAT" { idat += data }
+            if type == "PLTE" { plte = Array(data) }
             if type == "IEND" { break }
             i += 12 + length
         }
@@ -52,7 +57,7 @@ struct PNGImage {
         guard header[12] == 0 else { throw Failure.unsupported("interlaced") }
         let channels: Int
         switch header[9] {
-        case 0: channels = 1
+        case 0, 3: channels = 1
         case 2: channels = 3
         case 4: channels = 2
         case 6: channels = 4
@@ -91,13 +96,20 @@ struct PNGImage {
         self.height = h
         self.channels = channels
         self.samples = out
+        self.palette =
+            header[9] == 3
+            ? Swift.stride(from: 0, to: plte.count - 2, by: 3).map { (plte[$0], plte[$0 + 1], plte[$0 + 2]) } : []
     }
 
     /// The pixel at (x, y) as red, green, blue (alpha ignored).
     func rgb(x: Int, y: Int) -> (UInt8, UInt8, UInt8) {
         let i = (y * width + x) * channels
+        if !palette.isEmpty { return palette[Int(samples[i])] }
         return channels >= 3 ? (samples[i], samples[i + 1], samples[i + 2]) : (samples[i], samples[i], samples[i])
     }
+
+    /// The palette index at (x, y) of an indexed image.
+    func index(x: Int, y: Int) -> UInt8 { samples[y * width + x] }
 
     /// Share of pixels that are not (near) white, and the number of distinct colours.
     func colourStatistics() -> (nonWhiteShare: Double, distinctColours: Int) {
