@@ -24,18 +24,21 @@ public struct EngineDescription: Sendable, Equatable {
     public var architecture: String
     /// The dtype vLLM runs the model in.
     public var dtype: String
+    /// What the captured weights are (score, renormalisation, scale), the shared experts, and
+    /// the decoder layer of each trace layer, as vLLM's router for this model says.
+    public var routing: RoutingConvention
     /// Seconds spent importing vLLM.
     public var importSeconds: Double
     /// Seconds spent starting the engine (`LLM(...)`).
     public var startSeconds: Double
 
-    /// Settings for trace headers: `capture.*` facts.
+    /// Settings for trace headers: `capture.*` facts, the routing convention's among them.
     public var settings: [String: String] {
         [
             "engine": "vllm", "capture.vllm_version": vllmVersion, "capture.routing_api": routingAPI,
             "capture.architecture": architecture, "capture.dtype": dtype,
             "capture.layer_numbers": layerNumbers.map(String.init).joined(separator: ","),
-        ]
+        ].merging(routing.settings) { engine, _ in engine }
     }
 }
 
