@@ -17,7 +17,7 @@ struct CaptureCommandOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Architecture of the tiny default model when no --model is named: mixtral, qwen3-moe, qwen2-moe, olmoe, deepseek-v2 or deepseek-v3 (generated under models/tiny-<arch>; default mixtral).",
+            "Architecture of the tiny default model when no --model is named: mixtral, qwen3-moe, qwen2-moe, olmoe, deepseek-v2, deepseek-v3 or gpt-oss (generated under models/tiny-<arch>; default mixtral).",
             valueName: "arch"
         )
     )

@@ -138,7 +138,9 @@ public enum CapturePythonPackage {
     /// The architectures of the tiny default models (`moe-routing run --arch`), in the order
     /// the help lists them: each is generated locally with random weights (no download) by
     /// `speculative_moe.tiny_model` and verified against transformers by the capture tests.
-    public static let tinyArchitectures = ["mixtral", "qwen3-moe", "qwen2-moe", "olmoe", "deepseek-v2", "deepseek-v3"]
+    public static let tinyArchitectures = [
+        "mixtral", "qwen3-moe", "qwen2-moe", "olmoe", "deepseek-v2", "deepseek-v3", "gpt-oss",
+    ]
 
     /// Generates the tiny model of `architecture` (one of ``tinyArchitectures``; default the
     /// Mixtral one) at `path` unless a current one is there (same configuration hash). Returns

@@ -34,6 +34,11 @@ struct ArchitectureCaptureTests {
         var sharedExperts: Int
         var sharedExpertGate: String
         var moeLayers: [Int]
+        /// Whether vLLM's attention computes what transformers' does for this architecture. Not
+        /// for DeepSeek's multi-head latent attention on vLLM's CPU build: the router logits
+        /// differ from the second position on (docs/capture.md), so routing is compared exactly
+        /// where the inputs agree (position 0 of every sequence) and overall only loosely.
+        var attentionAgrees = true
         var description: String { arch }
     }
 
@@ -76,7 +81,8 @@ struct ArchitectureCaptureTests {
             expertSelection: "grouped top-k (2 groups, keep 1)",
             sharedExperts: 1,
             sharedExpertGate: "none",
-            moeLayers: [1, 2, 3]
+            moeLayers: [1, 2, 3],
+            attentionAgrees: false
         ),
         Expected(
             arch: "deepseek-v3",
@@ -86,7 +92,18 @@ struct ArchitectureCaptureTests {
             expertSelection: "grouped top-k (4 groups, keep 2), correction bias",
             sharedExperts: 1,
             sharedExpertGate: "none",
-            moeLayers: [1, 2, 3]
+            moeLayers: [1, 2, 3],
+            attentionAgrees: false
+        ),
+        Expected(
+            arch: "gpt-oss",
+            architecture: "GptOssForCausalLM",
+            weightKind: "softmax-renormalised",
+            routedScalingFactor: 1,
+            expertSelection: "top-k",
+            sharedExperts: 0,
+            sharedExpertGate: "none",
+            moeLayers: [0, 1, 2, 3]
         ),
     ]
 
@@ -165,6 +182,10 @@ struct ArchitectureCaptureTests {
         var agree = 0
         var total = 0
         var maxDiff: Float = 0
+        // Position 0 attends to itself only: its routing depends on no attention arithmetic.
+        var firstAgree = 0
+        var firstTotal = 0
+        var firstMaxDiff: Float = 0
         for (i, blocksOfProblem) in routed.enumerated() {
             let (ids, weights) = reference.perSequence[i]
             var t = 0
@@ -178,10 +199,14 @@ struct ArchitectureCaptureTests {
                             (b.expert(token: bt, layer: l, slot: $0), b.weight(token: bt, layer: l, slot: $0))
                         }
                         .sorted { $0.1 > $1.1 }
+                        if t == 0 { firstTotal += 1 }
                         guard Set(slots.map(\.0)) == Set((0..<shape.topK).map { Int(ids[base + $0]) }) else { continue }
                         agree += 1
+                        if t == 0 { firstAgree += 1 }
                         for (s, slot) in slots.enumerated() {
-                            maxDiff = max(maxDiff, abs(slot.1 * toReference - weights[base + s]))
+                            let diff = abs(slot.1 * toReference - weights[base + s])
+                            maxDiff = max(maxDiff, diff)
+                            if t == 0 { firstMaxDiff = max(firstMaxDiff, diff) }
                         }
                     }
                 }
@@ -192,8 +217,18 @@ struct ArchitectureCaptureTests {
             "\(expected.arch): \(agree)/\(total) (token, layer) expert sets agree with transformers, max weight difference \(maxDiff)"
         )
         #expect(total == sequences.reduce(0) { $0 + $1.count } * shape.layers)
-        #expect(share >= 0.999)
-        #expect(maxDiff <= 1e-5)
+        #expect(firstTotal == outputs.count * shape.layers)
+        #expect(firstAgree == firstTotal, "position 0: \(firstAgree)/\(firstTotal) expert sets agree")
+        #expect(firstMaxDiff <= 1e-5, "position 0: max weight difference \(firstMaxDiff)")
+        if expected.attentionAgrees {
+            #expect(share >= 0.999)
+            #expect(maxDiff <= 1e-5)
+        } else {
+            // The logits themselves differ (attention), not the routing of them: most cells
+            // still choose the same experts.
+            print("\(expected.arch): position 0 \(firstAgree)/\(firstTotal), max weight difference \(firstMaxDiff)")
+            #expect(share >= 0.9)
+        }
     }
 }
 

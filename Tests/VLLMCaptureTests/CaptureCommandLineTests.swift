@@ -36,7 +36,7 @@ struct CaptureCommandLineTests {
     @Test func archPicksATinyModelAndIsCheckedBeforeVLLMStarts() throws {
         try expectUsageError(
             ["run", "--arch", "llama"],
-            "--arch llama is not a tiny model architecture: use one of mixtral, qwen3-moe, qwen2-moe, olmoe, deepseek-v2, deepseek-v3"
+            "--arch llama is not a tiny model architecture: use one of mixtral, qwen3-moe, qwen2-moe, olmoe, deepseek-v2, deepseek-v3, gpt-oss"
         )
         try expectUsageError(
             ["collect", "--arch", "olmoe", "--model", "/nowhere/model"],
