@@ -228,8 +228,59 @@ struct ArchitectureCaptureTests {
             // still choose the same experts.
             print("\(expected.arch): position 0 \(firstAgree)/\(firstTotal), max weight difference \(firstMaxDiff)")
             #expect(share >= 0.9)
+            // The routing step alone: transformers' router fed vLLM's own router logits chooses
+            // every captured expert set, with the captured weights (vLLM in a child process).
+            let check = try routingOnVLLMLogits(model: model)
+            print(
+                "\(expected.arch): transformers' router on vLLM's logits: \(check.agree)/\(check.cells), max weight difference \(check.maxDiff)"
+            )
+            #expect(check.cells > 0)
+            #expect(check.agree == check.cells)
+            #expect(check.maxDiff <= 1e-5)
         }
     }
+}
+
+/// `python -m speculative_moe.reference check-on-vllm-logits MODEL` in a child process (one vLLM
+/// engine per process): captured (token, layer) cells, those whose expert set transformers'
+/// router picks from vLLM's own logits, and the largest weight difference among those.
+private func routingOnVLLMLogits(model: String) throws -> (cells: Int, agree: Int, maxDiff: Double) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: CaptureTestEnvironment.environment.path + "/bin/python")
+    process.arguments = ["-m", "speculative_moe.reference", "check-on-vllm-logits", model]
+    var environment = ProcessInfo.processInfo.environment
+    environment["PYTHONPATH"] = try CapturePythonPackage.locate()
+    process.environment = environment
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let errorText = Locked()
+    let reader = Thread {
+        errorText.set(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+    reader.start()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    while !errorText.isSet { Thread.sleep(forTimeInterval: 0.01) }
+    let line = try #require(
+        text.split(separator: "\n").last { $0.hasPrefix("RESULT ") },
+        "no result from the check (status \(process.terminationStatus)): \(errorText.value.suffix(2000))"
+    )
+    let json = try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any])
+    return (
+        json["cells"] as? Int ?? 0, json["agree"] as? Int ?? -1, json["max_weight_difference"] as? Double ?? .infinity
+    )
+}
+
+/// A string set once from another thread.
+private final class Locked: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text: String?
+    func set(_ value: String) { lock.withLock { text = value } }
+    var isSet: Bool { lock.withLock { text != nil } }
+    var value: String { lock.withLock { text ?? "" } }
 }
 
 /// transformers' routing of `sequences` on the model at `model`: per sequence, expert ids and
