@@ -17,6 +17,14 @@ struct CaptureCommandOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
+            "Architecture of the tiny default model when no --model is named: mixtral, qwen3-moe, qwen2-moe, olmoe, deepseek-v2, deepseek-v3 or gpt-oss (generated under models/tiny-<arch>; default mixtral).",
+            valueName: "arch"
+        )
+    )
+    var arch: String?
+
+    @Option(
+        help: ArgumentHelp(
             "Dataset: humaneval or gsm8k (from a local JSONL copy: humaneval=PATH), or jsonl:PATH; repeat for several domains (default: the built-in samples of both).",
             valueName: "name[=path]"
         )
@@ -138,6 +146,7 @@ struct CaptureCommandOptions: ParsableArguments {
             options: CaptureOptions(routerLogits: routerLogits, timing: timing),
             label: label
         )
+        job.tinyArchitecture = arch
         job.engine.dtype = dtype
         job.engine.quantization = quantization
         job.engine.tokenizer = tokenizer

@@ -18,7 +18,8 @@ extension MoERoutingCommand {
                 --jsonl also trace.jsonl, with --timing also timings.jsonl. With no arguments it \
                 generates the tiny Mixtral-architecture model (models/tiny-mixtral) and runs it \
                 on four HumanEval and four GSM8K prompts: the whole pipeline on a CPU in about a \
-                minute.
+                minute. --arch qwen3-moe (qwen2-moe, olmoe, deepseek-v2, deepseek-v3, gpt-oss) \
+                runs a tiny model of that architecture instead (models/tiny-<arch>).
 
                 Ctrl-C (SIGINT) or SIGTERM: the engine step in flight finishes and no other \
                 starts; the unfinished problems are aborted (their routing so far is kept, and \
@@ -30,6 +31,7 @@ extension MoERoutingCommand {
 
                 Examples:
                   moe-routing run
+                  moe-routing run --arch deepseek-v3 --output out/deepseek
                   moe-routing run --dataset humaneval=../shared/data/humaneval.jsonl \\
                       --num-problems 16 --max-tokens 128 --output out/humaneval
                   moe-routing run --model /models/Mixtral-8x7B-v0.1-AWQ --quantization awq --device cuda \\

@@ -24,6 +24,10 @@ public struct CaptureJob: Sendable {
     /// generated under `models/tiny-mixtral` when absent (and run in float32 unless
     /// ``engine``'s dtype says otherwise).
     public var model: String?
+    /// The architecture of the tiny default model when ``model`` is `nil` (one of
+    /// ``CapturePythonPackage/tinyArchitectures``; `nil`: `mixtral`), generated under
+    /// `models/tiny-<arch>` when absent. Naming one together with ``model`` is an error.
+    public var tinyArchitecture: String?
     /// How the engine starts and decodes; its `model` is set from ``model`` when the job starts.
     public var engine: EngineConfiguration
     /// The datasets (default: the built-in samples of HumanEval and GSM8K).
@@ -50,6 +54,7 @@ public struct CaptureJob: Sendable {
         log: PipelineLog = .standardError
     ) {
         self.model = model
+        self.tinyArchitecture = nil
         self.engine = EngineConfiguration(model: model ?? "")
         self.datasets = datasets
         self.options = options
@@ -75,6 +80,18 @@ public struct CaptureJob: Sendable {
         var configuration = engine
         configuration.model = model ?? "tiny"
         try configuration.validate()
+        if let arch = tinyArchitecture {
+            if model != nil {
+                throw CaptureError.invalidOption(
+                    "--arch \(arch) picks a tiny default model, but --model names one: drop one of them"
+                )
+            }
+            if !CapturePythonPackage.tinyArchitectures.contains(arch) {
+                throw CaptureError.invalidOption(
+                    "--arch \(arch) is not a tiny model architecture: use one of \(CapturePythonPackage.tinyArchitectures.joined(separator: ", "))"
+                )
+            }
+        }
         if let model, let problem = EngineConfiguration.modelLocationProblem(model) {
             throw CaptureError.invalidOption(problem)
         }
@@ -118,9 +135,10 @@ public struct CaptureJob: Sendable {
             // The tiny model is float32; bfloat16 is slower on CPUs without AMX and near ties
             // would differ from the reference.
             if configuration.dtype == "auto" { configuration.dtype = "float32" }
-            configuration.model = CapturePythonPackage.defaultTinyModelPath()
-            if try CapturePythonPackage.ensureTinyModel(at: configuration.model) {
-                log("generated the tiny model at \(configuration.model)")
+            let arch = tinyArchitecture ?? "mixtral"
+            configuration.model = CapturePythonPackage.defaultTinyModelPath(architecture: arch)
+            if try CapturePythonPackage.ensureTinyModel(at: configuration.model, architecture: arch) {
+                log("generated the tiny \(arch) model at \(configuration.model)")
             }
         }
         let specs = try datasets.specs(samples: CapturePythonPackage.samplePath)

@@ -135,28 +135,44 @@ public enum CapturePythonPackage {
         return path
     }
 
-    /// Generates the tiny Mixtral-architecture model at `path` unless a current one is there
-    /// (same configuration hash). Returns whether it was written.
+    /// The architectures of the tiny default models (`moe-routing run --arch`), in the order
+    /// the help lists them: each is generated locally with random weights (no download) by
+    /// `speculative_moe.tiny_model` and verified against transformers by the capture tests.
+    public static let tinyArchitectures = [
+        "mixtral", "qwen3-moe", "qwen2-moe", "olmoe", "deepseek-v2", "deepseek-v3", "gpt-oss",
+    ]
+
+    /// Generates the tiny model of `architecture` (one of ``tinyArchitectures``; default the
+    /// Mixtral one) at `path` unless a current one is there (same configuration hash). Returns
+    /// whether it was written.
     @discardableResult
-    public static func ensureTinyModel(at path: String) throws -> Bool {
-        try Python.withGIL { gil in
+    public static func ensureTinyModel(at path: String, architecture: String = "mixtral") throws -> Bool {
+        guard tinyArchitectures.contains(architecture) else {
+            throw CaptureError.invalidOption(
+                "--arch \(architecture) is not a tiny model architecture: use one of \(tinyArchitectures.joined(separator: ", "))"
+            )
+        }
+        return try Python.withGIL { gil in
             let tiny = try module(gil, "tiny_model")
             do {
-                let result = try tiny.attribute("generate").call(path)
+                let result = try tiny.attribute("generate").call(
+                    arguments: [path],
+                    keywords: [("arch", architecture)]
+                )
                 return try result.item("created").convert(to: Bool.self)
             } catch let error as PythonError {
-                throw CaptureError.python(error, during: "generating the tiny model at \(path)")
+                throw CaptureError.python(error, during: "generating the tiny \(architecture) model at \(path)")
             }
         }
     }
 
-    /// The default location of the tiny model: `<project root>/models/tiny-mixtral`, or
-    /// `models/tiny-mixtral` in the current directory outside a project checkout.
-    public static func defaultTinyModelPath() -> String {
+    /// The default location of the tiny model of `architecture`: `<project root>/models/tiny-<arch>`,
+    /// or `models/tiny-<arch>` in the current directory outside a project checkout.
+    public static func defaultTinyModelPath(architecture: String = "mixtral") -> String {
         let currentDirectory = FileManager.default.currentDirectoryPath
         let root =
             ProjectCheckout.find(currentDirectory: currentDirectory, executablePath: CommandLine.arguments.first)
             ?? currentDirectory
-        return root + "/models/tiny-mixtral"
+        return root + "/models/tiny-\(architecture)"
     }
 }

@@ -34,12 +34,15 @@ public struct EngineDescription: Sendable, Equatable {
     public var maxModelLengthSource: String = "given"
     /// The model's own sequence limit by vLLM's rule, when it could be derived before the start.
     public var modelLengthLimit: Int?
+    /// What the captured weights are (score, renormalisation, scale), the shared experts, and
+    /// the decoder layer of each trace layer, as vLLM's router for this model says.
+    public var routing: RoutingConvention
     /// Seconds spent importing vLLM.
     public var importSeconds: Double
     /// Seconds spent starting the engine (`LLM(...)`).
     public var startSeconds: Double
 
-    /// Settings for trace headers: `capture.*` facts.
+    /// Settings for trace headers: `capture.*` facts, the routing convention's among them.
     public var settings: [String: String] {
         [
             "engine": "vllm", "capture.vllm_version": vllmVersion, "capture.routing_api": routingAPI,
@@ -49,6 +52,7 @@ public struct EngineDescription: Sendable, Equatable {
             "capture.max_model_len": String(maxModelLength),
             "capture.max_model_len_source": maxModelLengthSource,
         ].merging(modelLengthLimit.map { ["capture.model_length_limit": String($0)] } ?? [:]) { a, _ in a }
+            .merging(routing.settings) { engine, _ in engine }
     }
 
     /// One line for standard error: the dtype the engine chose and its max model length, with

@@ -87,10 +87,31 @@ public final class VLLMEngine: @unchecked Sendable {
         } catch {
             throw CaptureError.inconsistentCapture("the model's routing shape is unusable: \(error)")
         }
+        let layerNumbers = try info.item("layer_numbers").convert(to: [Int].self)
+        let facts = try info.item("routing")
+        let scoreName = try facts.item("weight_kind").convert(to: String.self)
+        let renormalised = scoreName.hasSuffix("-renormalised")
+        guard let score = RoutingConvention.Score(rawValue: renormalised ? String(scoreName.dropLast(13)) : scoreName)
+        else {
+            throw CaptureError.inconsistentCapture(
+                "\(model): the router's score function '\(scoreName)' is not softmax or sigmoid; the capture cannot say what its weights are"
+            )
+        }
+        let routing = RoutingConvention(
+            score: score,
+            renormalised: renormalised,
+            weightScale: try facts.item("weight_scale").convert(to: Double.self),
+            routedScalingFactor: try facts.item("routed_scaling_factor").convert(to: Double.self),
+            expertSelection: try facts.item("expert_selection").convert(to: String.self),
+            sharedExperts: try facts.item("shared_experts").convert(to: Int.self),
+            sharedExpertGate: try facts.item("shared_expert_gate").convert(to: String.self),
+            decoderLayers: try facts.item("decoder_layers").convert(to: Int.self),
+            moeLayers: layerNumbers
+        )
         return EngineDescription(
             shape: shape,
             layerNames: try info.item("layer_names").convert(to: [String].self),
-            layerNumbers: try info.item("layer_numbers").convert(to: [Int].self),
+            layerNumbers: layerNumbers,
             vllmVersion: try info.item("vllm_version").convert(to: String.self),
             routingAPI: try info.item("routing_api").convert(to: String.self),
             architecture: try info.item("architecture").convert(to: String.self),
@@ -99,6 +120,7 @@ public final class VLLMEngine: @unchecked Sendable {
             maxModelLength: try info.item("max_model_len").convert(to: Int.self),
             maxModelLengthSource: try info.item("max_model_len_source").convert(to: String.self),
             modelLengthLimit: try info.item("model_length_limit").convert(to: Int?.self),
+            routing: routing,
             importSeconds: try engine.attribute("import_seconds").convert(to: Double.self),
             startSeconds: try engine.attribute("start_seconds").convert(to: Double.self)
         )

@@ -33,6 +33,17 @@ struct CaptureCommandLineTests {
         #expect(!r.stderr.contains("Repo id"), "no Hugging Face repo-id validation text: \(r.stderr)")
     }
 
+    @Test func archPicksATinyModelAndIsCheckedBeforeVLLMStarts() throws {
+        try expectUsageError(
+            ["run", "--arch", "llama"],
+            "--arch llama is not a tiny model architecture: use one of mixtral, qwen3-moe, qwen2-moe, olmoe, deepseek-v2, deepseek-v3, gpt-oss"
+        )
+        try expectUsageError(
+            ["collect", "--arch", "olmoe", "--model", "/nowhere/model"],
+            "--arch olmoe picks a tiny default model, but --model names one: drop one of them"
+        )
+    }
+
     @Test func aRepoIDThatIsNotLocalSaysDownloadsAreOff() throws {
         let cache = try CaptureTestEnvironment.temporaryDirectory("hub")
         try expectUsageError(

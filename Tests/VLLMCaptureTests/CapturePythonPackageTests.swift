@@ -22,6 +22,72 @@ struct CapturePythonPackageTests {
         #expect(throws: CaptureError.self) { try CapturePythonPackage.samplePath("mbpp") }
     }
 
+    /// The Swift list of `--arch` values is the generator's list; the Mixtral model keeps the
+    /// configuration hash it had, so existing tiny-mixtral directories stay current.
+    @Test func tinyArchitecturesMatchTheGenerator() throws {
+        let (generated, mixtralHash, dirs) = try Python.withGIL { gil in
+            let tiny = try gil.import("speculative_moe.tiny_model")
+            let names = try gil.evaluate(
+                "sorted(__import__('speculative_moe.tiny_model', fromlist=['x']).ARCHITECTURES)"
+            )
+            .convert(to: [String].self)
+            let hash = try tiny.attribute("config_hash").call().convert(to: String.self)
+            let dirs = try CapturePythonPackage.tinyArchitectures.map {
+                try tiny.attribute("default_model_dir").call(arguments: ["/root"], keywords: [("arch", $0)])
+                    .convert(to: String.self)
+            }
+            return (names, hash, dirs)
+        }
+        #expect(Set(generated) == Set(CapturePythonPackage.tinyArchitectures))
+        // sha256 of generator version 1's Mixtral configuration (before the other architectures).
+        #expect(mixtralHash == Self.mixtralConfigHash)
+        #expect(dirs == CapturePythonPackage.tinyArchitectures.map { "/root/models/tiny-\($0)" })
+        #expect(
+            CapturePythonPackage.defaultTinyModelPath(architecture: "olmoe").hasSuffix("/models/tiny-olmoe")
+        )
+        #expect(throws: CaptureError.self) {
+            try CapturePythonPackage.ensureTinyModel(at: NSTemporaryDirectory() + "never", architecture: "llama")
+        }
+    }
+
+    /// `routing_facts` reads what the weights are from vLLM's router attributes (stand-ins here:
+    /// no vLLM needed) and the model configuration.
+    @Test func routingFactsFollowTheRouterAndTheConfiguration() throws {
+        let facts = try Python.withGIL { gil -> [[String: String]] in
+            let scope = try gil.run(Self.routingFactsSource)
+            return try ["olmoe", "v3", "scaled", "qwen2"].map { name in
+                let d = try gil.evaluate("{k: str(v) for k, v in \(name).items()}", globals: scope)
+                return try d.convert(to: [String: String].self)
+            }
+        }
+        #expect(facts[0]["weight_kind"] == "softmax")
+        #expect(facts[0]["dense_layers"] == "[]" && facts[0]["shared_experts"] == "0")
+        #expect(facts[1]["weight_kind"] == "sigmoid-renormalised")
+        #expect(facts[1]["weight_scale"] == "1.0" && facts[1]["routed_scaling_factor"] == "2.5")
+        #expect(facts[1]["expert_selection"] == "grouped top-k (8 groups, keep 4), correction bias")
+        #expect(facts[1]["shared_experts"] == "1" && facts[1]["shared_expert_gate"] == "none")
+        #expect(facts[1]["decoder_layers"] == "6" && facts[1]["dense_layers"] == "[0, 1, 2]")
+        #expect(facts[2]["weight_kind"] == "softmax-renormalised" && facts[2]["weight_scale"] == "16.0")
+        #expect(facts[2]["expert_selection"] == "top-k")
+        #expect(facts[3]["shared_experts"] == "1" && facts[3]["shared_expert_gate"] == "sigmoid")
+    }
+
+    static let routingFactsSource = """
+        from types import SimpleNamespace as N
+        from speculative_moe.capture import routing_facts
+        def table(router, numbers):
+            return [(f"model.layers.{n}.mlp.experts", N(router=router)) for n in numbers]
+        olmoe = routing_facts(table(N(scoring_func="softmax", renormalize=False), [0, 1]), N(num_hidden_layers=2))
+        v3_router = N(scoring_func="sigmoid", renormalize=True, routed_scaling_factor=1.0, use_grouped_topk=True,
+                      num_expert_group=8, topk_group=4, e_score_correction_bias=object())
+        v3 = routing_facts(table(v3_router, [3, 4, 5]), N(num_hidden_layers=6, n_shared_experts=1, routed_scaling_factor=2.5))
+        scaled = routing_facts(table(N(renormalize=True, routed_scaling_factor=16.0, use_grouped_topk=True,
+                                       num_expert_group=1, topk_group=1), [1]), N(num_hidden_layers=2, routed_scaling_factor=16.0))
+        qwen2 = routing_facts(table(N(renormalize=False), [0]), N(num_hidden_layers=1, shared_expert_intermediate_size=64))
+        """
+
+    static let mixtralConfigHash = "1575e65f6dd58582d3ec439813af3a726b2480a5846c2b430046ae1b27e34b19"
+
     @Test func slicesKeepDatasetIndicesAsProblemIDs() throws {
         let path = try writeJSONL(
             "slices",

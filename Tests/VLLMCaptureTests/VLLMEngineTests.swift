@@ -24,6 +24,10 @@ struct VLLMEngineTests {
         let problems = try CaptureTestEnvironment.problems()
         let shape = engine.shape
         #expect(shape.layers == 4 && shape.experts == 8 && shape.topK == 2)
+        // Mixtral: renormalised softmax top-k, no shared experts, every decoder layer routes.
+        let routing = engine.description.routing
+        #expect(routing.weightKind == "softmax-renormalised" && routing.weightScale == 1)
+        #expect(routing.sharedExperts == 0 && routing.moeLayers == [0, 1, 2, 3] && routing.denseLayers.isEmpty)
 
         // Live: a binary trace writer and a transition analyzer fed while generation runs.
         let dir = try CaptureTestEnvironment.temporaryDirectory("e2e")

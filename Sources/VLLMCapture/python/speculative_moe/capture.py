@@ -60,6 +60,7 @@ __all__ = [
     "model_runner_of",
     "moe_layer_table",
     "prepare_compiled_capture",
+    "routing_facts",
 ]
 
 ROUTER_MODULE = "vllm.model_executor.layers.fused_moe.router.fused_moe_router"
@@ -207,6 +208,71 @@ def moe_layer_table(runner: Any) -> list[tuple[str, Any]]:
                     layers.append((name, module))
     layers.sort(key=lambda item: _layer_number(item[0]))
     return layers
+
+
+def routing_facts(table: list[tuple[str, Any]], hf_config: Any = None) -> dict[str, Any]:
+    """What the captured weights are and which experts the trace leaves out, read from the first
+    MoE layer's router (vLLM's own settings, so the facts describe the numbers the hook hands
+    over) and the model's configuration:
+
+    - ``weight_kind``: ``softmax`` or ``sigmoid`` (the score function), with ``-renormalised``
+      when the chosen experts' scores are divided by their sum (Mixtral, Qwen3-MoE, DeepSeek-V3,
+      gpt-oss) and without it when they are the raw probabilities or scores (OLMoE, Qwen2-MoE,
+      DeepSeek-V2);
+    - ``weight_scale``: the factor already multiplied into the stored weights (DeepSeek's routed
+      scaling factor when the router applies it; 1 otherwise);
+    - ``routed_scaling_factor``: the model's routed scaling factor (1 when it has none); when it
+      differs from ``weight_scale`` vLLM applies it to the MoE layer's output instead;
+    - ``expert_selection``: ``top-k``, or ``grouped top-k (G groups, keep g)``, with
+      ``, correction bias`` when ``e_score_correction_bias`` steers the choice (the stored
+      weights are then the unbiased scores);
+    - ``shared_experts``: always-active experts beside the routed ones (DeepSeek's
+      ``n_shared_experts``, Qwen2-MoE's one shared expert), never in the trace's expert ids;
+      ``shared_expert_gate``: ``sigmoid`` (Qwen2-MoE scales its output by a learned gate) or
+      ``none``;
+    - ``decoder_layers``: the model's decoder layer count; ``dense_layers``: the decoder layers
+      without a router (Qwen3-MoE ``mlp_only_layers``, DeepSeek ``first_k_dense_replace``).
+    """
+    facts: dict[str, Any] = {}
+    if not table:
+        return facts
+    first = table[0][1]
+    router = getattr(first, "router", first)
+    scoring = str(getattr(router, "scoring_func", None) or getattr(first, "scoring_func", None) or "softmax")
+    renormalize = getattr(router, "renormalize", None)
+    if renormalize is None:
+        renormalize = getattr(first, "renormalize", True)
+    facts["weight_kind"] = scoring + ("-renormalised" if renormalize else "")
+    scale = getattr(router, "routed_scaling_factor", None)
+    facts["weight_scale"] = float(scale) if isinstance(scale, (int, float)) else 1.0
+    model_scale = getattr(hf_config, "routed_scaling_factor", None)
+    facts["routed_scaling_factor"] = float(model_scale) if isinstance(model_scale, (int, float)) else 1.0
+    selection = "top-k"
+    if getattr(router, "use_grouped_topk", False):
+        groups = getattr(router, "num_expert_group", None)
+        keep = getattr(router, "topk_group", None)
+        if isinstance(groups, int) and groups > 1:
+            selection = f"grouped top-k ({groups} groups, keep {keep})"
+    if getattr(router, "e_score_correction_bias", None) is not None:
+        selection += ", correction bias"
+    facts["expert_selection"] = selection
+    shared = 0
+    gate = "none"
+    if hf_config is not None:
+        n_shared = getattr(hf_config, "n_shared_experts", None)
+        if isinstance(n_shared, int) and n_shared > 0:
+            shared = n_shared
+        shared_size = getattr(hf_config, "shared_expert_intermediate_size", None)
+        if isinstance(shared_size, int) and shared_size > 0:
+            shared, gate = max(shared, 1), "sigmoid"
+    facts["shared_experts"] = shared
+    facts["shared_expert_gate"] = gate
+    numbers = [_layer_number(name) for name, _ in table]
+    total = getattr(hf_config, "num_hidden_layers", None)
+    total = total if isinstance(total, int) and total >= len(numbers) else max(numbers) + 1
+    facts["decoder_layers"] = total
+    facts["dense_layers"] = [n for n in range(total) if n not in set(numbers)]
+    return facts
 
 
 class _Step:

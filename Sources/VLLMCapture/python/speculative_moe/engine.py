@@ -369,7 +369,7 @@ class Engine:
 
     def describe(self) -> dict[str, Any]:
         """Model and engine facts for the trace header: MoE layers, experts, top-k."""
-        from .capture import find_routing_api, model_runner_of, moe_layer_table, _first_int, _layer_number
+        from .capture import find_routing_api, model_runner_of, moe_layer_table, routing_facts, _first_int, _layer_number
 
         runner = model_runner_of(self.llm)
         table = moe_layer_table(runner)
@@ -390,6 +390,7 @@ class Engine:
                 router, ("global_num_experts", "num_experts"), getattr(first, "moe_config", None), ("num_experts",)
             )
         hf = getattr(getattr(self.llm.llm_engine, "model_config", None), "hf_config", None)
+        info["routing"] = routing_facts(table, hf)
         info["architecture"] = ",".join(getattr(hf, "architectures", None) or []) if hf is not None else ""
         model_config = getattr(self.llm.llm_engine, "model_config", None)
         info["dtype"] = str(getattr(model_config, "dtype", "")).removeprefix("torch.")

@@ -49,6 +49,148 @@ TINY_CONFIG = {
 SEED = 20240607
 GATE_STD = 0.5
 
+# The other architectures share the Mixtral model's vocabulary, widths, heads and tokenizer.
+_COMMON = {
+    "vocab_size": 1024,
+    "hidden_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 2048,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "tie_word_embeddings": False,
+}
+
+#: Every architecture the generator makes: the transformers configuration and model classes and
+#: their keyword arguments. Each has 4 decoder layers and 8 routed experts, top-2, float32, and
+#: the routing feature that tells it apart (comments). Hidden and intermediate sizes are
+#: multiples of 32 and head dims 32 or 64, as vLLM's CPU kernels need.
+ARCHITECTURES: dict[str, dict] = {
+    "mixtral": {"config": "MixtralConfig", "model": "MixtralForCausalLM", "kwargs": TINY_CONFIG},
+    # A dense first decoder layer (mlp_only_layers): 3 MoE layers, decoder layers 1-3.
+    "qwen3-moe": {
+        "config": "Qwen3MoeConfig",
+        "model": "Qwen3MoeForCausalLM",
+        "kwargs": {
+            **_COMMON,
+            "num_hidden_layers": 4,
+            "head_dim": 32,
+            "intermediate_size": 256,
+            "moe_intermediate_size": 128,
+            "num_experts": 8,
+            "num_experts_per_tok": 2,
+            "norm_topk_prob": True,
+            "decoder_sparse_step": 1,
+            "mlp_only_layers": [0],
+        },
+    },
+    # One shared expert beside the routed ones, gated by its own sigmoid; top-k not renormalised.
+    "qwen2-moe": {
+        "config": "Qwen2MoeConfig",
+        "model": "Qwen2MoeForCausalLM",
+        "kwargs": {
+            **_COMMON,
+            "num_hidden_layers": 4,
+            "intermediate_size": 256,
+            "moe_intermediate_size": 128,
+            "shared_expert_intermediate_size": 256,
+            "num_experts": 8,
+            "num_experts_per_tok": 2,
+            "norm_topk_prob": False,
+        },
+    },
+    # norm_topk_prob = false: the weights are the softmax probabilities of the chosen experts.
+    "olmoe": {
+        "config": "OlmoeConfig",
+        "model": "OlmoeForCausalLM",
+        "kwargs": {
+            **_COMMON,
+            "num_hidden_layers": 4,
+            "intermediate_size": 128,
+            "num_experts": 8,
+            "num_experts_per_tok": 2,
+            "norm_topk_prob": False,
+        },
+    },
+    # Multi-head latent attention (kv_lora_rank 512 + rope 64: the 576-wide latent cache is the
+    # only size vLLM's CPU MLA kernel takes), a dense first layer (first_k_dense_replace), one shared
+    # expert, group-limited greedy top-k over softmax scores, routed scaling factor 2.
+    "deepseek-v2": {
+        "config": "DeepseekV2Config",
+        "model": "DeepseekV2ForCausalLM",
+        "kwargs": {
+            **_COMMON,
+            "num_hidden_layers": 4,
+            "num_key_value_heads": 4,
+            "intermediate_size": 256,
+            "moe_intermediate_size": 128,
+            "n_routed_experts": 8,
+            "n_shared_experts": 1,
+            "num_experts_per_tok": 2,
+            "first_k_dense_replace": 1,
+            "kv_lora_rank": 512,
+            "q_lora_rank": None,
+            "qk_nope_head_dim": 64,
+            "qk_rope_head_dim": 64,
+            "v_head_dim": 64,
+            "topk_method": "group_limited_greedy",
+            "n_group": 2,
+            "topk_group": 1,
+            "routed_scaling_factor": 2.0,
+            "norm_topk_prob": False,
+            "scoring_func": "softmax",
+        },
+    },
+    # Sigmoid scores, e_score_correction_bias steering the choice (noaux_tc), grouped top-k
+    # (4 groups, 2 kept), renormalised, routed scaling factor 2.5; a dense first layer.
+    "deepseek-v3": {
+        "config": "DeepseekV3Config",
+        "model": "DeepseekV3ForCausalLM",
+        "kwargs": {
+            **_COMMON,
+            "num_hidden_layers": 4,
+            "num_key_value_heads": 4,
+            "intermediate_size": 256,
+            "moe_intermediate_size": 128,
+            "n_routed_experts": 8,
+            "n_shared_experts": 1,
+            "num_experts_per_tok": 2,
+            "first_k_dense_replace": 1,
+            "kv_lora_rank": 512,
+            "q_lora_rank": None,
+            "qk_nope_head_dim": 64,
+            "qk_rope_head_dim": 64,
+            "v_head_dim": 64,
+            "topk_method": "noaux_tc",
+            "n_group": 4,
+            "topk_group": 2,
+            "routed_scaling_factor": 2.5,
+            "norm_topk_prob": True,
+            "scoring_func": "sigmoid",
+            "num_nextn_predict_layers": 0,
+        },
+    },
+    # Router with a bias; softmax over the top-k logits; alternating sliding/full attention.
+    "gpt-oss": {
+        "config": "GptOssConfig",
+        "model": "GptOssForCausalLM",
+        "kwargs": {
+            **_COMMON,
+            "num_hidden_layers": 4,
+            "head_dim": 64,
+            "intermediate_size": 128,
+            "num_local_experts": 8,
+            "num_experts_per_tok": 2,
+            "sliding_window": 128,
+            "layer_types": ["sliding_attention", "full_attention"] * 2,
+        },
+    },
+}
+
+#: Standard deviation of DeepSeek-V3's random e_score_correction_bias: large enough that the bias
+#: changes the choice for some tokens, so a capture that ignored it would be caught.
+BIAS_STD = 0.2
+
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]
 
 # A small corpus of code and arithmetic text: enough for the BPE merges to be meaningful on
@@ -98,24 +240,35 @@ _CORPUS = [
 ]
 
 
-def config_hash() -> str:
-    """A hash of everything that determines the generated files."""
-    blob = json.dumps(
-        {
-            "config": TINY_CONFIG,
-            "seed": SEED,
-            "gate_std": GATE_STD,
-            "special": SPECIAL_TOKENS,
-            "corpus": hashlib.sha256("\x00".join(_CORPUS).encode()).hexdigest(),
-            "generator": GENERATOR_VERSION,
-        },
-        sort_keys=True,
-    )
+def _architecture(arch: str) -> dict:
+    spec = ARCHITECTURES.get(arch)
+    if spec is None:
+        raise ValueError(f"unknown tiny-model architecture '{arch}': use one of {', '.join(ARCHITECTURES)}")
+    return spec
+
+
+def config_hash(arch: str = "mixtral") -> str:
+    """A hash of everything that determines the generated files (the Mixtral one unchanged since
+    generator version 1, so existing tiny-mixtral directories stay current)."""
+    spec = _architecture(arch)
+    fields = {
+        "config": spec["kwargs"],
+        "seed": SEED,
+        "gate_std": GATE_STD,
+        "special": SPECIAL_TOKENS,
+        "corpus": hashlib.sha256("\x00".join(_CORPUS).encode()).hexdigest(),
+        "generator": GENERATOR_VERSION,
+    }
+    if arch != "mixtral":
+        fields["architecture"] = arch
+        fields["bias_std"] = BIAS_STD
+    blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def default_model_dir(project_root: str | None = None) -> str:
-    """``<project root>/models/tiny-mixtral`` (the project root holds Package.swift)."""
+def default_model_dir(project_root: str | None = None, arch: str = "mixtral") -> str:
+    """``<project root>/models/tiny-<arch>`` (the project root holds Package.swift)."""
+    _architecture(arch)
     root = project_root
     if root is None:
         here = os.path.dirname(os.path.abspath(__file__))
@@ -127,18 +280,18 @@ def default_model_dir(project_root: str | None = None) -> str:
             probe = os.path.dirname(probe)
         if root is None:
             root = os.getcwd()
-    return os.path.join(root, "models", "tiny-mixtral")
+    return os.path.join(root, "models", f"tiny-{arch}")
 
 
-def is_current(path: str) -> bool:
-    """Whether ``path`` holds a complete model made from the current configuration."""
+def is_current(path: str, arch: str = "mixtral") -> bool:
+    """Whether ``path`` holds a complete ``arch`` model made from the current configuration."""
     stamp = os.path.join(path, STAMP_FILE)
     try:
         with open(stamp, encoding="utf-8") as f:
             info = json.load(f)
     except (OSError, ValueError):
         return False
-    if info.get("config_hash") != config_hash():
+    if info.get("config_hash") != config_hash(arch):
         return False
     needed = ["config.json", "tokenizer.json", "tokenizer_config.json"]
     if not all(os.path.exists(os.path.join(path, n)) for n in needed):
@@ -178,16 +331,17 @@ def _train_tokenizer(vocab_size: int):
     )
 
 
-def generate(path: str, force: bool = False) -> dict:
-    """Writes the tiny model into ``path`` unless a current one is there.
+def generate(path: str, force: bool = False, arch: str = "mixtral") -> dict:
+    """Writes the tiny ``arch`` model into ``path`` unless a current one is there.
 
-    Returns ``{"path", "created", "config_hash"}``.
+    Returns ``{"path", "created", "config_hash", "architecture"}``.
     """
+    spec = _architecture(arch)
     path = os.path.abspath(path)
-    if not force and is_current(path):
-        return {"path": path, "created": False, "config_hash": config_hash()}
+    if not force and is_current(path, arch):
+        return {"path": path, "created": False, "config_hash": config_hash(arch), "architecture": arch}
     import torch
-    from transformers import MixtralConfig, MixtralForCausalLM
+    import transformers
 
     os.makedirs(path, exist_ok=True)
     stamp = os.path.join(path, STAMP_FILE)
@@ -197,47 +351,67 @@ def generate(path: str, force: bool = False) -> dict:
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(SEED)
-        config = MixtralConfig(**TINY_CONFIG, torch_dtype="float32")
-        model = MixtralForCausalLM(config).to(torch.float32)
+        config = getattr(transformers, spec["config"])(**spec["kwargs"], torch_dtype="float32")
+        model = getattr(transformers, spec["model"])(config).to(torch.float32)
         gen = torch.Generator().manual_seed(SEED + 1)
         with torch.no_grad():
             for layer in model.model.layers:
                 gate = _gate_of(layer)
+                if gate is None:
+                    continue  # a dense layer
                 gate.weight.copy_(torch.randn(gate.weight.shape, generator=gen) * GATE_STD)
+                bias = getattr(gate, "e_score_correction_bias", None)
+                if bias is not None:
+                    bias.copy_(torch.randn(bias.shape, generator=gen) * BIAS_STD)
         model.eval()
         model.save_pretrained(path, safe_serialization=True)
     finally:
         torch.random.set_rng_state(state)
-    tokenizer = _train_tokenizer(TINY_CONFIG["vocab_size"])
+    tokenizer = _train_tokenizer(spec["kwargs"]["vocab_size"])
     tokenizer.save_pretrained(path)
     with open(stamp, "w", encoding="utf-8") as f:
         json.dump(
-            {"config_hash": config_hash(), "config": TINY_CONFIG, "seed": SEED, "gate_std": GATE_STD},
+            {
+                "config_hash": config_hash(arch),
+                "config": spec["kwargs"],
+                "seed": SEED,
+                "gate_std": GATE_STD,
+                **({} if arch == "mixtral" else {"architecture": arch}),
+            },
             f,
             indent=2,
             sort_keys=True,
         )
         f.write("\n")
-    return {"path": path, "created": True, "config_hash": config_hash()}
+    return {"path": path, "created": True, "config_hash": config_hash(arch), "architecture": arch}
 
 
 def _gate_of(layer):
-    """The router linear layer of a transformers Mixtral decoder layer (4.x and 5.x names)."""
+    """The router of a transformers MoE decoder layer (the module holding the [E, hidden] gate
+    weight: ``mlp.gate`` in 4.x and 5.x, ``block_sparse_moe.gate`` in older Mixtral code,
+    ``mlp.router`` in gpt-oss), or ``None`` for a dense layer."""
     for name in ("mlp", "block_sparse_moe"):
         moe = getattr(layer, name, None)
-        if moe is not None and hasattr(moe, "gate"):
-            return moe.gate
-    raise RuntimeError("cannot find the router gate of a Mixtral decoder layer in this transformers version")
+        if moe is None:
+            continue
+        for gate_name in ("gate", "router"):
+            gate = getattr(moe, gate_name, None)
+            if gate is not None and hasattr(gate, "weight"):
+                return gate
+    if any(hasattr(getattr(layer, n, None), "gate_proj") for n in ("mlp",)):
+        return None
+    raise RuntimeError("cannot find the router gate of a decoder layer in this transformers version")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate the tiny Mixtral-architecture model.")
-    parser.add_argument("path", nargs="?", default=None, help="output directory (default: <project>/models/tiny-mixtral)")
+    parser = argparse.ArgumentParser(description="Generate a tiny random Mixture-of-Experts model.")
+    parser.add_argument("path", nargs="?", default=None, help="output directory (default: <project>/models/tiny-<arch>)")
+    parser.add_argument("--arch", default="mixtral", choices=sorted(ARCHITECTURES), help="architecture (default: mixtral)")
     parser.add_argument("--force", action="store_true", help="rewrite even when a current model is there")
     args = parser.parse_args(argv)
-    result = generate(args.path or default_model_dir(), force=args.force)
+    result = generate(args.path or default_model_dir(arch=args.arch), force=args.force, arch=args.arch)
     verb = "generated" if result["created"] else "up to date"
-    print(f"tiny model {verb}: {result['path']}")
+    print(f"tiny {args.arch} model {verb}: {result['path']}")
     return 0
 
 
