@@ -77,10 +77,21 @@ struct SampledPairFigures {
         let n = rows.count
         out.tokens = n
         guard n > 0 else { return out }
-        // Sort tokens by their layer-l top-1 so each expert's tokens are one run (for the mass).
-        let order = rows.indices.sorted { rows[$0] != rows[$1] ? rows[$0] < rows[$1] : $0 < $1 }
-        rows = order.map { rows[$0] }
-        tokenIndex = order.map { tokenIndex[$0] }
+        // Group tokens by their layer-l top-1 (a stable counting sort), so each expert's tokens
+        // are one run (for the mass).
+        var starts = [Int](repeating: 0, count: E + 1)
+        for a in rows { starts[a + 1] += 1 }
+        for e in 0..<E { starts[e + 1] += starts[e] }
+        var groupedRows = [Int](repeating: 0, count: n)
+        var groupedTokens = [Int](repeating: 0, count: n)
+        for x in 0..<n {
+            let a = rows[x]
+            groupedRows[starts[a]] = a
+            groupedTokens[starts[a]] = tokenIndex[x]
+            starts[a] += 1
+        }
+        rows = groupedRows
+        tokenIndex = groupedTokens
         let ids = sample.ids
         func targetTop1(_ i: Int) -> Int { Int(ids[(i * L + j) * k]) }
         // MI = (sum_cells c log c - sum_rows r log r - sum_columns c log c + n log n) / n; a
@@ -116,7 +127,7 @@ struct SampledPairFigures {
         func mass(_ partner: [Int]) -> Double {
             var captured = 0
             var start = 0
-            var counts: [UInt32] = []
+            var top = [UInt32](repeating: 0, count: k)
             while start < n {
                 var end = start
                 while end < n, rows[end] == rows[start] { end += 1 }
@@ -128,14 +139,17 @@ struct SampledPairFigures {
                         s.members[e] &+= 1
                     }
                 }
-                counts.removeAll(keepingCapacity: true)
+                // The k largest counts of this expert's row (zeros: fewer than k partners).
+                for q in 0..<k { top[q] = 0 }
                 for e in s.touched {
-                    counts.append(s.members[e])
+                    let c = s.members[e]
                     s.members[e] = 0
+                    var low = 0
+                    for q in 1..<k where top[q] < top[low] { low = q }
+                    if c > top[low] { top[low] = c }
                 }
                 s.touched.removeAll(keepingCapacity: true)
-                counts.sort(by: >)
-                for c in counts.prefix(k) { captured += Int(c) }
+                for c in top { captured += Int(c) }
                 start = end
             }
             return Double(captured) / Double(n * k)
