@@ -4,13 +4,30 @@
 import Foundation
 
 /// Counts of distinct full-depth top-1 paths, keyed by the path packed into 64-bit words, in an
-/// open-addressing hash table over a flat key arena (no allocation per token).
+/// open-addressing hash table over a flat key arena (no allocation per token), bounded: exact
+/// while it holds at most ``capacity`` distinct paths; past that the table is dropped
+/// (``overflowed``) and only a bottom-K sketch of the paths' hashes (the ``sketchSize``
+/// smallest distinct hashes, always kept) estimates the number of distinct paths, with relative
+/// standard error about `1 / sqrt(sketchSize - 2)`.
 ///
-/// This is the multihop analyzer's one structure that grows with the data: one entry per
-/// distinct path, at most one per complete token.
+/// Both the table and the sketch merge exactly: a merged table overflows exactly when one table
+/// of the whole stream would (a shard that overflowed holds more than ``capacity`` paths of the
+/// union), and the sketch of a union is the bottom K of the two sketches.
+///
+/// Memory: at most `capacity x (8 x wordsPerKey + 8) + 8 x capacity` bytes for the table (after
+/// its last growth, slots of 4 bytes, at most 4 per entry) plus `16 x sketchSize` bytes.
 struct FullPathTable: Sendable {
     /// 64-bit words per key.
     let wordsPerKey: Int
+    /// The most distinct paths counted exactly.
+    let capacity: Int
+    /// Hashes kept by the distinct-count sketch.
+    static let sketchSize = 1024
+    /// Whether more than ``capacity`` distinct paths were seen (the table was dropped).
+    private(set) var overflowed = false
+    /// The smallest distinct path hashes seen (up to twice ``sketchSize`` between compactions).
+    private var sketch: [UInt64] = []
+    private var sketchThreshold = UInt64.max
     /// Keys, `wordsPerKey` words per entry, in insertion order.
     private(set) var keys: [UInt64] = []
     /// Count of each entry.
@@ -25,8 +42,9 @@ struct FullPathTable: Sendable {
     /// Where ``warm(_:flags:count:)`` leaves the slots it read, so the reads are kept.
     private var warmSink: UInt32 = 0
 
-    init(wordsPerKey: Int) {
+    init(wordsPerKey: Int, capacity: Int = 1 << 16) {
         self.wordsPerKey = max(1, wordsPerKey)
+        self.capacity = max(0, capacity)
         slots = [UInt32](repeating: 0, count: 1024)
         slotMask = 1023
         slotShift = 10
@@ -37,8 +55,40 @@ struct FullPathTable: Sendable {
         slotShift >= 32 ? 0 : UInt32(truncatingIfNeeded: UInt64(bitPattern: Int64(h)) >> 32) << UInt32(slotShift)
     }
 
-    /// Number of distinct keys.
-    var distinct: Int { counts.count }
+    /// Number of distinct keys: exact unless ``overflowed``, then the sketch's estimate.
+    var distinct: Int {
+        guard overflowed else { return counts.count }
+        let kept = canonicalSketch
+        guard kept.count >= Self.sketchSize, let last = kept.last else { return kept.count }
+        let u = (Double(last) + 1) / 0x1p64
+        return Int(((Double(Self.sketchSize) - 1) / u).rounded())
+    }
+
+    /// The sketch's K smallest distinct hashes, ascending.
+    private var canonicalSketch: [UInt64] {
+        var seen = Array(Set(sketch)).sorted()
+        if seen.count > Self.sketchSize { seen.removeLast(seen.count - Self.sketchSize) }
+        return seen
+    }
+
+    private mutating func remember(_ h: UInt64) {
+        guard h <= sketchThreshold else { return }
+        sketch.append(h)
+        if sketch.count >= 2 * Self.sketchSize {
+            sketch = canonicalSketch
+            if sketch.count >= Self.sketchSize, let last = sketch.last { sketchThreshold = last }
+        }
+    }
+
+    /// Drops the table once it holds more than ``capacity`` paths.
+    private mutating func overflow() {
+        overflowed = true
+        keys = []
+        counts = []
+        slots = [UInt32](repeating: 0, count: 1024)
+        slotMask = 1023
+        slotShift = 10
+    }
 
     private static func hash(_ key: UnsafePointer<UInt64>, _ n: Int) -> Int {
         var h: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -68,6 +118,8 @@ struct FullPathTable: Sendable {
     mutating func add(_ key: UnsafePointer<UInt64>, count: Int = 1) {
         let n = wordsPerKey
         let h = Self.hash(key, n)
+        remember(UInt64(bitPattern: Int64(h)))
+        if overflowed { return }
         var s = h & slotMask
         let t = tag(h)
         let indexMask = slotShift >= 32 ? UInt32.max : (UInt32(1) << UInt32(slotShift)) - 1
@@ -94,6 +146,10 @@ struct FullPathTable: Sendable {
         for i in 0..<n { keys.append(key[i]) }
         counts.append(count)
         slots[s] = UInt32(truncatingIfNeeded: counts.count) | t
+        if counts.count > capacity {
+            overflow()
+            return
+        }
         if counts.count * 2 > slots.count { grow() }
     }
 
@@ -116,6 +172,9 @@ struct FullPathTable: Sendable {
     /// Adds every entry of another table with the same key width.
     mutating func merge(_ other: FullPathTable) {
         precondition(other.wordsPerKey == wordsPerKey, "path key widths differ")
+        for h in other.sketch { remember(h) }
+        if other.overflowed, !overflowed { overflow() }
+        if overflowed { return }
         other.keys.withUnsafeBufferPointer { kb in
             for e in 0..<other.counts.count { add(kb.baseAddress! + e * wordsPerKey, count: other.counts[e]) }
         }

@@ -17,11 +17,22 @@ public import MoERouting
 /// contexts and then to the most frequent expert; and the most frequent top-1 paths over windows
 /// of 2, 3 and 4 consecutive layers, with the number and entropy of distinct full-depth paths.
 ///
-/// Memory: per-fold `[L(L-1)/2][E][E]` pair tables and dense path-context tables (bounded by
-/// the shape; the context order is lowered when `E^order` tables would exceed
-/// ``pathTableBudget`` counters), a fixed buffer of path-context counter indices
-/// (`(L-1) x 65,552` Int32, 8 MiB for Mixtral), plus the full-depth path table, which grows with
-/// the number of distinct paths (at most one per complete token).
+/// Layer pairs kept **in full** (per-fold `[F][E][2E]` count tables: MI with its exact null,
+/// d-hop predictor) are all pairs when `F x L(L-1)/2 x 2E^2 <= allPairsBudget` (Mixtral), else
+/// the adjacent pairs (l, l+1) and the pairs asked for in `detailPairs`, asked-for ones first,
+/// as many as fit `detailBudget` counters. Every other pair is **summarised**: exact same-id and
+/// overlap rates (counted for every pair), and the mutual information with a permutation null
+/// and the top-m affinity mass estimated from a bounded token sample (``TokenSample``: the
+/// `sampleSize` tokens with the smallest hash of (domain, problem, position, phase); exact when
+/// the stream has at most that many tokens).
+///
+/// Memory, bounded by the shape (never by the token count): `4 x F x D x 2E^2` bytes of pair
+/// tables for D detailed pairs (at most `4 x detailBudget`), `32 x L(L-1)/2` bytes of pair rates,
+/// the path-context tables (`4 x (L-1) x F x E^(c+1)` bytes for each order c kept; orders above
+/// `pathTableBudget` counters are dropped), a fixed path-index buffer (`(L-1) x 65,552` Int32),
+/// dense window tables (`E^w` counters while `E^w <= 2^20`) or dictionaries of at most
+/// `windowCapacity` entries each, the full-path table (at most `fullPathCapacity` entries), the
+/// token sample (at most `2 x sampleSize x (2 L k + 9)` bytes) and one entry per distinct problem.
 ///
 /// ```swift
 /// let m = MultiHopAnalyzer()                 // path contexts up to 4 previous layers
@@ -40,8 +51,20 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
     /// The most counters one context order of the path predictor may use; higher orders are
     /// dropped beyond it.
     public let pathTableBudget: Int
-    /// The most counters the per-fold pair tables may use; `begin` throws beyond it.
-    public static let pairTableLimit = 1 << 28
+    /// Layer pairs asked for in full (beside the adjacent ones).
+    public let detailPairs: [LayerPair]
+    /// Pair tables for all layer pairs are kept when they need at most this many counters.
+    public let allPairsBudget: Int
+    /// The most counters the detailed pairs' tables may use; detailed pairs beyond it are
+    /// summarised (asked-for pairs are kept first, then adjacent pairs by layer).
+    public let detailBudget: Int
+    /// Tokens in the bounded sample behind the summarised figures.
+    public let sampleSize: Int
+    /// Distinct full-depth paths counted exactly (then estimated, see ``FullPathTable``).
+    public let fullPathCapacity: Int
+    /// Distinct windows counted exactly per window length too large for a dense table (then
+    /// the top windows come from the sample).
+    public let windowCapacity: Int
     /// Window lengths of the path-frequency tables (fixed: the kernel counts exactly these).
     public static let windowLengths = [2, 3, 4]
     /// How many of the most frequent paths each window length reports.
@@ -61,6 +84,16 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
     private var storage = MultiHopStorage()
     /// Windows too large for a dense table, counted per window length in dictionaries.
     private(set) var windowSparse: [[UInt64: Int]] = []
+    /// Per window length, whether its dictionary exceeded ``windowCapacity`` and was dropped.
+    private(set) var windowOverflowed: [Bool] = []
+    /// The bounded token sample.
+    private(set) var sample = TokenSample(capacity: 0, layers: 0, topK: 0)
+    /// The layer pairs with full tables, in slot order, and each pair's slot (-1: summarised).
+    private(set) var detailed: [LayerPair] = []
+    private(set) var pairSlot: [Int32] = []
+    /// Pairs that were asked for or adjacent but did not fit ``detailBudget``.
+    private(set) var droppedDetail: [LayerPair] = []
+    private var domainHashes: [UInt64] = []
     private(set) var fullPaths = FullPathTable(wordsPerKey: 1)
     private(set) var bitsPerID = 1, idsPerWord = 64
     private(set) var problems = ProblemSet()
@@ -82,6 +115,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
     /// Per pair (l, j): pairs, sum of overlap sizes, pairs with any overlap, pairs with equal
     /// sets: `[P][4]`.
     var pairStats: UnsafeMutableBufferPointer<Int> { storage.pairStats }
+    /// Per summarised pair, tokens with the same top-1 id at both layers: `[P]`.
+    var pairTop1Same: UnsafeMutableBufferPointer<Int> { storage.pairTop1Same }
     /// Per pair, fold and top-1 a of the earlier layer, 2E counters: top-1 of the later layer
     /// (first E) and its other set members (next E): `[P][F][E][2E]`, so one pair's tables are
     /// contiguous and stay in cache while a chunk of tokens is counted.
@@ -118,21 +153,77 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
 
     /// A multihop analyzer.
     ///
+    /// ```swift
+    /// let m = MultiHopAnalyzer(detailPairs: [LayerPair(0, 5), LayerPair(3, 10)])
+    /// ```
+    ///
     /// - Parameters:
     ///   - maxOrder: the longest path context (previous layers) for the path predictor, >= 1.
     ///   - folds: problem-level folds for cross-validation.
     ///   - nullReplicates: shuffled tables per layer pair for the mutual-information null.
-    ///   - pathTableBudget: the most counters one context order may use (default 2^23).
+    ///   - pathTableBudget: the most counters one context order may use (default 2^26).
+    ///   - detailPairs: layer pairs (l, j), l < j, to keep in full beside the adjacent ones;
+    ///     `begin` throws when one is out of range for the model.
+    ///   - allPairsBudget: keep every pair in full when that needs at most this many counters
+    ///     (default 2^24, 64 MiB).
+    ///   - detailBudget: the most counters of the detailed pairs' tables (default 2^27, 512 MiB).
+    ///   - sampleSize: tokens sampled for the summarised pairs (default 4096).
+    ///   - fullPathCapacity: distinct full paths counted exactly (default 2^16).
+    ///   - windowCapacity: distinct sparse windows counted exactly per length (default 2^18).
     public init(
         maxOrder: Int = 4,
         folds: Int = ProblemFolds.defaultCount,
         nullReplicates: Int = 20,
-        pathTableBudget: Int = 1 << 23
+        pathTableBudget: Int = 1 << 26,
+        detailPairs: [LayerPair] = [],
+        allPairsBudget: Int = 1 << 24,
+        detailBudget: Int = 1 << 27,
+        sampleSize: Int = 4096,
+        fullPathCapacity: Int = 1 << 16,
+        windowCapacity: Int = 1 << 18
     ) {
         self.maxOrder = max(1, maxOrder)
         self.folds = ProblemFolds(count: folds)
         self.nullReplicates = max(0, nullReplicates)
         self.pathTableBudget = max(0, pathTableBudget)
+        var unique: [LayerPair] = []
+        for p in detailPairs where !unique.contains(p) { unique.append(p) }
+        self.detailPairs = unique
+        self.allPairsBudget = max(0, allPairsBudget)
+        self.detailBudget = max(0, detailBudget)
+        self.sampleSize = max(0, sampleSize)
+        self.fullPathCapacity = max(0, fullPathCapacity)
+        self.windowCapacity = max(0, windowCapacity)
+    }
+
+    /// Whether every layer pair has its full tables (then the report is as it always was).
+    public var allPairsDetailed: Bool { detailed.count == pairCount }
+
+    /// Index of pair (l, j), l < j < L, among the L(L-1)/2 pairs.
+    static func pairIndex(_ l: Int, _ j: Int, layers L: Int) -> Int { l * (2 * L - l - 1) / 2 + (j - l - 1) }
+
+    /// Chooses the detailed pairs for a shape (see the type's documentation).
+    static func chooseDetailed(
+        layers L: Int,
+        experts E: Int,
+        folds F: Int,
+        asked: [LayerPair],
+        allPairsBudget: Int,
+        detailBudget: Int
+    ) -> (detailed: [LayerPair], dropped: [LayerPair]) {
+        let perPair = product([F, E, 2 * E]) ?? Int.max
+        let P = L * (L - 1) / 2
+        if let all = product([P, perPair]), all <= allPairsBudget {
+            var pairs: [LayerPair] = []
+            for l in 0..<L { for j in (l + 1)..<max(l + 1, L) { pairs.append(LayerPair(l, j)) } }
+            return (pairs, [])
+        }
+        var wanted = asked
+        for l in 0..<max(0, L - 1) where !wanted.contains(LayerPair(l, l + 1)) { wanted.append(LayerPair(l, l + 1)) }
+        let fit = perPair > 0 ? max(0, detailBudget / perPair) : wanted.count
+        let kept = Array(wanted.prefix(fit))
+        // Slots in pair order, so the tables are laid out like the full set's.
+        return (kept.sorted(), Array(wanted.dropFirst(fit)))
     }
 
     static func product(_ xs: [Int]) -> Int? {
@@ -152,13 +243,29 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         let k = s.topK
         let F = folds.count
         let P = L * (L - 1) / 2
-        guard let pairCounters = Self.product([F, P, E, 2 * E]), pairCounters <= Self.pairTableLimit else {
+        for pair in detailPairs where !(pair.earlier >= 0 && pair.earlier < pair.later && pair.later < L) {
             throw RoutingError.analyzerFailed(
                 name: name,
                 message:
-                    "shape \(s) needs \(F) x \(P) x \(E) x \(2 * E) pair counters, over the limit of \(Self.pairTableLimit); run the transition analyzer for this model"
+                    "detail pair \(pair) is out of range for \(L) MoE layers: use l:j with 0 <= l < j <= \(L - 1)"
             )
         }
+        let choice = Self.chooseDetailed(
+            layers: L,
+            experts: E,
+            folds: F,
+            asked: detailPairs,
+            allPairsBudget: allPairsBudget,
+            detailBudget: detailBudget
+        )
+        detailed = choice.detailed
+        droppedDetail = choice.dropped
+        pairSlot = [Int32](repeating: -1, count: P)
+        for (slot, pair) in detailed.enumerated() {
+            pairSlot[Self.pairIndex(pair.earlier, pair.later, layers: L)] = Int32(slot)
+        }
+        let pairCounters = detailed.count * F * E * 2 * E
+        sample = TokenSample(capacity: sampleSize, layers: L, topK: k)
         self.context = context
         layers = L
         experts = E
@@ -221,7 +328,9 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         var windowOffset: [Int] = []
         var windowCounters = 0
         windowSparse = []
+        windowOverflowed = []
         for w in Self.windowLengths {
+            windowOverflowed.append(false)
             if let size = Self.product(Array(repeating: E, count: w)), size <= Self.denseWindowLimit {
                 windowOffset.append(windowCounters)
                 windowCounters += size
@@ -236,7 +345,7 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             && L >= 4 && windowOffset.allSatisfy { $0 >= 0 }
         bitsPerID = max(1, Int.bitWidth - (E - 1).leadingZeroBitCount)
         idsPerWord = 64 / bitsPerID
-        fullPaths = FullPathTable(wordsPerKey: (L + idsPerWord - 1) / idsPerWord)
+        fullPaths = FullPathTable(wordsPerKey: (L + idsPerWord - 1) / idsPerWord, capacity: fullPathCapacity)
         problems = ProblemSet()
         var pathPowers = [1]
         for _ in 0..<effectiveMaxOrder { pathPowers.append(pathPowers[pathPowers.count - 1] &* E) }
@@ -252,6 +361,8 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             C: effectiveMaxOrder,
             chunk: Self.paddedStride(Self.chunkTokens),
             codes: setCodes,
+            maskWords: max(1, (E + 63) / 64),
+            allPairsDetailed: detailed.count == P,
             pathWords: fullPaths.wordsPerKey,
             idsPerWord: idsPerWord,
             bitsPerID: bitsPerID,
@@ -267,6 +378,7 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                 windowComplete4: completeLoop ? E * E * E * E : 0
             ),
             pairBase: pairBase,
+            pairSlot: pairSlot,
             orderOffset: offsets,
             windowOffset: windowOffset,
             setIndex: setIndex,
@@ -281,6 +393,7 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         guard block.tokenCount > 0 else { return }
         problems.insert(from: block)
         folds.folds(for: block, into: &foldBuffer)
+        domainHashes = block.domains.map(TokenSample.domainHash)
         pairCounts.reserve(increments: block.tokenCount)
         switch block.ids {
         case .narrow(let ids): ids.withUnsafeBufferPointer { accumulate($0, block) }
@@ -296,7 +409,25 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
     ) {
         let T = block.tokenCount
         let L = layers
-        let sparseWindows = windowOffset.indices.filter { windowOffset[$0] < 0 && Self.windowLengths[$0] <= L }
+        if sample.capacity > 0 {
+            block.present.withUnsafeBufferPointer { present in
+                for t in 0..<T {
+                    let d = Int(block.domain[t])
+                    let h = TokenSample.tokenHash(
+                        domain: d < domainHashes.count ? domainHashes[d] : 0,
+                        problemID: block.problemID[t],
+                        position: block.position[t],
+                        phase: block.phase[t]
+                    )
+                    if sample.admits(h) {
+                        sample.add(hash: h, fold: foldBuffer[t], token: t, ids: ids, present: present)
+                    }
+                }
+            }
+        }
+        let sparseWindows = windowOffset.indices.filter {
+            windowOffset[$0] < 0 && Self.windowLengths[$0] <= L && !windowOverflowed[$0]
+        }
         let bits = UInt64(bitsPerID)
         let base = storage.pointers
         let chunk = base.dims.chunk
@@ -337,10 +468,14 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
                                 }
                                 key = (key << bits) | UInt64(x)
                             }
-                            if ok { windowSparse[wi][key, default: 0] += 1 }
+                            if ok, !windowOverflowed[wi] { windowSparse[wi][key, default: 0] += 1 }
                         }
                     }
                 }
+            }
+            for wi in sparseWindows where windowSparse[wi].count > windowCapacity {
+                windowSparse[wi] = [:]
+                windowOverflowed[wi] = true
             }
             t0 += n
         }
@@ -369,10 +504,12 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
             return
         }
         guard mine.shape.layers == theirs.shape.layers, mine.shape.experts == theirs.shape.experts,
-            mine.shape.topK == theirs.shape.topK, o.folds == folds, o.effectiveMaxOrder == effectiveMaxOrder
+            mine.shape.topK == theirs.shape.topK, o.folds == folds, o.effectiveMaxOrder == effectiveMaxOrder,
+            o.detailed == detailed, o.sampleSize == sampleSize, o.windowCapacity == windowCapacity,
+            o.fullPathCapacity == fullPathCapacity
         else {
             throw RoutingError.incompatibleMerge(
-                "multihop: shards differ in shape (\(mine.shape) vs \(theirs.shape)), folds or path order"
+                "multihop: shards differ in shape (\(mine.shape) vs \(theirs.shape)), folds, path order, detailed pairs or sample size"
             )
         }
         flushPaths()
@@ -381,13 +518,24 @@ public final class MultiHopAnalyzer: RoutingAnalyzer {
         records += o.records
         completeTokens += o.completeTokens
         for i in pairStats.indices { pairStats[i] += o.pairStats[i] }
+        for i in pairTop1Same.indices { pairTop1Same[i] += o.pairTop1Same[i] }
         pairCounts.add(o.pairCounts)
         for i in layerTop1.indices { layerTop1[i] += o.layerTop1[i] }
         pathCounts.add(o.pathCounts)
         for i in windowDense.indices { windowDense[i] += o.windowDense[i] }
         for wi in windowSparse.indices {
+            if o.windowOverflowed[wi] { windowOverflowed[wi] = true }
+            if windowOverflowed[wi] {
+                windowSparse[wi] = [:]
+                continue
+            }
             for (key, c) in o.windowSparse[wi] { windowSparse[wi][key, default: 0] += c }
+            if windowSparse[wi].count > windowCapacity {
+                windowSparse[wi] = [:]
+                windowOverflowed[wi] = true
+            }
         }
+        sample.merge(o.sample)
         for i in windowStarts.indices { windowStarts[i] += o.windowStarts[i] }
         for i in windowComplete4.indices { windowComplete4[i] += o.windowComplete4[i] }
         fullPaths.merge(o.fullPaths)

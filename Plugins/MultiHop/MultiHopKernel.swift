@@ -66,6 +66,11 @@ enum MultiHopKernel {
         var L: Int, E: Int, k: Int, F: Int, P: Int, C: Int, chunk: Int
         /// Unordered top-k sets when the overlap lookup table is used, else 0.
         var codes: Int
+        /// 64-bit words per set bitmask (`ceil(E / 64)`).
+        var maskWords: Int
+        /// Whether every layer pair has its count tables (slot = pair index); the packed and
+        /// overlap-table loops need it.
+        var allPairsDetailed: Bool
         /// Words per packed full path, ids per word and bits per id.
         var pathWords: Int, idsPerWord: Int, bitsPerID: Int
         /// Row length of the path-index buffer (0: no path contexts).
@@ -87,6 +92,10 @@ enum MultiHopKernel {
         var windowDense: UnsafeMutablePointer<Int>?
         var windowStarts: UnsafeMutablePointer<Int>
         var pairBase: UnsafePointer<Int>
+        /// Per pair, the index of its count tables in `pairCounts` (-1: rates only, no tables).
+        var pairSlot: UnsafePointer<Int32>
+        /// Per pair without tables, tokens whose top-1 is the same id at both layers.
+        var pairTop1Same: UnsafeMutablePointer<Int>
         var orderOffset: UnsafePointer<Int>
         var windowOffset: UnsafePointer<Int>
         /// The path-index buffer at the first free token (nil: no path contexts).
@@ -131,7 +140,8 @@ enum MultiHopKernel {
         let F = dims.F
         let CH = dims.chunk
         let codes = dims.codes
-        let useMask = E <= 64 && dims.paths.contains(.setMasks)
+        let useMask = dims.paths.contains(.setMasks)
+        let MW = dims.maskWords
         let rowWidth = 2 * E
         let foldTable = E * rowWidth
         let pairTable = F * foldTable
@@ -146,6 +156,7 @@ enum MultiHopKernel {
         // (counter offsets below 2^16) add up to both counter indices and the overlap index.
         let fastSix =
             dims.paths.contains(.packedTop2) && codes > 0 && k == 2 && p.overlapTable != nil && pairTable <= 0xFFFF
+                && dims.allPairsDetailed
             ? p.setIndex : nil
         let C = dims.C
         let powC = p.powers[C]
@@ -261,15 +272,15 @@ enum MultiHopKernel {
                         p.packedTarget[idx] = Int64(a) | (Int64(E &+ b) << 16) | (Int64(u) << 32)
                     } else {
                         p.row[idx] = Int32(truncatingIfNeeded: (f &* E &+ a) &* rowWidth)
-                        var mask: UInt64 = 0
                         var code = 0
+                        let mask = p.masks + idx &* MW
+                        if useMask { for w in 0..<MW { mask[w] = 0 } }
                         for q in 0..<k {
                             let e = idBase[cell &+ q]
                             p.sets[idx &* k &+ q] = Int32(truncatingIfNeeded: e)
-                            if useMask { mask |= 1 &<< UInt64(e) }
+                            if useMask { mask[Int(e) &>> 6] |= 1 &<< UInt64(e & 63) }
                             code = code &* E &+ Int(e)
                         }
-                        p.masks[idx] = mask
                         if codes > 0, let six = p.setIndex { p.code[idx] = six[code] }
                     }
                     p.marginals[l &* E &+ a] &+= 1
@@ -379,7 +390,7 @@ enum MultiHopKernel {
             }
             return tally
         }
-        if codes > 0, dims.paths.contains(.overlapTable), let ovt = p.overlapTable {
+        if codes > 0, dims.allPairsDetailed, dims.paths.contains(.overlapTable), let ovt = p.overlapTable {
             // Small code spaces (Mixtral: E^k = 64): the four pair statistics come from one
             // lookup, added up in 16-bit lanes (a chunk adds at most k * chunk per lane).
             tally.overlapTable = 1
@@ -422,19 +433,22 @@ enum MultiHopKernel {
         }
         for l in 0..<max(0, L - 1) {
             let rowL = p.row + l &* CH
-            let maskL = p.masks + l &* CH
+            let maskL = p.masks + l &* CH &* MW
             let setL = p.sets + l &* CH &* k
             let pb = p.pairBase[l]
             for j in (l + 1)..<L {
                 let pair = pb &+ j
-                let table = p.pairCounts + pair &* pairTable
+                let slot = Int(p.pairSlot[pair])
+                // Pairs outside the detailed set count their rates only.
+                let table: UnsafeMutablePointer<UInt32>? = slot >= 0 ? p.pairCounts + slot &* pairTable : nil
                 let topJ = p.top1 + j &* CH
-                let maskJ = p.masks + j &* CH
+                let maskJ = p.masks + j &* CH &* MW
                 let setJ = p.sets + j &* CH &* k
                 var pairs = 0
                 var overlap = 0
                 var any = 0
                 var same = 0
+                var sameTop1 = 0
                 if top2Comparisons {
                     // Top-2 (Mixtral): overlap by four comparisons, one extra member.
                     for i in 0..<n {
@@ -451,10 +465,15 @@ enum MultiHopKernel {
                         overlap &+= ov
                         any &+= bit(ov > 0)
                         same &+= bit(ov == 2)
-                        let cell = table + r
-                        cell[b] &+= 1
-                        cell[E &+ b1] &+= 1
+                        if let table {
+                            let cell = table + r
+                            cell[b] &+= 1
+                            cell[E &+ b1] &+= 1
+                        } else {
+                            sameTop1 &+= bit(a0 == b0)
+                        }
                     }
+                    p.pairTop1Same[pair] &+= sameTop1
                     let st = p.pairStats + pair &* 4
                     st[0] &+= pairs
                     st[1] &+= overlap
@@ -468,7 +487,9 @@ enum MultiHopKernel {
                     if (r | b) < 0 { continue }
                     var ov = 0
                     if useMask {
-                        ov = (maskL[i] & maskJ[i]).nonzeroBitCount
+                        let x = maskL + i &* MW
+                        let y = maskJ + i &* MW
+                        for w in 0..<MW { ov &+= (x[w] & y[w]).nonzeroBitCount }
                     } else {
                         for x in 0..<k {
                             let e = setL[i &* k &+ x]
@@ -479,14 +500,19 @@ enum MultiHopKernel {
                     overlap &+= ov
                     any &+= bit(ov > 0)
                     same &+= bit(ov == k)
-                    let cell = table + r
-                    cell[b] &+= 1
-                    if k > 1 {
-                        let extra = cell + E
-                        let others = setJ + i &* k
-                        for q in 1..<k { extra[Int(others[q])] &+= 1 }
+                    if let table {
+                        let cell = table + r
+                        cell[b] &+= 1
+                        if k > 1 {
+                            let extra = cell + E
+                            let others = setJ + i &* k
+                            for q in 1..<k { extra[Int(others[q])] &+= 1 }
+                        }
+                    } else {
+                        sameTop1 &+= bit(Int(setL[i &* k]) == b)
                     }
                 }
+                p.pairTop1Same[pair] &+= sameTop1
                 let st = p.pairStats + pair &* 4
                 st[0] &+= pairs
                 st[1] &+= overlap

@@ -23,6 +23,15 @@ struct MultiHopReportBuilder {
     let pairStats: [Int]
     /// `[P][F][E][2E]`: top-1 of the later layer (first E), other members (next E).
     let pairCounts: CounterBuffer
+    /// Per pair, its slot in ``pairCounts`` (-1: summarised from the sample).
+    let pairSlot: [Int32]
+    /// Per summarised pair, tokens with the same top-1 at both layers.
+    let pairTop1Same: [Int]
+    /// The pairs kept in full, and those wanted in full that did not fit the budget.
+    let detailed: [LayerPair]
+    let droppedDetail: [LayerPair]
+    /// The finalized token sample.
+    let sample: TokenSample
     let layerTop1: [Int]
     let pathCounts: CounterBuffer
     let orderOffset: [Int]
@@ -30,8 +39,20 @@ struct MultiHopReportBuilder {
     let bitsPerID: Int
     let distinctFullPaths: Int
     let fullPathEntropy: Double
+    /// Whether the full-path table overflowed (distinct count estimated, entropy not computed).
+    let fullPathsOverflowed: Bool
+    let fullPathCapacity: Int
+
+    /// Whether some pairs are summarised (then the summary keys are reported).
+    var summarised: Bool { detailed.count < pairSlot.count }
 
     static let title = "Multi-hop routing: layer l -> l+d and path prediction"
+    /// How the token sample behind the summarised figures is drawn.
+    static let sampleMethod =
+        "bottom-N: the N tokens with the smallest hash of (domain, problem id, position, phase); exact when the stream has at most N tokens"
+    /// Why a distance has no d-hop prediction when none of its pairs is kept in full.
+    static let noDetailedPair =
+        "no layer pair at this distance is kept in full; ask for one with detailPairs (CLI: --pairs l:j)"
     /// Window lengths the JSON always lists (those longer than the model are not computed).
     static let windowLengthsReported = MultiHopAnalyzer.windowLengths
 
@@ -50,6 +71,8 @@ struct MultiHopReportBuilder {
         var entries: [(code: UInt64, count: Int)]
         /// Windows counted per starting layer.
         var starts: [Int]
+        /// Set when the counts come from the token sample (the exact dictionary overflowed).
+        var sampledTokens: Int? = nil
     }
 
     static func emptyReport(name: String) -> AnalyzerReport {
@@ -75,8 +98,12 @@ struct MultiHopReportBuilder {
         var cv: CountTablePredictor.CrossValidation?
         /// Folds whose tokens have both layers.
         var foldsWithPairs = 0
+        /// Figures from the token sample: MI (for a summarised pair) and the affinity mass.
+        var sampled: SampledPairFigures?
+        /// Whether the pair's full tables are kept (its MI is exact, its prediction computed).
+        var detailed = true
         /// The information figures, nil without pairs.
-        var hasPairs: Bool { pairs > 0 }
+        var hasPairs: Bool { pairs > 0 && (detailed || (sampled?.tokens ?? 0) > 0) }
     }
 
     func build() -> AnalyzerReport {
@@ -90,6 +117,7 @@ struct MultiHopReportBuilder {
         // MARK: Pairs
         var pairs: [[PairResult?]] = Array(repeating: Array(repeating: nil, count: L), count: L)
         var p = 0
+        var scratch = SampledPairFigures.Scratch(experts: summarised ? E : 0)
         for l in 0..<L {
             for j in (l + 1)..<max(l + 1, L) {
                 var r = PairResult(l: l, j: j)
@@ -97,11 +125,34 @@ struct MultiHopReportBuilder {
                 r.overlapSum = pairStats[p * 4 + 1]
                 r.anyOverlap = pairStats[p * 4 + 2]
                 r.setSame = pairStats[p * 4 + 3]
+                if summarised {
+                    r.sampled = SampledPairFigures.compute(
+                        sample,
+                        l: l,
+                        j: j,
+                        experts: E,
+                        replicates: nullReplicates,
+                        seed: SeededRandom(seed: seed, stream: UInt64(p + 1) | (1 << 40)).seedValue,
+                        scratch: &scratch
+                    )
+                }
+                let slot = Int(pairSlot[p])
+                if slot < 0 {
+                    r.detailed = false
+                    r.top1Same = pairTop1Same[p]
+                    if let f = r.sampled {
+                        r.mi = f.mi
+                        r.null = f.null
+                    }
+                    pairs[l][j] = r
+                    p += 1
+                    continue
+                }
                 var foldTables: [ContingencyTable] = []
                 var foldMembers: [ContingencyTable] = []
                 var table = ContingencyTable(rows: E, columns: E)
                 for f in 0..<F {
-                    let base = (p * F + f) * 2 * ee
+                    let base = (slot * F + f) * 2 * ee
                     var t = ContingencyTable(rows: E, columns: E)
                     var m = ContingencyTable(rows: E, columns: E)
                     for a in 0..<E {
@@ -139,6 +190,10 @@ struct MultiHopReportBuilder {
             var anyCV = false
             /// Layer pairs at this distance with a table (some tokens present at both layers).
             var foldsWithPairs = 0
+            /// Pairs behind the MI mean (weights), and layer pairs kept in full / summarised.
+            var miPairs = 0, detailedPairs = 0, sampledPairs = 0
+            var mi: Double? { miPairs > 0 ? miWeighted / Double(miPairs) : nil }
+            var null: Double? { miPairs > 0 ? nullWeighted / Double(miPairs) : nil }
         }
         var distances: [DistanceResult] = []
         for d in 1..<max(1, L) {
@@ -150,8 +205,12 @@ struct MultiHopReportBuilder {
                 r.overlapSum += pr.overlapSum
                 r.anyOverlap += pr.anyOverlap
                 r.setSame += pr.setSame
-                r.miWeighted += pr.mi * Double(pr.pairs)
-                r.nullWeighted += pr.null.mean * Double(pr.pairs)
+                if pr.detailed || (pr.sampled?.tokens ?? 0) > 0 {
+                    r.miWeighted += pr.mi * Double(pr.pairs)
+                    r.nullWeighted += pr.null.mean * Double(pr.pairs)
+                    r.miPairs += pr.pairs
+                }
+                if pr.detailed { r.detailedPairs += 1 } else { r.sampledPairs += 1 }
                 r.foldsWithPairs = max(r.foldsWithPairs, pr.foldsWithPairs)
                 if let cv = pr.cv {
                     r.anyCV = true
@@ -180,8 +239,10 @@ struct MultiHopReportBuilder {
         ).run()
         let windowResults = windows.map { topWindows($0) }
         let foldsWithProblems = problems.nonEmptyFolds(of: folds)
-        func predictionReason(pairs: Int, foldsWithPairs: Int) -> String {
-            pairs == 0 ? Insufficient.noPairs : Insufficient.folds(problems: problems.count, filled: foldsWithPairs)
+        func predictionReason(pairs: Int, foldsWithPairs: Int, detailedPairs: Int = 1) -> String {
+            if detailedPairs == 0 { return Self.noDetailedPair }
+            return pairs == 0
+                ? Insufficient.noPairs : Insufficient.folds(problems: problems.count, filled: foldsWithPairs)
         }
         // What cannot be computed for this depth.
         var insufficient: [ReportValue.Member] = []
@@ -226,15 +287,24 @@ struct MultiHopReportBuilder {
             ]
             if !r.anyCV {
                 m.append(
-                    .init(Insufficient.key, .string(predictionReason(pairs: r.pairs, foldsWithPairs: r.foldsWithPairs)))
+                    .init(
+                        Insufficient.key,
+                        .string(
+                            predictionReason(
+                                pairs: r.pairs,
+                                foldsWithPairs: r.foldsWithPairs,
+                                detailedPairs: r.detailedPairs
+                            )
+                        )
+                    )
                 )
             }
             return .object(m)
         }
         let distancesJSON: [ReportValue] = distances.map { r in
-            let mi = r.pairs > 0 ? r.miWeighted / Double(r.pairs) : nil
-            let null = r.pairs > 0 ? r.nullWeighted / Double(r.pairs) : nil
-            return .object([
+            let mi = r.mi
+            let null = r.null
+            var members: [ReportValue.Member] = [
                 .init("distance", .int(r.d)),
                 .init("pairs", .int(r.pairs)),
                 .init("skipped_pairs", .int(tokens * (L - r.d) - r.pairs)),
@@ -246,12 +316,17 @@ struct MultiHopReportBuilder {
                 .init("mutual_information_null_bits", .number(null)),
                 .init("mutual_information_excess_bits", .number(mi.flatMap { m in null.map { m - $0 } })),
                 .init("prediction", distancePredictionJSON(r)),
-            ])
+            ]
+            if summarised {
+                members.append(.init("detailed_pairs", .int(r.detailedPairs)))
+                members.append(.init("sampled_pairs", .int(r.sampledPairs)))
+            }
+            return .object(members)
         }
         func pairMatrix(_ value: (PairResult) -> ReportValue) -> ReportValue {
             .array((0..<L).map { i in .array((0..<L).map { j in pairs[i][j].map(value) ?? .null }) })
         }
-        let perLayer: ReportValue = .object([
+        var perLayerMembers: [ReportValue.Member] = [
             .init("pairs", pairMatrix { .int($0.pairs) }),
             .init("top1_same", pairMatrix { .number(share($0.top1Same, $0.pairs)) }),
             .init("overlap_fraction", pairMatrix { .number(share($0.overlapSum, $0.pairs * k)) }),
@@ -263,7 +338,24 @@ struct MultiHopReportBuilder {
             .init("top1_accuracy_low", pairMatrix { .number($0.cv?.modelByFold.range { $0.top1Accuracy }?.low) }),
             .init("top1_accuracy_high", pairMatrix { .number($0.cv?.modelByFold.range { $0.top1Accuracy }?.high) }),
             .init("baseline_top1_accuracy", pairMatrix { .number($0.cv?.baseline.top1Accuracy) }),
-        ])
+        ]
+        if summarised {
+            perLayerMembers += [
+                .init("detailed", pairMatrix { .bool($0.detailed) }),
+                .init("sampled_tokens", pairMatrix { $0.detailed ? .null : .int($0.sampled?.tokens ?? 0) }),
+                .init(
+                    "mutual_information_null_sd_bits",
+                    pairMatrix { .number($0.hasPairs ? $0.null.standardDeviation : nil) }
+                ),
+                .init(
+                    "mutual_information_excess_bits",
+                    pairMatrix { .number($0.hasPairs ? $0.mi - $0.null.mean : nil) }
+                ),
+                .init("affinity_top_m_mass", pairMatrix { .number($0.sampled?.affinityMass) }),
+                .init("affinity_top_m_mass_permuted", pairMatrix { .number($0.sampled?.affinityMassPermuted) }),
+            ]
+        }
+        let perLayer = ReportValue.object(perLayerMembers)
         // NaN: no data (a layer without rows, a pair of layers no token has both of).
         let miMatrix: [[Double]] = (0..<L).map { i in
             (0..<L).map { j in
@@ -276,9 +368,26 @@ struct MultiHopReportBuilder {
         }
         // The heatmap masks the diagonal (each layer's entropy, which would set the colour
         // scale and wash out every other cell): the off-diagonal cells scale on their own.
+        // With summarised pairs, sampled and full-count MI carry different small-sample biases:
+        // the figure shows the excess over each pair's own null instead.
         let miFigure: [[Double]] = miMatrix.enumerated().map { i, row in
-            row.enumerated().map { j, x in i == j ? .nan : x }
+            row.enumerated().map { j, x in
+                if i == j { return .nan }
+                guard summarised else { return x }
+                guard let pr = pairs[min(i, j)][max(i, j)], pr.hasPairs else { return .nan }
+                return pr.mi - pr.null.mean
+            }
         }
+        let fullPathOverflowJSON: [ReportValue.Member] =
+            fullPathsOverflowed
+            ? [
+                .init("distinct_full_paths_estimated", .bool(true)),
+                .init(
+                    "distinct_full_paths_relative_error",
+                    .number(1 / Double(FullPathTable.sketchSize - 2).squareRoot())
+                ),
+                .init("exact_capacity", .int(fullPathCapacity)),
+            ] : []
         var jsonMembers: [ReportValue.Member] = [
             .init("distances", .array(distancesJSON)),
             .init("chance", ReportFormat.chance(chance)),
@@ -290,28 +399,33 @@ struct MultiHopReportBuilder {
             ),
             .init(
                 "paths",
-                .object([
-                    .init(
-                        "windows",
-                        .array(
-                            windowResults.map { $0.json }
-                                + Self.windowLengthsReported.filter { $0 > L }.map { w in
-                                    .object([
-                                        .init("length", .int(w)), .init("windows", .null), .init("distinct", .null),
-                                        .init("top", .null),
-                                        .init(Insufficient.key, .string(Insufficient.layers(w))),
-                                    ])
-                                }
-                        )
-                    ),
-                    .init("distinct_full_paths", .int(distinctFullPaths)),
-                    .init("full_path_entropy_bits", .number(completeTokens > 0 ? fullPathEntropy : nil)),
-                    .init(
-                        "full_path_entropy_max_bits",
-                        .number(completeTokens > 0 ? log2(Double(completeTokens)) : nil)
-                    ),
-                    .init("complete_tokens", .int(completeTokens)),
-                ])
+                .object(
+                    [
+                        .init(
+                            "windows",
+                            .array(
+                                windowResults.map { $0.json }
+                                    + Self.windowLengthsReported.filter { $0 > L }.map { w in
+                                        .object([
+                                            .init("length", .int(w)), .init("windows", .null), .init("distinct", .null),
+                                            .init("top", .null),
+                                            .init(Insufficient.key, .string(Insufficient.layers(w))),
+                                        ])
+                                    }
+                            )
+                        ),
+                        .init("distinct_full_paths", .int(distinctFullPaths)),
+                        .init(
+                            "full_path_entropy_bits",
+                            .number(completeTokens > 0 && !fullPathsOverflowed ? fullPathEntropy : nil)
+                        ),
+                        .init(
+                            "full_path_entropy_max_bits",
+                            .number(completeTokens > 0 ? log2(Double(completeTokens)) : nil)
+                        ),
+                        .init("complete_tokens", .int(completeTokens)),
+                    ] + fullPathOverflowJSON
+                )
             ),
             .init("shape", ReportFormat.shape(shape)),
             .init("tokens", .int(tokens)),
@@ -321,6 +435,28 @@ struct MultiHopReportBuilder {
             .init("null_replicates", .int(nullReplicates)),
             .init("seed", .integer(seed)),
         ]
+        if summarised {
+            jsonMembers.append(
+                .init(
+                    "detail",
+                    .object([
+                        .init("pairs", .array(detailed.map { .array([.int($0.earlier), .int($0.later)]) })),
+                        .init("not_kept", .array(droppedDetail.map { .array([.int($0.earlier), .int($0.later)]) })),
+                        .init("summarised_pairs", .int(pairSlot.count - detailed.count)),
+                        .init(
+                            "sample",
+                            .object([
+                                .init("method", .string(Self.sampleMethod)),
+                                .init("capacity", .int(sample.capacity)),
+                                .init("tokens", .int(sample.count)),
+                                .init("exact", .bool(sample.count == tokens)),
+                            ])
+                        ),
+                        .init("affinity_top_m", .int(k)),
+                    ])
+                )
+            )
+        }
         if !insufficient.isEmpty { jsonMembers.append(.init(Insufficient.key, .object(insufficient))) }
         let json = ReportValue.object(jsonMembers)
 
@@ -330,8 +466,8 @@ struct MultiHopReportBuilder {
         var tables: [ReportTable] = []
         if L >= 2 {
             var distanceRows: [[String]] = distances.map { r in
-                let mi = r.pairs > 0 ? r.miWeighted / Double(r.pairs) : nil
-                let null = r.pairs > 0 ? r.nullWeighted / Double(r.pairs) : nil
+                let mi = r.mi
+                let null = r.null
                 let prediction: [String] =
                     r.anyCV
                     ? [
@@ -341,7 +477,13 @@ struct MultiHopReportBuilder {
                         fx(r.baseline.top1Accuracy),
                     ]
                     : [
-                        Insufficient.cell(predictionReason(pairs: r.pairs, foldsWithPairs: r.foldsWithPairs)), "", "",
+                        Insufficient.cell(
+                            predictionReason(
+                                pairs: r.pairs,
+                                foldsWithPairs: r.foldsWithPairs,
+                                detailedPairs: r.detailedPairs
+                            )
+                        ), "", "",
                         "", "",
                     ]
                 return [
@@ -436,7 +578,8 @@ struct MultiHopReportBuilder {
                 rows: [
                     completeTokens > 0
                         ? [
-                            "\(completeTokens)", "\(distinctFullPaths)", fx(fullPathEntropy),
+                            "\(completeTokens)", "\(distinctFullPaths)",
+                            fullPathsOverflowed ? "not computed" : fx(fullPathEntropy),
                             fx(log2(Double(completeTokens))),
                         ]
                         : ["0", "0", Insufficient.cell(Insufficient.noCompleteTokens), ""]
@@ -525,11 +668,11 @@ struct MultiHopReportBuilder {
                         series: [
                             .init(
                                 name: "MI (mean over l)",
-                                values: distances.map { $0.pairs > 0 ? $0.miWeighted / Double($0.pairs) : .nan }
+                                values: distances.map { $0.mi ?? .nan }
                             ),
                             .init(
                                 name: "shuffled null",
-                                values: distances.map { $0.pairs > 0 ? $0.nullWeighted / Double($0.pairs) : .nan },
+                                values: distances.map { $0.null ?? .nan },
                                 dashed: true
                             ),
                         ]
@@ -650,19 +793,43 @@ struct MultiHopReportBuilder {
         headlines.append(
             .init(
                 label: "distinct full-depth paths",
-                value: "\(distinctFullPaths) of \(completeTokens) complete tokens",
-                reference: completeTokens > 0
-                    ? "entropy \(fx(fullPathEntropy)) bits (max \(fx(log2(Double(completeTokens)))))"
-                    : "entropy " + Insufficient.cell(Insufficient.noCompleteTokens)
+                value: (fullPathsOverflowed ? "about " : "")
+                    + "\(distinctFullPaths) of \(completeTokens) complete tokens",
+                reference: fullPathsOverflowed
+                    ? "entropy not computed (over \(fullPathCapacity) distinct paths)"
+                    : completeTokens > 0
+                        ? "entropy \(fx(fullPathEntropy)) bits (max \(fx(log2(Double(completeTokens)))))"
+                        : "entropy " + Insufficient.cell(Insufficient.noCompleteTokens)
             )
         )
         var notes = [
             "Expert ids are local to a layer: same-id rates are only meaningful beside chance; mutual information and prediction do not assume shared ids.",
             "Rates at distance d are micro-averages over all pairs (l, l+d) with both layers present; mutual information at d is the pair-weighted mean over l, beside the shuffled-token null (\(nullReplicates) replicates, same margins).",
             "Prediction uses \(F) folds by problem (the default of every analyzer): fold = (problem id mod \(F) + FNV-1a(domain) mod \(F)) mod \(F); a context unseen in training backs off (path predictor) or falls back to the training most frequent expert of the target layer, which is not covered. Each accuracy's interval is its range over folds (lowest and highest per-fold value among folds with test tokens).",
-            "Path predictor: order c uses the top-1 of the c previous layers; tokens with a hole start from their longest hole-free context; set recall is not measured for it. The full-depth path table is the one structure that grows with the data (one entry per distinct path).",
+            "Path predictor: order c uses the top-1 of the c previous layers; tokens with a hole start from their longest hole-free context; set recall is not measured for it. The full-depth path table is exact up to \(fullPathCapacity) distinct paths (beyond that the distinct count is estimated by a bottom-K sketch and the entropy is not computed).",
             "Mutual-information heatmap: diagonal (a layer with itself = its entropy) masked; colour scale from the off-diagonal cells (the JSON matrix keeps the entropies on its diagonal). Frequent paths: expected if independent = sum over starting layers of windows there x product over the window's layers of that layer's top-1 share of the path's expert.",
         ]
+        if summarised {
+            let sampled = pairSlot.count - detailed.count
+            notes.append(
+                "\(detailed.count) of \(pairSlot.count) layer pairs are kept in full (adjacent pairs and those asked for): their MI uses all tokens and they carry the d-hop prediction. The other \(sampled) are summarised: same-id and overlap rates count every token; their MI (with a null of \(nullReplicates) token permutations) and the top-m affinity mass (m = k = \(k): share of a layer-l expert's layer-j memberships on its k most frequent layer-j experts, beside the same with layer j permuted) are estimated from \(sample.count) sampled tokens (\(Self.sampleMethod)). Distance means of MI mix both; compare excess over the null. Distances without a pair kept in full have no d-hop prediction."
+            )
+        }
+        if !droppedDetail.isEmpty {
+            notes.append(
+                "layer pairs \(droppedDetail.map(\.description).joined(separator: ", ")) were not kept in full: their tables would exceed the detail budget; they are summarised"
+            )
+        }
+        for w in windows where w.sampledTokens != nil {
+            notes.append(
+                "frequent paths over \(w.length) layers: more distinct windows than the exact table holds, so counts, shares and expected counts are over the windows of \(w.sampledTokens ?? 0) sampled tokens"
+            )
+        }
+        if fullPathsOverflowed {
+            notes.append(
+                "more than \(fullPathCapacity) distinct full-depth paths: their number is estimated from the \(FullPathTable.sketchSize) smallest path hashes (relative standard error about \(ReportFormat.fixed(1 / Double(FullPathTable.sketchSize - 2).squareRoot(), 3))) and their entropy is not computed"
+            )
+        }
         if effectiveMaxOrder < min(maxOrder, max(0, L - 1)) {
             notes.append(
                 "path contexts were limited to order \(effectiveMaxOrder) (requested \(maxOrder)): (L-1) x E^order x folds x E counters would exceed the table budget"
@@ -739,26 +906,31 @@ struct MultiHopReportBuilder {
         var total: Int
         var distinct: Int
         var top: [Entry]
+        /// Set when counted over the token sample.
+        var sampledTokens: Int?
 
         var json: ReportValue {
-            .object([
-                .init("length", .int(length)),
-                .init("windows", .int(total)),
-                .init("distinct", .int(distinct)),
-                .init(
-                    "top",
-                    .array(
-                        top.map { e in
-                            .object([
-                                .init("path", .array(e.path.map(ReportValue.int))),
-                                .init("count", .int(e.count)),
-                                .init("share", .number(e.share)),
-                                .init("expected_independent", .number(e.expected)),
-                            ])
-                        }
+            .object(
+                [
+                    .init("length", .int(length)),
+                    .init("windows", .int(total)),
+                    .init("distinct", .int(distinct)),
+                ] + (sampledTokens.map { [ReportValue.Member.init("sampled_tokens", .int($0))] } ?? []) + [
+                    .init(
+                        "top",
+                        .array(
+                            top.map { e in
+                                .object([
+                                    .init("path", .array(e.path.map(ReportValue.int))),
+                                    .init("count", .int(e.count)),
+                                    .init("share", .number(e.share)),
+                                    .init("expected_independent", .number(e.expected)),
+                                ])
+                            }
+                        )
                     )
-                ),
-            ])
+                ]
+            )
         }
     }
 
@@ -797,6 +969,12 @@ struct MultiHopReportBuilder {
                 expected: expected
             )
         }
-        return WindowResult(length: w.length, total: total, distinct: w.entries.count, top: Array(top))
+        return WindowResult(
+            length: w.length,
+            total: total,
+            distinct: w.entries.count,
+            top: Array(top),
+            sampledTokens: w.sampledTokens
+        )
     }
 }

@@ -30,6 +30,8 @@ final class MultiHopStorage {
     /// Per pair, fold and top-1 a of the earlier layer, 2E counters: top-1 of the later layer
     /// (first E) and its other set members (next E): `[P][F][E][2E]`.
     let pairCounts: CounterBuffer
+    /// Per pair without tables (summarised), tokens with the same top-1 id at both layers: `[P]`.
+    let pairTop1Same: UnsafeMutableBufferPointer<Int>
     /// Top-1 counts per layer, `[L][E]`.
     let layerTop1: UnsafeMutableBufferPointer<Int>
     /// Path-context counts, order c at `orderOffset[c]`, layout `[L-1][F][E^c][E]`.
@@ -49,6 +51,8 @@ final class MultiHopStorage {
 
     /// Index of pair (l, j) is `pairBase[l] + j`.
     let pairBase: UnsafeMutableBufferPointer<Int>
+    /// Per pair, the index of its tables in ``pairCounts`` (-1: rates only).
+    let pairSlot: UnsafeMutableBufferPointer<Int32>
     /// Offset of each context order's table in ``pathCounts``.
     let orderOffset: UnsafeMutableBufferPointer<Int>
     /// Offset of each window length's dense table in ``windowDense`` (-1: counted sparsely).
@@ -94,6 +98,8 @@ final class MultiHopStorage {
             C: 0,
             chunk: 0,
             codes: 0,
+            maskWords: 1,
+            allPairsDetailed: true,
             pathWords: 0,
             idsPerWord: 0,
             bitsPerID: 0,
@@ -103,6 +109,7 @@ final class MultiHopStorage {
         self.init(
             layout: Layout(dims: dims, pairCounters: 0, pathCounters: 0, windowCounters: 0, windowComplete4: 0),
             pairBase: [],
+            pairSlot: [],
             orderOffset: [],
             windowOffset: [],
             setIndex: [],
@@ -116,6 +123,7 @@ final class MultiHopStorage {
     init(
         layout: Layout,
         pairBase: [Int],
+        pairSlot: [Int32],
         orderOffset: [Int],
         windowOffset: [Int],
         setIndex: [Int32],
@@ -127,6 +135,7 @@ final class MultiHopStorage {
         let L = d.L
         let cells = d.L * d.chunk
         pairStats = .filled(d.P * 4, 0)
+        pairTop1Same = .filled(d.P, 0)
         pairCounts = CounterBuffer(count: layout.pairCounters)
         layerTop1 = .filled(L * d.E, 0)
         pathCounts = CounterBuffer(count: layout.pathCounters)
@@ -135,6 +144,7 @@ final class MultiHopStorage {
         windowComplete4 = .filled(layout.windowComplete4, 0)
         pathIndex = .filled(max(0, L - 1) * d.pathStride, -1)
         self.pairBase = .copied(pairBase)
+        self.pairSlot = .copied(pairSlot)
         self.orderOffset = .copied(orderOffset)
         self.windowOffset = .copied(windowOffset)
         self.setIndex = .copied(setIndex)
@@ -146,7 +156,7 @@ final class MultiHopStorage {
         packedSource = .filled(cells, packedMissing)
         packedTarget = .filled(cells, packedMissing)
         sets = .filled(cells * d.k, 0)
-        masks = .filled(cells, 0)
+        masks = .filled(cells * max(1, d.maskWords), 0)
         folds = .filled(d.chunk, 0)
         complete = .filled(d.chunk, false)
         keys = .filled(d.chunk * d.pathWords, 0)
@@ -154,12 +164,14 @@ final class MultiHopStorage {
 
     deinit {
         pairStats.freeRaw()
+        pairTop1Same.freeRaw()
         layerTop1.freeRaw()
         windowDense.freeRaw()
         windowStarts.freeRaw()
         windowComplete4.freeRaw()
         pathIndex.freeRaw()
         pairBase.freeRaw()
+        pairSlot.freeRaw()
         orderOffset.freeRaw()
         windowOffset.freeRaw()
         setIndex.freeRaw()
@@ -191,6 +203,8 @@ final class MultiHopStorage {
             windowDense: windowDense.isEmpty ? nil : windowDense.base,
             windowStarts: windowStarts.base,
             pairBase: UnsafePointer(pairBase.base),
+            pairSlot: UnsafePointer(pairSlot.base),
+            pairTop1Same: pairTop1Same.base,
             orderOffset: UnsafePointer(orderOffset.base),
             windowOffset: UnsafePointer(windowOffset.base),
             pathIndex: pathIndex.isEmpty ? nil : pathIndex.base,

@@ -62,12 +62,14 @@ extension MoERoutingCommand {
 
         @OptionGroup var phase: PhaseOption
 
+        @OptionGroup var multihopPairs: PairsOption
+
         func validate() throws {
             if !listAnalyzers && traces.isEmpty { throw ValidationError("give at least one trace file") }
         }
 
         func run() throws {
-            let registry = try BuiltinAnalyzers.registry(plugins: plugin)
+            let registry = try BuiltinAnalyzers.registry(plugins: plugin, multihopPairs: try multihopPairs.layerPairs())
             if listAnalyzers {
                 for e in registry.allEntries { print("\(e.name)\t\(e.summary)") }
                 return

@@ -44,6 +44,8 @@ extension MoERoutingCommand {
 
         @OptionGroup var shape: ShapeOptions
 
+        @OptionGroup var multihopPairs: PairsOption
+
         func validate() throws {
             guard (0...1).contains(dependence) else { throw ValidationError("--dependence must be within 0...1") }
             guard problems > 0, tokens > 0 else { throw ValidationError("--problems and --tokens must be positive") }
@@ -51,6 +53,7 @@ extension MoERoutingCommand {
 
         func run() throws {
             let shape = try self.shape.statedShape() ?? .mixtral8x7B
+            try multihopPairs.check(layers: shape.layers)
             let tracePath = (output as NSString).appendingPathComponent("demo.moetrace")
             try OutputPreflight.check(files: [tracePath] + ReportFiles.paths(in: output), directories: [output])
             var generator = SyntheticRouting(shape: shape, seed: seed, dependence: dependence, missingRate: 0.002)
@@ -68,7 +71,10 @@ extension MoERoutingCommand {
             }
             let result = try AnalysisRunner.run(
                 source: try BinaryTraceReader(path: tracePath, options: TraceReadOptions()),
-                analyzers: try BuiltinAnalyzers.make(["summary"] + BuiltinAnalyzers.defaultNames),
+                analyzers: try BuiltinAnalyzers.make(
+                    ["summary"] + BuiltinAnalyzers.defaultNames,
+                    multihopPairs: try multihopPairs.layerPairs()
+                ),
                 context: AnalysisContext(shape: shape, settings: settings, seed: analysisSeed ?? seed)
             ) {
                 var facts = RunFacts([.init("inputs", [.string(tracePath)])])

@@ -59,10 +59,13 @@ extension MoERoutingCommand {
         @Flag(help: "Also write the routing as seed-format JSONL (trace.jsonl).")
         var jsonl = false
 
+        @OptionGroup var multihopPairs: PairsOption
+
         func run() throws {
             let instances = try BuiltinAnalyzers.make(
                 analyzer.isEmpty ? ["summary"] + BuiltinAnalyzers.defaultNames : analyzer,
-                plugins: plugin
+                plugins: plugin,
+                multihopPairs: try multihopPairs.layerPairs()
             )
             let run: CaptureRun
             do {

@@ -20,6 +20,16 @@ public enum BuiltinAnalyzers {
     /// let analyzer = try registry.make("expert-load")
     /// ```
     public static func registry(plugins: [String] = []) throws -> AnalyzerRegistry {
+        try registry(plugins: plugins, multihopPairs: [])
+    }
+
+    /// A registry whose `multihop` keeps the given layer pairs `(l, j)` in full beside the
+    /// adjacent ones (`--pairs`; see ``parseLayerPairs(_:)``).
+    public static func registry(
+        plugins: [String] = [],
+        multihopPairs: [(earlier: Int, later: Int)]
+    ) throws -> AnalyzerRegistry {
+        let detail = multihopPairs.map { LayerPair($0.earlier, $0.later) }
         var r = AnalyzerRegistry()
         try r.register(
             "transition",
@@ -29,7 +39,7 @@ public enum BuiltinAnalyzers {
         try r.register(
             "multihop",
             summary: "distances 1..L-1: same-id rates, MI matrix, d-hop and path predictors, frequent paths"
-        ) { MultiHopAnalyzer() }
+        ) { MultiHopAnalyzer(detailPairs: detail) }
         try r.register(
             "domain",
             summary: "domain comparator: per-layer JS divergence with problem-level permutation p-values, transfer"
@@ -48,8 +58,23 @@ public enum BuiltinAnalyzers {
     /// ```
     ///
     /// - Throws: The registry's error for an unknown name, or a plugin's loading error.
-    public static func make(_ names: [String], plugins: [String] = []) throws -> [any RoutingAnalyzer] {
-        let registry = try registry(plugins: plugins)
+    public static func make(
+        _ names: [String],
+        plugins: [String] = [],
+        multihopPairs: [(earlier: Int, later: Int)] = []
+    ) throws -> [any RoutingAnalyzer] {
+        let registry = try registry(plugins: plugins, multihopPairs: multihopPairs)
         return try names.map { try registry.make($0) }
+    }
+
+    /// Parses a `--pairs` value, `l:j[,l:j...]` (0-based MoE layers, l < j).
+    ///
+    /// ```swift
+    /// let pairs = try BuiltinAnalyzers.parseLayerPairs("0:5,3:10")   // [(0, 5), (3, 10)]
+    /// ```
+    ///
+    /// - Throws: an error whose description is one line naming the bad entry and the fix.
+    public static func parseLayerPairs(_ text: String) throws -> [(earlier: Int, later: Int)] {
+        try LayerPair.parseList(text).map { ($0.earlier, $0.later) }
     }
 }

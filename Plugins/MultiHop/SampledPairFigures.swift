@@ -1,0 +1,179 @@
+// speculative-moe
+// SPDX-License-Identifier: Apache-2.0
+
+// SampledPairFigures: the summary figures of a layer pair whose full count tables are not kept,
+// estimated from the multihop analyzer's token sample.
+
+import AnalysisSupport
+import Foundation
+
+/// Summary figures of one layer pair (l, j) from the tokens of a ``TokenSample`` present at both
+/// layers: the plug-in mutual information of their top-1 choices with a token-permutation null,
+/// and the top-m affinity mass with its value under one permutation.
+///
+/// The null permutes the sampled tokens' layer-j routing against their layer-l routing (same
+/// margins, no dependence), `replicates` times, seeded per pair, so it carries the same
+/// small-sample bias as the observed figure; read `mi - null.mean` (the excess).
+///
+/// The top-m affinity mass, m = k: for each top-1 expert a of layer l, the share of the layer-j
+/// memberships of its tokens that fall on its m most frequent layer-j experts, weighted by its
+/// tokens: `sum_a top_m(c[a][.]) / (k n)` with `c[a][e]` the sampled tokens with top-1 a at l and
+/// e in their set at j. 1 when a's layer-j set is always the same; near `m / E`-ish plus sampling
+/// noise when j ignores l, which the permuted value shows.
+///
+/// ```swift
+/// var work = SampledPairFigures.Scratch(experts: 256)
+/// let f = SampledPairFigures.compute(sample, l: 0, j: 9, experts: 256, replicates: 20, seed: s, scratch: &work)
+/// ```
+struct SampledPairFigures {
+    /// Sampled tokens present at both layers.
+    var tokens = 0
+    /// Plug-in MI of the sampled top-1 pairs, bits.
+    var mi = 0.0
+    /// Its permutation null.
+    var null = ContingencyTable.NullDistribution(mean: 0, standardDeviation: 0, replicates: 0)
+    /// Top-m affinity mass (nil without tokens) and its value with layer j permuted.
+    var affinityMass: Double?, affinityMassPermuted: Double?
+
+    /// Reusable buffers (a dense E x E count table cleared through its touched cells).
+    struct Scratch {
+        var cells: [UInt32]
+        var touched: [Int] = []
+        var rowTotals: [Int]
+        var columnTotals: [Int]
+        var members: [UInt32]
+        /// `x log2 x` for x = 0 ... the largest n seen.
+        var xLogX: [Double] = [0]
+        init(experts: Int) {
+            cells = [UInt32](repeating: 0, count: experts * experts)
+            rowTotals = [Int](repeating: 0, count: experts)
+            columnTotals = [Int](repeating: 0, count: experts)
+            members = [UInt32](repeating: 0, count: experts)
+        }
+    }
+
+    /// The figures of pair (l, j).
+    ///
+    /// - Complexity: O(n x (replicates + k log k)) for n sampled tokens at both layers.
+    static func compute(
+        _ sample: TokenSample,
+        l: Int,
+        j: Int,
+        experts E: Int,
+        replicates: Int,
+        seed: UInt64,
+        scratch s: inout Scratch
+    ) -> SampledPairFigures {
+        let k = sample.topK
+        let L = sample.layers
+        var rows: [Int] = []
+        var tokenIndex: [Int] = []
+        for i in 0..<sample.count {
+            guard let a = sample.top1(i, l), sample.top1(i, j) != nil else { continue }
+            rows.append(a)
+            tokenIndex.append(i)
+        }
+        var out = SampledPairFigures()
+        let n = rows.count
+        out.tokens = n
+        guard n > 0 else { return out }
+        // Group tokens by their layer-l top-1 (a stable counting sort), so each expert's tokens
+        // are one run (for the mass).
+        var starts = [Int](repeating: 0, count: E + 1)
+        for a in rows { starts[a + 1] += 1 }
+        for e in 0..<E { starts[e + 1] += starts[e] }
+        var groupedRows = [Int](repeating: 0, count: n)
+        var groupedTokens = [Int](repeating: 0, count: n)
+        for x in 0..<n {
+            let a = rows[x]
+            groupedRows[starts[a]] = a
+            groupedTokens[starts[a]] = tokenIndex[x]
+            starts[a] += 1
+        }
+        rows = groupedRows
+        tokenIndex = groupedTokens
+        let ids = sample.ids
+        func targetTop1(_ i: Int) -> Int { Int(ids[(i * L + j) * k]) }
+        // MI = (sum_cells c log c - sum_rows r log r - sum_columns c log c + n log n) / n; a
+        // permutation keeps both margins, so only the cell term changes between replicates.
+        if s.xLogX.count <= n {
+            s.xLogX = (0...n).map { $0 == 0 ? 0 : Double($0) * log2(Double($0)) }
+        }
+        for e in 0..<E {
+            s.rowTotals[e] = 0
+            s.columnTotals[e] = 0
+        }
+        for x in 0..<n {
+            s.rowTotals[rows[x]] += 1
+            s.columnTotals[targetTop1(tokenIndex[x])] += 1
+        }
+        var marginTerm = s.xLogX[n]
+        for e in 0..<E { marginTerm -= s.xLogX[s.rowTotals[e]] + s.xLogX[s.columnTotals[e]] }
+        let dn = Double(n)
+        func mi(_ partner: [Int]) -> Double {
+            for x in 0..<n {
+                let c = rows[x] * E + targetTop1(partner[x])
+                if s.cells[c] == 0 { s.touched.append(c) }
+                s.cells[c] &+= 1
+            }
+            var sum = marginTerm
+            for c in s.touched {
+                sum += s.xLogX[Int(s.cells[c])]
+                s.cells[c] = 0
+            }
+            s.touched.removeAll(keepingCapacity: true)
+            return max(0, sum / dn)
+        }
+        func mass(_ partner: [Int]) -> Double {
+            var captured = 0
+            var start = 0
+            var top = [UInt32](repeating: 0, count: k)
+            while start < n {
+                var end = start
+                while end < n, rows[end] == rows[start] { end += 1 }
+                for x in start..<end {
+                    let base = (partner[x] * L + j) * k
+                    for q in 0..<k {
+                        let e = Int(ids[base + q])
+                        if s.members[e] == 0 { s.touched.append(e) }
+                        s.members[e] &+= 1
+                    }
+                }
+                // The k largest counts of this expert's row (zeros: fewer than k partners).
+                for q in 0..<k { top[q] = 0 }
+                for e in s.touched {
+                    let c = s.members[e]
+                    s.members[e] = 0
+                    var low = 0
+                    for q in 1..<k where top[q] < top[low] { low = q }
+                    if c > top[low] { top[low] = c }
+                }
+                s.touched.removeAll(keepingCapacity: true)
+                for c in top { captured += Int(c) }
+                start = end
+            }
+            return Double(captured) / Double(n * k)
+        }
+        out.mi = mi(tokenIndex)
+        out.affinityMass = mass(tokenIndex)
+        var rng = SeededRandom(seed: seed)
+        var permuted = tokenIndex
+        var values: [Double] = []
+        for r in 0..<max(0, replicates) {
+            for x in stride(from: n - 1, to: 0, by: -1) { permuted.swapAt(x, rng.nextIndex(below: x + 1)) }
+            values.append(mi(permuted))
+            if r == 0 { out.affinityMassPermuted = mass(permuted) }
+        }
+        out.null = summarize(values)
+        return out
+    }
+
+    /// Mean and sample standard deviation.
+    static func summarize(_ values: [Double]) -> ContingencyTable.NullDistribution {
+        guard !values.isEmpty else { return .init(mean: 0, standardDeviation: 0, replicates: 0) }
+        let mean = values.reduce(0, +) / Double(values.count)
+        let ss = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+        let sd = values.count > 1 ? (ss / Double(values.count - 1)).squareRoot() : 0
+        return .init(mean: mean, standardDeviation: sd, replicates: values.count)
+    }
+}
