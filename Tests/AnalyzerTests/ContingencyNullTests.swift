@@ -79,8 +79,10 @@ struct ContingencyNullTests {
         #expect(ContingencyTable(rows: 3, columns: 3).shuffledNullValues(replicates: 3, seed: 1) == [0, 0, 0])
     }
 
-    @Test func automaticTakesTheUrnOnlyWhenTheDataIsSmallerThanTheTable() {
-        // n = 210 over 4 x 5 = 20 cells: the hypergeometric draw; 60 over 16 x 16 = 256: the urn.
+    @Test func automaticTakesTheUrnOnlyForLittleDataPerCell() {
+        // n = 210 over 4 x 5 = 20 cells (over 8 a cell): the hypergeometric draw; 60 over
+        // 16 x 16 = 256: the urn.
+        #expect(ContingencyTable.urnFactor == 8)
         let dense = ContingencyTable(rows: 4, columns: 5, counts: Array(1...20))
         #expect(
             dense.shuffledNullValues(replicates: 10, seed: 2)
