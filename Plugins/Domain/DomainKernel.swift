@@ -187,5 +187,5 @@ enum DomainKernel {
     }
 
     /// Tokens per chunk of the general loop.
-    static let chunkTokens = 64
+    static let chunkTokens = 512
 }

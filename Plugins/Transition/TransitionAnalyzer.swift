@@ -286,9 +286,9 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
         stampSerial = serial
     }
 
-    /// Tokens per chunk of the general loop (their ids, 64 x L x k entries, stay in cache
+    /// Tokens per chunk of the general loop (their ids, chunkTokens x L x k entries, stay in cache
     /// across the layer pairs).
-    static let chunkTokens = 64
+    static let chunkTokens = 512
 
     public func merge(_ other: any RoutingAnalyzer) throws {
         let o = try mergeable(other)
