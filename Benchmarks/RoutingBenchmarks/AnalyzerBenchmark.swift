@@ -223,6 +223,7 @@ func runEveryShape(_ options: AnalyzersBenchmark) throws {
     )
     print(shapeRowHeader)
     for preset in benchmarkShapeOrder + others {
+        flushStandardOutput()  // the children write to the same output
         var arguments = [
             "analyzers", "--row", "--shape", preset, "--records", "\(options.records)", "--max-order",
             "\(options.maxOrder)", "--tokens-per-problem", "\(options.tokensPerProblem)", "--problems-per-block",
