@@ -206,7 +206,7 @@ extension DomainAnalyzer {
 
     /// `wanted` repetitions, or as many as fit ``finishWorkBudget`` at `cellsEach` additions each
     /// (at least `min(wanted, 200)`).
-    static func repetitions(_ wanted: Int, cellsEach: Int) -> Int {
+    public static func repetitions(_ wanted: Int, cellsEach: Int) -> Int {
         max(min(wanted, 200), min(wanted, finishWorkBudget / max(1, cellsEach)))
     }
 

@@ -602,4 +602,17 @@ struct DomainAnalyzerTests {
         #expect(r.headlines.first?.label == "max per-layer usage JS, gsm8k vs humaneval (layer 1)")
         #expect(r.headlines.first?.value == "1.0000 bits, p = 0.3333 (2 vs 2 problems)")
     }
+
+    /// The usage test's work budget: the full counts while they fit 2^30 cell additions, as many
+    /// as fit beyond, never under 200 (or the count asked for, when smaller).
+    @Test func workBudgetCapsRelabelingsAndResamples() {
+        let budget = DomainAnalyzer.finishWorkBudget
+        #expect(budget == 1 << 30)
+        // Mixtral-sized: L x E = 256 cells, 195 problems on the smaller side.
+        #expect(DomainAnalyzer.repetitions(10_000, cellsEach: 256 * (195 + 3)) == 10_000)
+        // DeepSeek-V3: 58 x 256 cells, 67 problems: 1,033 relabelings fit.
+        #expect(DomainAnalyzer.repetitions(10_000, cellsEach: 58 * 256 * (67 + 3)) == budget / (58 * 256 * 70))
+        #expect(DomainAnalyzer.repetitions(10_000, cellsEach: budget) == 200)
+        #expect(DomainAnalyzer.repetitions(50, cellsEach: budget) == 50)
+    }
 }
