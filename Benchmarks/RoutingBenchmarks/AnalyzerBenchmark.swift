@@ -6,6 +6,9 @@
 //   swift run -c release moe-routing-benchmarks analyzers [--records 60000000] [--tokens 200000]
 //     [--max-order 4] [--only transition|multihop|domain|all] [--shape mixtral-8x7b|tiny-mixtral|...]
 //     [--tokens-per-problem 512] [--problems-per-block 8] [--digest]
+//   swift run -c release moe-routing-benchmarks analyzers --all-shapes [--records 20000000]
+//     (one row per preset: the combined analyzers' consume rate, finish time and peak memory,
+//     each preset in its own child process so that its peak memory is its own)
 // Small blocks (`--shape tiny-mixtral --tokens-per-problem 200 --problems-per-block 1`, what a
 // live capture of the tiny model hands over per finished request) show the per-block costs.
 
@@ -38,8 +41,11 @@ struct AnalyzersBenchmark: ParsableCommand {
 
     @Option(help: "Token-layer records fed to each configuration.")
     var records = 60_000_000
-    @Option(help: "Distinct tokens generated once and fed repeatedly.")
-    var tokens = 200_000
+    @Option(
+        help:
+            "Distinct tokens generated once and fed repeatedly (default 200,000; with --all-shapes and --row, 4,000,000 records' worth, at most 200,000)."
+    )
+    var tokens: Int?
     @Option(help: "The multihop path predictor's context order.")
     var maxOrder = 4
     @Option(help: "Run only the configurations whose name starts with this (transition, multihop, domain or all).")
@@ -52,13 +58,23 @@ struct AnalyzersBenchmark: ParsableCommand {
     var problemsPerBlock = 8
     @Flag(
         help:
+            "Run every preset in turn, each in a child process (this binary with --row), and print one row per preset."
+    )
+    var allShapes = false
+    @Flag(
+        help:
+            "Print one table row for --shape: the combined analyzers (transition + multihop + domain) fed --records records once."
+    )
+    var row = false
+    @Flag(
+        help:
             "Also print an FNV-1a hash of each report's JSON (to check that an optimisation leaves results unchanged)."
     )
     var digest = false
 
     func validate() throws {
         for (name, value) in [
-            ("--records", records), ("--tokens", tokens), ("--max-order", maxOrder),
+            ("--records", records), ("--tokens", tokens ?? 1), ("--max-order", maxOrder),
             ("--tokens-per-problem", tokensPerProblem),
             ("--problems-per-block", problemsPerBlock),
         ] where value <= 0 {
@@ -74,13 +90,21 @@ struct AnalyzersBenchmark: ParsableCommand {
         }
     }
 
-    func run() throws { try runAnalyzerBenchmark(self) }
+    func run() throws {
+        if allShapes {
+            try runEveryShape(self)
+        } else if row {
+            try runShapeRow(self)
+        } else {
+            try runAnalyzerBenchmark(self)
+        }
+    }
 }
 
 /// Runs the analyzer benchmark with validated options.
 func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
     let records = options.records
-    let distinctTokens = options.tokens
+    let distinctTokens = options.tokens ?? 200_000
     let only = options.only
     let maxOrder = options.maxOrder
     let digest = options.digest
@@ -89,19 +113,9 @@ func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
     }
     let tokensPerProblem = options.tokensPerProblem
     let problemsPerBlock = options.problemsPerBlock
-    var gen = SyntheticRouting(shape: shape, seed: 42, dependence: 0.5, missingRate: 0.001)
-    var blocks: [RoutingBlock] = []
-    var generated = 0
     let genStart = ContinuousClock.now
-    while generated < distinctTokens {
-        let block = gen.makeBlock(
-            problems: problemsPerBlock,
-            tokensPerProblem: tokensPerProblem,
-            domain: blocks.count % 2 == 0 ? "humaneval" : "gsm8k"
-        )
-        generated += block.tokenCount
-        blocks.append(block)
-    }
+    let blocks = benchmarkBlocks(shape: shape, tokens: distinctTokens, options: options)
+    let generated = blocks.reduce(0) { $0 + $1.tokenCount }
     let recordsPerPass = blocks.reduce(0) { $0 + $1.recordCount }
     print("analyzer benchmark: \(shape), \(blocks.count) blocks of \(problemsPerBlock * tokensPerProblem) tokens")
     print(
@@ -173,6 +187,112 @@ func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
     print(
         "peak MiB is the process high-water mark (VmHWM), so it can only grow; equal peaks at both sizes show memory does not grow with records."
     )
+}
+
+/// The pool of generated blocks fed repeatedly: `tokens` distinct tokens in blocks of
+/// `--problems-per-block` problems, alternating two domains.
+private func benchmarkBlocks(shape: ModelShape, tokens: Int, options: AnalyzersBenchmark) -> [RoutingBlock] {
+    var gen = SyntheticRouting(shape: shape, seed: 42, dependence: 0.5, missingRate: 0.001)
+    var blocks: [RoutingBlock] = []
+    var generated = 0
+    while generated < tokens {
+        let block = gen.makeBlock(
+            problems: options.problemsPerBlock,
+            tokensPerProblem: options.tokensPerProblem,
+            domain: blocks.count % 2 == 0 ? "humaneval" : "gsm8k"
+        )
+        generated += block.tokenCount
+        blocks.append(block)
+    }
+    return blocks
+}
+
+/// The presets in the order of the `--all-shapes` table: the Mixtral reference first, then by
+/// size (L x E x k), the remaining presets after them by name.
+let benchmarkShapeOrder = [
+    "mixtral-8x7b", "gpt-oss-20b", "gpt-oss-120b", "qwen3-30b-a3b", "deepseek-v3", "qwen3-235b-a22b", "kimi-k2",
+]
+
+/// `--all-shapes`: runs this binary once per preset with `--row`, so that each preset's peak
+/// memory (VmHWM) is that of a fresh process, and prints the rows under one header.
+func runEveryShape(_ options: AnalyzersBenchmark) throws {
+    let others = ModelShape.presets.keys.filter { !benchmarkShapeOrder.contains($0) }.sorted()
+    let executable = fileSize("/proc/self/exe") != nil ? "/proc/self/exe" : CommandLine.arguments[0]
+    print(
+        "analyzer benchmark, every preset: transition + multihop (order \(options.maxOrder)) + domain through MultiplexAnalyzer, \(options.records) records each"
+    )
+    print(shapeRowHeader)
+    for preset in benchmarkShapeOrder + others {
+        flushStandardOutput()  // the children write to the same output
+        var arguments = [
+            "analyzers", "--row", "--shape", preset, "--records", "\(options.records)", "--max-order",
+            "\(options.maxOrder)", "--tokens-per-problem", "\(options.tokensPerProblem)", "--problems-per-block",
+            "\(options.problemsPerBlock)",
+        ]
+        if let tokens = options.tokens { arguments += ["--tokens", "\(tokens)"] }
+        if options.digest { arguments.append("--digest") }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: executable)
+        child.arguments = arguments
+        try child.run()
+        child.waitUntilExit()
+        if child.terminationStatus != 0 {
+            print(
+                "\(preset.padding(toLength: 16, withPad: " ", startingAt: 0)) failed: exit status \(child.terminationStatus)"
+            )
+        }
+    }
+    print("")
+    print(
+        "records = token-layer cells; M rec/s = records / wall seconds of consume(); peak MiB = the child's VmHWM (generated blocks included)."
+    )
+}
+
+/// The columns of a `--row` line.
+let shapeRowHeader =
+    "preset           L    E    k   records     M rec/s   cpu M rec/s   finish s   peak MiB   notes"
+
+/// `--row`: the combined analyzers on one preset, fed `--records` records once, as one table
+/// row. An analyzer that refuses the shape (throws in `begin`) is named in the notes as
+/// `refused: <message>` and the figures are those of the others.
+func runShapeRow(_ options: AnalyzersBenchmark) throws {
+    guard let shape = ModelShape.presets[options.shape] else {
+        throw ValidationError("--shape: unknown preset '\(options.shape)'")
+    }
+    let tokens = options.tokens ?? max(options.tokensPerProblem, min(200_000, 4_000_000 / max(1, shape.layers)))
+    let blocks = benchmarkBlocks(shape: shape, tokens: tokens, options: options)
+    let mux = MultiplexAnalyzer([TransitionAnalyzer(), MultiHopAnalyzer(maxOrder: options.maxOrder), DomainAnalyzer()])
+    try mux.begin(AnalysisContext(shape: shape))
+    var notes = mux.failures.map { "refused: \($0.analyzer): \($0.message)" }
+    var fed = 0
+    let start = ContinuousClock.now
+    let cpuStart = threadCPUSeconds()
+    outer: while fed < options.records {
+        for b in blocks {
+            try mux.consume(b)
+            fed += b.recordCount
+            if fed >= options.records { break outer }
+        }
+    }
+    let consumeTime = durationSeconds(ContinuousClock.now - start)
+    let consumeCPU = threadCPUSeconds() - cpuStart
+    let refusedAtBegin = mux.failures.count
+    let finishStart = ContinuousClock.now
+    let (reports, failures) = mux.finishAll()
+    let finishTime = durationSeconds(ContinuousClock.now - finishStart)
+    notes += failures.dropFirst(refusedAtBegin).map { "failed: \($0.analyzer) \($0.stage): \($0.message)" }
+    let peak = memoryMiB().peak ?? .nan
+    func cell(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+    let cells: [String] = [
+        cell(options.shape, 16), cell("\(shape.layers)", 4), cell("\(shape.experts)", 4), cell("\(shape.topK)", 3),
+        cell("\(fed)", 11), cell(format(Double(fed) / consumeTime / 1e6, 1), 9),
+        cell(format(Double(fed) / consumeCPU / 1e6, 1), 13), cell(format(finishTime, 3), 10), cell(format(peak, 1), 10),
+        notes.isEmpty ? "-" : notes.joined(separator: "; "),
+    ]
+    print(cells.joined(separator: " "))
+    if options.digest {
+        for r in reports { print("  digest \(r.analyzer): \(fnv1a(r.json.jsonString()))") }
+    }
 }
 
 /// The 64-bit FNV-1a hash of a string's UTF-8 bytes, in hex.

@@ -62,3 +62,6 @@ func removeFile(_ path: String) { _ = unlink(path) }
 
 /// `getenv(name)`.
 func environmentValue(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
+/// `fflush(NULL)` (every output stream): before a child process writes to the same output.
+func flushStandardOutput() { fflush(nil) }

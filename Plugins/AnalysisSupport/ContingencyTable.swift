@@ -7,6 +7,10 @@ import Foundation
 /// analyzers report for it: mutual information, conditional entropy, a Miller–Madow correction and
 /// a shuffled-token null.
 ///
+/// The null is exact (a permutation of the observations' column labels, never an asymptotic
+/// approximation), so it stays valid at large E with little data, where the plug-in MI is
+/// strongly biased upwards: see ``shuffledNull(replicates:seed:)`` and docs/analyzers.md.
+///
 /// ```swift
 /// let t = ContingencyTable(rows: 2, columns: 2, counts: [2, 0, 0, 2])
 /// t.mutualInformationBits            // 1.0
@@ -147,25 +151,88 @@ public struct ContingencyTable: Sendable, Equatable {
         }
     }
 
+    /// How ``shuffledNullValues(replicates:seed:sampling:)`` draws its tables. Both samplers are
+    /// exact: they draw from the same distribution (the row labels of the n observations paired
+    /// with a uniformly random permutation of their column labels), at different costs.
+    public enum NullSampling: Sendable, Equatable {
+        /// The urn when n is at most ``ContingencyTable/urnFactor`` x (non-empty rows) x
+        /// (non-empty columns), else the sequential hypergeometric draw: each replicate then costs
+        /// O(min(n, rows x columns)).
+        case automatic
+        /// A Fisher–Yates shuffle of the n column labels against the row labels, counted row by
+        /// row: O(n) per replicate, whatever the table size.
+        case urn
+        /// ``randomTableWithSameMargins(using:)``: one hypergeometric draw per cell,
+        /// O(rows x columns) per replicate, whatever n.
+        case sequentialHypergeometric
+    }
+
     /// The shuffled-token null of the mutual information: each replicate pairs the row labels of
     /// the n observations with a uniformly random permutation of their column labels (same
-    /// margins, no dependence), drawn exactly as a sequence of hypergeometric draws in
-    /// O(rows x columns x sd) time, without materialising the n labels.
+    /// margins, no dependence), and the summary is the mean and standard deviation of the
+    /// replicates' plug-in MI. Tables are drawn exactly, by whichever of the two samplers of
+    /// ``NullSampling/automatic`` is cheaper for this table, so the cost of a replicate is bounded
+    /// by both the table size and n.
     ///
     /// Deterministic for a given seed.
     ///
-    /// - Complexity: O(replicates x rows x columns x sqrt(n)) at worst.
+    /// - Complexity: O(replicates x min(n, rows x columns x sqrt(n))) at worst.
     public func shuffledNull(replicates: Int, seed: UInt64) -> NullDistribution {
+        Self.summarize(shuffledNullValues(replicates: replicates, seed: seed))
+    }
+
+    /// The plug-in mutual information in bits of each of `replicates` tables drawn at random
+    /// with this table's margins (see ``shuffledNull(replicates:seed:)``), in draw order: for an
+    /// empirical p-value, the share of them at least the observed MI.
+    ///
+    /// Deterministic for a given seed and sampling.
+    public func shuffledNullValues(
+        replicates: Int,
+        seed: UInt64,
+        sampling: NullSampling = .automatic
+    ) -> [Double] {
+        let count = max(0, replicates)
+        guard count > 0 else { return [] }
         var rng = SeededRandom(seed: seed)
+        let rt = rowTotals
+        let ct = columnTotals
+        let n = rt.reduce(0, +)
+        let useUrn: Bool
+        switch sampling {
+        case .automatic:
+            let filledRows = rt.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
+            let filledColumns = ct.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
+            useUrn = n <= Self.urnFactor * filledRows * filledColumns
+        case .urn: useUrn = true
+        case .sequentialHypergeometric: useUrn = false
+        }
         var values: [Double] = []
-        values.reserveCapacity(max(0, replicates))
-        for _ in 0..<max(0, replicates) { values.append(randomTableWithSameMargins(using: &rng).mutualInformationBits) }
-        return Self.summarize(values)
+        values.reserveCapacity(count)
+        if useUrn {
+            var urn = ShuffleUrn(rowTotals: rt, columnTotals: ct)
+            for _ in 0..<count { values.append(urn.shuffledMutualInformationBits(using: &rng)) }
+        } else {
+            InformationTheory.logFactorials.withUnsafeBufferPointer { table in
+                for _ in 0..<count {
+                    values.append(randomTableWithSameMargins(using: &rng, logFactorials: table).mutualInformationBits)
+                }
+            }
+        }
+        return values
     }
 
     /// A table drawn uniformly among pairings of the row labels with a random permutation of the
     /// column labels: the same row and column totals, independent variables.
     public func randomTableWithSameMargins(using rng: inout SeededRandom) -> ContingencyTable {
+        InformationTheory.logFactorials.withUnsafeBufferPointer {
+            randomTableWithSameMargins(using: &rng, logFactorials: $0)
+        }
+    }
+
+    private func randomTableWithSameMargins(
+        using rng: inout SeededRandom,
+        logFactorials: UnsafeBufferPointer<Double>
+    ) -> ContingencyTable {
         var out = ContingencyTable(rows: rows, columns: columns)
         var remainingColumns = columnTotals
         var remaining = remainingColumns.reduce(0, +)
@@ -180,7 +247,13 @@ public struct ContingencyTable: Sendable, Equatable {
                 if c == columns - 1 {
                     x = draws
                 } else {
-                    x = Hypergeometric.sample(population: pool, successes: available, draws: draws, using: &rng)
+                    x = Hypergeometric.sample(
+                        population: pool,
+                        successes: available,
+                        draws: draws,
+                        using: &rng,
+                        logFactorials: logFactorials
+                    )
                 }
                 out.counts[r * columns + c] = x
                 pool -= available
@@ -192,6 +265,10 @@ public struct ContingencyTable: Sendable, Equatable {
         return out
     }
 
+    /// The automatic sampler takes the urn up to this many observations per non-empty cell: a
+    /// shuffled label costs about a tenth of a hypergeometric draw (measured at E = 128).
+    public static let urnFactor = 8
+
     /// Mean and sample standard deviation of values.
     static func summarize(_ values: [Double]) -> NullDistribution {
         guard !values.isEmpty else { return NullDistribution(mean: 0, standardDeviation: 0, replicates: 0) }
@@ -200,5 +277,92 @@ public struct ContingencyTable: Sendable, Equatable {
         for v in values { ss += (v - mean) * (v - mean) }
         let sd = values.count > 1 ? (ss / Double(values.count - 1)).squareRoot() : 0
         return NullDistribution(mean: mean, standardDeviation: sd, replicates: values.count)
+    }
+}
+
+/// The urn sampler of the shuffled-token null: the n observations' row labels sorted by row, their
+/// column labels in one array that each replicate shuffles (Fisher–Yates) and counts row by row.
+///
+/// With fixed margins the plug-in MI is `log2 n + (sum x log2 x - sum r log2 r - sum c log2 c) / n`,
+/// so a replicate only needs `sum x log2 x` over its non-empty cells (x from a table of `x log2 x`
+/// for 0...n): O(n) time, O(n + columns) memory.
+struct ShuffleUrn {
+    /// The end (exclusive) of each non-empty row's segment of ``labels``.
+    private var rowEnds: [Int] = []
+    /// Column labels (compact column index) of the n observations, in the last shuffle's order.
+    private var labels: [Int32] = []
+    /// Per-column counts of one row segment, zero between rows.
+    private var scratch: [Int32]
+    /// `x log2 x` for x in 0...n (or more).
+    private var xLog2x: [Double]
+    /// `x log2 x` for x below 2^16, built once.
+    static let sharedXLog2x: [Double] = (0..<(1 << 16)).map { $0 < 2 ? 0 : Double($0) * log2(Double($0)) }
+    /// `log2 n - (sum r log2 r + sum c log2 c) / n`.
+    private let constant: Double
+    private let n: Int
+
+    init(rowTotals: [Int], columnTotals: [Int]) {
+        let total = rowTotals.reduce(0) { $0 + max(0, $1) }
+        n = total
+        let shared = ShuffleUrn.sharedXLog2x
+        if total < shared.count {
+            xLog2x = shared
+        } else {
+            xLog2x = [Double](repeating: 0, count: total + 1)
+            for x in stride(from: 2, through: total, by: 1) { xLog2x[x] = Double(x) * log2(Double(x)) }
+        }
+        var margins = 0.0
+        var end = 0
+        for r in rowTotals where r > 0 {
+            end += r
+            rowEnds.append(end)
+            margins += Double(r) * log2(Double(r))
+        }
+        var compact: Int32 = 0
+        labels.reserveCapacity(total)
+        for c in columnTotals where c > 0 {
+            labels.append(contentsOf: repeatElement(compact, count: c))
+            compact += 1
+            margins += Double(c) * log2(Double(c))
+        }
+        scratch = [Int32](repeating: 0, count: Int(compact))
+        constant = total > 0 ? log2(Double(total)) - margins / Double(total) : 0
+    }
+
+    /// Shuffles the column labels and returns the MI of the resulting table.
+    mutating func shuffledMutualInformationBits(using rng: inout SeededRandom) -> Double {
+        guard n > 1 else { return 0 }
+        let count = n
+        let ends = rowEnds
+        let table = xLog2x
+        var sum = 0.0
+        labels.withUnsafeMutableBufferPointer { labels in
+            var i = count - 1
+            while i > 0 {
+                let j = rng.nextIndex(below: i + 1)
+                let t = labels[i]
+                labels[i] = labels[j]
+                labels[j] = t
+                i -= 1
+            }
+            scratch.withUnsafeMutableBufferPointer { scratch in
+                table.withUnsafeBufferPointer { table in
+                    var start = 0
+                    for end in ends {
+                        for i in start..<end { scratch[Int(labels[i])] &+= 1 }
+                        for i in start..<end {
+                            let c = Int(labels[i])
+                            let x = Int(scratch[c])
+                            if x > 0 {
+                                sum += table[x]
+                                scratch[c] = 0
+                            }
+                        }
+                        start = end
+                    }
+                }
+            }
+        }
+        return max(0, constant + sum / Double(count))
     }
 }

@@ -17,6 +17,20 @@ import Foundation
 public enum Hypergeometric {
     /// One draw. Arguments are clamped into a valid range (negative counts read as 0).
     public static func sample(population: Int, successes: Int, draws: Int, using rng: inout SeededRandom) -> Int {
+        InformationTheory.logFactorials.withUnsafeBufferPointer {
+            sample(population: population, successes: successes, draws: draws, using: &rng, logFactorials: $0)
+        }
+    }
+
+    /// One draw with `ln k!` read from `logFactorials` (``InformationTheory/logFactorial(_:)``'s
+    /// table, fetched once by a caller that draws many times) below its size, `lgamma` above.
+    static func sample(
+        population: Int,
+        successes: Int,
+        draws: Int,
+        using rng: inout SeededRandom,
+        logFactorials: UnsafeBufferPointer<Double>
+    ) -> Int {
         let bigN = max(0, population)
         let bigK = min(max(0, successes), bigN)
         let n = min(max(0, draws), bigN)
@@ -28,9 +42,11 @@ public enum Hypergeometric {
         if lo == hi { return lo }
         var mode = Int((Double(n + 1) * Double(bigK + 1)) / Double(bigN + 2))
         mode = min(max(mode, lo), hi)
+        func lf(_ x: Int) -> Double { x < logFactorials.count ? logFactorials[x] : lgamma(Double(x) + 1) }
+        // ln C(K, mode) + ln C(N-K, n-mode) - ln C(N, n), each term as logBinomial sums it.
         let logP =
-            InformationTheory.logBinomial(bigK, mode) + InformationTheory.logBinomial(bigN - bigK, n - mode)
-            - InformationTheory.logBinomial(bigN, n)
+            (lf(bigK) - lf(mode) - lf(bigK - mode)) + (lf(bigN - bigK) - lf(n - mode) - lf(bigN - bigK - n + mode))
+            - (lf(bigN) - lf(n) - lf(bigN - n))
         let pMode = exp(logP)
         var u = rng.nextUnit()
         if u < pMode { return mode }

@@ -117,6 +117,17 @@ public enum InformationTheory {
     /// The natural log of the binomial coefficient C(n, r) (via log-gamma); `-inf` outside 0...n.
     public static func logBinomial(_ n: Int, _ r: Int) -> Double {
         guard r >= 0, r <= n else { return -.infinity }
-        return lgamma(Double(n) + 1) - lgamma(Double(r) + 1) - lgamma(Double(n - r) + 1)
+        return logFactorial(n) - logFactorial(r) - logFactorial(n - r)
     }
+
+    /// `ln(n!)`, `lgamma(n + 1)`: from a table for n below ``logFactorialTableSize`` (the same
+    /// values `lgamma` returns, so results do not depend on the table), `lgamma` above.
+    public static func logFactorial(_ n: Int) -> Double {
+        n >= 0 && n < logFactorialTableSize ? logFactorials[n] : lgamma(Double(n) + 1)
+    }
+
+    /// Entries of the log-factorial table (512 KB, built once on first use).
+    public static let logFactorialTableSize = 1 << 16
+
+    static let logFactorials: [Double] = (0..<logFactorialTableSize).map { lgamma(Double($0) + 1) }
 }

@@ -138,6 +138,8 @@ extension DomainAnalyzer {
         var permutation: DomainSignificance.Permutation?
         var permutationSeed: UInt64 = 0
         var bootstrapSeed: UInt64 = 0
+        /// Resamples the usage bootstrap drew (``resamples`` or fewer, see ``finishWorkBudget``).
+        var bootstrapResamples = 0
         var transitions: TransitionTest?
     }
 
@@ -174,8 +176,16 @@ extension DomainAnalyzer {
         let sig = DomainSignificance(rows: counts, nA: a.slots.count, nB: b.slots.count, layers: layers, experts: E)
         result.permutationSeed = DomainStatistics.derivedSeed(seed, tag: UInt64(2 * pairIndex + 1))
         result.bootstrapSeed = DomainStatistics.derivedSeed(seed, tag: UInt64(2 * pairIndex + 2))
-        let perm = sig.permutation(limit: relabelings, seed: result.permutationSeed)
-        let boot = sig.bootstrap(resamples: resamples, seed: result.bootstrapSeed)
+        // Each relabeling sums the smaller side's [L][E] rows, each resample every problem's: at
+        // large L x E with many problems the counts are capped so the test stays within the budget.
+        let width = LE
+        let relabelingCount = Self.repetitions(
+            relabelings,
+            cellsEach: width * (min(a.slots.count, b.slots.count) + 3)
+        )
+        result.bootstrapResamples = Self.repetitions(resamples, cellsEach: width * (a.slots.count + b.slots.count + 3))
+        let perm = sig.permutation(limit: relabelingCount, seed: result.permutationSeed)
+        let boot = sig.bootstrap(resamples: result.bootstrapResamples, seed: result.bootstrapSeed)
         for l in 0..<layers {
             result.layers[l].p = perm.pValues[l]
             result.layers[l].nullMean = perm.nullMean[l]
@@ -186,6 +196,18 @@ extension DomainAnalyzer {
         result.permutation = perm
         result.transitions = transitionTest(a, b, pairIndex: pairIndex)
         return result
+    }
+
+    /// Cell additions one domain test (the usage permutation test, or its bootstrap) may spend:
+    /// 2^30, about a second. Up to it the full ``relabelings`` and ``resamples`` run (every
+    /// Mixtral-shaped run below about 8,000 problems); beyond it fewer, never under 200, and the
+    /// report states the number used.
+    public static let finishWorkBudget = 1 << 30
+
+    /// `wanted` repetitions, or as many as fit ``finishWorkBudget`` at `cellsEach` additions each
+    /// (at least `min(wanted, 200)`).
+    public static func repetitions(_ wanted: Int, cellsEach: Int) -> Int {
+        max(min(wanted, 200), min(wanted, finishWorkBudget / max(1, cellsEach)))
     }
 
     /// The transition domain test of a pair, or nil when problems keep no transition matrices
@@ -642,7 +664,8 @@ extension DomainAnalyzer {
             "layers": .array(layersJSON),
             "permutation": permutationJSON(first.permutation, seed: first.permutationSeed),
             "bootstrap": [
-                "resamples": .int(resamples), "seed": seedValue, "derived_seed": .string(String(first.bootstrapSeed)),
+                "resamples": .int(first.bootstrapResamples), "seed": seedValue,
+                "derived_seed": .string(String(first.bootstrapSeed)),
                 "interval":
                     "percentile 2.5% and 97.5% (type 7), problems resampled with replacement within each domain",
             ],
@@ -969,7 +992,7 @@ extension DomainAnalyzer {
             "Per-layer p-values (p_value) are not corrected for testing \(layers) layers. p_value_adjusted is (single-step max-T, Westfall-Young: the share of relabelings whose maximum over layers reaches the layer's JS; it controls the family-wise error rate), and \"significant\" and the highlighted bars use it at alpha = 0.05; the p-value of the maximum over layers (max_layer_p_value) is the smallest adjusted p. The chart's marker is each layer's own null 95th percentile (uncorrected). Token-level tests are not used: tokens of one problem are not independent."
         )
         notes.append(
-            "Plug-in JS divergence is biased upward in small samples: compare it with the null mean (its average over relabelings). Bootstrap intervals (\(resamples) resamples of problems within each domain, percentile) carry the same bias."
+            "Plug-in JS divergence is biased upward in small samples: compare it with the null mean (its average over relabelings). Bootstrap intervals (\(first.bootstrapResamples) resamples of problems within each domain, percentile) carry the same bias."
         )
         let fewest = domains.map(\.slots.count).min() ?? 0
         if fewest < 10 {
@@ -990,7 +1013,7 @@ extension DomainAnalyzer {
             notes.append(s)
         } else if transitionsEnabled && !problemPairsEnabled {
             notes.append(
-                "Transition domain test and transfer intervals skipped: a problem would keep (L-1) E^2 = \(pairCells) cells, above \(Self.maximumProblemTransitionCells)."
+                "Transition domain test and transfer intervals skipped: a problem would keep (L-1) E^2 = \(pairCells) cells, above \(Self.maximumProblemTransitionCells). The affinity divergences and the transfer accuracies (pooled over each domain's problems) are still reported, without permutation p-values or intervals."
             )
         }
         if problemPairsEnabled && !transfer.isEmpty {
@@ -1007,7 +1030,7 @@ extension DomainAnalyzer {
             )
         } else {
             notes.append(
-                "Affinity and transfer skipped: \(layers == 1 ? "a single layer has no layer pairs" : "(L-1) E^2 exceeds \(Self.maximumTransitionCells) cells")."
+                "Affinity and transfer skipped: \(layers == 1 ? "a single layer has no layer pairs" : "(L-1) E^2 = \((layers - 1) * experts * experts) exceeds \(Self.maximumTransitionCells) cells (each domain would keep six such tables); the usage divergences, their p-values and intervals cover every layer")."
             )
         }
         let incomplete = domains.reduce(0) { $0 + $1.incomplete }

@@ -71,8 +71,10 @@ public final class DomainAnalyzer: RoutingAnalyzer {
 
     /// ``begin(_:)`` refuses shapes whose per-problem `[L][E]` vectors would be larger.
     public static let maximumUsageCells = 1 << 22
-    /// Transition statistics (affinity and transfer) are skipped when `(L-1) E^2` is larger.
-    public static let maximumTransitionCells = 1 << 20
+    /// Transition statistics (affinity and transfer) are skipped when `(L-1) E^2` is larger:
+    /// 2^22 cells, so a domain's affinity and five fold-wise top-1 matrices take at most
+    /// 6 x 8 bytes x 2^22 = 192 MiB (DeepSeek-V3, (58-1) x 256^2 = 3.7 M cells: 171 MiB a domain).
+    public static let maximumTransitionCells = 1 << 22
     /// Every problem keeps its own `[L-1][E][E]` top-1 -> top-1 matrix (for the transition
     /// domain test and the transfer intervals) only up to this many cells (64 KB a problem);
     /// above it both are skipped with a note.

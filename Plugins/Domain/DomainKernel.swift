@@ -142,46 +142,50 @@ enum DomainKernel {
             }
             return
         }
-        // The general loop: any k.
-        for tok in 0..<slots.count {
-            let s = slots[tok]
-            let d = problemDomain[s]
-            let ub = s * LE
-            let ab = d * cells
-            let fb = (d * folds + problemFold[s]) * cells
-            let sb = problemSmall[s]
-            let cellBase = tok * L
-            var n = 0
-            var prevPresent = false
-            var prevTop = 0
+        // The general loop: any k. Chunks of `chunkTokens` tokens are taken layer by layer, so
+        // that one layer pair's `[E][E]` affinity block stays in cache while the chunk's tokens add
+        // their k x k pairs to it (token by token they would touch all L-1 blocks in turn).
+        var t0 = 0
+        while t0 < slots.count {
+            let t1 = Swift.min(slots.count, t0 &+ chunkTokens)
+            for tok in t0..<t1 {
+                let s = slots[tok]
+                let presentRow = presentBase + tok &* L
+                var n = 0
+                for l in 0..<L where presentRow[l] { n &+= 1 }
+                tokens[s] &+= 1
+                records[s] &+= n
+                if n < L { incomplete[s] &+= 1 }
+            }
             for l in 0..<L {
-                guard presentBase[cellBase + l] else {
-                    prevPresent = false
-                    continue
-                }
-                n += 1
-                let ib = (cellBase + l) * k
-                let row = ub + l * E
-                let top = Int(idBase[ib])
-                top1[row + top] &+= 1
-                for j in 0..<k { usage[row + Int(idBase[ib + j])] &+= 1 }
-                if transitions && prevPresent {
-                    let pc = (l - 1) * EE + prevTop * E + top
-                    if sb >= 0 { small[sb + pc] &+= 1 }
-                    if !foldsFromProblems { foldPairs[fb + pc] &+= 1 }
-                    let pib = ib - k
-                    let arow = ab + (l - 1) * EE
+                let pairBase = (l &- 1) &* EE
+                for tok in t0..<t1 {
+                    let cell = tok &* L &+ l
+                    guard presentBase[cell] else { continue }
+                    let s = slots[tok]
+                    let cur = idBase + cell &* k
+                    let row = s &* LE &+ l &* E
+                    let top = Int(cur[0])
+                    top1[row &+ top] &+= 1
+                    for j in 0..<k { usage[row &+ Int(cur[j])] &+= 1 }
+                    guard transitions, l > 0, presentBase[cell &- 1] else { continue }
+                    let d = problemDomain[s]
+                    let prev = cur - k
+                    let pc = pairBase &+ Int(prev[0]) &* E &+ top
+                    let sb = problemSmall[s]
+                    if sb >= 0 { small[sb &+ pc] &+= 1 }
+                    if !foldsFromProblems { foldPairs[(d &* folds &+ problemFold[s]) &* cells &+ pc] &+= 1 }
+                    let arow = affinity + (d &* cells &+ pairBase)
                     for a in 0..<k {
-                        let ia = arow + Int(idBase[pib + a]) * E
-                        for b in 0..<k { affinity[ia + Int(idBase[ib + b])] &+= 1 }
+                        let ia = arow + Int(prev[a]) &* E
+                        for b in 0..<k { ia[Int(cur[b])] &+= 1 }
                     }
                 }
-                prevPresent = true
-                prevTop = top
             }
-            tokens[s] &+= 1
-            records[s] &+= n
-            if n < L { incomplete[s] &+= 1 }
+            t0 = t1
         }
     }
+
+    /// Tokens per chunk of the general loop.
+    static let chunkTokens = 512
 }

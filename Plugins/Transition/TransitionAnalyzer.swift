@@ -59,6 +59,10 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
     private var useJoint = false
     private var problems = ProblemSet()
     private var foldBuffer: [Int] = []
+    /// Scratch of the overlap count above 64 experts: per expert, the serial number of the last
+    /// present cell that selected it.
+    private var stamp: [Int] = []
+    private var stampSerial = 0
 
     /// A transition analyzer with 5 problem folds and 20 null replicates.
     public convenience init() { self.init(folds: ProblemFolds.defaultCount, nullReplicates: 20) }
@@ -200,6 +204,10 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
         return (hist, top1, extra, aff)
     }
 
+    /// The general loop (any k and E), in chunks of ``chunkTokens`` tokens taken layer pair by
+    /// layer pair, so that one layer pair's `[E][E]` counters stay in cache while the chunk's
+    /// tokens add to them (token by token, a top-8 token touches 64 affinity cells in each of the
+    /// L-1 tables).
     private func accumulate<ID: FixedWidthInteger & UnsignedInteger>(
         _ ids: UnsafeBufferPointer<ID>,
         _ block: RoutingBlock
@@ -208,63 +216,65 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
         let E = experts
         let k = topK
         let P = L - 1
-        guard P > 0 else {
-            records += block.recordCount
-            return
-        }
+        records += block.recordCount
+        guard P > 0 else { return }
         let ee = E * E
         let useMask = E <= 64
         let histWidth = k + 1
-        var presentCount = 0
-        block.present.withUnsafeBufferPointer { present in
-            foldBuffer.withUnsafeBufferPointer { foldOf in
+        let T = block.tokenCount
+        // Above 64 experts the overlap of two sets is counted with stamps: the previous cell's ids
+        // get a fresh serial number in `stamp`, and the next cell's ids carrying it are shared
+        // (2k steps, no clearing, no k x k comparison).
+        if !useMask && stamp.count != E { stamp = [Int](repeating: -1, count: E) }
+        var serial = stampSerial
+        guard let idBase = ids.baseAddress else { return }
+        block.present.withUnsafeBufferPointer { presentBuf in
+            foldBuffer.withUnsafeBufferPointer { foldBuf in
                 overlapHistogram.withUnsafeMutableBufferPointer { histBuf in
-                    let hist = histBuf.baseAddress!
-                    top1Counts.withCounters { top1 in
-                        extraMembers.withCounters { extra in
-                            affinity.withCounters { aff in
-                                for t in 0..<block.tokenCount {
-                                    let f = foldOf[t]
-                                    let tBase = t * L
-                                    var prevPresent = present[tBase]
-                                    var prevCell = tBase * k
-                                    var prevMask: UInt64 = 0
-                                    if prevPresent {
-                                        presentCount += 1
-                                        if useMask { for j in 0..<k { prevMask |= 1 &<< UInt64(ids[prevCell + j]) } }
-                                    }
-                                    for l in 0..<P {
-                                        let curPresent = present[tBase + l + 1]
-                                        let curCell = (tBase + l + 1) * k
-                                        var curMask: UInt64 = 0
-                                        if curPresent {
-                                            presentCount += 1
-                                            if useMask { for j in 0..<k { curMask |= 1 &<< UInt64(ids[curCell + j]) } }
-                                            if prevPresent {
+                    stamp.withUnsafeMutableBufferPointer { stampBuf in
+                        let present = presentBuf.baseAddress!
+                        let foldOf = foldBuf.baseAddress!
+                        let histogram = histBuf.baseAddress!
+                        let stamps = stampBuf.baseAddress
+                        top1Counts.withCounters { top1 in
+                            extraMembers.withCounters { extra in
+                                affinity.withCounters { aff in
+                                    var t0 = 0
+                                    while t0 < T {
+                                        let t1 = Swift.min(T, t0 &+ Self.chunkTokens)
+                                        for l in 0..<P {
+                                            let hist = histogram + l &* histWidth
+                                            let affSlab = aff + l &* ee
+                                            for t in t0..<t1 {
+                                                let cell = t &* L &+ l
+                                                guard present[cell], present[cell &+ 1] else { continue }
+                                                let prev = idBase + cell &* k
+                                                let cur = prev + k
                                                 var ov = 0
                                                 if useMask {
-                                                    ov = (prevMask & curMask).nonzeroBitCount
-                                                } else {
-                                                    for i in 0..<k {
-                                                        let a = ids[prevCell + i]
-                                                        for j in 0..<k where ids[curCell + j] == a { ov += 1 }
+                                                    var prevMask: UInt64 = 0
+                                                    var curMask: UInt64 = 0
+                                                    for j in 0..<k {
+                                                        prevMask |= 1 &<< UInt64(prev[j])
+                                                        curMask |= 1 &<< UInt64(cur[j])
                                                     }
+                                                    ov = (prevMask & curMask).nonzeroBitCount
+                                                } else if let stamps {
+                                                    serial &+= 1
+                                                    for j in 0..<k { stamps[Int(prev[j])] = serial }
+                                                    for j in 0..<k where stamps[Int(cur[j])] == serial { ov &+= 1 }
                                                 }
-                                                hist[l * histWidth + ov] += 1
-                                                let a = Int(ids[prevCell])
-                                                let rowBase = ((f * P + l) * E + a) * E
-                                                top1[rowBase + Int(ids[curCell])] &+= 1
-                                                for j in 1..<max(1, k) { extra[rowBase + Int(ids[curCell + j])] &+= 1 }
-                                                let affBase = l * ee
+                                                hist[ov] &+= 1
+                                                let rowBase = ((foldOf[t] &* P &+ l) &* E &+ Int(prev[0])) &* E
+                                                top1[rowBase &+ Int(cur[0])] &+= 1
+                                                for j in 1..<Swift.max(1, k) { extra[rowBase &+ Int(cur[j])] &+= 1 }
                                                 for i in 0..<k {
-                                                    let r = affBase + Int(ids[prevCell + i]) * E
-                                                    for j in 0..<k { aff[r + Int(ids[curCell + j])] &+= 1 }
+                                                    let row = affSlab + Int(prev[i]) &* E
+                                                    for j in 0..<k { row[Int(cur[j])] &+= 1 }
                                                 }
                                             }
                                         }
-                                        prevPresent = curPresent
-                                        prevCell = curCell
-                                        prevMask = curMask
+                                        t0 = t1
                                     }
                                 }
                             }
@@ -273,8 +283,12 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
                 }
             }
         }
-        records += presentCount
+        stampSerial = serial
     }
+
+    /// Tokens per chunk of the general loop (their ids, chunkTokens x L x k entries, stay in cache
+    /// across the layer pairs).
+    static let chunkTokens = 512
 
     public func merge(_ other: any RoutingAnalyzer) throws {
         let o = try mergeable(other)

@@ -423,17 +423,17 @@ struct DomainAnalyzerTests {
         #expect(w.json["layers"]?[0]?["usage"]?["a"]?[299] == 0.5)
         #expect(DomainFixture.transfer(w, train: "a", test: "b")?["top1_accuracy"] == 0.0)
         #expect(DomainFixture.transfer(w, train: "a", test: "b")?["coverage"] == 0.0)
-        // (L-1) E^2 = 2048^2 > 2^20 cells: usage still compared, affinity and transfer skipped.
-        let huge = try ModelShape(layers: 2, experts: 2048, topK: 1)
+        // (L-1) E^2 = 4096^2 > 2^22 cells: usage still compared, affinity and transfer skipped.
+        let huge = try ModelShape(layers: 2, experts: 4096, topK: 1)
         let h = try DomainFixture.run(
             huge,
-            [try DomainFixture.block(huge, [T("a", 0, [[2047], [5]]), T("b", 0, [[2047], [6]])])]
+            [try DomainFixture.block(huge, [T("a", 0, [[4095], [5]]), T("b", 0, [[4095], [6]])])]
         )
         #expect(DomainFixture.layer(h, 0, "js_divergence_bits") == 0)
         #expect(DomainFixture.layer(h, 1, "js_divergence_bits") == 1)
         #expect(h.json["layers"]?[0]?["affinity_js_divergence_bits"] == .null)
         #expect(h.json["transfer"] == .array([]))
-        #expect(h.notes.contains { $0.contains("exceeds 1048576 cells") })
+        #expect(h.notes.contains { $0.contains("exceeds 4194304 cells") })
     }
 
     /// k = 1; tokens are (layer 0 top-1 -> layer 1 top-1).
@@ -601,5 +601,18 @@ struct DomainAnalyzerTests {
         }
         #expect(r.headlines.first?.label == "max per-layer usage JS, gsm8k vs humaneval (layer 1)")
         #expect(r.headlines.first?.value == "1.0000 bits, p = 0.3333 (2 vs 2 problems)")
+    }
+
+    /// The usage test's work budget: the full counts while they fit 2^30 cell additions, as many
+    /// as fit beyond, never under 200 (or the count asked for, when smaller).
+    @Test func workBudgetCapsRelabelingsAndResamples() {
+        let budget = DomainAnalyzer.finishWorkBudget
+        #expect(budget == 1 << 30)
+        // Mixtral-sized: L x E = 256 cells, 195 problems on the smaller side.
+        #expect(DomainAnalyzer.repetitions(10_000, cellsEach: 256 * (195 + 3)) == 10_000)
+        // DeepSeek-V3: 58 x 256 cells, 67 problems: 1,033 relabelings fit.
+        #expect(DomainAnalyzer.repetitions(10_000, cellsEach: 58 * 256 * (67 + 3)) == budget / (58 * 256 * 70))
+        #expect(DomainAnalyzer.repetitions(10_000, cellsEach: budget) == 200)
+        #expect(DomainAnalyzer.repetitions(50, cellsEach: budget) == 50)
     }
 }

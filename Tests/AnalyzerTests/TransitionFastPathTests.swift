@@ -68,4 +68,30 @@ struct TransitionFastPathTests {
         for k in keys { #expect(a["pooled"]?[k] == b["pooled"]?[k], "pooled \(k)") }
         #expect(a["pooled"]?["top1_same"]?.doubleValue ?? 0 > 0)
     }
+
+    /// Above 64 experts the overlap of two top-k sets is counted with per-expert stamps instead
+    /// of 64-bit masks: the same top-8 routing declared with E = 64 (masks) and E = 130 (stamps;
+    /// experts 64 and up never used) must give the same overlap figures and top-1 counts.
+    @Test func stampOverlapCountsWhatTheMaskCounts() throws {
+        let masks = try ModelShape(layers: 5, experts: 64, topK: 8)
+        let stamps = try ModelShape(layers: 5, experts: 130, topK: 8)
+        var gen = SyntheticRouting(shape: masks, seed: 5, dependence: 0.7, missingRate: 0.05)
+        let blocks = (0..<2).map { gen.makeBlock(problems: 3, tokensPerProblem: 40, domain: $0 == 0 ? "a" : "b") }
+        let a = try report(blocks, shape: masks)
+        let b = try report(try blocks.map { try widened($0, to: stamps) }, shape: stamps)
+        let keys = ["pairs", "skipped_pairs", "top1_same", "overlap_fraction", "any_overlap", "set_same"]
+        for i in 0..<(masks.layers - 1) {
+            for k in keys { #expect(a["layers"]?[i]?[k] == b["layers"]?[i]?[k], "layer \(i) \(k)") }
+            let x = a["layers"]?[i]?["top1_counts"]?.arrayValue ?? []
+            let y = b["layers"]?[i]?["top1_counts"]?.arrayValue ?? []
+            #expect(x.count == 64 && y.count == 130)
+            for r in 0..<min(64, x.count) {
+                #expect(x[r].arrayValue == Array((y[r].arrayValue ?? []).prefix(64)), "layer \(i) row \(r)")
+            }
+        }
+        for k in keys { #expect(a["pooled"]?[k] == b["pooled"]?[k], "pooled \(k)") }
+        // The ids are independent draws apart from the permuted top-1: overlap near chance, k/E = 1/8.
+        let fraction = a["pooled"]?["overlap_fraction"]?.doubleValue ?? 0
+        #expect(fraction > 0.08 && fraction < 0.17)
+    }
 }
