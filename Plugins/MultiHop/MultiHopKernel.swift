@@ -320,6 +320,12 @@ enum MultiHopKernel {
                 } else {
                     p.top1[idx] = -1
                     p.row[idx] = -1
+                    // An absent cell's mask is empty, so the summarised-pair loop counts no
+                    // overlap for it without a branch.
+                    if useMask {
+                        let mask = p.masks + idx &* MW
+                        for w in 0..<MW { mask[w] = 0 }
+                    }
                     p.code[idx] = -1
                     p.packedSource[idx] = packedMissing
                     p.packedTarget[idx] = packedMissing
@@ -449,6 +455,25 @@ enum MultiHopKernel {
                 var any = 0
                 var same = 0
                 var sameTop1 = 0
+                if table == nil, useMask, !top2Comparisons {
+                    // Summarised pair: rates only, from the top-1 rows and the set masks.
+                    let rates = maskPairRates(
+                        sourceTop: p.top1 + l &* CH,
+                        sourceMasks: maskL,
+                        targetTop: topJ,
+                        targetMasks: maskJ,
+                        count: n,
+                        maskWords: MW,
+                        topK: k
+                    )
+                    p.pairTop1Same[pair] &+= rates.sameTop1
+                    let st = p.pairStats + pair &* 4
+                    st[0] &+= rates.pairs
+                    st[1] &+= rates.overlap
+                    st[2] &+= rates.any
+                    st[3] &+= rates.same
+                    continue
+                }
                 if top2Comparisons {
                     // Top-2 (Mixtral): overlap by four comparisons, one extra member.
                     for i in 0..<n {
@@ -581,6 +606,83 @@ func pairsTop2Twice(
         if y < packedMissing { acc1 &+= countPacked(y, nextTable, overlap) }
     }
     return (acc0, acc1)
+}
+
+/// The rates of one summarised layer pair (l, j) over a chunk, from each token's top-1 at both
+/// layers (-1: absent) and its set bitmasks (empty when absent): tokens present at both, the sum
+/// of overlap sizes, tokens with any overlap, with equal sets (overlap k) and with the same
+/// top-1. Branch-free, with the one- and two-word masks (E <= 128) taken apart.
+@inline(never)
+func maskPairRates(
+    sourceTop: UnsafePointer<Int32>,
+    sourceMasks: UnsafePointer<UInt64>,
+    targetTop: UnsafePointer<Int32>,
+    targetMasks: UnsafePointer<UInt64>,
+    count n: Int,
+    maskWords MW: Int,
+    topK k: Int
+) -> (pairs: Int, overlap: Int, any: Int, same: Int, sameTop1: Int) {
+    var pairs = 0
+    var overlap = 0
+    var any = 0
+    var same = 0
+    var sameTop1 = 0
+    @inline(__always) func add(_ a: Int32, _ b: Int32, _ ov: Int) {
+        let both = bit((a | b) >= 0)
+        pairs &+= both
+        overlap &+= ov
+        any &+= bit(ov > 0)
+        same &+= bit(ov == k)
+        sameTop1 &+= bit(a == b) & both
+    }
+    switch MW {
+    case 1:
+        for i in 0..<n {
+            add(sourceTop[i], targetTop[i], (sourceMasks[i] & targetMasks[i]).nonzeroBitCount)
+        }
+    case 2:
+        for i in 0..<n {
+            let x = sourceMasks + 2 &* i
+            let y = targetMasks + 2 &* i
+            add(sourceTop[i], targetTop[i], bitCount(x[0] & y[0], x[1] & y[1]))
+        }
+    case 4:
+        for i in 0..<n {
+            let x = sourceMasks + 4 &* i
+            let y = targetMasks + 4 &* i
+            add(
+                sourceTop[i],
+                targetTop[i],
+                bitCount(x[0] & y[0], x[1] & y[1]) &+ bitCount(x[2] & y[2], x[3] & y[3])
+            )
+        }
+    default:
+        for i in 0..<n {
+            let x = sourceMasks + MW &* i
+            let y = targetMasks + MW &* i
+            var ov = 0
+            for w in 0..<MW { ov &+= (x[w] & y[w]).nonzeroBitCount }
+            add(sourceTop[i], targetTop[i], ov)
+        }
+    }
+    return (pairs, overlap, any, same, sameTop1)
+}
+
+/// The set bits of two words together, by one shared SWAR reduction (the build targets baseline
+/// x86-64, where `nonzeroBitCount` is a software sequence per word rather than `popcnt`).
+@inline(__always)
+func bitCount(_ x: UInt64, _ y: UInt64) -> Int {
+    let m1: UInt64 = 0x5555_5555_5555_5555
+    let m2: UInt64 = 0x3333_3333_3333_3333
+    let m4: UInt64 = 0x0F0F_0F0F_0F0F_0F0F
+    var a = x &- ((x >> 1) & m1)
+    var b = y &- ((y >> 1) & m1)
+    a = (a & m2) &+ ((a >> 2) & m2)
+    b = (b & m2) &+ ((b >> 2) & m2)
+    // Nibbles hold at most 4 + 4, bytes then at most 8 + 8, the total at most 128.
+    var c = a &+ b
+    c = (c & m4) &+ ((c >> 4) & m4)
+    return Int((c &* 0x0101_0101_0101_0101) >> 56)
 }
 
 /// Adds the pair statistics packed in 16-bit lanes (overlap size, any overlap, equal sets,

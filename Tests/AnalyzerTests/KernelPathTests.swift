@@ -24,7 +24,12 @@ struct KernelPathTests {
         var pairLoop: PairLoop
         /// Whether tokens present at every layer take the complete-token loop.
         var completeLoop: Bool
-        var testDescription: String { "L=\(layers) E=\(experts) k=\(topK) missing=\(missingRate)" }
+        /// Whether only the adjacent pairs keep full tables (the others are summarised: rates
+        /// counted by their own loop).
+        var summarised = false
+        var testDescription: String {
+            "L=\(layers) E=\(experts) k=\(topK) missing=\(missingRate)\(summarised ? " summarised" : "")"
+        }
     }
 
     /// The multihop kernel's pair loops (other than the general one).
@@ -57,6 +62,44 @@ struct KernelPathTests {
         Case(layers: 5, experts: 16, topK: 3, missingRate: 0.05, pairLoop: .setMasks, completeLoop: false),
         // E > 64 (no bitmasks; windows of 4 layers counted sparsely), top-2: four comparisons.
         Case(layers: 5, experts: 80, topK: 2, missingRate: 0.05, pairLoop: .top2Comparisons, completeLoop: false),
+        // Summarised pairs' rates from set masks of one, two, four and five words (E = 16, 100,
+        // 200, 300), with holes.
+        Case(
+            layers: 5,
+            experts: 16,
+            topK: 3,
+            missingRate: 0.05,
+            pairLoop: .setMasks,
+            completeLoop: false,
+            summarised: true
+        ),
+        Case(
+            layers: 5,
+            experts: 100,
+            topK: 3,
+            missingRate: 0.05,
+            pairLoop: .setMasks,
+            completeLoop: false,
+            summarised: true
+        ),
+        Case(
+            layers: 5,
+            experts: 200,
+            topK: 8,
+            missingRate: 0.05,
+            pairLoop: .setMasks,
+            completeLoop: false,
+            summarised: true
+        ),
+        Case(
+            layers: 5,
+            experts: 300,
+            topK: 3,
+            missingRate: 0.05,
+            pairLoop: .setMasks,
+            completeLoop: false,
+            summarised: true
+        ),
     ]
 
     private static func blocks(_ c: Case) throws -> [RoutingBlock] {
@@ -68,21 +111,24 @@ struct KernelPathTests {
 
     /// Every counter of a finished multihop run, and its report.
     private struct MultiHopCounts: Equatable {
-        var pairStats: [Int], pairCounts: [Int], layerTop1: [Int], pathCounts: [Int], windowStarts: [Int]
+        var pairStats: [Int], pairTop1Same: [Int], pairCounts: [Int], layerTop1: [Int], pathCounts: [Int]
+        var windowStarts: [Int]
         var report: ReportValue
     }
 
     private static func multihop(
         _ blocks: [RoutingBlock],
-        paths: MultiHopKernel.Paths
+        paths: MultiHopKernel.Paths,
+        summarised: Bool = false
     ) throws -> (MultiHopCounts, MultiHopKernel.Tally) {
-        let a = MultiHopAnalyzer(nullReplicates: 3)
+        let a = MultiHopAnalyzer(nullReplicates: 3, allPairsBudget: summarised ? 0 : 1 << 24)
         a.kernelPaths = paths
         try a.begin(AnalysisContext(shape: blocks[0].shape, seed: 5))
         for b in blocks { try a.consume(b) }
         let report = try a.finish().json
         let counts = MultiHopCounts(
             pairStats: Array(a.pairStats),
+            pairTop1Same: Array(a.pairTop1Same),
             pairCounts: (0..<a.pairCounts.count).map { a.pairCounts[$0] },
             layerTop1: Array(a.layerTop1),
             pathCounts: (0..<a.pathCounts.count).map { a.pathCounts[$0] },
@@ -95,8 +141,8 @@ struct KernelPathTests {
     @Test(arguments: cases)
     func multihopFastPathsCountWhatTheGeneralLoopCounts(_ c: Case) throws {
         let blocks = try Self.blocks(c)
-        let (general, generalTally) = try Self.multihop(blocks, paths: .general)
-        let (fast, fastTally) = try Self.multihop(blocks, paths: .all)
+        let (general, generalTally) = try Self.multihop(blocks, paths: .general, summarised: c.summarised)
+        let (fast, fastTally) = try Self.multihop(blocks, paths: .all, summarised: c.summarised)
         // The forced run took only the general loop; the default run took the path under test.
         #expect(generalTally.nestedComparisons > 0)
         #expect(generalTally.completeLoop == 0)
@@ -114,6 +160,11 @@ struct KernelPathTests {
         }
         #expect(fastTally.records == generalTally.records && fastTally.complete == generalTally.complete)
         #expect(fast.pairStats == general.pairStats)
+        #expect(fast.pairTop1Same == general.pairTop1Same)
+        if c.summarised {
+            // Summarised pairs exist, and some of their tokens share a top-1.
+            #expect(general.pairTop1Same.reduce(0, +) > 0)
+        }
         #expect(fast.pairCounts == general.pairCounts)
         #expect(fast.layerTop1 == general.layerTop1)
         #expect(fast.pathCounts == general.pathCounts)
@@ -142,6 +193,17 @@ struct KernelPathTests {
             ])
         }
         #expect(pairLoops.count == offs.count)
+    }
+
+    /// The shared two-word bit count against the standard library's, on random and extreme
+    /// words.
+    @Test func bitCountOfTwoWordsIsTheSumOfTheirPopulations() {
+        var rng = SeededRandom(seed: 3)
+        var words: [(UInt64, UInt64)] = [(0, 0), (.max, .max), (.max, 0), (0, 1 << 63), (0x8000_0000_0000_0001, 7)]
+        for _ in 0..<2000 { words.append((rng.next(), rng.next() & rng.next())) }
+        for (x, y) in words {
+            #expect(bitCount(x, y) == x.nonzeroBitCount + y.nonzeroBitCount, "\(x) \(y)")
+        }
     }
 
     // MARK: - Domain
