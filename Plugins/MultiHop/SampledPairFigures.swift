@@ -35,10 +35,10 @@ struct SampledPairFigures {
     /// Top-m affinity mass (nil without tokens) and its value with layer j permuted.
     var affinityMass: Double?, affinityMassPermuted: Double?
 
-    /// Reusable buffers (a dense E x E count table cleared through its touched cells).
+    /// Reusable buffers (a dense E x E count table and per-expert member counts, each left
+    /// all zero after use).
     struct Scratch {
         var cells: [UInt32]
-        var touched: [Int] = []
         var rowTotals: [Int]
         var columnTotals: [Int]
         var members: [UInt32]
@@ -92,8 +92,19 @@ struct SampledPairFigures {
         }
         rows = groupedRows
         tokenIndex = groupedTokens
+        // The layer-j routing of the grouped tokens, gathered once into contiguous arrays (the
+        // sample holds L x k ids per token, so reading them through token indices in every
+        // replicate missed the cache on nearly every token). A permutation is applied to
+        // positions 0 ..< n of these arrays, which gives the same figures as permuting the
+        // token indices themselves.
         let ids = sample.ids
-        func targetTop1(_ i: Int) -> Int { Int(ids[(i * L + j) * k]) }
+        var column = [Int32](repeating: 0, count: n)
+        var targetSets = [UInt16](repeating: 0, count: n * k)
+        for x in 0..<n {
+            let base = (tokenIndex[x] * L + j) * k
+            column[x] = Int32(ids[base])
+            for q in 0..<k { targetSets[x * k + q] = ids[base + q] }
+        }
         // MI = (sum_cells c log c - sum_rows r log r - sum_columns c log c + n log n) / n; a
         // permutation keeps both margins, so only the cell term changes between replicates.
         if s.xLogX.count <= n {
@@ -105,66 +116,117 @@ struct SampledPairFigures {
         }
         for x in 0..<n {
             s.rowTotals[rows[x]] += 1
-            s.columnTotals[targetTop1(tokenIndex[x])] += 1
+            s.columnTotals[Int(column[x])] += 1
         }
         var marginTerm = s.xLogX[n]
         for e in 0..<E { marginTerm -= s.xLogX[s.rowTotals[e]] + s.xLogX[s.columnTotals[e]] }
         let dn = Double(n)
-        func mi(_ partner: [Int]) -> Double {
-            for x in 0..<n {
-                let c = rows[x] * E + targetTop1(partner[x])
-                if s.cells[c] == 0 { s.touched.append(c) }
-                s.cells[c] &+= 1
-            }
-            var sum = marginTerm
-            for c in s.touched {
-                sum += s.xLogX[Int(s.cells[c])]
-                s.cells[c] = 0
-            }
-            s.touched.removeAll(keepingCapacity: true)
-            return max(0, sum / dn)
+        let rowBase = rows.map { Int32(truncatingIfNeeded: $0 &* E) }
+        // Where each expert's run of grouped tokens ends (experts without tokens left out).
+        var groupEnds: [Int] = []
+        for x in 0..<n where x == n - 1 || rows[x + 1] != rows[x] { groupEnds.append(x + 1) }
+        // The replicates run on raw buffers: the scratch's cell table and member counts (moved
+        // out, no copy), one touched list (cells of a table, or experts of a row), the k
+        // largest counts of a row and the permutation of positions.
+        var cells = s.cells
+        var members = s.members
+        s.cells = []
+        s.members = []
+        let touched = UnsafeMutablePointer<Int32>.allocate(capacity: max(n, E))
+        let top = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, k))
+        let permuted = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        defer {
+            touched.deallocate()
+            top.deallocate()
+            permuted.deallocate()
         }
-        func mass(_ partner: [Int]) -> Double {
-            var captured = 0
-            var start = 0
-            var top = [UInt32](repeating: 0, count: k)
-            while start < n {
-                var end = start
-                while end < n, rows[end] == rows[start] { end += 1 }
-                for x in start..<end {
-                    let base = (partner[x] * L + j) * k
-                    for q in 0..<k {
-                        let e = Int(ids[base + q])
-                        if s.members[e] == 0 { s.touched.append(e) }
-                        s.members[e] &+= 1
+        for x in 0..<n { permuted[x] = Int32(truncatingIfNeeded: x) }
+        var rng = SeededRandom(seed: seed)
+        var values: [Double] = []
+        cells.withUnsafeMutableBufferPointer { table in
+            members.withUnsafeMutableBufferPointer { count in
+                rowBase.withUnsafeBufferPointer { rb in
+                    column.withUnsafeBufferPointer { col in
+                        targetSets.withUnsafeBufferPointer { sets in
+                            s.xLogX.withUnsafeBufferPointer { xLogX in
+                                /// MI with token x's layer-l routing paired with token
+                                /// partner[x]'s layer-j routing (positions in the grouped arrays),
+                                /// the cells added in the order they were first filled.
+                                func mi(_ partner: UnsafePointer<Int32>) -> Double {
+                                    var filled = 0
+                                    for x in 0..<n {
+                                        let c = Int(rb[x]) &+ Int(col[Int(partner[x])])
+                                        if table[c] == 0 {
+                                            touched[filled] = Int32(truncatingIfNeeded: c)
+                                            filled &+= 1
+                                        }
+                                        table[c] &+= 1
+                                    }
+                                    var sum = marginTerm
+                                    for u in 0..<filled {
+                                        let c = Int(touched[u])
+                                        sum += xLogX[Int(table[c])]
+                                        table[c] = 0
+                                    }
+                                    return max(0, sum / dn)
+                                }
+                                /// The top-m affinity mass with the same pairing.
+                                func mass(_ partner: UnsafePointer<Int32>) -> Double {
+                                    var captured = 0
+                                    var start = 0
+                                    for end in groupEnds {
+                                        var filled = 0
+                                        for x in start..<end {
+                                            let base = Int(partner[x]) &* k
+                                            for q in 0..<k {
+                                                let e = Int(sets[base &+ q])
+                                                if count[e] == 0 {
+                                                    touched[filled] = Int32(truncatingIfNeeded: e)
+                                                    filled &+= 1
+                                                }
+                                                count[e] &+= 1
+                                            }
+                                        }
+                                        // The k largest counts of this expert's row (zeros: fewer
+                                        // than k partners); `low` is the first smallest kept.
+                                        for q in 0..<k { top[q] = 0 }
+                                        var low = 0
+                                        for u in 0..<filled {
+                                            let e = Int(touched[u])
+                                            let c = count[e]
+                                            count[e] = 0
+                                            if c > top[low] {
+                                                top[low] = c
+                                                low = 0
+                                                for q in 1..<k where top[q] < top[low] { low = q }
+                                            }
+                                        }
+                                        for q in 0..<k { captured &+= Int(top[q]) }
+                                        start = end
+                                    }
+                                    return Double(captured) / Double(n * k)
+                                }
+                                out.mi = mi(permuted)
+                                out.affinityMass = mass(permuted)
+                                for r in 0..<max(0, replicates) {
+                                    for x in stride(from: n - 1, to: 0, by: -1) {
+                                        let y = rng.nextIndex(below: x + 1)
+                                        let swapped = permuted[x]
+                                        permuted[x] = permuted[y]
+                                        permuted[y] = swapped
+                                    }
+                                    values.append(mi(permuted))
+                                    if r == 0 { out.affinityMassPermuted = mass(permuted) }
+                                }
+                            }
+                        }
                     }
                 }
-                // The k largest counts of this expert's row (zeros: fewer than k partners).
-                for q in 0..<k { top[q] = 0 }
-                for e in s.touched {
-                    let c = s.members[e]
-                    s.members[e] = 0
-                    var low = 0
-                    for q in 1..<k where top[q] < top[low] { low = q }
-                    if c > top[low] { top[low] = c }
-                }
-                s.touched.removeAll(keepingCapacity: true)
-                for c in top { captured += Int(c) }
-                start = end
             }
-            return Double(captured) / Double(n * k)
-        }
-        out.mi = mi(tokenIndex)
-        out.affinityMass = mass(tokenIndex)
-        var rng = SeededRandom(seed: seed)
-        var permuted = tokenIndex
-        var values: [Double] = []
-        for r in 0..<max(0, replicates) {
-            for x in stride(from: n - 1, to: 0, by: -1) { permuted.swapAt(x, rng.nextIndex(below: x + 1)) }
-            values.append(mi(permuted))
-            if r == 0 { out.affinityMassPermuted = mass(permuted) }
         }
         out.null = summarize(values)
+        s.cells = cells
+        s.members = members
         return out
     }
 
