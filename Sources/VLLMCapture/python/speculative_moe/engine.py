@@ -343,7 +343,6 @@ class Engine:
 
         self.vllm_version = getattr(vllm, "__version__", "?")
         self.import_seconds = time.perf_counter() - t0
-        self.requested_dtype = options.dtype
         self.length_plan = plan_max_model_len(options, prompts)
         if self.length_plan["max_model_len"] is not None:
             options = dataclasses.replace(options, max_model_len=int(self.length_plan["max_model_len"]))
@@ -389,12 +388,12 @@ class Engine:
             info["experts"] = _first_int(
                 router, ("global_num_experts", "num_experts"), getattr(first, "moe_config", None), ("num_experts",)
             )
-        hf = getattr(getattr(self.llm.llm_engine, "model_config", None), "hf_config", None)
+        model_config = getattr(self.llm.llm_engine, "model_config", None)
+        hf = getattr(model_config, "hf_config", None)
         info["routing"] = routing_facts(table, hf)
         info["architecture"] = ",".join(getattr(hf, "architectures", None) or []) if hf is not None else ""
-        model_config = getattr(self.llm.llm_engine, "model_config", None)
         info["dtype"] = str(getattr(model_config, "dtype", "")).removeprefix("torch.")
-        info["requested_dtype"] = self.requested_dtype
+        info["requested_dtype"] = self.options.dtype
         info["max_model_len"] = int(getattr(model_config, "max_model_len", 0) or 0)
         info["max_model_len_source"] = self.length_plan["source"]
         info["model_length_limit"] = self.length_plan["model_limit"]

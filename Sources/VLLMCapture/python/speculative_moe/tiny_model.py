@@ -65,6 +65,25 @@ _COMMON = {
 #: their keyword arguments. Each has 4 decoder layers and 8 routed experts, top-2, float32, and
 #: the routing feature that tells it apart (comments). Hidden and intermediate sizes are
 #: multiples of 32 and head dims 32 or 64, as vLLM's CPU kernels need.
+# The tiny DeepSeek-V2 and V3 share their layout: multi-head latent attention (kv_lora_rank 512 +
+# rope 64: the 576-wide latent cache is the only size vLLM's CPU MLA kernel takes), a dense first
+# layer (first_k_dense_replace), one shared expert beside 8 routed ones, top-2.
+_DEEPSEEK_COMMON = {
+    "num_hidden_layers": 4,
+    "num_key_value_heads": 4,
+    "intermediate_size": 256,
+    "moe_intermediate_size": 128,
+    "n_routed_experts": 8,
+    "n_shared_experts": 1,
+    "num_experts_per_tok": 2,
+    "first_k_dense_replace": 1,
+    "kv_lora_rank": 512,
+    "q_lora_rank": None,
+    "qk_nope_head_dim": 64,
+    "qk_rope_head_dim": 64,
+    "v_head_dim": 64,
+}
+
 ARCHITECTURES: dict[str, dict] = {
     "mixtral": {"config": "MixtralConfig", "model": "MixtralForCausalLM", "kwargs": TINY_CONFIG},
     # A dense first decoder layer (mlp_only_layers): 3 MoE layers, decoder layers 1-3.
@@ -112,27 +131,14 @@ ARCHITECTURES: dict[str, dict] = {
             "norm_topk_prob": False,
         },
     },
-    # Multi-head latent attention (kv_lora_rank 512 + rope 64: the 576-wide latent cache is the
-    # only size vLLM's CPU MLA kernel takes), a dense first layer (first_k_dense_replace), one shared
-    # expert, group-limited greedy top-k over softmax scores, routed scaling factor 2.
+    # The shared DeepSeek layout; group-limited greedy top-k over softmax scores, routed scaling
+    # factor 2.
     "deepseek-v2": {
         "config": "DeepseekV2Config",
         "model": "DeepseekV2ForCausalLM",
         "kwargs": {
             **_COMMON,
-            "num_hidden_layers": 4,
-            "num_key_value_heads": 4,
-            "intermediate_size": 256,
-            "moe_intermediate_size": 128,
-            "n_routed_experts": 8,
-            "n_shared_experts": 1,
-            "num_experts_per_tok": 2,
-            "first_k_dense_replace": 1,
-            "kv_lora_rank": 512,
-            "q_lora_rank": None,
-            "qk_nope_head_dim": 64,
-            "qk_rope_head_dim": 64,
-            "v_head_dim": 64,
+            **_DEEPSEEK_COMMON,
             "topk_method": "group_limited_greedy",
             "n_group": 2,
             "topk_group": 1,
@@ -148,19 +154,7 @@ ARCHITECTURES: dict[str, dict] = {
         "model": "DeepseekV3ForCausalLM",
         "kwargs": {
             **_COMMON,
-            "num_hidden_layers": 4,
-            "num_key_value_heads": 4,
-            "intermediate_size": 256,
-            "moe_intermediate_size": 128,
-            "n_routed_experts": 8,
-            "n_shared_experts": 1,
-            "num_experts_per_tok": 2,
-            "first_k_dense_replace": 1,
-            "kv_lora_rank": 512,
-            "q_lora_rank": None,
-            "qk_nope_head_dim": 64,
-            "qk_rope_head_dim": 64,
-            "v_head_dim": 64,
+            **_DEEPSEEK_COMMON,
             "topk_method": "noaux_tc",
             "n_group": 4,
             "topk_group": 2,
