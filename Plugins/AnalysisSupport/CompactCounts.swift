@@ -27,6 +27,13 @@ public struct CompactCounts: Sendable {
         small = [UInt32](repeating: 0, count: self.count)
     }
 
+    /// Counters holding `values` (for counts expanded from another layout).
+    public init(values: [Int]) {
+        count = values.count
+        small = [UInt32](repeating: 0, count: count)
+        spilled = values
+    }
+
     /// Makes room for up to `increments` more increments of any one counter.
     public mutating func reserve(increments: Int) {
         if increments > headroom { spill() }
@@ -64,6 +71,12 @@ public struct CompactCounts: Sendable {
         var v = [Int](repeating: 0, count: length)
         for i in 0..<length { v[i] = self[start + i] }
         return v
+    }
+
+    /// Adds the values of `length` counters from `start` to `target` element by element.
+    public func add(from start: Int, length: Int, into target: inout [Int]) {
+        precondition(target.count >= length, "target shorter than length")
+        for i in 0..<length { target[i] += self[start + i] }
     }
 
     /// Adds `n` to counter `i` (slow path: spills first).

@@ -165,12 +165,14 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
     }
 
     /// The histogram, top-1, extra-member and affinity counts, with ``joint`` expanded into them.
-    private func expandedCounts() -> (hist: [Int], top1: [Int], extra: [Int], affinity: [Int]) {
+    /// Without the fast path the counters are handed over as they are, not copied: at Kimi-K2's
+    /// shape the per-fold tables are 348 MB each as `[Int]`.
+    private func expandedCounts() -> (hist: [Int], top1: CompactCounts, extra: CompactCounts, affinity: CompactCounts) {
         var hist = overlapHistogram
+        guard useJoint, joint.count > 0 else { return (hist, top1Counts, extraMembers, affinity) }
         var top1 = top1Counts.values
         var extra = extraMembers.values
         var aff = affinity.values
-        guard useJoint, joint.count > 0 else { return (hist, top1, extra, aff) }
         let E = experts
         let P = max(0, layers - 1)
         let ee = E * E
@@ -201,7 +203,7 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
                 }
             }
         }
-        return (hist, top1, extra, aff)
+        return (hist, CompactCounts(values: top1), CompactCounts(values: extra), CompactCounts(values: aff))
     }
 
     /// The general loop (any k and E), in chunks of ``chunkTokens`` tokens taken layer pair by

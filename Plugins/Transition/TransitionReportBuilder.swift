@@ -16,9 +16,13 @@ struct TransitionReportBuilder {
     let records: Int
     let problems: ProblemSet
     let overlapHistogram: [Int]
-    let top1Counts: [Int]
-    let extraMembers: [Int]
-    let affinity: [Int]
+    /// Top-1 -> top-1 counts per fold, `[F][L-1][E][E]`, read in place (copying them into
+    /// `[Int]` doubled the transition analyzer's peak at Kimi-K2's shape).
+    let top1Counts: CompactCounts
+    /// Extra-member counts per fold, `[F][L-1][E][E]`.
+    let extraMembers: CompactCounts
+    /// All-combination counts, `[L-1][E][E]`.
+    let affinity: CompactCounts
 
     static let title = "Layer-to-layer transitions (l -> l+1)"
     /// Why an empty stream's report has no figures.
@@ -102,16 +106,16 @@ struct TransitionReportBuilder {
             var table = ContingencyTable(rows: E, columns: E)
             for f in 0..<F {
                 let base = (f * P + l) * ee
-                let t = ContingencyTable(rows: E, columns: E, counts: Array(top1Counts[base..<(base + ee)]))
+                let t = ContingencyTable(rows: E, columns: E, counts: top1Counts.values(from: base, length: ee))
                 var m = t
-                for i in 0..<ee { m.counts[i] += extraMembers[base + i] }
+                extraMembers.add(from: base, length: ee, into: &m.counts)
                 foldTables.append(t)
                 foldMembers.append(m)
                 table.add(t)
             }
             for a in 0..<E { rates.top1Same += table[a, a] }
             let affBase = l * ee
-            let aff = Array(affinity[affBase..<(affBase + ee)])
+            let aff = affinity.values(from: affBase, length: ee)
             let (matrix, empty) = Self.affinityMatrix(aff, experts: E, topK: k)
             emptyRowsTotal += empty.count
             let nullSeed = SeededRandom(seed: seed, stream: UInt64(l + 1)).seedValue
