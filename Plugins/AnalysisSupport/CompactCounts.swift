@@ -73,12 +73,6 @@ public struct CompactCounts: Sendable {
         return v
     }
 
-    /// Adds the values of `length` counters from `start` to `target` element by element.
-    public func add(from start: Int, length: Int, into target: inout [Int]) {
-        precondition(target.count >= length, "target shorter than length")
-        for i in 0..<length { target[i] += self[start + i] }
-    }
-
     /// Adds `n` to counter `i` (slow path: spills first).
     public mutating func add(_ n: Int, at i: Int) {
         if spilled.isEmpty { spill() }

@@ -108,7 +108,7 @@ struct TransitionReportBuilder {
                 let base = (f * P + l) * ee
                 let t = ContingencyTable(rows: E, columns: E, counts: top1Counts.values(from: base, length: ee))
                 var m = t
-                extraMembers.add(from: base, length: ee, into: &m.counts)
+                for i in 0..<ee { m.counts[i] += extraMembers[base + i] }
                 foldTables.append(t)
                 foldMembers.append(m)
                 table.add(t)
