@@ -18,7 +18,7 @@ import Darwin
 func threadCPUSeconds() -> Double {
     #if canImport(Glibc) || canImport(Musl)
     var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     #else
     return Double(clock()) / Double(CLOCKS_PER_SEC)

@@ -457,7 +457,7 @@ extension DomainAnalyzer {
                 message: "finish was called before begin; call begin(_:) first"
             )
         }
-        let folds = foldPairs()
+        let folds = foldPairs()  // spills the 16-bit counters into the totals read below
         let domains = summaries(folds: folds)
         guard domains.count >= 2 else { return notApplicable(domains) }
         var pairs: [PairComparison] = []

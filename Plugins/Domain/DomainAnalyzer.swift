@@ -246,6 +246,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
         domainFoldOffset.append(Self.folds.offset(domain: name))
         domainAffinity.append(repeating: 0, count: pairCells)
         domainFoldPairs.append(repeating: 0, count: pairCells * Self.crossValidationFolds)
+        storage.smallAffinity.append(repeating: 0, count: pairCells)
+        storage.smallFoldPairs.append(repeating: 0, count: pairCells * Self.crossValidationFolds)
         return i
     }
 
@@ -317,16 +319,36 @@ public final class DomainAnalyzer: RoutingAnalyzer {
             top2FastPath: top2FastPath
         )
         let pointers = storage.pointers(geometry)
+        let cellsPerToken = layers * topK
+        let T = block.tokenCount
         block.present.withUnsafeBufferPointer { present in
             tokenSlots.withUnsafeBufferPointer { slots in
-                DomainKernel.count(ids: ids, present: present, slots: slots, into: pointers)
+                // Token ranges of at most `spillTokens`: each adds at most one to any 16-bit
+                // per-domain counter per token, so the counters spill before they could overflow.
+                var t0 = 0
+                while t0 < T {
+                    let n = min(Self.spillTokens, T - t0)
+                    if n > storage.smallHeadroom { storage.spillSmallCounts() }
+                    storage.smallHeadroom -= n
+                    DomainKernel.count(
+                        ids: UnsafeBufferPointer(rebasing: ids[(t0 * cellsPerToken)..<((t0 + n) * cellsPerToken)]),
+                        present: UnsafeBufferPointer(rebasing: present[(t0 * layers)..<((t0 + n) * layers)]),
+                        slots: UnsafeBufferPointer(rebasing: slots[t0..<(t0 + n)]),
+                        into: pointers
+                    )
+                    t0 += n
+                }
             }
         }
     }
 
+    /// Most tokens the kernel counts between two checks of the 16-bit counters' headroom.
+    static let spillTokens = 16_384
+
     /// The fold-wise top-1 -> top-1 counts [D][F][L-1][E][E]: ``domainFoldPairs`` as counted, or,
     /// with ``problemPairsEnabled``, summed from every problem's own matrix into its fold.
     func foldPairs() -> [Int] {
+        storage.spillSmallCounts()
         guard problemPairsEnabled else { return domainFoldPairs.array }
         let cells = pairCells
         let F = Self.crossValidationFolds
@@ -356,6 +378,8 @@ public final class DomainAnalyzer: RoutingAnalyzer {
                 "'\(name)' shards have different settings (seed, relabelings or resamples); give every shard the same context"
             )
         }
+        storage.spillSmallCounts()
+        o.storage.spillSmallCounts()
         let domainMap = o.domainNames.map { localDomain($0) }
         let cells = pairCells
         let foldCells = cells * Self.crossValidationFolds

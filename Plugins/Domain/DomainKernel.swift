@@ -35,8 +35,9 @@ enum DomainKernel {
         var incomplete: UnsafeMutablePointer<Int>
         var usage: UnsafeMutablePointer<UInt32>
         var top1: UnsafeMutablePointer<UInt32>
-        var affinity: UnsafeMutablePointer<Int>
-        var foldPairs: UnsafeMutablePointer<Int>
+        /// 16-bit per-domain counters: a block adds at most one to any of them per token.
+        var affinity: UnsafeMutablePointer<UInt16>
+        var foldPairs: UnsafeMutablePointer<UInt16>
         var small: UnsafeMutablePointer<UInt32>
     }
 

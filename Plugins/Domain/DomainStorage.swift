@@ -24,6 +24,14 @@ final class DomainStorage {
     let domainAffinity = RawColumn<Int>()
     /// Top-1 -> top-1 counts per fold [D][F][L-1][E][E] (see ``DomainAnalyzer/domainFoldPairs``).
     let domainFoldPairs = RawColumn<Int>()
+    /// What the kernel increments instead of ``domainAffinity`` and ``domainFoldPairs``: 16-bit
+    /// counters of the same layout (a layer pair's table is a quarter of the size, so it stays in
+    /// cache), moved into those totals by ``spillSmallCounts()`` before they could overflow and
+    /// before anything reads the totals.
+    let smallAffinity = RawColumn<UInt16>()
+    let smallFoldPairs = RawColumn<UInt16>()
+    /// Increments any one 16-bit counter can still take.
+    var smallHeadroom = Int(UInt16.max)
 
     // MARK: - Per problem
 
@@ -51,6 +59,24 @@ final class DomainStorage {
             column.removeAll()
         }
         for column in [problemUsage, problemTop1, smallPairs] { column.removeAll() }
+        smallAffinity.removeAll()
+        smallFoldPairs.removeAll()
+        smallHeadroom = Int(UInt16.max)
+    }
+
+    /// Adds the 16-bit counters into the per-domain totals and zeroes them.
+    func spillSmallCounts() {
+        for (small, total) in [(smallAffinity, domainAffinity), (smallFoldPairs, domainFoldPairs)] {
+            let n = small.count
+            guard n > 0 else { continue }
+            let s = small.base
+            let t = total.base
+            for c in 0..<n {
+                t[c] &+= Int(s[c])
+                s[c] = 0
+            }
+        }
+        smallHeadroom = Int(UInt16.max)
     }
 
     /// The kernel's view of every column, valid until the next registration.
@@ -65,8 +91,8 @@ final class DomainStorage {
             incomplete: problemIncomplete.base,
             usage: problemUsage.base,
             top1: problemTop1.base,
-            affinity: domainAffinity.base,
-            foldPairs: domainFoldPairs.base,
+            affinity: smallAffinity.base,
+            foldPairs: smallFoldPairs.base,
             small: smallPairs.base
         )
     }

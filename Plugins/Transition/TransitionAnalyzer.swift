@@ -47,15 +47,17 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
     /// Overlap-size histogram per layer pair: `[L-1][k+1]`.
     private var overlapHistogram: [Int] = []
     /// Top-1 -> top-1 counts per fold: `[F][L-1][E][E]`.
-    private var top1Counts = CompactCounts(count: 0)
+    private var top1Counts = CompactCounts<UInt16>(count: 0)
     /// Per fold, tokens with top1_l = i and j in S_{l+1} other than its top-1: `[F][L-1][E][E]`.
-    private var extraMembers = CompactCounts(count: 0)
-    /// Every (i in S_l, j in S_{l+1}) combination: `[L-1][E][E]`.
-    private var affinity = CompactCounts(count: 0)
+    private var extraMembers = CompactCounts<UInt16>(count: 0)
+    /// Every (i in S_l, j in S_{l+1}) combination: `[L-1][E][E]`, in 16-bit cells reserved chunk
+    /// by chunk, so that one layer pair's table (32 KiB at E = 128) stays in the L1 cache while
+    /// a chunk's k x k increments land in it.
+    private var affinity = CompactCounts<UInt16>(count: 0)
     /// Fast path for `k == 2`, `E <= 8`: per fold and layer pair, counts of every ordered
     /// (top-1, second) id pair at layer l against the same at l+1: `[F][L-1][E*E][E*E]`. It is
     /// expanded into the histogram, top-1, extra-member and affinity counts at `finish()`.
-    private var joint = CompactCounts(count: 0)
+    private var joint = CompactCounts<UInt32>(count: 0)
     private var useJoint = false
     private var problems = ProblemSet()
     private var foldBuffer: [Int] = []
@@ -108,9 +110,6 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
             }
             return
         }
-        top1Counts.reserve(increments: block.tokenCount)
-        extraMembers.reserve(increments: block.tokenCount)
-        affinity.reserve(increments: block.tokenCount)
         switch block.ids {
         case .narrow(let ids): ids.withUnsafeBufferPointer { accumulate($0, block) }
         case .wide(let ids): ids.withUnsafeBufferPointer { accumulate($0, block) }
@@ -167,7 +166,9 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
     /// The histogram, top-1, extra-member and affinity counts, with ``joint`` expanded into them.
     /// Without the fast path the counters are handed over as they are, not copied: at Kimi-K2's
     /// shape the per-fold tables are 348 MB each as `[Int]`.
-    private func expandedCounts() -> (hist: [Int], top1: CompactCounts, extra: CompactCounts, affinity: CompactCounts) {
+    private func expandedCounts() -> (
+        hist: [Int], top1: CompactCounts<UInt16>, extra: CompactCounts<UInt16>, affinity: CompactCounts<UInt16>
+    ) {
         var hist = overlapHistogram
         guard useJoint, joint.count > 0 else { return (hist, top1Counts, extraMembers, affinity) }
         var top1 = top1Counts.values
@@ -238,12 +239,16 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
                         let foldOf = foldBuf.baseAddress!
                         let histogram = histBuf.baseAddress!
                         let stamps = stampBuf.baseAddress
-                        top1Counts.withCounters { top1 in
-                            extraMembers.withCounters { extra in
-                                affinity.withCounters { aff in
-                                    var t0 = 0
-                                    while t0 < T {
-                                        let t1 = Swift.min(T, t0 &+ Self.chunkTokens)
+                        var t0 = 0
+                        while t0 < T {
+                            let t1 = Swift.min(T, t0 &+ Self.chunkTokens)
+                            // A chunk adds at most one to any cell per token.
+                            top1Counts.reserve(increments: t1 &- t0)
+                            extraMembers.reserve(increments: t1 &- t0)
+                            affinity.reserve(increments: t1 &- t0)
+                            top1Counts.withCounters { top1 in
+                                extraMembers.withCounters { extra in
+                                    affinity.withCounters { aff in
                                         for l in 0..<P {
                                             let hist = histogram + l &* histWidth
                                             let affSlab = aff + l &* ee
@@ -276,10 +281,10 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
                                                 }
                                             }
                                         }
-                                        t0 = t1
                                     }
                                 }
                             }
+                            t0 = t1
                         }
                     }
                 }

@@ -18,11 +18,11 @@ struct TransitionReportBuilder {
     let overlapHistogram: [Int]
     /// Top-1 -> top-1 counts per fold, `[F][L-1][E][E]`, read in place (copying them into
     /// `[Int]` doubled the transition analyzer's peak at Kimi-K2's shape).
-    let top1Counts: CompactCounts
+    let top1Counts: CompactCounts<UInt16>
     /// Extra-member counts per fold, `[F][L-1][E][E]`.
-    let extraMembers: CompactCounts
+    let extraMembers: CompactCounts<UInt16>
     /// All-combination counts, `[L-1][E][E]`.
-    let affinity: CompactCounts
+    let affinity: CompactCounts<UInt16>
 
     static let title = "Layer-to-layer transitions (l -> l+1)"
     /// Why an empty stream's report has no figures.

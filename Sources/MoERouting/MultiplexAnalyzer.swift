@@ -1,8 +1,19 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
+import Dispatch
+
 /// An analyzer that fans one stream out to several analyzers and isolates their failures: one
 /// that throws is recorded in ``failures`` and dropped, and the others go on.
+///
+/// With ``Concurrency-swift.enum/parallel`` (the default) `consume` and `finishAll` run the
+/// analyzers side by side, one analyzer per worker at a time, and return when all are done: each
+/// analyzer still sees every block in stream order and is never called from two threads at once,
+/// but it may be called from a different thread for each block, and two analyzers may run at
+/// the same moment. Results and failures are the same as with ``Concurrency-swift.enum/serial``,
+/// in the order the analyzers were given. `finishAll` starts the analyzers that spent longest in
+/// `consume` first (their `finish` tends to be the longest too, and starting it last would leave
+/// the other workers idle at the end).
 ///
 /// ```swift
 /// let mux = MultiplexAnalyzer([transition, multihop])
@@ -11,27 +22,74 @@
 /// let (reports, failures) = mux.finishAll()
 /// ```
 public final class MultiplexAnalyzer: RoutingAnalyzer {
+    /// How the analyzers of one multiplexer share the machine.
+    public enum Concurrency: Sendable, Equatable {
+        /// One after the other on the calling thread. For analyzers that share state with each
+        /// other or need the calling thread (for example one that calls into Python).
+        case serial
+        /// Side by side on up to `maxThreads` threads (the calling thread included), and never
+        /// more at once than the machine has processors.
+        case parallel(maxThreads: Int)
+
+        /// Parallel on every active processor.
+        public static let automatic = Concurrency.parallel(maxThreads: Int.max)
+    }
+
     public let name = "multiplex"
 
     /// The analyzers still running, in the order given.
     public private(set) var analyzers: [any RoutingAnalyzer]
     /// Analyzers dropped so far, with their errors.
     public private(set) var failures: [AnalyzerFailure] = []
+    /// How `consume` and `finishAll` run the analyzers.
+    public let concurrency: Concurrency
+    /// Time each analyzer has spent in `consume` so far, by name.
+    public private(set) var consumeDurations: [String: Duration] = [:]
 
-    /// Fans out to `analyzers`, in order.
-    public init(_ analyzers: [any RoutingAnalyzer]) {
+    /// Fans out to `analyzers`, in order, running them as `concurrency` says (by default side by
+    /// side on every active processor).
+    public init(_ analyzers: [any RoutingAnalyzer], concurrency: Concurrency = .automatic) {
         self.analyzers = analyzers
+        self.concurrency = concurrency
     }
 
-    private func each(_ stage: String, _ body: (any RoutingAnalyzer) throws -> Void) {
+    /// Threads for `tasks` independent tasks: 1 when serial.
+    private func threads(for tasks: Int) -> Int {
+        switch concurrency {
+        case .serial: return 1
+        case .parallel(let maxThreads):
+            // concurrentPerform itself runs no more workers at once than there are processors.
+            return max(1, min(tasks, maxThreads))
+        }
+    }
+
+    /// Runs `body` on every analyzer (side by side where allowed) and drops those that threw,
+    /// recording their failures in the order of ``analyzers``.
+    private func each(
+        _ stage: String,
+        order: [Int]? = nil,
+        timed: Bool = false,
+        _ body: (any RoutingAnalyzer) throws -> Void
+    ) {
+        let current = analyzers
+        let width = threads(for: current.count)
+        let (errors, durations) = withoutActuallyEscaping(body) { body in
+            let work = ParallelWork(analyzers: current, order: order, timed: timed, body: body)
+            if width <= 1 {
+                work.run()
+            } else {
+                DispatchQueue.concurrentPerform(iterations: width) { _ in work.run() }
+            }
+            return (work.errors, work.durations)
+        }
         var kept: [any RoutingAnalyzer] = []
-        kept.reserveCapacity(analyzers.count)
-        for a in analyzers {
-            do {
-                try body(a)
-                kept.append(a)
-            } catch {
+        kept.reserveCapacity(current.count)
+        for (i, a) in current.enumerated() {
+            if timed { consumeDurations[a.name, default: .zero] += durations[i] }
+            if let error = errors[i] {
                 failures.append(AnalyzerFailure(analyzer: a.name, stage: stage, message: "\(error)"))
+            } else {
+                kept.append(a)
             }
         }
         analyzers = kept
@@ -39,7 +97,7 @@ public final class MultiplexAnalyzer: RoutingAnalyzer {
 
     public func begin(_ context: AnalysisContext) throws { each("begin") { try $0.begin(context) } }
 
-    public func consume(_ block: RoutingBlock) throws { each("consume") { try $0.consume(block) } }
+    public func consume(_ block: RoutingBlock) throws { each("consume", timed: true) { try $0.consume(block) } }
 
     /// Merges analyzer by analyzer, matched by name. An analyzer the other side dropped is
     /// dropped here too (its result would be partial).
@@ -65,11 +123,116 @@ public final class MultiplexAnalyzer: RoutingAnalyzer {
         )
     }
 
-    /// Finishes every running analyzer; a throwing `finish` becomes a failure.
+    /// Finishes every running analyzer (side by side where allowed); a throwing `finish`
+    /// becomes a failure. Reports come in the order of ``analyzers``.
     public func finishAll() -> (reports: [AnalyzerReport], failures: [AnalyzerFailure]) {
-        var reports: [AnalyzerReport] = []
-        each("finish") { reports.append(try $0.finish()) }
-        return (reports, failures)
+        let current = analyzers
+        let box = ReportSlots(count: current.count)
+        // Longest consumers first; ties keep the given order.
+        let order = current.indices.sorted { i, j in
+            let a = consumeDurations[current[i].name] ?? .zero
+            let b = consumeDurations[current[j].name] ?? .zero
+            return a != b ? a > b : i < j
+        }
+        each("finish", order: order) { a in
+            let report = try a.finish()
+            if let i = current.firstIndex(where: { $0 === a }) { box.store(report, at: i) }
+        }
+        return (box.reports, failures)
+    }
+}
+
+/// One stage of a multiplexer: `body` applied to every analyzer by however many workers call
+/// ``run()``, each analyzer claimed by exactly one of them.
+///
+/// `@unchecked Sendable`: the analyzers are not `Sendable`, but no two workers ever touch the
+/// same one (each index is handed out once, under the lock), and `concurrentPerform` returns
+/// only after every worker is done, so the caller sees their effects.
+private final class ParallelWork: @unchecked Sendable {
+    let analyzers: [any RoutingAnalyzer]
+    let body: (any RoutingAnalyzer) throws -> Void
+    /// The order in which workers claim the analyzers (indices into ``analyzers``).
+    let order: [Int]
+    let timed: Bool
+    private var next = 0
+    private var failed: [(any Error)?]
+    private var took: [Duration]
+    private let lock = DispatchSemaphore(value: 1)
+
+    init(
+        analyzers: [any RoutingAnalyzer],
+        order: [Int]?,
+        timed: Bool,
+        body: @escaping (any RoutingAnalyzer) throws -> Void
+    ) {
+        self.analyzers = analyzers
+        self.body = body
+        self.order = order ?? Array(analyzers.indices)
+        self.timed = timed
+        failed = [(any Error)?](repeating: nil, count: analyzers.count)
+        took = [Duration](repeating: .zero, count: analyzers.count)
+    }
+
+    /// Claims and runs analyzers until none is left.
+    func run() {
+        let clock = ContinuousClock()
+        while let i = claim() {
+            let start = timed ? clock.now : nil
+            var error: (any Error)?
+            do { try body(analyzers[i]) } catch let e { error = e }
+            let elapsed = start.map { clock.now - $0 }
+            if error != nil || elapsed != nil { record(error, elapsed, at: i) }
+        }
+    }
+
+    /// Each analyzer's error, or nil where it succeeded; read after every worker is done.
+    var errors: [(any Error)?] {
+        lock.wait()
+        defer { lock.signal() }
+        return failed
+    }
+
+    /// Each analyzer's time in `body` (zero unless timed); read after every worker is done.
+    var durations: [Duration] {
+        lock.wait()
+        defer { lock.signal() }
+        return took
+    }
+
+    private func claim() -> Int? {
+        lock.wait()
+        defer { lock.signal() }
+        guard next < order.count else { return nil }
+        next += 1
+        return order[next - 1]
+    }
+
+    private func record(_ error: (any Error)?, _ elapsed: Duration?, at i: Int) {
+        lock.wait()
+        if let error { failed[i] = error }
+        if let elapsed { took[i] = elapsed }
+        lock.signal()
+    }
+}
+
+/// Reports written by parallel `finish` calls, each into its own slot.
+private final class ReportSlots: @unchecked Sendable {
+    private var slots: [AnalyzerReport?]
+    private let lock = DispatchSemaphore(value: 1)
+
+    init(count: Int) { slots = [AnalyzerReport?](repeating: nil, count: count) }
+
+    func store(_ report: AnalyzerReport, at i: Int) {
+        lock.wait()
+        slots[i] = report
+        lock.signal()
+    }
+
+    /// The stored reports, in slot order.
+    var reports: [AnalyzerReport] {
+        lock.wait()
+        defer { lock.signal() }
+        return slots.compactMap { $0 }
     }
 }
 

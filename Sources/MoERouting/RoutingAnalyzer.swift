@@ -41,8 +41,11 @@ public struct AnalysisContext: Sendable, Equatable {
 /// ```
 ///
 /// ### Implementation requirements
-/// - Must be a `class`: the dispatcher holds it by reference and calls it from one thread at a
-///   time; it never calls one instance from two threads at once.
+/// - Must be a `class`: the dispatcher holds it by reference and never calls one instance from
+///   two threads at once. A ``MultiplexAnalyzer`` in its default parallel mode may call it from a
+///   different thread for each block and runs other analyzers at the same moment, so an analyzer
+///   must not share mutable state with other instances; one that must (or that needs the calling
+///   thread) runs under a multiplexer with ``MultiplexAnalyzer/Concurrency-swift.enum/serial``.
 /// - Memory must be bounded by the model shape (and by per-problem summaries where a method needs
 ///   them), never by the trace length: no analyzer may keep the whole trace.
 /// - `merge` must give exactly what one pass over both instances' blocks gives: sharded runs

@@ -61,19 +61,49 @@ struct AnalysisSupportPredictionTests {
     }
 
     @Test func compactCountsSpillBeforeOverflow() {
-        var c = CompactCounts(count: 2)
+        var c = CompactCounts<UInt32>(count: 2)
         c.reserve(increments: Int(UInt32.max) - 1)
         c.withCounters { p in p[0] = UInt32.max - 1 }
         // The next reservation cannot fit in 32 bits: the counters spill first.
         c.reserve(increments: 10)
         c.withCounters { p in p[0] &+= 10 }
         #expect(c[0] == Int(UInt32.max) - 1 + 10)
-        var d = CompactCounts(count: 2)
+        var d = CompactCounts<UInt32>(count: 2)
         d.withCounters { p in p[1] = 7 }
         d.add(c)
         #expect(d.values == [Int(UInt32.max) + 9, 7])
         d.add(3, at: 1)
         #expect(d[1] == 10)
+    }
+
+    /// 16-bit cells spill into 32-bit totals every 65,535 reserved increments, and those into
+    /// 64-bit ones before they could overflow; a counter's value is the sum of all three.
+    @Test func sixteenBitCountsSpillThroughBothLevels() {
+        var c = CompactCounts<UInt16>(count: 3)
+        var expected = 0
+        // 70,000 rounds of 1,000 increments: 7 * 10^7 > 2^32 / 64, so both spills happen.
+        for round in 0..<70_000 {
+            c.reserve(increments: 1_000)
+            c.withCounters { p in
+                p[0] &+= 1_000
+                p[2] &+= UInt16(round % 2)
+            }
+            expected += 1_000
+        }
+        #expect(c[0] == expected)
+        #expect(c[1] == 0)
+        #expect(c[2] == 35_000)
+        // 2^32 + a little, to force the 32-bit totals into the 64-bit ones.
+        for _ in 0..<65_600 {
+            c.reserve(increments: 65_535)
+            c.withCounters { p in p[1] &+= 65_535 }
+        }
+        #expect(c[1] == 65_600 * 65_535)
+        #expect(c[1] > Int(UInt32.max))
+        var d = CompactCounts<UInt16>(count: 3)
+        d.add(c)
+        d.add(5, at: 2)
+        #expect(d.values == [expected, 65_600 * 65_535, 35_005])
     }
 
     @Test func seededRandomIsDeterministicAndBounded() {

@@ -216,12 +216,58 @@ struct KernelPathTests {
         a.top2FastPath = fastPath
         try a.begin(AnalysisContext(shape: blocks[0].shape, seed: 9))
         for b in blocks { try a.consume(b) }
+        let folds = a.foldPairs()  // first: it spills the 16-bit counters into the totals
         let counts: [[Int]] = [
             a.domainAffinity.array, a.domainFoldPairs.array, a.problemTokens.array, a.problemRecords.array,
             a.problemIncomplete.array, a.problemUsage.array.map(Int.init), a.problemTop1.array.map(Int.init),
-            a.smallPairs.array.map(Int.init), a.foldPairs(),
+            a.smallPairs.array.map(Int.init), folds,
         ]
         return (counts, try a.finish().json)
+    }
+
+    /// The domain kernel's 16-bit per-domain counters spill before they overflow: over 72,000
+    /// tokens of one domain (in one block, then in three) at E = k = 2, where every token adds
+    /// one to each affinity cell, the affinity and fold-wise top-1 totals equal a direct count
+    /// of the blocks, above 65,535.
+    @Test(arguments: [1, 3])
+    func domainSixteenBitCountersSpillPastTheirRange(_ pieces: Int) throws {
+        let s = try ModelShape(layers: 2, experts: 2, topK: 2)
+        var gen = SyntheticRouting(shape: s, seed: 5, dependence: 0.8, missingRate: 0.01)
+        let blocks = (0..<pieces).map { _ in gen.makeBlock(problems: 6, tokensPerProblem: 12_000 / pieces, domain: "a")
+        }
+        let a = DomainAnalyzer(relabelings: 2, resamples: 2)
+        try a.begin(AnalysisContext(shape: s, seed: 1))
+        for b in blocks { try a.consume(b) }
+        let folds = a.foldPairs()
+        let E = 2
+        let P = 1
+        var affinity = [Int](repeating: 0, count: P * E * E)
+        var top1 = [Int](repeating: 0, count: P * E * E)
+        for b in blocks {
+            for t in 0..<b.tokenCount {
+                for l in 0..<P where b.isPresent(token: t, layer: l) && b.isPresent(token: t, layer: l + 1) {
+                    for i in 0..<2 {
+                        for j in 0..<2 {
+                            affinity[
+                                (l * E + b.expert(token: t, layer: l, slot: i)) * E
+                                    + b.expert(token: t, layer: l + 1, slot: j)
+                            ] += 1
+                        }
+                    }
+                    top1[
+                        (l * E + b.expert(token: t, layer: l, slot: 0)) * E + b.expert(token: t, layer: l + 1, slot: 0)
+                    ] += 1
+                }
+            }
+        }
+        #expect(affinity.max()! > 65_535)
+        #expect(a.domainAffinity.array == affinity)
+        // Summed over the folds, the fold-wise counts are the domain's top-1 -> top-1 counts.
+        var summed = [Int](repeating: 0, count: P * E * E)
+        for f in 0..<DomainAnalyzer.crossValidationFolds {
+            for c in 0..<(P * E * E) { summed[c] += folds[f * P * E * E + c] }
+        }
+        #expect(summed == top1)
     }
 
     /// The domain kernel's top-2 loop against its general loop, with per-problem matrices

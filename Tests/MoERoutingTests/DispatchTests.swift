@@ -51,6 +51,39 @@ struct DispatchTests {
         #expect(failures.map(\.stage) == ["finish"])
     }
 
+    /// Parallel and serial multiplexers give the same reports and failures, in the order the
+    /// analyzers were given, whatever order the workers finish in.
+    @Test func parallelMultiplexMatchesSerial() throws {
+        var gen = SyntheticRouting(shape: .tinyMixtral, seed: 4)
+        let blocks = (0..<6).map { gen.makeBlock(problems: 2, tokensPerProblem: 7, domain: $0 % 2 == 0 ? "a" : "b") }
+        func run(
+            _ concurrency: MultiplexAnalyzer.Concurrency
+        ) throws -> ([AnalyzerReport], [AnalyzerFailure], Set<String>) {
+            let mux = MultiplexAnalyzer(
+                [
+                    RecordingAnalyzer(name: "r1"), RecordingAnalyzer(name: "bad", failAt: "consume"),
+                    RecordingAnalyzer(name: "r2"), RecordingAnalyzer(name: "late", failAt: "finish"),
+                    RecordingAnalyzer(name: "r3"),
+                ],
+                concurrency: concurrency
+            )
+            try mux.begin(AnalysisContext(shape: .tinyMixtral))
+            for b in blocks { try mux.consume(b) }
+            let timed = Set(mux.consumeDurations.keys)
+            let (reports, failures) = mux.finishAll()
+            return (reports, failures, timed)
+        }
+        let serial = try run(.serial)
+        let parallel = try run(.parallel(maxThreads: 4))
+        #expect(serial.0.map(\.analyzer) == ["r1", "r2", "r3"])
+        #expect(parallel.0.map(\.analyzer) == serial.0.map(\.analyzer))
+        #expect(parallel.0.map { $0.json.jsonString() } == serial.0.map { $0.json.jsonString() })
+        #expect(parallel.0[0].json["tokens"] == .int(84))
+        #expect(parallel.1 == serial.1)
+        #expect(parallel.1.map(\.analyzer) == ["bad", "late"])
+        #expect(parallel.2 == ["r1", "bad", "r2", "late", "r3"])
+    }
+
     @Test func multiplexMergeMatchesByName() throws {
         let a = MultiplexAnalyzer([RecordingAnalyzer(name: "r")])
         let b = MultiplexAnalyzer([RecordingAnalyzer(name: "r")])
