@@ -149,7 +149,7 @@ func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
             try a.begin(AnalysisContext(shape: shape))
             var fed = 0
             let start = ContinuousClock.now
-            let cpuStart = threadCPUSeconds()
+            let cpuStart = processCPUSeconds()
             outer: while fed < target {
                 for b in blocks {
                     try a.consume(b)
@@ -158,7 +158,7 @@ func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
                 }
             }
             let consumeTime = durationSeconds(ContinuousClock.now - start)
-            let consumeCPU = threadCPUSeconds() - cpuStart
+            let consumeCPU = processCPUSeconds() - cpuStart
             let finishStart = ContinuousClock.now
             var reports: [AnalyzerReport] = []
             if let mux = a as? MultiplexAnalyzer {
@@ -266,7 +266,7 @@ func runShapeRow(_ options: AnalyzersBenchmark) throws {
     var notes = mux.failures.map { "refused: \($0.analyzer): \($0.message)" }
     var fed = 0
     let start = ContinuousClock.now
-    let cpuStart = threadCPUSeconds()
+    let cpuStart = processCPUSeconds()
     outer: while fed < options.records {
         for b in blocks {
             try mux.consume(b)
@@ -275,7 +275,7 @@ func runShapeRow(_ options: AnalyzersBenchmark) throws {
         }
     }
     let consumeTime = durationSeconds(ContinuousClock.now - start)
-    let consumeCPU = threadCPUSeconds() - cpuStart
+    let consumeCPU = processCPUSeconds() - cpuStart
     let refusedAtBegin = mux.failures.count
     let finishStart = ContinuousClock.now
     let (reports, failures) = mux.finishAll()

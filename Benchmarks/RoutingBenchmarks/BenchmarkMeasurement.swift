@@ -1,7 +1,7 @@
 // speculative-moe
 // SPDX-License-Identifier: Apache-2.0
 
-// What the routing benchmarks measure besides wall time: the calling thread's CPU time and the
+// What the routing benchmarks measure besides wall time: the process's CPU time and the
 // process's resident memory. The only file of the benchmarks that imports the C library: its few
 // file helpers (process id, file size, removal, an environment variable) live here too.
 
@@ -13,9 +13,10 @@ import Musl
 import Darwin
 #endif
 
-/// CPU time of the calling thread in seconds (wall-clock figures suffer when the machine is
-/// shared; CPU time much less).
-func threadCPUSeconds() -> Double {
+/// CPU time of the whole process in seconds, every thread included (a parallel
+/// `MultiplexAnalyzer`'s workers too). Wall-clock figures suffer when the machine is shared;
+/// CPU time much less.
+func processCPUSeconds() -> Double {
     #if canImport(Glibc) || canImport(Musl)
     var ts = timespec()
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)

@@ -50,7 +50,7 @@ struct BinaryBenchmark: ParsableCommand {
 /// 4. CRC-32 alone over a 64 MiB buffer.
 ///
 /// Reads are timed `--repeat` times (default 3); the best is reported, as wall-clock rates and as
-/// the thread's CPU time (less inflated by other load on a shared machine). The file is read right
+/// the process's CPU time (less inflated by other load on a shared machine). The file is read right
 /// after it is written, so it is usually in the page cache: the figures measure decoding, not the
 /// disk. Peak RSS is VmHWM from /proc/self/status after the reads (it includes the block pool).
 ///
@@ -88,7 +88,7 @@ func runBinaryBenchmark(_ options: BinaryBenchmark) throws {
     }
     print("binary benchmark: \(shape), target \(records) token-layer records, blocks of \(pool[0].tokenCount) tokens")
     print("  generated \(pool.count) distinct blocks in \(binaryFormat(generation.wall, 2)) s")
-    print("  (rates use wall time; 'cpu' is this thread's CPU time, which other load on the machine inflates less)")
+    print("  (rates use wall time; 'cpu' is the process's CPU time, which other load on the machine inflates less)")
 
     // 1. Write.
     var written = BinaryTraceTotals()
@@ -181,7 +181,7 @@ func runBinaryBenchmark(_ options: BinaryBenchmark) throws {
     )
 }
 
-/// Wall-clock and thread CPU seconds.
+/// Wall-clock and process CPU seconds.
 private struct BinaryTiming {
     var wall: Double
     var cpu: Double
@@ -192,9 +192,9 @@ private struct BinaryTiming {
 
 private func binaryMeasure(_ work: () throws -> Void) throws -> BinaryTiming {
     let clock = ContinuousClock()
-    let cpu0 = threadCPUSeconds()
+    let cpu0 = processCPUSeconds()
     let wall = try clock.measure(work)
-    return BinaryTiming(wall: durationSeconds(wall), cpu: threadCPUSeconds() - cpu0)
+    return BinaryTiming(wall: durationSeconds(wall), cpu: processCPUSeconds() - cpu0)
 }
 
 private struct BinaryBenchmarkError: Error, CustomStringConvertible {
