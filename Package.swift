@@ -62,7 +62,13 @@ let package = Package(
             dependencies: ["MoERouting", "AnalysisSupport"],
             path: "Plugins/Transition"
         ),
-        .target(name: "MultiHopAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/MultiHop"),
+        // C kernels compiled per instruction set and chosen at run time (AVX-512 population counts).
+        .target(name: "CAnalysisKernels", path: "Plugins/AnalysisKernels"),
+        .target(
+            name: "MultiHopAnalyzer",
+            dependencies: ["MoERouting", "AnalysisSupport", "CAnalysisKernels"],
+            path: "Plugins/MultiHop"
+        ),
         .target(name: "DomainAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Domain"),
         // MARK: - Example third-party plugin (also a standalone package in examples/expert-load-plugin).
         .target(
@@ -135,7 +141,7 @@ let package = Package(
             dependencies: [
                 "MoERouting", "MoERoutingTestKit", "MoERoutingTraces", "MoERoutingReport", "AnalysisSupport",
                 "TransitionAnalyzer",
-                "MultiHopAnalyzer", "DomainAnalyzer",
+                "MultiHopAnalyzer", "DomainAnalyzer", "CAnalysisKernels",
             ]
         ),
         .testTarget(

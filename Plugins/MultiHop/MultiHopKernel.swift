@@ -4,6 +4,8 @@
 // MultiHopKernel: the multihop analyzer's hot loop over one chunk of tokens, on the pointers of
 // its storage, with its fast paths and the switch that turns them off for tests.
 
+import CAnalysisKernels
+
 /// The multihop counting kernel: a namespace for its inputs (``Dims``, ``Pointers``), its
 /// optional fast paths (``Paths``) and the loop itself (``count(ids:present:folds:first:count:into:)``).
 ///
@@ -31,8 +33,13 @@ enum MultiHopKernel {
         static let top2Comparisons = Paths(rawValue: 1 << 3)
         /// E <= 64: overlap as the popcount of two set bitmasks.
         static let setMasks = Paths(rawValue: 1 << 4)
+        /// Summarised pairs' rates from the C kernels' hardware population counts
+        /// (``hardwareKernelLevel``), where the CPU has them.
+        static let hardwarePopcount = Paths(rawValue: 1 << 5)
         /// Every fast path (the default).
-        static let all: Paths = [.completeTokens, .packedTop2, .overlapTable, .top2Comparisons, .setMasks]
+        static let all: Paths = [
+            .completeTokens, .packedTop2, .overlapTable, .top2Comparisons, .setMasks, .hardwarePopcount,
+        ]
         /// None: the general loop only (nested set comparisons).
         static let general: Paths = []
     }
@@ -47,6 +54,8 @@ enum MultiHopKernel {
         var completeLoop = 0
         /// Chunks whose pairs were counted by each pair loop.
         var packedTop2 = 0, overlapTable = 0, top2Comparisons = 0, setMasks = 0, nestedComparisons = 0
+        /// Summarised pairs whose rates came from the C kernels (per pair and chunk).
+        var hardwarePopcount = 0
 
         static func += (a: inout Tally, b: Tally) {
             a.records += b.records
@@ -57,6 +66,7 @@ enum MultiHopKernel {
             a.top2Comparisons += b.top2Comparisons
             a.setMasks += b.setMasks
             a.nestedComparisons += b.nestedComparisons
+            a.hardwarePopcount += b.hardwarePopcount
         }
     }
 
@@ -274,12 +284,30 @@ enum MultiHopKernel {
                         p.row[idx] = Int32(truncatingIfNeeded: (f &* E &+ a) &* rowWidth)
                         var code = 0
                         let mask = p.masks + idx &* MW
-                        if useMask { for w in 0..<MW { mask[w] = 0 } }
-                        for q in 0..<k {
-                            let e = idBase[cell &+ q]
-                            p.sets[idx &* k &+ q] = Int32(truncatingIfNeeded: e)
-                            if useMask { mask[Int(e) &>> 6] |= 1 &<< UInt64(e & 63) }
-                            code = code &* E &+ Int(e)
+                        if useMask && MW <= 2 {
+                            // One or two words (E <= 128) built in registers: setting bits in
+                            // memory would chain every member through a store-to-load forward.
+                            var low: UInt64 = 0
+                            var high: UInt64 = 0
+                            for q in 0..<k {
+                                let e = idBase[cell &+ q]
+                                p.sets[idx &* k &+ q] = Int32(truncatingIfNeeded: e)
+                                let member: UInt64 = 1 &<< UInt64(e & 63)
+                                let upper = UInt64(e &>> 6) & 1
+                                low |= member & (upper &- 1)
+                                high |= member & (0 &- upper)
+                                code = code &* E &+ Int(e)
+                            }
+                            mask[0] = low
+                            if MW == 2 { mask[1] = high }
+                        } else {
+                            if useMask { for w in 0..<MW { mask[w] = 0 } }
+                            for q in 0..<k {
+                                let e = idBase[cell &+ q]
+                                p.sets[idx &* k &+ q] = Int32(truncatingIfNeeded: e)
+                                if useMask { mask[Int(e) &>> 6] |= 1 &<< UInt64(e & 63) }
+                                code = code &* E &+ Int(e)
+                            }
                         }
                         if codes > 0, let six = p.setIndex { p.code[idx] = six[code] }
                     }
@@ -430,6 +458,7 @@ enum MultiHopKernel {
             return tally
         }
         let top2Comparisons = k == 2 && dims.paths.contains(.top2Comparisons)
+        let kernelLevel = dims.paths.contains(.hardwarePopcount) ? hardwareKernelLevel : 0
         if top2Comparisons {
             tally.top2Comparisons = 1
         } else if useMask {
@@ -457,15 +486,34 @@ enum MultiHopKernel {
                 var sameTop1 = 0
                 if table == nil, useMask, !top2Comparisons {
                     // Summarised pair: rates only, from the top-1 rows and the set masks.
-                    let rates = maskPairRates(
-                        sourceTop: p.top1 + l &* CH,
-                        sourceMasks: maskL,
-                        targetTop: topJ,
-                        targetMasks: maskJ,
-                        count: n,
-                        maskWords: MW,
-                        topK: k
-                    )
+                    var c = moe_mask_pair_rates()
+                    let rates: (pairs: Int, overlap: Int, any: Int, same: Int, sameTop1: Int)
+                    if kernelLevel > 0,
+                        moe_mask_pair_rates_compute(
+                            p.top1 + l &* CH,
+                            maskL,
+                            topJ,
+                            maskJ,
+                            Int64(n),
+                            Int64(MW),
+                            Int64(k),
+                            kernelLevel,
+                            &c
+                        ) != 0
+                    {
+                        rates = (Int(c.pairs), Int(c.overlap), Int(c.any), Int(c.same), Int(c.same_top1))
+                        tally.hardwarePopcount &+= 1
+                    } else {
+                        rates = maskPairRates(
+                            sourceTop: p.top1 + l &* CH,
+                            sourceMasks: maskL,
+                            targetTop: topJ,
+                            targetMasks: maskJ,
+                            count: n,
+                            maskWords: MW,
+                            topK: k
+                        )
+                    }
                     p.pairTop1Same[pair] &+= rates.sameTop1
                     let st = p.pairStats + pair &* 4
                     st[0] &+= rates.pairs
@@ -667,6 +715,10 @@ func maskPairRates(
     }
     return (pairs, overlap, any, same, sameTop1)
 }
+
+/// The best instruction-set level of the C kernels on this machine
+/// (`MOE_KERNEL_LEVEL_PORTABLE`, `_POPCNT` or `_AVX512_POPCOUNT`), detected once.
+let hardwareKernelLevel: Int32 = moe_kernel_level_supported()
 
 /// The set bits of two words together, by one shared SWAR reduction (the build targets baseline
 /// x86-64, where `nonzeroBitCount` is a software sequence per word rather than `popcnt`).

@@ -152,6 +152,9 @@ struct KernelPathTests {
         )
         #expect(c.pairLoop.chunks(fastTally) > 0)
         #expect(fastTally.nestedComparisons == 0)
+        // Summarised pairs take the C kernels wherever this CPU has population counts.
+        #expect(generalTally.hardwarePopcount == 0)
+        #expect((fastTally.hardwarePopcount > 0) == (c.summarised && hardwareKernelLevel > 0))
         if c.completeLoop {
             #expect(fastTally.completeLoop > 0)
             if c.missingRate > 0 { #expect(fastTally.completeLoop < fastTally.records / c.layers) }
