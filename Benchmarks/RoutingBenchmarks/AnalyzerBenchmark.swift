@@ -157,6 +157,8 @@ func runAnalyzerBenchmark(_ options: AnalyzersBenchmark) throws {
                     if fed >= target { break outer }
                 }
             }
+            // A pipelined multiplexer may still be consuming: the time counts until it is done.
+            (a as? MultiplexAnalyzer)?.flush()
             let consumeTime = durationSeconds(ContinuousClock.now - start)
             let consumeCPU = processCPUSeconds() - cpuStart
             let finishStart = ContinuousClock.now
@@ -274,6 +276,7 @@ func runShapeRow(_ options: AnalyzersBenchmark) throws {
             if fed >= options.records { break outer }
         }
     }
+    mux.flush()
     let consumeTime = durationSeconds(ContinuousClock.now - start)
     let consumeCPU = processCPUSeconds() - cpuStart
     let refusedAtBegin = mux.failures.count

@@ -22,6 +22,26 @@ private final class CollectingSink: RoutingBlockSink {
     func close() throws { closed = true }
 }
 
+/// Records the token counts of the blocks it consumes, and throws on block `failsAt`.
+private final class FailsAtBlock: RoutingAnalyzer {
+    let name: String
+    let failsAt: Int?
+    var seen: [Int] = []
+    init(_ name: String, failsAt: Int? = nil) {
+        self.name = name
+        self.failsAt = failsAt
+    }
+    func begin(_ context: AnalysisContext) throws {}
+    func consume(_ block: RoutingBlock) throws {
+        if seen.count == failsAt { throw RoutingError.analyzerFailed(name: name, message: "block \(seen.count)") }
+        seen.append(block.tokenCount)
+    }
+    func merge(_ other: any RoutingAnalyzer) throws {}
+    func finish() throws -> AnalyzerReport {
+        AnalyzerReport(analyzer: name, title: name, json: .array(seen.map { .int($0) }))
+    }
+}
+
 struct DispatchTests {
     @Test func failingAnalyzerIsDroppedOthersAndSinksGoOn() throws {
         var gen = SyntheticRouting(shape: .tinyMixtral, seed: 1)
@@ -82,6 +102,53 @@ struct DispatchTests {
         #expect(parallel.1 == serial.1)
         #expect(parallel.1.map(\.analyzer) == ["bad", "late"])
         #expect(parallel.2 == ["r1", "bad", "r2", "late", "r3"])
+    }
+
+    /// A pipelined consume keeps every analyzer's blocks in stream order, stops an analyzer at
+    /// the block it threw on, and reports failures by block, then by analyzer order, as the
+    /// serial multiplexer does; ``MultiplexAnalyzer/flush()`` can be called at any point.
+    @Test func pipelinedConsumeFailsInSerialOrder() throws {
+        var gen = SyntheticRouting(shape: .tinyMixtral, seed: 5)
+        // Distinct sizes, so each analyzer's record shows the order it saw the blocks in.
+        let blocks = (0..<9).map { gen.makeBlock(problems: 1, tokensPerProblem: 2 + $0, domain: "d") }
+        func run(
+            _ concurrency: MultiplexAnalyzer.Concurrency
+        ) throws -> (
+            mux: MultiplexAnalyzer, members: [FailsAtBlock], failures: [AnalyzerFailure]
+        ) {
+            let members = [
+                FailsAtBlock("late", failsAt: 6), FailsAtBlock("early", failsAt: 1), FailsAtBlock("fine"),
+                FailsAtBlock("also-early", failsAt: 1), FailsAtBlock("first", failsAt: 0),
+            ]
+            let mux = MultiplexAnalyzer(members, concurrency: concurrency)
+            try mux.begin(AnalysisContext(shape: .tinyMixtral))
+            for (i, b) in blocks.enumerated() {
+                try mux.consume(b)
+                if i == 3 { mux.flush() }
+            }
+            mux.flush()
+            mux.flush()
+            return (mux, members, mux.failures)
+        }
+        let serial = try run(.serial)
+        let parallel = try run(.parallel(maxThreads: 3))
+        let expected = ["first", "early", "also-early", "late"]
+        #expect(serial.failures.map(\.analyzer) == expected)
+        #expect(parallel.failures == serial.failures)
+        #expect(
+            parallel.failures.map(\.message)
+                == expected.map { name in
+                    let at = ["first": 0, "early": 1, "also-early": 1, "late": 6][name]!
+                    return "\(RoutingError.analyzerFailed(name: name, message: "block \(at)"))"
+                }
+        )
+        #expect(parallel.mux.analyzers.map(\.name) == ["fine"])
+        let sizes = blocks.map(\.tokenCount)
+        for (p, s) in zip(parallel.members, serial.members) {
+            #expect(p.seen == s.seen, "\(p.name)")
+            #expect(p.seen == Array(sizes.prefix(p.failsAt ?? sizes.count)), "\(p.name)")
+        }
+        #expect(parallel.mux.finishAll().reports.map(\.analyzer) == ["fine"])
     }
 
     @Test func multiplexMergeMatchesByName() throws {
