@@ -55,8 +55,9 @@ extension DomainAnalyzer {
         }
     }
 
-    /// Domains with at least one problem, sorted by name; `folds` is ``foldPairs()``.
-    func summaries(folds: [Int]) -> [DomainSummary] {
+    /// Domains with at least one problem, sorted by name; `folds` is ``foldPairs()`` (in place,
+    /// see ``withFoldPairs(_:)``).
+    func summaries(folds: UnsafeBufferPointer<Int>) -> [DomainSummary] {
         let LE = layers * experts
         let cells = pairCells
         let F = Self.crossValidationFolds
@@ -341,7 +342,7 @@ extension DomainAnalyzer {
     /// below two problems.
     /// `index` is the domain's place in sorted name order (it seeds the bootstrap, so the result
     /// does not depend on the order in which shards registered domains).
-    func crossValidate(_ d: DomainSummary, index: Int, folds: [Int]) -> CrossValidation? {
+    func crossValidate(_ d: DomainSummary, index: Int, folds: UnsafeBufferPointer<Int>) -> CrossValidation? {
         let n = d.slots.count
         guard transitionsEnabled, n >= 2 else { return nil }
         let LE = layers * experts
@@ -423,7 +424,7 @@ extension DomainAnalyzer {
         }
     }
 
-    func transfers(_ domains: [DomainSummary], folds: [Int]) -> [Transfer] {
+    func transfers(_ domains: [DomainSummary], folds: UnsafeBufferPointer<Int>) -> [Transfer] {
         guard transitionsEnabled else { return [] }
         let cvs = domains.enumerated().map { crossValidate($1, index: $0, folds: folds) }
         var out: [Transfer] = []
@@ -457,8 +458,11 @@ extension DomainAnalyzer {
                 message: "finish was called before begin; call begin(_:) first"
             )
         }
-        let folds = foldPairs()  // spills the 16-bit counters into the totals read below
-        let domains = summaries(folds: folds)
+        // withFoldPairs spills the 16-bit counters into the totals read below.
+        let (domains, transfer) = withFoldPairs { folds in
+            let domains = summaries(folds: folds)
+            return (domains, domains.count >= 2 ? transfers(domains, folds: folds) : [])
+        }
         guard domains.count >= 2 else { return notApplicable(domains) }
         var pairs: [PairComparison] = []
         var pairIndex = 0
@@ -470,7 +474,6 @@ extension DomainAnalyzer {
                 pairIndex += 1
             }
         }
-        let transfer = transfers(domains, folds: folds)
         return report(domains: domains, pairs: pairs, transfer: transfer)
     }
 

@@ -347,9 +347,21 @@ public final class DomainAnalyzer: RoutingAnalyzer {
 
     /// The fold-wise top-1 -> top-1 counts [D][F][L-1][E][E]: ``domainFoldPairs`` as counted, or,
     /// with ``problemPairsEnabled``, summed from every problem's own matrix into its fold.
-    func foldPairs() -> [Int] {
+    func foldPairs() -> [Int] { withFoldPairs { Array($0) } }
+
+    /// Calls `body` with ``foldPairs()``'s counts: read in place from ``domainFoldPairs`` when
+    /// they are counted directly (at DeepSeek-V3's shape a copy would be 300 MB), else summed
+    /// into a new array. The buffer is valid only inside `body`.
+    func withFoldPairs<R>(_ body: (UnsafeBufferPointer<Int>) throws -> R) rethrows -> R {
         storage.spillSmallCounts()
-        guard problemPairsEnabled else { return domainFoldPairs.array }
+        guard problemPairsEnabled else {
+            return try body(UnsafeBufferPointer(start: domainFoldPairs.base, count: domainFoldPairs.count))
+        }
+        return try summedFoldPairs().withUnsafeBufferPointer(body)
+    }
+
+    /// The per-problem matrices summed into their domain and fold.
+    private func summedFoldPairs() -> [Int] {
         let cells = pairCells
         let F = Self.crossValidationFolds
         var out = [Int](repeating: 0, count: domainNames.count * F * cells)
