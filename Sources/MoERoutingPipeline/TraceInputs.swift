@@ -22,8 +22,11 @@ public final class TraceInputs {
     public let options: TraceReadOptions
     /// Whether the shape came from the data rather than the user or a header.
     public let shapeWasInferred: Bool
-    /// Capture settings from binary headers.
+    /// Capture settings from binary headers (the first file's value where two differ).
     public let settings: [String: String]
+    /// A one-line warning when two inputs store different kinds of weights
+    /// (``RoutingConvention/hasComparableWeights(to:)``), else nil.
+    public let weightKindMismatch: String?
 
     /// - Parameter collectTimings: keep the binary inputs' layer-timing records for
     ///   ``takeTimingRecords()`` (convert), not only their sums.
@@ -37,6 +40,11 @@ public final class TraceInputs {
         var binaries: [(String, BinaryTraceReader)] = []
         var archives: [(String, NPZTraceReader)] = []
         var settings: [String: String] = [:]
+        // Inputs whose header states its convention; one with malformed keys reads as none here.
+        var conventions: [(String, RoutingConvention)] = []
+        func note(_ path: String, _ s: [String: String]) {
+            if let c = (try? RoutingConvention(settings: s)) ?? nil { conventions.append((path, c)) }
+        }
         for p in paths {
             switch try TraceFormat.detect(readingPath: p) {
             case .jsonl:
@@ -48,12 +56,14 @@ public final class TraceInputs {
                 sources.append(r)
                 names.append(p)
                 settings.merge(r.header.settings) { a, _ in a }
+                note(p, r.header.settings)
             case .npz:
                 let r = try NPZTraceReader(path: p, options: options)
                 archives.append((p, r))
                 sources.append(r)
                 names.append(p)
                 settings.merge(r.settings) { a, _ in a }
+                note(p, r.settings)
             }
         }
         var jsonlOptions = options
@@ -73,11 +83,24 @@ public final class TraceInputs {
         self.binaries = binaries
         self.archives = archives
         self.settings = settings
+        weightKindMismatch = Self.mismatch(conventions)
         source = sources.count == 1 ? sources[0] : try ConcatenatedSource(sources, names: names)
     }
 
     /// The stream's shape.
     public var shape: ModelShape { source.shape }
+
+    /// The warning for the first input whose weights do not compare with the first input's.
+    private static func mismatch(_ conventions: [(String, RoutingConvention)]) -> String? {
+        guard let (firstPath, first) = conventions.first,
+            let (otherPath, other) = conventions.dropFirst().first(where: { !$0.1.hasComparableWeights(to: first) })
+        else { return nil }
+        func kind(_ c: RoutingConvention) -> String {
+            "\(c.weightKind), scale \(c.settings[RoutingConvention.Key.weightScale] ?? "\(c.weightScale)")"
+        }
+        return
+            "\(firstPath) stores \(kind(first)) weights but \(otherPath) stores \(kind(other)) weights: weight figures across these inputs do not compare, and the run's capture settings are those of \(firstPath); analyze them separately to compare weights"
+    }
 
     /// One-line warnings for standard error: skipped records by kind, lost bytes.
     public var warnings: [String] {
@@ -99,6 +122,7 @@ public final class TraceInputs {
             }
         }
         for (name, s) in summaries { add(name, s) }
+        if let weightKindMismatch { out.append(weightKindMismatch) }
         if let jsonl, let evidence = jsonl.shapeEvidence {
             out.append("shape inferred from the data: \(evidence.explanation(jsonl.shape))")
         }

@@ -32,13 +32,25 @@ struct TraceAnalysisTests {
     static let shape = try! ModelShape(layers: 4, experts: 8, topK: 2)
 
     /// A directory holding `trace.moetrace`: two domains of `problems` problems of `tokens` tokens.
-    static func writeTrace(problems: Int = 3, tokens: Int = 20) throws -> (directory: URL, trace: String) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-tests-\(UUID().uuidString)")
+    static func writeTrace(
+        problems: Int = 3,
+        tokens: Int = 20,
+        domains: [String] = ["code", "math"],
+        settings: [String: String] = [:],
+        in directory: URL? = nil
+    ) throws -> (directory: URL, trace: String) {
+        let dir =
+            directory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let path = dir.appendingPathComponent("trace.moetrace").path
+        let path = dir.appendingPathComponent("\(domains.joined(separator: "-")).moetrace").path
         var generator = SyntheticRouting(shape: shape, seed: 3, dependence: 0.4, missingRate: 0)
-        let writer = try BinaryTraceWriter(path: path, shape: shape, settings: ["generator": "test"])
-        for domain in ["code", "math"] {
+        let writer = try BinaryTraceWriter(
+            path: path,
+            shape: shape,
+            settings: settings.merging(["generator": "test"]) { a, _ in a }
+        )
+        for domain in domains {
             try writer.write(generator.makeBlock(problems: problems, tokensPerProblem: tokens, domain: domain))
         }
         try writer.close()
@@ -69,6 +81,35 @@ struct TraceAnalysisTests {
         #expect(result.reports.map(\.analyzer) == ["summary", "transition"])
         #expect(result.reportJSON.objectMembers?.map(\.key) == ["summary", "transition", "input"])
         #expect(lines.all.isEmpty, "a clean trace gives no messages: \(lines.all)")
+    }
+
+    /// Two inputs whose headers store different kinds of weights (softmax renormalised over the
+    /// top-k against OLMoE's raw softmax) get one warning naming both files and both kinds;
+    /// inputs of one kind get none.
+    @Test func inputsWithDifferentWeightKindsAreWarnedAbout() throws {
+        func convention(renormalised: Bool) -> [String: String] {
+            RoutingConvention(score: .softmax, renormalised: renormalised, decoderLayers: 4, moeLayers: [0, 1, 2, 3])
+                .settings
+        }
+        let (dir, code) = try Self.writeTrace(domains: ["code"], settings: convention(renormalised: true))
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, math) = try Self.writeTrace(domains: ["math"], settings: convention(renormalised: true), in: dir)
+        let (_, prose) = try Self.writeTrace(domains: ["prose"], settings: convention(renormalised: false), in: dir)
+        let same = try TraceInputs(paths: [code, math], options: TraceReadOptions())
+        #expect(same.weightKindMismatch == nil)
+        #expect(same.warnings.isEmpty)
+        let mixed = try TraceInputs(paths: [code, math, prose], options: TraceReadOptions())
+        let warning = try #require(mixed.weightKindMismatch)
+        #expect(
+            warning.hasPrefix(
+                "\(code) stores softmax-renormalised, scale 1 weights but \(prose) stores softmax, scale 1 weights"
+            )
+        )
+        #expect(mixed.warnings == [warning])
+        let lines = LogLines()
+        _ = try TraceAnalysis(traces: [code, prose], analyzers: try BuiltinAnalyzers.make(["summary"]), log: lines.log)
+            .run()
+        #expect(lines.all.contains { $0.contains("weight figures across these inputs do not compare") })
     }
 
     @Test func aFailingAnalyzerIsLoggedAndListedWhileTheOthersFinish() throws {
