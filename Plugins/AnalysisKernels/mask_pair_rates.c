@@ -2,8 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The summarised layer pairs' rates (the multihop analyzer's loop over every layer pair that
-// keeps no count tables) with hardware population counts: AVX-512 VPOPCNTDQ, eight tokens a
-// step, for one- and two-word masks (E <= 128); the scalar `popcnt` instruction otherwise.
+// keeps no count tables) with hardware population counts, for one- and two-word masks
+// (E <= 128): AVX-512 VPOPCNTDQ eight tokens a step, or AVX2 four tokens a step (a nibble
+// lookup table per byte, summed per word); the scalar `popcnt` instruction otherwise.
 // Each level counts exactly what the portable Swift loop counts (KernelPathTests and
 // AnalysisKernelTests compare them).
 
@@ -26,19 +27,21 @@ static int32_t detect_level(void) {
     if (!(c & bit_POPCNT)) { return MOE_KERNEL_LEVEL_PORTABLE; }
     int32_t level = MOE_KERNEL_LEVEL_POPCNT;
     int osxsave = (c & bit_OSXSAVE) != 0;
-    if (osxsave && __get_cpuid_max(0, 0) >= 7) {
-        __cpuid_count(7, 0, a, b, c, d);
-        int avx512f = (b & (1u << 16)) != 0;
-        int vpopcntdq = (c & (1u << 14)) != 0;
-        if (avx512f && vpopcntdq) {
-            // The operating system must save the XMM, YMM, opmask and both ZMM state
-            // components (XCR0 bits 1, 2, 5, 6, 7), or AVX-512 instructions fault.
-            unsigned int lo = 0, hi = 0;
-            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-            (void)hi;
-            if ((lo & 0xE6u) == 0xE6u) { level = MOE_KERNEL_LEVEL_AVX512_POPCOUNT; }
-        }
-    }
+    int avx = (c & bit_AVX) != 0;
+    if (!osxsave || !avx || __get_cpuid_max(0, 0) < 7) { return level; }
+    // The operating system must save the XMM and YMM state components (XCR0 bits 1 and 2) for
+    // AVX2, and the opmask and both ZMM components too (bits 5, 6, 7) for AVX-512, or their
+    // instructions fault.
+    unsigned int xcr0 = 0, xcr0_high = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0), "=d"(xcr0_high) : "c"(0));
+    (void)xcr0_high;
+    __cpuid_count(7, 0, a, b, c, d);
+    int avx2 = (b & (1u << 5)) != 0;
+    if (!avx2 || (xcr0 & 0x6u) != 0x6u) { return level; }
+    level = MOE_KERNEL_LEVEL_AVX2;
+    int avx512f = (b & (1u << 16)) != 0;
+    int vpopcntdq = (c & (1u << 14)) != 0;
+    if (avx512f && vpopcntdq && (xcr0 & 0xE6u) == 0xE6u) { level = MOE_KERNEL_LEVEL_AVX512_POPCOUNT; }
     return level;
 }
 #endif
@@ -62,6 +65,7 @@ int32_t moe_kernel_level_supported(void) {
 
 #if MOE_KERNELS_X86
 #define MOE_POPCNT __attribute__((target("popcnt")))
+#define MOE_AVX2 __attribute__((target("avx2,popcnt")))
 #define MOE_AVX512 __attribute__((target("avx512f,avx512vpopcntdq,popcnt")))
 
 /// One token's contribution, with the overlap size `ov` already counted.
@@ -114,6 +118,73 @@ static MOE_POPCNT moe_mask_pair_rates rates_popcnt(
     case 4: return scalar_range(st, sm, tt, tm, 0, n, 4, top_k, r);
     default: return scalar_range(st, sm, tt, tm, 0, n, mw, top_k, r);
     }
+}
+
+/// The set bits of each 64-bit lane of `v`: a 4-bit lookup per nibble, summed per byte, then
+/// per lane (`vpsadbw` against zero).
+static inline __attribute__((always_inline)) MOE_AVX2 __m256i popcount_lanes_avx2(__m256i v) {
+    const __m256i table = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4
+    );
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    __m256i low = _mm256_shuffle_epi8(table, _mm256_and_si256(v, nibble));
+    __m256i high = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+    return _mm256_sad_epu8(_mm256_add_epi8(low, high), _mm256_setzero_si256());
+}
+
+/// Four tokens a step, one per 64-bit lane. For two-word masks the two vectors of word counts
+/// (tokens i, i + 1, then i + 2, i + 3, word 0 and word 1 alternating) are interleaved into
+/// word-0 and word-1 counts of tokens i, i + 2, i + 1, i + 3 and added: the lanes' order
+/// differs from the tokens', which the sums do not see.
+static MOE_AVX2 moe_mask_pair_rates rates_avx2(
+    const int32_t *st,
+    const uint64_t *sm,
+    const int32_t *tt,
+    const uint64_t *tm,
+    int64_t n,
+    int64_t mw,
+    int64_t top_k
+) {
+    if (mw != 1 && mw != 2) { return rates_popcnt(st, sm, tt, tm, n, mw, top_k); }
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i k = _mm256_set1_epi64x(top_k);
+    const __m128i minus_one = _mm_set1_epi32(-1);
+    __m256i overlap = zero;
+    moe_mask_pair_rates r = {0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256i ov;
+        if (mw == 1) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(sm + i));
+            __m256i y = _mm256_loadu_si256((const __m256i *)(tm + i));
+            ov = popcount_lanes_avx2(_mm256_and_si256(x, y));
+        } else {
+            const uint64_t *x = sm + 2 * i;
+            const uint64_t *y = tm + 2 * i;
+            __m256i c0 = popcount_lanes_avx2(_mm256_and_si256(
+                _mm256_loadu_si256((const __m256i *)x), _mm256_loadu_si256((const __m256i *)y)
+            ));
+            __m256i c1 = popcount_lanes_avx2(_mm256_and_si256(
+                _mm256_loadu_si256((const __m256i *)(x + 4)), _mm256_loadu_si256((const __m256i *)(y + 4))
+            ));
+            ov = _mm256_add_epi64(_mm256_unpacklo_epi64(c0, c1), _mm256_unpackhi_epi64(c0, c1));
+        }
+        overlap = _mm256_add_epi64(overlap, ov);
+        int any = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(ov, zero)));
+        int same = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(ov, k)));
+        __m128i a = _mm_loadu_si128((const __m128i *)(st + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(tt + i));
+        __m128i both = _mm_cmpgt_epi32(_mm_or_si128(a, b), minus_one);
+        __m128i top1 = _mm_and_si128(_mm_cmpeq_epi32(a, b), both);
+        r.pairs += __builtin_popcount((unsigned int)_mm_movemask_ps(_mm_castsi128_ps(both)));
+        r.any += __builtin_popcount((unsigned int)any);
+        r.same += __builtin_popcount((unsigned int)same);
+        r.same_top1 += __builtin_popcount((unsigned int)_mm_movemask_ps(_mm_castsi128_ps(top1)));
+    }
+    __m128i sum = _mm_add_epi64(_mm256_castsi256_si128(overlap), _mm256_extracti128_si256(overlap, 1));
+    r.overlap = _mm_cvtsi128_si64(sum) + _mm_extract_epi64(sum, 1);
+    if (mw == 1) { return scalar_range(st, sm, tt, tm, i, n, 1, top_k, r); }
+    return scalar_range(st, sm, tt, tm, i, n, 2, top_k, r);
 }
 
 /// Eight tokens a step, one per 64-bit lane. For two-word masks the two vectors of word counts
@@ -185,6 +256,8 @@ int32_t moe_mask_pair_rates_compute(
     }
     if (level >= MOE_KERNEL_LEVEL_AVX512_POPCOUNT) {
         *out = rates_avx512(source_top, source_masks, target_top, target_masks, count, mask_words, top_k);
+    } else if (level >= MOE_KERNEL_LEVEL_AVX2) {
+        *out = rates_avx2(source_top, source_masks, target_top, target_masks, count, mask_words, top_k);
     } else {
         *out = rates_popcnt(source_top, source_masks, target_top, target_masks, count, mask_words, top_k);
     }

@@ -717,7 +717,7 @@ func maskPairRates(
 }
 
 /// The best instruction-set level of the C kernels on this machine
-/// (`MOE_KERNEL_LEVEL_PORTABLE`, `_POPCNT` or `_AVX512_POPCOUNT`), detected once.
+/// (`MOE_KERNEL_LEVEL_PORTABLE`, `_POPCNT`, `_AVX2` or `_AVX512_POPCOUNT`), detected once.
 let hardwareKernelLevel: Int32 = moe_kernel_level_supported()
 
 /// The set bits of two words together, by one shared SWAR reduction (the build targets baseline

@@ -116,7 +116,11 @@ struct AnalysisKernelTests {
                         #expect(swift.any > swift.same && swift.overlap > swift.any)
                     }
                 }
-                for level in [MOE_KERNEL_LEVEL_PORTABLE, MOE_KERNEL_LEVEL_POPCNT, MOE_KERNEL_LEVEL_AVX512_POPCOUNT] {
+                let levels = [
+                    MOE_KERNEL_LEVEL_PORTABLE, MOE_KERNEL_LEVEL_POPCNT, MOE_KERNEL_LEVEL_AVX2,
+                    MOE_KERNEL_LEVEL_AVX512_POPCOUNT,
+                ]
+                for level in levels {
                     let rates = Self.kernel(c, words: words, topK: shape.topK, level: Int32(level))
                     if level == MOE_KERNEL_LEVEL_PORTABLE || level > supported {
                         #expect(rates == nil, "level \(level) above the CPU's \(supported) must be refused")

@@ -28,9 +28,12 @@ enum {
     MOE_KERNEL_LEVEL_PORTABLE = 0,
     /// x86-64 with the `popcnt` instruction (x86-64-v2 and later).
     MOE_KERNEL_LEVEL_POPCNT = 1,
-    /// x86-64 with AVX-512 F and VPOPCNTDQ, enabled by the operating system (Ice Lake, Zen 4
-    /// and later).
-    MOE_KERNEL_LEVEL_AVX512_POPCOUNT = 2,
+    /// x86-64 with `popcnt` and AVX2, enabled by the operating system (x86-64-v3: Haswell,
+    /// Zen and later).
+    MOE_KERNEL_LEVEL_AVX2 = 2,
+    /// x86-64 with AVX2, AVX-512 F and VPOPCNTDQ, enabled by the operating system (Ice Lake,
+    /// Zen 4 and later).
+    MOE_KERNEL_LEVEL_AVX512_POPCOUNT = 3,
 };
 
 /// The highest level this CPU and operating system run; the same value on every call.
