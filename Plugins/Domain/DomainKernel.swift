@@ -187,6 +187,8 @@ enum DomainKernel {
         }
     }
 
-    /// Tokens per chunk of the general loop.
-    static let chunkTokens = 512
+    /// Tokens per chunk of the general loop: as for transition's, a layer pair's affinity block
+    /// comes back into cache once per chunk. 4096 was about 20% faster than 512 at Qwen3-30B-A3B's
+    /// shape on a 1 MiB-L2 AMD EPYC; the counts do not depend on it.
+    static let chunkTokens = 4096
 }
