@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "AnalysisSupport", dependencies: ["MoERouting"], path: "Plugins/AnalysisSupport"),
         .target(
             name: "TransitionAnalyzer",
-            dependencies: ["MoERouting", "AnalysisSupport"],
+            dependencies: ["MoERouting", "AnalysisSupport", "CAnalysisKernels"],
             path: "Plugins/Transition"
         ),
         // C kernels compiled per instruction set and chosen at run time (AVX-512 population counts).
@@ -69,7 +69,11 @@ let package = Package(
             dependencies: ["MoERouting", "AnalysisSupport", "CAnalysisKernels"],
             path: "Plugins/MultiHop"
         ),
-        .target(name: "DomainAnalyzer", dependencies: ["MoERouting", "AnalysisSupport"], path: "Plugins/Domain"),
+        .target(
+            name: "DomainAnalyzer",
+            dependencies: ["MoERouting", "AnalysisSupport", "CAnalysisKernels"],
+            path: "Plugins/Domain"
+        ),
         // MARK: - Example third-party plugin (also a standalone package in examples/expert-load-plugin).
         .target(
             name: "ExpertLoad",

@@ -555,6 +555,19 @@ enum MultiHopKernel {
                     continue
                 }
                 for i in 0..<n {
+                    if let table, i &+ Self.prefetchDistance < n {
+                        // A kept pair's table (F x E x 2E counters, 655 KB at Qwen3-30B-A3B) is
+                        // mostly out of cache: ask for the rows a later token will increment.
+                        let ahead = i &+ Self.prefetchDistance
+                        let r = Int(rowL[ahead])
+                        let b = Int(topJ[ahead])
+                        if (r | b) >= 0 {
+                            let cell = table + r
+                            moe_prefetch_for_write(cell + b)
+                            let others = setJ + ahead &* k
+                            for q in 1..<Swift.max(1, k) { moe_prefetch_for_write(cell + (E &+ Int(others[q]))) }
+                        }
+                    }
                     let r = Int(rowL[i])
                     let b = Int(topJ[i])
                     if (r | b) < 0 { continue }
@@ -714,6 +727,11 @@ func maskPairRates(
         }
     }
     return (pairs, overlap, any, same, sameTop1)
+}
+
+extension MultiHopKernel {
+    /// Tokens ahead of the one being counted whose kept-pair table cells are prefetched.
+    static let prefetchDistance = 16
 }
 
 /// The best instruction-set level of the C kernels on this machine

@@ -7,6 +7,7 @@
 // next-layer prediction with problem-level folds).
 
 public import AnalysisSupport
+import CAnalysisKernels
 public import MoERouting
 
 /// The single-hop (layer l -> l+1) transition analyzer, registry name `"transition"`.
@@ -253,6 +254,20 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
                                             let hist = histogram + l &* histWidth
                                             let affSlab = aff + l &* ee
                                             for t in t0..<t1 {
+                                                let ahead = t &+ Self.prefetchDistance
+                                                if ahead < t1 {
+                                                    // The fold tables' row of a later token is mostly
+                                                    // out of cache: ask for its cells now (a missing
+                                                    // cell's ids are zeros, so the row is in range).
+                                                    let c = ahead &* L &+ l
+                                                    let p = idBase + c &* k
+                                                    let row =
+                                                        ((foldOf[ahead] &* P &+ l) &* E &+ Int(p[0])) &* E
+                                                    moe_prefetch_for_write(top1 + (row &+ Int(p[k])))
+                                                    for j in 1..<Swift.max(1, k) {
+                                                        moe_prefetch_for_write(extra + (row &+ Int(p[k &+ j])))
+                                                    }
+                                                }
                                                 let cell = t &* L &+ l
                                                 guard present[cell], present[cell &+ 1] else { continue }
                                                 let prev = idBase + cell &* k
@@ -298,6 +313,9 @@ public final class TransitionAnalyzer: RoutingAnalyzer {
     /// order. At Qwen3-30B-A3B's shape on a 1 MiB-L2 AMD EPYC, 4096 was about 12% faster than 512
     /// (docs/benchmarks.md); the counts do not depend on it.
     static let chunkTokens = 4096
+
+    /// Tokens ahead of the one being counted whose fold-table cells the general loop prefetches.
+    static let prefetchDistance = 16
 
     public func merge(_ other: any RoutingAnalyzer) throws {
         let o = try mergeable(other)

@@ -73,6 +73,10 @@ int32_t moe_mask_pair_rates_compute(
     moe_mask_pair_rates *out
 );
 
+/// Asks the CPU to bring the cache line at `address` in, to be written soon (a hint: it never
+/// faults, whatever the address, and does nothing where the CPU has no such instruction).
+static inline void moe_prefetch_for_write(const void *address) { __builtin_prefetch(address, 1, 3); }
+
 #ifdef __cplusplus
 }
 #endif
