@@ -43,8 +43,10 @@ public final class MultiplexAnalyzer: RoutingAnalyzer {
         /// One after the other on the calling thread. For analyzers that share state with each
         /// other or need the calling thread (for example one that calls into Python).
         case serial
-        /// Side by side on up to `maxThreads` threads (the calling thread included), and never
-        /// more at once than the machine has processors.
+        /// Side by side, at most `maxThreads` analyzers at once and never more than the machine
+        /// has processors: in `begin`, `merge` and `finishAll` on the calling thread and
+        /// `concurrentPerform`'s workers, in a pipelined `consume` on one serial queue per
+        /// analyzer (the calling thread only hands blocks over).
         case parallel(maxThreads: Int)
 
         /// Parallel on every active processor.
