@@ -100,13 +100,19 @@ struct Options: ParsableCommand {
 /// Counts and forwards blocks; the work a real run does.
 final class LiveObserver: CaptureObserver {
     let dispatcher: AnalysisDispatcher
-    /// Wall time spent handing blocks to the dispatcher (the trace writer and the analyzers).
+    /// Wall time spent handing blocks to the dispatcher (the trace writer and the analyzers) and
+    /// waiting for the analyzers at the end (``flushAnalyzers()``).
     private(set) var dispatchSeconds = 0.0
     init(dispatcher: AnalysisDispatcher) { self.dispatcher = dispatcher }
     func requestFinished(_ routing: RequestRouting, output: GenerationOutput?) throws {
         guard routing.block.tokenCount > 0 else { return }
+        try timed { try dispatcher.dispatch(routing.block) }
+    }
+    /// Waits for the analyzers' pipelined consume to finish; the wait counts as dispatch time.
+    func flushAnalyzers() { timed { dispatcher.analyzers.flush() } }
+    private func timed(_ body: () throws -> Void) rethrows {
         let start = ContinuousClock.now
-        try dispatcher.dispatch(routing.block)
+        try body()
         let d = (ContinuousClock.now - start).components
         dispatchSeconds += Double(d.seconds) + Double(d.attoseconds) * 1e-18
     }
@@ -193,12 +199,8 @@ func main() throws {
         let observer = LiveObserver(dispatcher: dispatcher)
         let summary = try engine.capture(problems, observer: observer)
         try writer.close()
-        // The analyzers' pipelined consume may still run: its tail counts as dispatch time.
-        let tailStart = ContinuousClock.now
-        analyzers.flush()
-        let tail = (ContinuousClock.now - tailStart).components
-        let tailSeconds = Double(tail.seconds) + Double(tail.attoseconds) * 1e-18
-        if round >= 0 { dispatchTimes.append(observer.dispatchSeconds + tailSeconds) }
+        observer.flushAnalyzers()
+        if round >= 0 { dispatchTimes.append(observer.dispatchSeconds) }
         if round >= 0 {
             selfTimed.append(summary.hookOverhead)
             let steps = max(summary.hook["steps"] ?? 0, 1)
