@@ -289,8 +289,10 @@ public struct ContingencyTable: Sendable, Equatable {
 struct ShuffleUrn {
     /// The end (exclusive) of each non-empty row's segment of ``labels``.
     private var rowEnds: [Int] = []
-    /// Column labels (compact column index) of the n observations, in the last shuffle's order.
-    private var labels: [Int32] = []
+    /// Column labels (compact column index) of the n observations, in the last shuffle's order,
+    /// in the narrowest integer that holds them: the shuffle's random swaps touch the whole array,
+    /// so a byte per label keeps it in cache four times longer than an `Int32`.
+    private var labels: Labels
     /// Per-column counts of one row segment, zero between rows.
     private var scratch: [Int32]
     /// `x log2 x` for x in 0...n (or more).
@@ -318,20 +320,64 @@ struct ShuffleUrn {
             rowEnds.append(end)
             margins += Double(r) * log2(Double(r))
         }
-        var compact: Int32 = 0
-        labels.reserveCapacity(total)
-        for c in columnTotals where c > 0 {
-            labels.append(contentsOf: repeatElement(compact, count: c))
-            compact += 1
-            margins += Double(c) * log2(Double(c))
+        let filled = columnTotals.filter { $0 > 0 }
+        for c in filled { margins += Double(c) * log2(Double(c)) }
+        if filled.count <= 1 << 8 {
+            labels = .narrow(Self.labels(filled, as: UInt8.self, total: total))
+        } else if filled.count <= 1 << 16 {
+            labels = .medium(Self.labels(filled, as: UInt16.self, total: total))
+        } else {
+            labels = .wide(Self.labels(filled, as: UInt32.self, total: total))
         }
-        scratch = [Int32](repeating: 0, count: Int(compact))
+        scratch = [Int32](repeating: 0, count: filled.count)
         constant = total > 0 ? log2(Double(total)) - margins / Double(total) : 0
+    }
+
+    /// Label storage by width.
+    private enum Labels {
+        case narrow([UInt8])
+        case medium([UInt16])
+        case wide([UInt32])
+    }
+
+    /// Compact column index `i` repeated `filled[i]` times, in order.
+    private static func labels<T: FixedWidthInteger & UnsignedInteger>(
+        _ filled: [Int],
+        as _: T.Type,
+        total: Int
+    ) -> [T] {
+        var out: [T] = []
+        out.reserveCapacity(total)
+        for (i, c) in filled.enumerated() { out.append(contentsOf: repeatElement(T(truncatingIfNeeded: i), count: c)) }
+        return out
     }
 
     /// Shuffles the column labels and returns the MI of the resulting table.
     mutating func shuffledMutualInformationBits(using rng: inout SeededRandom) -> Double {
         guard n > 1 else { return 0 }
+        let sum: Double
+        switch labels {
+        case .narrow(var l):
+            labels = .narrow([])
+            sum = shuffledSum(&l, using: &rng)
+            labels = .narrow(l)
+        case .medium(var l):
+            labels = .medium([])
+            sum = shuffledSum(&l, using: &rng)
+            labels = .medium(l)
+        case .wide(var l):
+            labels = .wide([])
+            sum = shuffledSum(&l, using: &rng)
+            labels = .wide(l)
+        }
+        return max(0, constant + sum / Double(n))
+    }
+
+    /// Fisher–Yates shuffles `labels`, then sums `x log2 x` over each row segment's column counts.
+    private mutating func shuffledSum<T: FixedWidthInteger & UnsignedInteger>(
+        _ labels: inout [T],
+        using rng: inout SeededRandom
+    ) -> Double {
         let count = n
         let ends = rowEnds
         let table = xLog2x
@@ -350,19 +396,18 @@ struct ShuffleUrn {
                     var start = 0
                     for end in ends {
                         for i in start..<end { scratch[Int(labels[i])] &+= 1 }
+                        // Branch-free: a column's later labels read a count of 0, and
+                        // `table[0]` is 0, so the sum is the same, in the same order.
                         for i in start..<end {
                             let c = Int(labels[i])
-                            let x = Int(scratch[c])
-                            if x > 0 {
-                                sum += table[x]
-                                scratch[c] = 0
-                            }
+                            sum += table[Int(scratch[c])]
+                            scratch[c] = 0
                         }
                         start = end
                     }
                 }
             }
         }
-        return max(0, constant + sum / Double(count))
+        return sum
     }
 }

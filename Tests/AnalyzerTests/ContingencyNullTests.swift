@@ -164,4 +164,21 @@ struct ContingencyNullTests {
         }
         #expect(abs(InformationTheory.logBinomial(10, 3) - log(120.0)) < 1e-12)
     }
+
+    /// The urn stores labels in one byte up to 256 non-empty columns and in two bytes above: both
+    /// widths must give the same null as the sequential sampler (a label truncated to a byte
+    /// would merge columns and lower the null's mean).
+    @Test(arguments: [200, 300])
+    func urnLabelWidthsMatchTheSequentialNull(_ columns: Int) {
+        var t = ContingencyTable(rows: 3, columns: columns)
+        for c in 0..<columns {
+            for r in 0..<3 { t[r, c] = 1 + (c * 7 + r * 3) % 5 }
+        }
+        let urn = t.shuffledNullValues(replicates: 200, seed: 8, sampling: .urn)
+        let sequential = t.shuffledNullValues(replicates: 200, seed: 8, sampling: .sequentialHypergeometric)
+        let urnMean = urn.reduce(0, +) / 200
+        let sequentialMean = sequential.reduce(0, +) / 200
+        #expect(urnMean > 0.05)
+        #expect(abs(urnMean - sequentialMean) < 0.03 * sequentialMean)
+    }
 }
