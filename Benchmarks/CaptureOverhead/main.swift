@@ -200,8 +200,8 @@ func main() throws {
         let summary = try engine.capture(problems, observer: observer)
         try writer.close()
         observer.flushAnalyzers()
-        if round >= 0 { dispatchTimes.append(observer.dispatchSeconds) }
         if round >= 0 {
+            dispatchTimes.append(observer.dispatchSeconds)
             selfTimed.append(summary.hookOverhead)
             let steps = max(summary.hook["steps"] ?? 0, 1)
             perStep.append(summary.hookSeconds / Double(steps) * 1e6)
