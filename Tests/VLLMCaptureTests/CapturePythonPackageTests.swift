@@ -150,7 +150,7 @@ struct TinyModelConcurrencyTests {
     /// first imports of transformers apart (a concurrent circular import hands one thread a
     /// half-initialised module: "module 'transformers' has no attribute 'MixtralConfig'").
     @Test func concurrentCallersWriteOneModelOnce() async throws {
-        let dir = NSTemporaryDirectory() + "speculative-moe-tiny-\(UUID().uuidString)"
+        let dir = try CaptureTestEnvironment.temporaryDirectory("tiny-concurrent")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let created = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<2 {
