@@ -140,14 +140,26 @@ public struct ContingencyTable: Sendable, Equatable {
         public var mean: Double
         /// Sample standard deviation over replicates (0 with fewer than 2).
         public var standardDeviation: Double
-        /// Number of replicates.
+        /// Number of replicates (0 for ``Method/moments``).
         public var replicates: Int
+        /// How the figures were obtained.
+        public var method: Method
+
+        /// How a ``NullDistribution`` was obtained.
+        public enum Method: String, Sendable, Equatable {
+            /// The mean and sample standard deviation of drawn tables (``shuffledNullValues(replicates:seed:sampling:)``).
+            case replicates
+            /// The exact mean and an approximate standard deviation from the margins
+            /// (``permutationNullMoments()``).
+            case moments
+        }
 
         /// Creates a summary.
-        public init(mean: Double, standardDeviation: Double, replicates: Int) {
+        public init(mean: Double, standardDeviation: Double, replicates: Int, method: Method = .replicates) {
             self.mean = mean
             self.standardDeviation = standardDeviation
             self.replicates = replicates
+            self.method = method
         }
     }
 
@@ -174,11 +186,17 @@ public struct ContingencyTable: Sendable, Equatable {
     /// ``NullSampling/automatic`` is cheaper for this table, so the cost of a replicate is bounded
     /// by both the table size and n.
     ///
+    /// When a replicate would cost more than ``replicateBudget`` shuffled labels and the table
+    /// holds at least ``momentsMinimumPerCell`` tokens a cell (E >= 128 with much data), the null
+    /// comes from ``permutationNullMoments()`` instead: its mean is exact, its standard deviation
+    /// approximate, and `method` says so.
+    ///
     /// Deterministic for a given seed.
     ///
-    /// - Complexity: O(replicates x min(n, rows x columns x sqrt(n))) at worst.
+    /// - Complexity: O(replicates x replicateBudget) or O(rows x columns x sd).
     public func shuffledNull(replicates: Int, seed: UInt64) -> NullDistribution {
-        Self.summarize(shuffledNullValues(replicates: replicates, seed: seed))
+        if prefersMoments(replicates: replicates) { return permutationNullMoments() }
+        return Self.summarize(shuffledNullValues(replicates: replicates, seed: seed))
     }
 
     /// The plug-in mutual information in bits of each of `replicates` tables drawn at random

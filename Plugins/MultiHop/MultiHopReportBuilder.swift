@@ -334,6 +334,10 @@ struct MultiHopReportBuilder {
             .init("set_same", pairMatrix { .number(share($0.setSame, $0.pairs)) }),
             .init("mutual_information_bits", pairMatrix { .number($0.hasPairs ? $0.mi : nil) }),
             .init("mutual_information_null_bits", pairMatrix { .number($0.hasPairs ? $0.null.mean : nil) }),
+            .init(
+                "mutual_information_null_method",
+                pairMatrix { $0.hasPairs ? .string($0.null.method.rawValue) : .null }
+            ),
             .init("top1_accuracy", pairMatrix { .number($0.cv?.model.top1Accuracy) }),
             .init("top1_accuracy_low", pairMatrix { .number($0.cv?.modelByFold.range { $0.top1Accuracy }?.low) }),
             .init("top1_accuracy_high", pairMatrix { .number($0.cv?.modelByFold.range { $0.top1Accuracy }?.high) }),

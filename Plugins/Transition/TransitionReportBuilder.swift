@@ -235,6 +235,7 @@ struct TransitionReportBuilder {
                 .init("mutual_information_bits", .number(r.hasPairs ? r.mi : nil)),
                 .init("mutual_information_null_bits", .number(r.hasPairs ? r.null.mean : nil)),
                 .init("mutual_information_null_sd_bits", .number(r.hasPairs ? r.null.standardDeviation : nil)),
+                .init("mutual_information_null_method", r.hasPairs ? .string(r.null.method.rawValue) : .null),
                 .init("mutual_information_excess_bits", .number(r.hasPairs ? r.mi - r.null.mean : nil)),
                 .init("mutual_information_miller_madow_bits", .number(r.hasPairs ? r.millerMadow : nil)),
                 .init("conditional_entropy_bits", .number(r.hasPairs ? r.conditionalEntropy : nil)),

@@ -200,9 +200,14 @@ struct TransitionAnalyzerTests {
                 "mutual_information_null_sd_bits",
             ]
         )
-        for key in ["mutual_information_excess_bits", "conditional_entropy_bits", "prediction"] {
+        for key in [
+            "mutual_information_null_method", "mutual_information_excess_bits", "conditional_entropy_bits",
+            "prediction",
+        ] {
             #expect(layer.contains(key))
         }
+        // A hand-sized table is always drawn: replicates, never moments.
+        #expect(json["layers"]?[0]?["mutual_information_null_method"]?.stringValue == "replicates")
         let pred = json["layers"]?[0]?["prediction"]?.objectMembers?.map(\.key) ?? []
         for key in [
             "top1_accuracy", "top2_accuracy", "set_recall", "coverage", "baseline_most_frequent", "random", "folds",
