@@ -14,7 +14,7 @@
 /// let i = rng.nextIndex(below: 10)
 /// ```
 public struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    @usableFromInline var state: UInt64
 
     /// A generator from a seed.
     public init(seed: UInt64) { state = seed }
@@ -34,7 +34,7 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
 
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
+    @inlinable public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -43,10 +43,10 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
 
     /// A uniform double in [0, 1) with 53 random bits.
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
+    @inlinable public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
 
     /// A uniform integer in `0..<bound` (bound > 0), unbiased (Lemire's method).
-    public mutating func nextIndex(below bound: Int) -> Int {
+    @inlinable public mutating func nextIndex(below bound: Int) -> Int {
         precondition(bound > 0, "bound must be positive")
         let b = UInt64(bound)
         var m = next().multipliedFullWidth(by: b)

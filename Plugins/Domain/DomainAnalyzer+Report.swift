@@ -185,8 +185,22 @@ extension DomainAnalyzer {
             cellsEach: width * (min(a.slots.count, b.slots.count) + 3)
         )
         result.bootstrapResamples = Self.repetitions(resamples, cellsEach: width * (a.slots.count + b.slots.count + 3))
-        let perm = sig.permutation(limit: relabelingCount, seed: result.permutationSeed)
-        let boot = sig.bootstrap(resamples: result.bootstrapResamples, seed: result.bootstrapSeed)
+        // The three tests are independent (each seeded on its own): run side by side on idle
+        // cores, the results the same as one after another.
+        var permutation: DomainSignificance.Permutation?
+        var bootstrap: [(lo: Double, hi: Double)]?
+        var transitions: TransitionTest?
+        let resamples = result.bootstrapResamples
+        let permutationSeed = result.permutationSeed
+        let bootstrapSeed = result.bootstrapSeed
+        ParallelLoop.forEach(count: 3) { task in
+            switch task {
+            case 0: permutation = sig.permutation(limit: relabelingCount, seed: permutationSeed)
+            case 1: bootstrap = sig.bootstrap(resamples: resamples, seed: bootstrapSeed)
+            default: transitions = transitionTest(a, b, pairIndex: pairIndex)
+            }
+        }
+        guard let perm = permutation, let boot = bootstrap else { return result }
         for l in 0..<layers {
             result.layers[l].p = perm.pValues[l]
             result.layers[l].nullMean = perm.nullMean[l]
@@ -195,7 +209,7 @@ extension DomainAnalyzer {
             result.layers[l].nullP95 = perm.nullP95[l]
         }
         result.permutation = perm
-        result.transitions = transitionTest(a, b, pairIndex: pairIndex)
+        result.transitions = transitions
         return result
     }
 
@@ -230,8 +244,17 @@ extension DomainAnalyzer {
         let permutationSeed = DomainStatistics.derivedSeed(seed, tag: 0x7472_0000 + UInt64(2 * pairIndex + 1))
         let bootstrapSeed = DomainStatistics.derivedSeed(seed, tag: 0x7472_0000 + UInt64(2 * pairIndex + 2))
         let resamples = min(self.resamples, Self.transitionResampleLimit)
-        let perm = sig.permutation(limit: min(relabelings, Self.transitionRelabelingLimit), seed: permutationSeed)
-        let boot = sig.bootstrap(resamples: resamples, seed: bootstrapSeed)
+        let relabelingCount = min(relabelings, Self.transitionRelabelingLimit)
+        var permutation: DomainSignificance.Permutation?
+        var bootstrap: [(lo: Double, hi: Double)]?
+        ParallelLoop.forEach(count: 2) { task in
+            if task == 0 {
+                permutation = sig.permutation(limit: relabelingCount, seed: permutationSeed)
+            } else {
+                bootstrap = sig.bootstrap(resamples: resamples, seed: bootstrapSeed)
+            }
+        }
+        guard let perm = permutation, let boot = bootstrap else { return nil }
         var out: [TransitionLayer] = []
         for l in 0..<(layers - 1) {
             let fa = Array(a.pairs[(l * EE)..<((l + 1) * EE)])

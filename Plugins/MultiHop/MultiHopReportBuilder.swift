@@ -106,78 +106,94 @@ struct MultiHopReportBuilder {
         var hasPairs: Bool { pairs > 0 && (detailed || (sampled?.tokens ?? 0) > 0) }
     }
 
+    /// Everything measured for layer pair (l, j), the `index`-th pair in (l, j) order.
+    private func pairResult(_ l: Int, _ j: Int, index p: Int, scratch: inout SampledPairFigures.Scratch) -> PairResult {
+        let E = shape.experts
+        let k = shape.topK
+        let F = folds.count
+        let ee = E * E
+        var r = PairResult(l: l, j: j)
+        r.pairs = pairStats[p * 4]
+        r.overlapSum = pairStats[p * 4 + 1]
+        r.anyOverlap = pairStats[p * 4 + 2]
+        r.setSame = pairStats[p * 4 + 3]
+        if summarised {
+            r.sampled = SampledPairFigures.compute(
+                sample,
+                l: l,
+                j: j,
+                experts: E,
+                replicates: nullReplicates,
+                seed: SeededRandom(seed: seed, stream: UInt64(p + 1) | (1 << 40)).seedValue,
+                scratch: &scratch
+            )
+        }
+        let slot = Int(pairSlot[p])
+        if slot < 0 {
+            r.detailed = false
+            r.top1Same = pairTop1Same[p]
+            if let f = r.sampled {
+                r.mi = f.mi
+                r.null = f.null
+            }
+            return r
+        }
+        var foldTables: [ContingencyTable] = []
+        var foldMembers: [ContingencyTable] = []
+        var table = ContingencyTable(rows: E, columns: E)
+        for f in 0..<F {
+            let base = (slot * F + f) * 2 * ee
+            var t = ContingencyTable(rows: E, columns: E)
+            var m = ContingencyTable(rows: E, columns: E)
+            for a in 0..<E {
+                for b in 0..<E {
+                    let top = pairCounts[base + a * 2 * E + b]
+                    t[a, b] = top
+                    m[a, b] = top + pairCounts[base + a * 2 * E + E + b]
+                }
+            }
+            foldTables.append(t)
+            foldMembers.append(m)
+            table.add(t)
+        }
+        for a in 0..<E { r.top1Same += table[a, a] }
+        r.mi = table.mutualInformationBits
+        r.null = table.shuffledNull(
+            replicates: nullReplicates,
+            seed: SeededRandom(seed: seed, stream: UInt64(p + 1)).seedValue
+        )
+        r.cv = CountTablePredictor.crossValidate(top1: foldTables, membership: foldMembers, topK: k)
+        r.foldsWithPairs = foldTables.filter { $0.total > 0 }.count
+        return r
+    }
+
     func build() -> AnalyzerReport {
         let L = shape.layers
         let E = shape.experts
         let k = shape.topK
         let F = folds.count
-        let ee = E * E
         let chance = ChanceRates(experts: E, topK: k)
 
         // MARK: Pairs
-        var pairs: [[PairResult?]] = Array(repeating: Array(repeating: nil, count: L), count: L)
-        var p = 0
-        var scratch = SampledPairFigures.Scratch(experts: summarised ? E : 0)
+        // Each pair's figures are independent (seeded per pair): computed in chunks of pairs on
+        // idle cores too, each chunk with its own scratch.
+        var pairList: [(l: Int, j: Int)] = []
         for l in 0..<L {
-            for j in (l + 1)..<max(l + 1, L) {
-                var r = PairResult(l: l, j: j)
-                r.pairs = pairStats[p * 4]
-                r.overlapSum = pairStats[p * 4 + 1]
-                r.anyOverlap = pairStats[p * 4 + 2]
-                r.setSame = pairStats[p * 4 + 3]
-                if summarised {
-                    r.sampled = SampledPairFigures.compute(
-                        sample,
-                        l: l,
-                        j: j,
-                        experts: E,
-                        replicates: nullReplicates,
-                        seed: SeededRandom(seed: seed, stream: UInt64(p + 1) | (1 << 40)).seedValue,
-                        scratch: &scratch
-                    )
+            for j in (l + 1)..<max(l + 1, L) { pairList.append((l, j)) }
+        }
+        var slots = [PairResult?](repeating: nil, count: pairList.count)
+        let chunk = max(1, (pairList.count + 63) / 64)
+        slots.withUnsafeMutableBufferPointer { buffer in
+            let out = ParallelLoop.Slots(buffer)
+            ParallelLoop.forEach(count: (pairList.count + chunk - 1) / chunk) { c in
+                var scratch = SampledPairFigures.Scratch(experts: summarised ? E : 0)
+                for p in (c * chunk)..<min(pairList.count, (c + 1) * chunk) {
+                    out[p] = pairResult(pairList[p].l, pairList[p].j, index: p, scratch: &scratch)
                 }
-                let slot = Int(pairSlot[p])
-                if slot < 0 {
-                    r.detailed = false
-                    r.top1Same = pairTop1Same[p]
-                    if let f = r.sampled {
-                        r.mi = f.mi
-                        r.null = f.null
-                    }
-                    pairs[l][j] = r
-                    p += 1
-                    continue
-                }
-                var foldTables: [ContingencyTable] = []
-                var foldMembers: [ContingencyTable] = []
-                var table = ContingencyTable(rows: E, columns: E)
-                for f in 0..<F {
-                    let base = (slot * F + f) * 2 * ee
-                    var t = ContingencyTable(rows: E, columns: E)
-                    var m = ContingencyTable(rows: E, columns: E)
-                    for a in 0..<E {
-                        for b in 0..<E {
-                            let top = pairCounts[base + a * 2 * E + b]
-                            t[a, b] = top
-                            m[a, b] = top + pairCounts[base + a * 2 * E + E + b]
-                        }
-                    }
-                    foldTables.append(t)
-                    foldMembers.append(m)
-                    table.add(t)
-                }
-                for a in 0..<E { r.top1Same += table[a, a] }
-                r.mi = table.mutualInformationBits
-                r.null = table.shuffledNull(
-                    replicates: nullReplicates,
-                    seed: SeededRandom(seed: seed, stream: UInt64(p + 1)).seedValue
-                )
-                r.cv = CountTablePredictor.crossValidate(top1: foldTables, membership: foldMembers, topK: k)
-                r.foldsWithPairs = foldTables.filter { $0.total > 0 }.count
-                pairs[l][j] = r
-                p += 1
             }
         }
+        var pairs: [[PairResult?]] = Array(repeating: Array(repeating: nil, count: L), count: L)
+        for (p, pair) in pairList.enumerated() { pairs[pair.l][pair.j] = slots[p] }
         func share(_ x: Int, _ n: Int) -> Double? { n > 0 ? Double(x) / Double(n) : nil }
 
         // MARK: Distances

@@ -170,6 +170,26 @@ struct SampledPairFigures {
                                     }
                                     return max(0, sum / dn)
                                 }
+                                /// The same MI with token x's layer-l routing paired with the
+                                /// layer-j top-1 `labels[x]`.
+                                func miOfLabels(_ labels: UnsafePointer<Int32>) -> Double {
+                                    var filled = 0
+                                    for x in 0..<n {
+                                        let c = Int(rb[x]) &+ Int(labels[x])
+                                        if table[c] == 0 {
+                                            touched[filled] = Int32(truncatingIfNeeded: c)
+                                            filled &+= 1
+                                        }
+                                        table[c] &+= 1
+                                    }
+                                    var sum = marginTerm
+                                    for u in 0..<filled {
+                                        let c = Int(touched[u])
+                                        sum += xLogX[Int(table[c])]
+                                        table[c] = 0
+                                    }
+                                    return max(0, sum / dn)
+                                }
                                 /// The top-m affinity mass with the same pairing.
                                 func mass(_ partner: UnsafePointer<Int32>) -> Double {
                                     var captured = 0
@@ -208,15 +228,32 @@ struct SampledPairFigures {
                                 }
                                 out.mi = mi(permuted)
                                 out.affinityMass = mass(permuted)
+                                // The first replicate permutes the positions (the mass needs
+                                // each token's whole set); later ones apply the same swaps to
+                                // the layer-j top-1 labels themselves, which gives the same
+                                // pairing without the indirection.
+                                let labels = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+                                defer { labels.deallocate() }
                                 for r in 0..<max(0, replicates) {
+                                    if r == 0 {
+                                        for x in stride(from: n - 1, to: 0, by: -1) {
+                                            let y = rng.nextIndex(below: x + 1)
+                                            let swapped = permuted[x]
+                                            permuted[x] = permuted[y]
+                                            permuted[y] = swapped
+                                        }
+                                        values.append(mi(permuted))
+                                        out.affinityMassPermuted = mass(permuted)
+                                        for x in 0..<n { labels[x] = col[Int(permuted[x])] }
+                                        continue
+                                    }
                                     for x in stride(from: n - 1, to: 0, by: -1) {
                                         let y = rng.nextIndex(below: x + 1)
-                                        let swapped = permuted[x]
-                                        permuted[x] = permuted[y]
-                                        permuted[y] = swapped
+                                        let swapped = labels[x]
+                                        labels[x] = labels[y]
+                                        labels[y] = swapped
                                     }
-                                    values.append(mi(permuted))
-                                    if r == 0 { out.affinityMassPermuted = mass(permuted) }
+                                    values.append(miOfLabels(labels))
                                 }
                             }
                         }

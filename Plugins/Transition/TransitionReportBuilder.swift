@@ -81,65 +81,78 @@ struct TransitionReportBuilder {
         var independent: Double
     }
 
+    /// The figures of layer pair (l, l+1), from the counts alone.
+    private func layerResult(_ l: Int) -> LayerResult {
+        let E = shape.experts
+        let k = shape.topK
+        let P = max(0, shape.layers - 1)
+        let ee = E * E
+        let F = folds.count
+        var rates = Rates()
+        for ov in 0...k {
+            let h = overlapHistogram[l * (k + 1) + ov]
+            rates.pairs += h
+            rates.overlapSum += ov * h
+            if ov > 0 { rates.anyOverlap += h }
+            if ov == k { rates.setSame += h }
+        }
+        var foldTables: [ContingencyTable] = []
+        var foldMembers: [ContingencyTable] = []
+        var table = ContingencyTable(rows: E, columns: E)
+        for f in 0..<F {
+            let base = (f * P + l) * ee
+            let t = ContingencyTable(rows: E, columns: E, counts: top1Counts.values(from: base, length: ee))
+            var m = t
+            for i in 0..<ee { m.counts[i] += extraMembers[base + i] }
+            foldTables.append(t)
+            foldMembers.append(m)
+            table.add(t)
+        }
+        for a in 0..<E { rates.top1Same += table[a, a] }
+        let affBase = l * ee
+        let aff = affinity.values(from: affBase, length: ee)
+        let (matrix, empty) = Self.affinityMatrix(aff, experts: E, topK: k)
+        let nullSeed = SeededRandom(seed: seed, stream: UInt64(l + 1)).seedValue
+        return LayerResult(
+            layer: l,
+            rates: rates,
+            affinity: matrix,
+            emptyAffinityRows: empty,
+            deviation: Self.affinityDeviation(aff, experts: E, topK: k),
+            top1: table,
+            mi: table.mutualInformationBits,
+            null: table.shuffledNull(replicates: nullReplicates, seed: nullSeed),
+            millerMadow: table.millerMadowMutualInformationBits,
+            conditionalEntropy: table.conditionalEntropyBits,
+            cv: CountTablePredictor.crossValidate(top1: foldTables, membership: foldMembers, topK: k),
+            foldsWithPairs: foldTables.filter { $0.total > 0 }.count
+        )
+    }
+
     func build() -> AnalyzerReport {
         let L = shape.layers
         let E = shape.experts
         let k = shape.topK
         let P = max(0, L - 1)
-        let ee = E * E
         let F = folds.count
         let chance = ChanceRates(experts: E, topK: k)
-        var results: [LayerResult] = []
+        // Each layer pair's figures are independent (the null seeded per pair): computed on
+        // idle cores too, then pooled in layer order.
+        var slots = [LayerResult?](repeating: nil, count: P)
+        slots.withUnsafeMutableBufferPointer { buffer in
+            let out = ParallelLoop.Slots(buffer)
+            ParallelLoop.forEach(count: P) { l in out[l] = layerResult(l) }
+        }
+        let results = slots.compactMap { $0 }
         var pooledRates = Rates()
         var emptyRowsTotal = 0
-        for l in 0..<P {
-            var rates = Rates()
-            for ov in 0...k {
-                let h = overlapHistogram[l * (k + 1) + ov]
-                rates.pairs += h
-                rates.overlapSum += ov * h
-                if ov > 0 { rates.anyOverlap += h }
-                if ov == k { rates.setSame += h }
-            }
-            var foldTables: [ContingencyTable] = []
-            var foldMembers: [ContingencyTable] = []
-            var table = ContingencyTable(rows: E, columns: E)
-            for f in 0..<F {
-                let base = (f * P + l) * ee
-                let t = ContingencyTable(rows: E, columns: E, counts: top1Counts.values(from: base, length: ee))
-                var m = t
-                for i in 0..<ee { m.counts[i] += extraMembers[base + i] }
-                foldTables.append(t)
-                foldMembers.append(m)
-                table.add(t)
-            }
-            for a in 0..<E { rates.top1Same += table[a, a] }
-            let affBase = l * ee
-            let aff = affinity.values(from: affBase, length: ee)
-            let (matrix, empty) = Self.affinityMatrix(aff, experts: E, topK: k)
-            emptyRowsTotal += empty.count
-            let nullSeed = SeededRandom(seed: seed, stream: UInt64(l + 1)).seedValue
-            results.append(
-                LayerResult(
-                    layer: l,
-                    rates: rates,
-                    affinity: matrix,
-                    emptyAffinityRows: empty,
-                    deviation: Self.affinityDeviation(aff, experts: E, topK: k),
-                    top1: table,
-                    mi: table.mutualInformationBits,
-                    null: table.shuffledNull(replicates: nullReplicates, seed: nullSeed),
-                    millerMadow: table.millerMadowMutualInformationBits,
-                    conditionalEntropy: table.conditionalEntropyBits,
-                    cv: CountTablePredictor.crossValidate(top1: foldTables, membership: foldMembers, topK: k),
-                    foldsWithPairs: foldTables.filter { $0.total > 0 }.count
-                )
-            )
-            pooledRates.pairs += rates.pairs
-            pooledRates.top1Same += rates.top1Same
-            pooledRates.overlapSum += rates.overlapSum
-            pooledRates.anyOverlap += rates.anyOverlap
-            pooledRates.setSame += rates.setSame
+        for r in results {
+            emptyRowsTotal += r.emptyAffinityRows.count
+            pooledRates.pairs += r.rates.pairs
+            pooledRates.top1Same += r.rates.top1Same
+            pooledRates.overlapSum += r.rates.overlapSum
+            pooledRates.anyOverlap += r.rates.anyOverlap
+            pooledRates.setSame += r.rates.setSame
         }
 
         // Pair-weighted means over layer pairs of the information figures.
