@@ -4,6 +4,7 @@
 import AnalysisSupport
 import ArgumentParser
 import Foundation
+import MoERoutingTestKit
 
 /// The `null` suite's options.
 struct NullBenchmark: ParsableCommand {
@@ -43,7 +44,12 @@ func runNullBenchmark(_ options: NullBenchmark) {
     for e in options.experts {
         for perCell in options.perCell {
             let tokens = Int(perCell * Double(e * e))
-            let table = independentTable(experts: e, tokens: tokens, skew: options.skew, seed: UInt64(e))
+            let table = SyntheticContingency.independentTable(
+                experts: e,
+                tokens: tokens,
+                skew: options.skew,
+                seed: UInt64(e)
+            )
             let clock = ContinuousClock()
             var picked = table.shuffledNull(replicates: options.replicates, seed: 1)
             let chosen = clock.measure { picked = table.shuffledNull(replicates: options.replicates, seed: 1) }
@@ -68,31 +74,4 @@ func runNullBenchmark(_ options: NullBenchmark) {
             flushStandardOutput()
         }
     }
-}
-
-/// An E x E table of `tokens` independent (row, column) draws, each side's shares proportional to
-/// `1 / rank^skew`.
-private func independentTable(experts e: Int, tokens: Int, skew: Double, seed: UInt64) -> ContingencyTable {
-    var rng = SeededRandom(seed: seed)
-    let weights = (1...e).map { 1 / pow(Double($0), skew) }
-    let total = weights.reduce(0, +)
-    var cumulative: [Double] = []
-    var running = 0.0
-    for w in weights {
-        running += w / total
-        cumulative.append(running)
-    }
-    func draw() -> Int {
-        let u = rng.nextUnit()
-        var lo = 0
-        var hi = e - 1
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if u < cumulative[mid] { hi = mid } else { lo = mid + 1 }
-        }
-        return lo
-    }
-    var t = ContingencyTable(rows: e, columns: e)
-    for _ in 0..<tokens { t[draw(), (draw() * 7 + 3) % e] += 1 }
-    return t
 }

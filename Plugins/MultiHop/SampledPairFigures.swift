@@ -149,30 +149,10 @@ struct SampledPairFigures {
                     column.withUnsafeBufferPointer { col in
                         targetSets.withUnsafeBufferPointer { sets in
                             s.xLogX.withUnsafeBufferPointer { xLogX in
-                                /// MI with token x's layer-l routing paired with token
-                                /// partner[x]'s layer-j routing (positions in the grouped arrays),
-                                /// the cells added in the order they were first filled.
-                                func mi(_ partner: UnsafePointer<Int32>) -> Double {
-                                    var filled = 0
-                                    for x in 0..<n {
-                                        let c = Int(rb[x]) &+ Int(col[Int(partner[x])])
-                                        if table[c] == 0 {
-                                            touched[filled] = Int32(truncatingIfNeeded: c)
-                                            filled &+= 1
-                                        }
-                                        table[c] &+= 1
-                                    }
-                                    var sum = marginTerm
-                                    for u in 0..<filled {
-                                        let c = Int(touched[u])
-                                        sum += xLogX[Int(table[c])]
-                                        table[c] = 0
-                                    }
-                                    return max(0, sum / dn)
-                                }
-                                /// The same MI with token x's layer-l routing paired with the
-                                /// layer-j top-1 `labels[x]`.
-                                func miOfLabels(_ labels: UnsafePointer<Int32>) -> Double {
+                                /// MI with token x's layer-l routing paired with the layer-j
+                                /// top-1 `labels[x]` (x a position in the grouped arrays), the
+                                /// cells added in the order they were first filled.
+                                func mi(labels: UnsafePointer<Int32>) -> Double {
                                     var filled = 0
                                     for x in 0..<n {
                                         let c = Int(rb[x]) &+ Int(labels[x])
@@ -226,14 +206,15 @@ struct SampledPairFigures {
                                     }
                                     return Double(captured) / Double(n * k)
                                 }
-                                out.mi = mi(permuted)
-                                out.affinityMass = mass(permuted)
                                 // The first replicate permutes the positions (the mass needs
                                 // each token's whole set); later ones apply the same swaps to
                                 // the layer-j top-1 labels themselves, which gives the same
                                 // pairing without the indirection.
                                 let labels = UnsafeMutablePointer<Int32>.allocate(capacity: n)
                                 defer { labels.deallocate() }
+                                for x in 0..<n { labels[x] = col[x] }
+                                out.mi = mi(labels: labels)
+                                out.affinityMass = mass(permuted)
                                 for r in 0..<max(0, replicates) {
                                     if r == 0 {
                                         for x in stride(from: n - 1, to: 0, by: -1) {
@@ -242,9 +223,9 @@ struct SampledPairFigures {
                                             permuted[x] = permuted[y]
                                             permuted[y] = swapped
                                         }
-                                        values.append(mi(permuted))
-                                        out.affinityMassPermuted = mass(permuted)
                                         for x in 0..<n { labels[x] = col[Int(permuted[x])] }
+                                        values.append(mi(labels: labels))
+                                        out.affinityMassPermuted = mass(permuted)
                                         continue
                                     }
                                     for x in stride(from: n - 1, to: 0, by: -1) {
@@ -253,7 +234,7 @@ struct SampledPairFigures {
                                         labels[x] = labels[y]
                                         labels[y] = swapped
                                     }
-                                    values.append(miOfLabels(labels))
+                                    values.append(mi(labels: labels))
                                 }
                             }
                         }

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Foundation
+import MoERoutingTestKit
 import Testing
 
 @testable import AnalysisSupport
@@ -10,26 +11,8 @@ import Testing
 /// standard deviation close to the replicates', and the switch that takes it only for large tables
 /// with much data.
 struct PermutationNullMomentsTests {
-    /// A table of `tokens` tokens over E x E cells whose row and column shares fall as 1/rank^skew
-    /// (rare experts, like routing), the column order shuffled.
     static func skewedTable(experts e: Int, tokens: Int, skew: Double, seed: UInt64) -> ContingencyTable {
-        var rng = SeededRandom(seed: seed)
-        let weights = (1...e).map { 1 / pow(Double($0), skew) }
-        let total = weights.reduce(0, +)
-        var cumulative: [Double] = []
-        var running = 0.0
-        for w in weights {
-            running += w / total
-            cumulative.append(running)
-        }
-        let columnOrder = Array(0..<e).shuffled(using: &rng)
-        func draw() -> Int {
-            let u = rng.nextUnit()
-            return cumulative.firstIndex { u < $0 } ?? e - 1
-        }
-        var t = ContingencyTable(rows: e, columns: e)
-        for _ in 0..<tokens { t[draw(), columnOrder[draw()]] += 1 }
-        return t
+        SyntheticContingency.independentTable(experts: e, tokens: tokens, skew: skew, seed: seed)
     }
 
     @Test func centralMomentsMatchThePmf() {
