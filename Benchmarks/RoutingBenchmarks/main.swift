@@ -16,7 +16,9 @@ struct RoutingBenchmarks: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moe-routing-benchmarks",
         abstract: "Speed and memory benchmarks of the trace readers, writers and analyzers (run a release build).",
-        subcommands: [JSONLBenchmark.self, BinaryBenchmark.self, AnalyzersBenchmark.self, NullBenchmark.self, CacheBenchmark.self]
+        subcommands: [
+            JSONLBenchmark.self, BinaryBenchmark.self, AnalyzersBenchmark.self, NullBenchmark.self, CacheBenchmark.self,
+        ]
     )
 
     /// Without a suite: a usage error.
