@@ -215,26 +215,24 @@ struct SampledPairFigures {
                                 for x in 0..<n { labels[x] = col[x] }
                                 out.mi = mi(labels: labels)
                                 out.affinityMass = mass(permuted)
-                                for r in 0..<max(0, replicates) {
-                                    if r == 0 {
-                                        for x in stride(from: n - 1, to: 0, by: -1) {
-                                            let y = rng.nextIndex(below: x + 1)
-                                            let swapped = permuted[x]
-                                            permuted[x] = permuted[y]
-                                            permuted[y] = swapped
-                                        }
-                                        for x in 0..<n { labels[x] = col[Int(permuted[x])] }
-                                        values.append(mi(labels: labels))
-                                        out.affinityMassPermuted = mass(permuted)
-                                        continue
-                                    }
+                                /// One Fisher–Yates shuffle of `a[0 ..< n]`.
+                                func shuffle(_ a: UnsafeMutablePointer<Int32>) {
                                     for x in stride(from: n - 1, to: 0, by: -1) {
                                         let y = rng.nextIndex(below: x + 1)
-                                        let swapped = labels[x]
-                                        labels[x] = labels[y]
-                                        labels[y] = swapped
+                                        let swapped = a[x]
+                                        a[x] = a[y]
+                                        a[y] = swapped
+                                    }
+                                }
+                                for r in 0..<max(0, replicates) {
+                                    if r == 0 {
+                                        shuffle(permuted)
+                                        for x in 0..<n { labels[x] = col[Int(permuted[x])] }
+                                    } else {
+                                        shuffle(labels)
                                     }
                                     values.append(mi(labels: labels))
+                                    if r == 0 { out.affinityMassPermuted = mass(permuted) }
                                 }
                             }
                         }
